@@ -1,0 +1,30 @@
+"""RAG-vs-Fine-tune Workbench: the router. Page config, session defaults, sidebar, navigation."""
+
+import logging
+
+import streamlit as st
+
+from workbench import models, paths
+from workbench.ui.common import init_session, show_error, workspace
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+st.set_page_config(page_title="RAG-vs-Fine-tune Workbench", page_icon=":material/science:", layout="wide")
+init_session()
+
+pages = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+]
+nav = st.navigation(pages)
+
+with st.sidebar:
+    st.markdown(f"**Workspace:** `{workspace()}`")
+    loaded = ("generator", st.session_state["generator_id"]) in models.loaded_models()
+    st.markdown(f"**Model:** `{st.session_state['generator_id']}`")
+    st.caption("Model loaded in memory" if loaded else "Model loads on first use")
+    st.caption(f"Data folder: `{paths.home()}`")
+
+try:
+    nav.run()
+except Exception as exc:  # a bug: log it and show a short message, never a traceback
+    show_error(exc)

@@ -1,0 +1,118 @@
+"""Home: what the workbench does, the doctor report, the workspace picker, a quick model check."""
+
+import pandas as pd
+import streamlit as st
+
+from workbench import paths
+from workbench.config import GenerationConfig
+from workbench.doctor import MISSING, OK, run_doctor
+from workbench.errors import WorkbenchError
+from workbench.strategies import answer_question
+from workbench.ui.common import load_generator, show_error, workspace
+
+st.title("RAG-vs-Fine-tune Workbench")
+st.markdown(
+    "Bring your own documents and a few dozen example answers, and see the same questions answered four ways: "
+    "by the **base** model, with **retrieval** (RAG), by a **fine-tuned** adapter, and by a **hybrid** of both. "
+    "Every answer shows where it came from, how long each stage took and what it would cost, all measured on "
+    "this machine. Everything runs locally, offline, with no API key."
+)
+
+
+@st.cache_data(ttl=60, show_spinner="Checking this machine...")
+def doctor_report(generator_id: str, embedder_id: str) -> dict:
+    return run_doctor(generator_id, embedder_id).to_dict()
+
+
+col_ws, col_status = st.columns([1, 2], gap="large")
+
+def _open_workspace() -> None:
+    st.session_state["workspace"] = st.session_state["home_workspace_select"]
+
+
+def _create_workspace() -> None:
+    name = st.session_state.get("home_new_workspace", "").strip()
+    try:
+        paths.workspace_dir(name)
+    except WorkbenchError as exc:
+        st.session_state["home_workspace_error"] = exc
+        return
+    st.session_state["workspace"] = name
+    st.session_state["home_workspace_select"] = name
+
+
+with col_ws:
+    st.subheader("Workspace")
+    st.caption("A workspace holds your documents, index, adapters and results. Each person can use their own.")
+    names = paths.list_workspaces()
+    current = workspace()
+    if current not in names:
+        names.append(current)
+    st.session_state["home_workspace_select"] = current
+    st.selectbox("Open workspace", names, key="home_workspace_select", on_change=_open_workspace)
+    with st.form("new_workspace", clear_on_submit=True, border=False):
+        st.text_input("New workspace name", placeholder="e.g. team-a", key="home_new_workspace",
+                      help="1-40 characters: lowercase letters, digits, '-' or '_'.")
+        st.form_submit_button("Create and open", icon=":material/add:", on_click=_create_workspace)
+    error = st.session_state.pop("home_workspace_error", None)
+    if error is not None:
+        show_error(error)
+
+with col_status:
+    st.subheader("This machine")
+    report = doctor_report(st.session_state["generator_id"], st.session_state["embedder_id"])
+    problems = [c for c in report["checks"] if c["status"] != OK]
+    missing = [c for c in problems if c["status"] == MISSING]
+    if not problems:
+        st.success("Everything the workbench needs is installed and found offline.", icon=":material/check_circle:")
+    elif not missing:
+        st.warning(f"Ready, with {len(problems)} warning(s) below.", icon=":material/warning:")
+    else:
+        st.error(f"{len(missing)} required piece(s) missing: see the fixes below.", icon=":material/error:")
+    for c in problems:
+        st.markdown(f"- **{c['name']}**: {c['detail']}" + (f"  \n  Fix: `{c['fix']}`" if c["fix"] else ""))
+    key_rows = [c for c in report["checks"] if not c["name"].startswith("package ")]
+    st.dataframe(
+        pd.DataFrame(key_rows)[["name", "status", "detail"]].rename(columns=str.capitalize),
+        hide_index=True, width="stretch",
+    )
+    with st.expander("Package versions"):
+        pkg_rows = [c for c in report["checks"] if c["name"].startswith("package ")]
+        st.dataframe(pd.DataFrame(pkg_rows)[["name", "status", "detail"]].rename(columns=str.capitalize),
+                     hide_index=True, width="stretch")
+
+st.divider()
+st.subheader("Try the base model")
+st.caption(
+    "A quick check that the local model answers. It knows nothing about your documents yet: "
+    "that is what retrieval and fine-tuning add."
+)
+with st.form("quick_ask"):
+    question = st.text_input("Question", value="What is a return window?", max_chars=2000)
+    max_tokens = st.slider("Maximum answer length (tokens)", 16, 256, 96, step=16)
+    asked = st.form_submit_button("Ask", icon=":material/send:", type="primary")
+
+if asked:
+    try:
+        generator = load_generator(st.session_state["generator_id"])
+        box = st.empty()
+        streamed: list[str] = []
+
+        def on_text(piece: str) -> None:
+            streamed.append(piece)
+            box.markdown("".join(streamed) + " ▌")
+
+        answer = answer_question(question, generator, "base", GenerationConfig(max_new_tokens=max_tokens),
+                                 on_text=on_text)
+        box.markdown(answer.text or "_(empty answer)_")
+        decode = answer.timing("decode") or 0.0
+        tok_s = (answer.usage.tokens_out - 1) / decode if decode > 0 and answer.usage.tokens_out > 1 else 0.0
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("Time to first token", f"{(answer.timing('ttft') or 0) * 1000:.0f} ms")
+        c2.metric("Decode speed", f"{tok_s:.1f} tokens/s")
+        c3.metric("Tokens in / out", f"{answer.usage.tokens_in} / {answer.usage.tokens_out}")
+        c4.metric("Total time", f"{answer.total_s:.2f} s")
+        if answer.finish_reason == "length":
+            st.caption("The answer stopped at the length limit; raise it for longer answers.")
+    except Exception as exc:
+        show_error(exc)

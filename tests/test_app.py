@@ -1,0 +1,52 @@
+"""The app under Streamlit's AppTest: pages render without exception, errors are shown, not raised."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+
+
+def test_home_renders_without_exception():
+    at = _app().run()
+    assert not at.exception
+    assert not at.error
+    assert at.title[0].value == "RAG-vs-Fine-tune Workbench"
+    assert "installed and found offline" in at.success[0].value
+    assert any("Workspace" in m.value for m in at.sidebar.markdown)
+
+
+def test_home_creates_and_opens_a_workspace():
+    at = _app().run()
+    name_box = next(t for t in at.text_input if t.label == "New workspace name")
+    name_box.input("team-a")
+    next(b for b in at.button if b.label == "Create and open").click()
+    at.run()
+    assert not at.exception
+    assert at.session_state["workspace"] == "team-a"
+
+
+def test_home_rejects_a_bad_workspace_name():
+    at = _app().run()
+    next(t for t in at.text_input if t.label == "New workspace name").input("../evil")
+    next(b for b in at.button if b.label == "Create and open").click()
+    at.run()
+    assert not at.exception
+    assert "Expected a workspace name" in at.error[0].value
+    assert at.session_state["workspace"] == "default"
+
+
+def test_home_quick_ask_streams_an_answer(fake_generator):
+    at = _app()
+    at.session_state["generator_id"] = fake_generator
+    at.run()
+    next(t for t in at.text_input if t.label == "Question").input("Where is my parcel?")
+    next(b for b in at.button if b.label == "Ask").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert any("Echo: Where is my parcel?" in m.value for m in at.markdown)
+    labels = [m.label for m in at.metric]
+    assert "Time to first token" in labels and "Tokens in / out" in labels

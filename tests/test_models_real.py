@@ -1,0 +1,87 @@
+"""The real packaged models: load offline, generate, stream, embed; the hub-loading code paths
+(``hf:`` and ``st:``) are exercised on the packaged weights."""
+
+import pytest
+
+from workbench import models
+from workbench.config import GenerationConfig
+from workbench.generation.local import convert_gguf, gguf_cache_dir, is_converted
+from workbench.progress import ListSink
+
+pytestmark = pytest.mark.slow
+
+GREEDY = GenerationConfig(max_new_tokens=24)
+QUESTION = [{"role": "user", "content": "Name one colour of the rainbow."}]
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return models.get_generator("local:smollm2-135m")
+
+
+def test_packaged_generator_generates_and_streams(smollm2):
+    pieces = []
+    out = smollm2.generate(QUESTION, GREEDY, on_text=pieces.append)
+    assert out.text and out.text == "".join(pieces).strip()
+    assert out.usage.tokens_in > 5 and 1 <= out.usage.tokens_out <= 24
+    assert 0 < out.ttft_s < out.total_s and out.decode_s >= 0
+    assert out.finish_reason in {"stop", "length"}
+    assert smollm2.device in {"cpu", "cuda"} and smollm2.tokenizer.eos_token == "<|im_end|>"
+    assert "<|im_start|>assistant" in smollm2.render_prompt(QUESTION)
+
+
+def test_greedy_generation_is_repeatable(smollm2):
+    assert smollm2.generate(QUESTION, GREEDY).text == smollm2.generate(QUESTION, GREEDY).text
+
+
+def test_length_limit_reports_length(smollm2):
+    out = smollm2.generate([{"role": "user", "content": "Write a long story about a cat."}],
+                           GenerationConfig(max_new_tokens=5))
+    assert out.usage.tokens_out == 5 and out.finish_reason == "length"
+
+
+def test_second_conversion_is_skipped():
+    gguf = models.smollm2_gguf()
+    assert gguf is not None
+    convert_gguf(gguf)  # no-op if already converted by the fixture
+    assert is_converted(gguf)
+    sink = ListSink()
+    assert convert_gguf(gguf, sink) == gguf_cache_dir(gguf)
+    assert sink.events == []  # nothing converted the second time
+
+
+def test_hf_prefix_loads_a_gguf_file_and_a_folder():
+    gguf = models.smollm2_gguf()
+    folder = convert_gguf(gguf)
+    for model_id in (f"hf:{gguf}", f"hf:{folder}"):
+        gen = models.get_generator(model_id)
+        assert gen.generate(QUESTION, GenerationConfig(max_new_tokens=3)).usage.tokens_out >= 1
+        models.clear_cache("generator", model_id)
+
+
+def test_hf_prefix_missing_folder_is_a_clear_error(tmp_path):
+    from workbench.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="Expected a model folder or a Hugging Face model id"):
+        models.get_generator(f"hf:{tmp_path}/nothing-here")
+
+
+def test_packaged_embedder_and_st_prefix():
+    emb = models.get_embedder("local:all-minilm-l6-v2")
+    vecs = emb.embed(["return window is 45 days", "refunds within 45 days of delivery", "bicycle chain oil"])
+    assert vecs.shape == (3, 384) and emb.dimension == 384 and emb.max_tokens == 256
+    sims = vecs @ vecs.T
+    assert sims[0, 1] > sims[0, 2]  # a real embedding: related texts are closer
+    assert emb.count_tokens("hello world") == 2
+    same = models.get_embedder(f"st:{models.minilm_dir()}")
+    assert abs(float((same.embed(["hello"]) @ emb.embed(["hello"]).T)[0, 0]) - 1.0) < 1e-4
+    models.clear_cache("embedder", f"st:{models.minilm_dir()}")
+
+
+def test_doctor_deep_loads_both_models():
+    from workbench.doctor import run_doctor
+
+    report = run_doctor(deep=True)
+    assert report.ok, report.format()
+    gen = next(c for c in report.checks if c.name.startswith("generator"))
+    assert "generated" in gen.detail

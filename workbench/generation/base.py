@@ -1,0 +1,103 @@
+"""The generator base class: backends produce text, the base measures.
+
+A backend implements ``_execute(messages, config, emit)``: it calls ``emit(piece)`` for each piece
+of text as it is produced and returns an ``Execution`` with token counts. ``Generator.generate``
+wraps that call and records time to first token, decode time and total time, so every backend is
+measured the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable
+
+from ..config import GenerationConfig
+from ..errors import DataError
+from ..records import Generation, Usage
+
+Messages = list[dict[str, str]]
+Emit = Callable[[str], None]
+
+_ROLES = {"system", "user", "assistant"}
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What a backend reports after producing its text."""
+
+    tokens_in: int
+    """Prompt tokens."""
+    tokens_out: int
+    """Generated tokens."""
+    finish_reason: str = "stop"
+    """``stop`` or ``length``."""
+    estimated: bool = False
+    """True when the counts are estimates."""
+
+
+def validate_messages(messages: Messages) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise DataError(f"Expected a non-empty list of chat messages, got {messages!r}.")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in _ROLES or not isinstance(m.get("content"), str):
+            raise DataError(
+                f"Expected message {i} to be {{'role': one of {sorted(_ROLES)}, 'content': str}}, got {m!r}."
+            )
+
+
+class Generator(ABC):
+    """One language model behind one registry id."""
+
+    #: Registry id, e.g. ``local:smollm2-135m``.
+    model_id: str = ""
+    #: Largest number of tokens (prompt + answer) the model accepts.
+    context_length: int = 2048
+
+    def generate(
+        self,
+        messages: Messages,
+        config: GenerationConfig | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Generation:
+        """Generate a reply to ``messages``; ``on_text`` receives pieces as they stream."""
+        config = config or GenerationConfig()
+        validate_messages(messages)
+        pieces: list[str] = []
+        first: list[float] = []
+        start = time.perf_counter()
+
+        def emit(piece: str) -> None:
+            if not piece:
+                return
+            if not first:
+                first.append(time.perf_counter())
+            pieces.append(piece)
+            if on_text is not None:
+                on_text(piece)
+
+        execution = self._execute(messages, config, emit)
+        end = time.perf_counter()
+        first_at = first[0] if first else end
+        return Generation(
+            text="".join(pieces).strip(),
+            model_id=self.model_id,
+            usage=Usage(execution.tokens_in, execution.tokens_out, execution.estimated),
+            ttft_s=first_at - start,
+            decode_s=end - first_at,
+            total_s=end - start,
+            finish_reason=execution.finish_reason,
+        )
+
+    @abstractmethod
+    def _execute(self, messages: Messages, config: GenerationConfig, emit: Emit) -> Execution:
+        """Produce the reply, calling ``emit`` with each new piece of text."""
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in this model's tokenizer."""
+
+    def render_prompt(self, messages: Messages) -> str:
+        """The exact text the model sees for ``messages`` (for display)."""
+        return "\n".join(f"[{m['role']}] {m['content']}" for m in messages)

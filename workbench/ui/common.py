@@ -1,0 +1,79 @@
+"""Shared Streamlit helpers for app.py and pages/.
+
+Pages show a ``WorkbenchError`` as ``st.error`` (with its fix); any other exception is logged and
+shown as a short message, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Iterator
+
+import streamlit as st
+
+from .. import models, paths
+from ..config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR
+from ..errors import WorkbenchError
+from ..progress import ProgressEvent
+
+log = logging.getLogger("workbench.app")
+
+
+def init_session() -> None:
+    """Small per-user defaults; called once per run by app.py."""
+    st.session_state.setdefault("workspace", paths.DEFAULT_WORKSPACE)
+    st.session_state.setdefault("generator_id", DEFAULT_GENERATOR)
+    st.session_state.setdefault("embedder_id", DEFAULT_EMBEDDER)
+
+
+def workspace() -> str:
+    return st.session_state.get("workspace", paths.DEFAULT_WORKSPACE)
+
+
+def show_error(exc: BaseException) -> None:
+    if isinstance(exc, WorkbenchError):
+        message = super(WorkbenchError, exc).__str__()
+        st.error(message, icon=":material/error:")
+        if exc.fix:
+            st.caption(f"How to fix: {exc.fix}")
+    else:
+        log.exception("Unexpected error", exc_info=exc)
+        st.error(
+            f"Something went wrong ({type(exc).__name__}). The details are in the server log; "
+            "nothing you built was lost. Try again, or reload the page.",
+            icon=":material/bug_report:",
+        )
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Show errors raised inside the block on the page instead of stopping the script."""
+    try:
+        yield
+    except Exception as exc:  # Streamlit's control flow exceptions are BaseException: not caught
+        show_error(exc)
+
+
+class StatusSink:
+    """A ProgressSink that draws into an ``st.status`` box with a progress bar."""
+
+    def __init__(self, status) -> None:
+        self.status = status
+        self.bar = status.progress(0.0)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.message:
+            self.status.update(label=event.message)
+        if event.fraction is not None:
+            self.bar.progress(event.fraction)
+
+
+def load_generator(model_id: str):
+    """The process-wide generator, with a status box the first time it loads or converts."""
+    if ("generator", model_id) in models.loaded_models():
+        return models.get_generator(model_id)
+    with st.status(f"Loading {model_id}...", expanded=False) as status:
+        generator = models.get_generator(model_id, progress=StatusSink(status))
+        status.update(label=f"Loaded {model_id} in {generator.load_s:.1f} s", state="complete")
+    return generator
