@@ -17,14 +17,15 @@ pages = [
 ]
 nav = st.navigation(pages)
 
+try:
+    nav.run()
+except Exception as exc:  # a bug: log it and show a short message, never a traceback
+    show_error(exc)
+
+# Drawn after the page so that it reflects what the page just did (a model loaded, a workspace opened).
 with st.sidebar:
     st.markdown(f"**Workspace:** `{workspace()}`")
     loaded = ("generator", st.session_state["generator_id"]) in models.loaded_models()
     st.markdown(f"**Model:** `{st.session_state['generator_id']}`")
     st.caption("Model loaded in memory" if loaded else "Model loads on first use")
     st.caption(f"Data folder: `{paths.home()}`")
-
-try:
-    nav.run()
-except Exception as exc:  # a bug: log it and show a short message, never a traceback
-    show_error(exc)

@@ -26,10 +26,6 @@ def doctor_report(generator_id: str, embedder_id: str) -> dict:
 
 col_ws, col_status = st.columns([1, 2], gap="large")
 
-def _open_workspace() -> None:
-    st.session_state["workspace"] = st.session_state["home_workspace_select"]
-
-
 def _create_workspace() -> None:
     name = st.session_state.get("home_new_workspace", "").strip()
     try:
@@ -38,7 +34,6 @@ def _create_workspace() -> None:
         st.session_state["home_workspace_error"] = exc
         return
     st.session_state["workspace"] = name
-    st.session_state["home_workspace_select"] = name
 
 
 with col_ws:
@@ -48,8 +43,12 @@ with col_ws:
     current = workspace()
     if current not in names:
         names.append(current)
-    st.session_state["home_workspace_select"] = current
-    st.selectbox("Open workspace", names, key="home_workspace_select", on_change=_open_workspace)
+    # No key: the widget's identity follows the current workspace, so a stale browser-side value
+    # can never switch the user back to another workspace.
+    choice = st.selectbox("Open workspace", names, index=names.index(current))
+    if choice != current:
+        st.session_state["workspace"] = choice
+        st.rerun()
     with st.form("new_workspace", clear_on_submit=True, border=False):
         st.text_input("New workspace name", placeholder="e.g. team-a", key="home_new_workspace",
                       help="1-40 characters: lowercase letters, digits, '-' or '_'.")
@@ -71,15 +70,17 @@ with col_status:
         st.error(f"{len(missing)} required piece(s) missing: see the fixes below.", icon=":material/error:")
     for c in problems:
         st.markdown(f"- **{c['name']}**: {c['detail']}" + (f"  \n  Fix: `{c['fix']}`" if c["fix"] else ""))
+    columns = {
+        "name": st.column_config.TextColumn("Check", width="medium"),
+        "status": st.column_config.TextColumn("Status", width="small"),
+        "detail": st.column_config.TextColumn("What was found", width="large"),
+    }
     key_rows = [c for c in report["checks"] if not c["name"].startswith("package ")]
-    st.dataframe(
-        pd.DataFrame(key_rows)[["name", "status", "detail"]].rename(columns=str.capitalize),
-        hide_index=True, width="stretch",
-    )
+    st.dataframe(pd.DataFrame(key_rows)[list(columns)], column_config=columns, hide_index=True, width="stretch")
     with st.expander("Package versions"):
         pkg_rows = [c for c in report["checks"] if c["name"].startswith("package ")]
-        st.dataframe(pd.DataFrame(pkg_rows)[["name", "status", "detail"]].rename(columns=str.capitalize),
-                     hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(pkg_rows)[list(columns)], column_config=columns, hide_index=True,
+                     width="stretch")
 
 st.divider()
 st.subheader("Try the base model")

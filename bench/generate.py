@@ -1,0 +1,86 @@
+"""Decode speed and time to first token of the local generator, against llama.cpp on the same GGUF.
+
+    python bench/generate.py [--json PATH] [--model ID] [--tokens N] [--repeats N]
+
+Keys: decode_tok_s, ttft_ms, and llamacpp_decode_tok_s / llamacpp_ttft_ms / decode_vs_llamacpp when
+the optional ``llama_cpp`` package is importable (it needs a long source build, so it is never part
+of ``make run``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+
+from _common import median, parser, report
+
+PROMPTS = [
+    "Write a detailed paragraph about how to care for a vegetable garden in spring.",
+    "Explain step by step how a customer support team should handle a damaged parcel.",
+    "Describe the water cycle in detail for a school student.",
+]
+
+
+def bench_workbench(model_id: str, tokens: int, repeats: int) -> tuple[float, float]:
+    from workbench import models
+    from workbench.config import GenerationConfig
+
+    gen = models.get_generator(model_id)
+    config = GenerationConfig(max_new_tokens=tokens, repetition_penalty=1.1)
+    gen.generate([{"role": "user", "content": "Hi"}], GenerationConfig(max_new_tokens=4))  # warm-up
+    rates, ttfts = [], []
+    for i in range(repeats):
+        out = gen.generate([{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}], config)
+        rates.append(out.decode_tok_s)
+        ttfts.append(out.ttft_s * 1000)
+    return median(rates), median(ttfts)
+
+
+def bench_llamacpp(tokens: int, repeats: int) -> tuple[float, float]:
+    from llama_cpp import Llama
+
+    from workbench import models
+    from workbench.runtime import available_cpus
+
+    llm = Llama(model_path=str(models.smollm2_gguf()), n_ctx=2048, n_threads=available_cpus(), verbose=False)
+    rates, ttfts = [], []
+    for i in range(repeats):
+        start = time.perf_counter()
+        first = None
+        n = 0
+        stream = llm.create_chat_completion(messages=[{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
+                                            max_tokens=tokens, temperature=0.0, repeat_penalty=1.1, stream=True)
+        for chunk in stream:
+            if chunk["choices"][0]["delta"].get("content"):
+                n += 1
+                first = first or time.perf_counter()
+        end = time.perf_counter()
+        if first and n > 1:
+            rates.append((n - 1) / (end - first))
+            ttfts.append((first - start) * 1000)
+    return median(rates), median(ttfts)
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--model", default="local:smollm2-135m")
+    p.add_argument("--tokens", type=int, default=128, help="new tokens per answer")
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args()
+
+    decode, ttft = bench_workbench(args.model, args.tokens, args.repeats)
+    rows = [("decode_tok_s", decode, f"tokens/s, {args.model}, median of {args.repeats}"),
+            ("ttft_ms", ttft, "ms to first token")]
+    if importlib.util.find_spec("llama_cpp") is not None:
+        ref_decode, ref_ttft = bench_llamacpp(args.tokens, args.repeats)
+        rows += [("llamacpp_decode_tok_s", ref_decode, "tokens/s, llama.cpp on the same GGUF"),
+                 ("llamacpp_ttft_ms", ref_ttft, "ms to first token, llama.cpp"),
+                 ("decode_vs_llamacpp", decode / ref_decode, "ratio (workbench / llama.cpp)")]
+    else:
+        print("llama_cpp is not installed: the llama.cpp reference is skipped "
+              "(pip install llama-cpp-python builds it from source, ~7 minutes)")
+    report("Generation speed", rows, args.json)
+
+
+if __name__ == "__main__":
+    main()

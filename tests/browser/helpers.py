@@ -1,0 +1,33 @@
+"""Helpers for driving Streamlit pages in Playwright."""
+
+from __future__ import annotations
+
+from tests.browser.conftest import ARTIFACTS
+
+
+def wait_idle(page, timeout: float = 120_000) -> None:
+    """Wait until the Streamlit script has finished running (the status widget shows no 'Running')."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    page.wait_for_function(
+        """() => {
+            const w = document.querySelector('[data-testid="stStatusWidget"]');
+            return !w || !/Running|Connecting/i.test(w.innerText);
+        }""",
+        timeout=timeout,
+    )
+    page.wait_for_timeout(300)
+
+
+def assert_no_errors(page) -> None:
+    """No exception box, no error alert and no Python traceback text anywhere on the page."""
+    assert page.locator('[data-testid="stException"]').count() == 0, "an exception is shown"
+    text = page.locator('[data-testid="stApp"]').inner_text()
+    assert "Traceback (most recent call last)" not in text
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    assert errors.count() == 0, f"error shown: {errors.first.inner_text() if errors.count() else ''}"
+
+
+def shot(page, name: str) -> None:
+    """Save a full-page screenshot as a test artifact."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
