@@ -14,6 +14,7 @@ init_session()
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/documents.py", title="Documents", icon=":material/description:"),
 ]
 nav = st.navigation(pages)
 

@@ -49,6 +49,71 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_index(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .config import IndexConfig
+    from .documents import SUPPORTED, parse_uploads
+    from .index import open_index, rebuild_index
+    from .progress import TqdmSink
+
+    files: list[Path] = []
+    for raw in args.paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
+        elif path.is_file():
+            files.append(path)
+        else:
+            print(f"error: {raw}: no such file or folder", file=sys.stderr)
+            return 2
+    base = IndexConfig()
+    config = IndexConfig(embedder_id=args.embedder or base.embedder_id,
+                         chunk_tokens=args.chunk_tokens or base.chunk_tokens,
+                         overlap_tokens=base.overlap_tokens if args.overlap_tokens is None else args.overlap_tokens,
+                         precision=args.precision or base.precision, chroma_url=args.chroma_url or "")
+    explicit = any(v is not None for v in (args.embedder, args.chunk_tokens, args.overlap_tokens, args.precision,
+                                           args.chroma_url))
+    sink = TqdmSink()
+    if args.rebuild:
+        report = rebuild_index(args.workspace, config, progress=sink)
+        sink.close()
+        print(f"rebuilt: {report.chunks_added} chunks in {report.seconds:.1f} s")
+        return 0
+    index = open_index(args.workspace, config if explicit else None)
+    docs, problems = parse_uploads((p.name, p.read_bytes()) for p in files)
+    report = index.add_documents(docs, progress=sink)
+    sink.close()
+    for name, message in [(p.name, p.message) for p in problems] + report.problems:
+        print(f"skipped {message}", file=sys.stderr)
+    print(f"added {len(report.added)}, replaced {len(report.replaced)}, unchanged {len(report.unchanged)}, "
+          f"problems {len(problems) + len(report.problems)}; {report.chunks_added} chunks in {report.seconds:.1f} s "
+          f"({report.chunks_per_s:.1f} chunks/s); index now {len(index.documents())} documents, {index.count()} chunks")
+    return 0 if not (problems or report.problems) else 1
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from .config import RetrievalConfig
+    from .index import open_index
+    from .retrieval import retrieve
+
+    config = RetrievalConfig(top_k=args.k, candidates=max(args.k, args.candidates), keyword=not args.no_keyword,
+                             rerank=not args.no_rerank)
+    result = retrieve(open_index(args.workspace), args.question, config)
+    if args.json:
+        print(json.dumps({"hits": [h.to_dict() for h in result.hits],
+                          "timings_ms": {t.stage: t.seconds * 1000 for t in result.timings}}, indent=2))
+        return 0
+    for hit in result.hits:
+        where = f"{hit.chunk.doc_name}" + (f" p.{hit.chunk.page}" if hit.chunk.page else "")
+        moved = f" (was #{hit.rank_before_rerank})" if hit.rank_before_rerank and hit.rerank_score is not None else ""
+        print(f"#{hit.rank}{moved} score {hit.score:.3f} | {where} | {hit.chunk.heading}")
+        print("    " + hit.chunk.text[:300].replace("\n", " ") + ("..." if len(hit.chunk.text) > 300 else ""))
+    print("-- " + " | ".join(f"{t.stage} {t.seconds * 1000:.1f} ms" for t in result.timings)
+          + f" | total {result.total_s * 1000:.1f} ms")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench", description="RAG-vs-Fine-tune Workbench")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,6 +135,29 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--seed", type=int, default=0, help=help_for(GenerationConfig, "seed"))
     ask.add_argument("--json", action="store_true", help="print each answer as JSON")
     ask.set_defaults(func=_cmd_ask)
+
+    from .config import IndexConfig
+
+    index = sub.add_parser("index", help="add documents (files or folders) to a workspace's index")
+    index.add_argument("paths", nargs="*", help="files or folders (.txt .md .pdf .docx .html)")
+    index.add_argument("--workspace", default="default")
+    index.add_argument("--chunk-tokens", type=int, help=help_for(IndexConfig, "chunk_tokens"))
+    index.add_argument("--overlap-tokens", type=int, help=help_for(IndexConfig, "overlap_tokens"))
+    index.add_argument("--embedder", help=help_for(IndexConfig, "embedder_id"))
+    index.add_argument("--precision", choices=["int8", "fp32"], help=help_for(IndexConfig, "precision"))
+    index.add_argument("--chroma-url", help=help_for(IndexConfig, "chroma_url"))
+    index.add_argument("--rebuild", action="store_true", help="re-chunk and re-embed every document with these settings")
+    index.set_defaults(func=_cmd_index)
+
+    search = sub.add_parser("search", help="retrieve chunks for a question, with per-stage timings")
+    search.add_argument("question")
+    search.add_argument("--workspace", default="default")
+    search.add_argument("-k", type=int, default=5, help="chunks to return")
+    search.add_argument("--candidates", type=int, default=20, help="candidates before reranking")
+    search.add_argument("--no-keyword", action="store_true", help="dense search only, no BM25 fusion")
+    search.add_argument("--no-rerank", action="store_true", help="skip the rerank stage")
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(func=_cmd_search)
     return parser
 
 

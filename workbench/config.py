@@ -59,3 +59,69 @@ class GenerationConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How documents are chunked and embedded; recorded with the index that it built."""
+
+    embedder_id: str = _help("Registry id of the embedder that builds and queries the index.", DEFAULT_EMBEDDER)
+    chunk_tokens: int = _help(
+        "Chunk size in the embedder's tokens, heading prefix included (all-MiniLM-L6-v2 reads 256 at most).", 200
+    )
+    overlap_tokens: int = _help("Tokens shared by consecutive chunks of one section.", 30)
+    precision: str = _help(
+        "Embedder weights while indexing and querying: 'int8' (dynamic quantisation, faster on CPU) or 'fp32'.",
+        "int8",
+    )
+    chroma_url: str = _help(
+        "Empty for the embedded store in the workspace; or a Chroma server, e.g. http://127.0.0.1:8000.", ""
+    )
+
+    def __post_init__(self) -> None:
+        if not 32 <= self.chunk_tokens <= 8192:
+            raise ConfigError(f"Expected chunk_tokens between 32 and 8192, got {self.chunk_tokens}.")
+        if not 0 <= self.overlap_tokens < self.chunk_tokens // 2:
+            raise ConfigError(
+                f"Expected overlap_tokens between 0 and half the chunk size ({self.chunk_tokens // 2 - 1}), "
+                f"got {self.overlap_tokens}."
+            )
+        if self.precision not in {"int8", "fp32"}:
+            raise ConfigError(f"Expected precision 'int8' or 'fp32', got {self.precision!r}.")
+        if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
+            raise ConfigError(f"Expected chroma_url to start with http:// or https://, got {self.chroma_url!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """How a question is turned into hits."""
+
+    top_k: int = _help("Chunks given to the model (after reranking).", 5)
+    candidates: int = _help("Chunks fetched by the first stage before reranking.", 20)
+    keyword: bool = _help("Also search by keywords (BM25) and fuse with the dense results.", True)
+    dense_weight: float = _help("Weight of the dense ranking in reciprocal rank fusion.", 1.0)
+    keyword_weight: float = _help("Weight of the keyword ranking in reciprocal rank fusion.", 1.0)
+    rrf_k: int = _help("Reciprocal rank fusion constant: higher flattens the rank differences.", 60)
+    rerank: bool = _help("Rerank the candidates with the reranker.", True)
+    reranker_id: str = _help(
+        "Reranker: 'local:sentence-maxsim' (offline default) or 'cross:<CrossEncoder id or folder>'.",
+        "local:sentence-maxsim",
+    )
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.top_k <= 50:
+            raise ConfigError(f"Expected top_k between 1 and 50, got {self.top_k}.")
+        if not self.top_k <= self.candidates <= 200:
+            raise ConfigError(f"Expected candidates between top_k ({self.top_k}) and 200, got {self.candidates}.")
+        if self.dense_weight < 0 or self.keyword_weight < 0 or self.dense_weight + self.keyword_weight == 0:
+            raise ConfigError(
+                f"Expected non-negative fusion weights, not both 0; got {self.dense_weight} and {self.keyword_weight}."
+            )
+        if self.rrf_k < 1:
+            raise ConfigError(f"Expected rrf_k of at least 1, got {self.rrf_k}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -38,7 +38,24 @@ class SentenceTransformerEmbedder:
         #: Longer inputs are truncated silently by the model: chunks must stay under this.
         self.max_tokens = int(self.model.max_seq_length)
 
-    def embed(self, texts: Sequence[str], batch_size: int = 64) -> Any:
+    precision = "fp32"
+
+    def quantized(self) -> "SentenceTransformerEmbedder":
+        """An int8 copy (dynamic quantisation of the linear layers): faster on CPU, vectors drift slightly,
+        so an index built with one precision must be queried with the same one."""
+        import copy
+        import warnings
+
+        import torch
+
+        clone = copy.copy(self)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clone.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+        clone.precision = "int8"
+        return clone
+
+    def embed(self, texts: Sequence[str], batch_size: int = 16) -> Any:
         """Unit-normalised float32 vectors, one row per text."""
         return self.model.encode(
             list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,

@@ -118,9 +118,18 @@ def get_generator(model_id: str = DEFAULT_GENERATOR, progress: ProgressSink = nu
     return _load("generator", model_id, progress)
 
 
-def get_embedder(model_id: str = DEFAULT_EMBEDDER, progress: ProgressSink = null_sink):
-    """The loaded embedder for ``model_id`` (one copy per process)."""
-    return _load("embedder", model_id, progress)
+def get_embedder(model_id: str = DEFAULT_EMBEDDER, progress: ProgressSink = null_sink, precision: str = "fp32"):
+    """The loaded embedder for ``model_id`` (one copy per process and precision)."""
+    embedder = _load("embedder", model_id, progress)
+    if precision == "fp32":
+        return embedder
+    if precision != "int8":
+        raise ConfigError(f"Expected precision 'fp32' or 'int8', got {precision!r}.")
+    with _lock:
+        key = ("embedder", f"{model_id}@int8")
+        if key not in _cache:
+            _cache[key] = embedder.quantized()
+        return _cache[key]
 
 
 def loaded_models() -> list[tuple[str, str]]:
@@ -132,7 +141,7 @@ def loaded_models() -> list[tuple[str, str]]:
 def clear_cache(kind: str | None = None, model_id: str | None = None) -> None:
     with _lock:
         for key in list(_cache):
-            if (kind is None or key[0] == kind) and (model_id is None or key[1] == model_id):
+            if (kind is None or key[0] == kind) and (model_id is None or key[1].split("@")[0] == model_id):
                 del _cache[key]
 
 

@@ -1,0 +1,228 @@
+"""Documents: upload files, build the workspace's Chroma index, inspect it, and try retrieval."""
+
+import dataclasses
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from workbench import models, samples
+from workbench.config import IndexConfig, RetrievalConfig, help_for
+from workbench.documents import SUPPORTED, parse_document, parse_uploads
+from workbench.errors import WorkbenchError
+from workbench.index import open_index, rebuild_index
+from workbench.retrieval import retrieve
+from workbench.ui.common import StatusSink, show_error, workspace
+
+st.title("Documents")
+st.caption(
+    "Upload the documents retrieval should draw on. They are split into chunks, embedded and stored in a "
+    "Chroma index in this workspace. Adding, replacing or removing a document only touches its own chunks."
+)
+
+try:
+    index = open_index(workspace())
+except WorkbenchError as exc:
+    show_error(exc)
+    st.stop()
+
+
+def report_indexing(report, problems=()) -> None:
+    """Show what an indexing call did, problems first."""
+    for name, message in [(p.name, p.message) for p in problems] + list(report.problems):
+        st.warning(message, icon=":material/warning:")
+    done = report.added + report.replaced
+    if done:
+        st.success(
+            f"Indexed {len(done)} document(s): {report.chunks_added} chunks in {report.seconds:.1f} s "
+            f"({report.chunks_per_s:.0f} chunks/s, of which embedding {report.embed_seconds:.1f} s).",
+            icon=":material/check_circle:",
+        )
+    if report.unchanged:
+        st.info(f"Already indexed with the same content, skipped: {', '.join(report.unchanged)}.")
+
+
+def index_files(files) -> None:
+    with st.status("Reading files...", expanded=True) as status:
+        docs, problems = parse_uploads(files, max_bytes=st.get_option("server.maxUploadSize") * 2**20)
+        sink = StatusSink(status)
+        report = index.add_documents(docs, progress=sink)
+        status.update(label="Indexing finished", state="complete" if not (problems or report.problems) else "error",
+                      expanded=False)
+    st.session_state["documents_last_report"] = (report, problems)
+
+
+tab_docs, tab_search, tab_settings = st.tabs(["Documents", "Search playground", "Chunking and index settings"])
+
+with tab_docs:
+    with st.form("upload", clear_on_submit=True):
+        uploads = st.file_uploader(
+            "Upload documents", accept_multiple_files=True,
+            type=sorted({s.lstrip(".") for s in SUPPORTED}),
+            help="Text, Markdown, PDF, Word (.docx) and HTML. Files with problems are reported; the others are indexed.",
+        )
+        submitted = st.form_submit_button("Add to index", icon=":material/upload:", type="primary")
+    if submitted:
+        if not uploads:
+            st.warning("Choose one or more files first.")
+        else:
+            try:
+                index_files([(f.name, f.getvalue()) for f in uploads])
+            except Exception as exc:
+                show_error(exc)
+    last = st.session_state.pop("documents_last_report", None)
+    if last:
+        report_indexing(*last)
+
+    docs = index.documents()
+    if not docs:
+        st.info("No documents yet: upload some above, or start with the sample company's documents.",
+                icon=":material/info:")
+        if st.button("Load the sample documents", icon=":material/inventory_2:"):
+            try:
+                index_files(samples.sample_documents())
+                st.rerun()
+            except Exception as exc:
+                show_error(exc)
+    else:
+        st.subheader(f"{len(docs)} documents, {sum(d['chunks'] for d in docs)} chunks")
+        st.caption(f"Embedder `{index.config.embedder_id}` ({index.config.precision}), "
+                   f"{index.config.chunk_tokens}-token chunks with {index.config.overlap_tokens}-token overlap, "
+                   f"store: {index.config.chroma_url or 'embedded in this workspace'}.")
+        table = pd.DataFrame([{
+            "Name": d["name"], "Type": d["kind"], "Characters": d["chars"], "Chunks": d["chunks"],
+            "Added": datetime.fromtimestamp(d["added_at"]), "Updated": datetime.fromtimestamp(d["updated_at"]),
+        } for d in docs])
+        st.dataframe(table, hide_index=True, width="stretch",
+                     column_config={"Added": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+                                    "Updated": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
+
+        name = st.selectbox("Inspect a document", [d["name"] for d in docs], key="documents_selected")
+        col_preview, col_actions = st.columns([3, 2], gap="large")
+        with col_preview:
+            try:
+                text = index.document_text(name)
+                st.markdown("**Text as indexed** (first 3,000 characters)")
+                st.code(text[:3000] + ("\n..." if len(text) > 3000 else ""), language=None, wrap_lines=True, height=320)
+                with st.expander(f"Chunks of {name}"):
+                    for chunk in index.chunks(name):
+                        page = f", page {chunk.page}" if chunk.page else ""
+                        st.markdown(f"**#{chunk.position + 1}** · {chunk.heading or '(no heading)'}{page} · "
+                                    f"{chunk.tokens} tokens")
+                        st.text(chunk.text[:600])
+            except Exception as exc:
+                show_error(exc)
+        with col_actions:
+            st.markdown("**Replace with a new version**")
+            st.caption("The new file's text replaces this document's chunks under the same name.")
+            with st.form("replace", clear_on_submit=True):
+                new_file = st.file_uploader("New version", type=sorted({s.lstrip(".") for s in SUPPORTED}),
+                                            key="replace_file")
+                do_replace = st.form_submit_button("Replace and re-index", icon=":material/sync:")
+            if do_replace:
+                if new_file is None:
+                    st.warning("Choose the new version first.")
+                else:
+                    try:
+                        doc = parse_document(new_file.name, new_file.getvalue(),
+                                             max_bytes=st.get_option("server.maxUploadSize") * 2**20)
+                        report = index.add_documents([dataclasses.replace(doc, name=name)])
+                        if report.replaced:
+                            st.success(f"Re-indexed {name} in {report.seconds:.2f} s: {report.chunks_removed} old "
+                                       f"chunks replaced by {report.chunks_added}.", icon=":material/check_circle:")
+                        else:
+                            report_indexing(report)
+                    except Exception as exc:
+                        show_error(exc)
+            st.markdown("**Remove**")
+            confirm = st.checkbox(f"Yes, remove {name} from the index", key="remove_confirm")
+            if st.button("Remove document", icon=":material/delete:", disabled=not confirm):
+                try:
+                    removed = index.remove_document(name)
+                    st.session_state["remove_confirm"] = False
+                    st.toast(f"Removed {name} ({removed} chunks).")
+                    st.rerun()
+                except Exception as exc:
+                    show_error(exc)
+
+with tab_search:
+    if not index.documents():
+        st.info("No index yet: add documents in the Documents tab, then search them here.", icon=":material/info:")
+    else:
+        with st.form("search"):
+            question = st.text_input("Question", value="How long do I have to return a product?", max_chars=2000)
+            c1, c2, c3 = st.columns(3)
+            top_k = c1.number_input("Chunks to return (top k)", 1, 20, 5, help=help_for(RetrievalConfig, "top_k"))
+            candidates = c2.number_input("Candidates before reranking", 5, 100, 20,
+                                         help=help_for(RetrievalConfig, "candidates"))
+            rerank = c3.toggle("Rerank", value=True, help=help_for(RetrievalConfig, "reranker_id"))
+            c4, c5, c6 = st.columns(3)
+            keyword = c4.toggle("Keyword search (BM25) + fusion", value=True, help=help_for(RetrievalConfig, "keyword"))
+            dense_w = c5.number_input("Dense weight in fusion", 0.0, 5.0, 1.0, 0.1)
+            keyword_w = c6.number_input("Keyword weight in fusion", 0.0, 5.0, 1.0, 0.1)
+            go = st.form_submit_button("Search", icon=":material/search:", type="primary")
+        if go:
+            try:
+                config = RetrievalConfig(top_k=int(top_k), candidates=max(int(candidates), int(top_k)), keyword=keyword,
+                                         dense_weight=dense_w, keyword_weight=keyword_w, rerank=rerank)
+                result = retrieve(index, question, config)
+                stages = pd.DataFrame([{"Stage": t.stage.replace("_", " "), "Milliseconds": t.seconds * 1000}
+                                       for t in result.timings])
+                st.markdown(f"**{len(result.hits)} hits in {result.total_s * 1000:.1f} ms**")
+                st.bar_chart(stages, x="Stage", y="Milliseconds", horizontal=True, height=220,
+                             x_label="Time (ms)", y_label="Stage")
+                if keyword:
+                    st.caption(f"Fusion: reciprocal rank fusion, score = {dense_w} / ({config.rrf_k} + dense rank) + "
+                               f"{keyword_w} / ({config.rrf_k} + keyword rank).")
+                for hit in result.hits:
+                    moved = ""
+                    if hit.rerank_score is not None and hit.rank_before_rerank is not None:
+                        moved = f" (rank {hit.rank_before_rerank} before reranking)"
+                    page = f", page {hit.chunk.page}" if hit.chunk.page else ""
+                    with st.container(border=True):
+                        st.markdown(f"**#{hit.rank}{moved}** · `{hit.chunk.doc_name}`{page} · "
+                                    f"{hit.chunk.heading or '(no heading)'}")
+                        fmt = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
+                        st.caption(
+                            f"dense {fmt(hit.dense_score)} (rank {hit.dense_rank or '–'}) · "
+                            f"keyword {fmt(hit.keyword_score, 2)} (rank {hit.keyword_rank or '–'}) · "
+                            f"fused {fmt(hit.fused_score, 4)} · rerank {fmt(hit.rerank_score)}"
+                        )
+                        st.text(hit.chunk.text)
+            except Exception as exc:
+                show_error(exc)
+
+with tab_settings:
+    current = index.config
+    emb = models.get_embedder(current.embedder_id) if index.documents() else None
+    limit = emb.max_tokens if emb else 256
+    with st.form("index_settings"):
+        chunk_tokens = st.slider("Chunk size (embedder tokens)", 64, 512, current.chunk_tokens, step=8,
+                                 help=help_for(IndexConfig, "chunk_tokens"))
+        overlap = st.slider("Overlap (tokens)", 0, 128, current.overlap_tokens, step=2,
+                            help=help_for(IndexConfig, "overlap_tokens"))
+        precision = st.radio("Embedder precision", ["int8", "fp32"], index=["int8", "fp32"].index(current.precision),
+                             horizontal=True, help=help_for(IndexConfig, "precision"))
+        chroma_url = st.text_input("Chroma server (optional)", value=current.chroma_url,
+                                   placeholder="http://127.0.0.1:8000", help=help_for(IndexConfig, "chroma_url"))
+        apply = st.form_submit_button("Apply (rebuilds the index if it has documents)", icon=":material/build:")
+    if chunk_tokens > limit:
+        st.warning(f"Chunks of {chunk_tokens} tokens are longer than the {limit} tokens the embedder reads: "
+                   "the end of each chunk would be cut off silently and could never be found.",
+                   icon=":material/warning:")
+    if apply:
+        try:
+            new = IndexConfig(embedder_id=current.embedder_id, chunk_tokens=chunk_tokens, overlap_tokens=overlap,
+                              precision=precision, chroma_url=chroma_url.strip())
+            if new == current:
+                st.info("Nothing changed.")
+            elif not index.documents() or new.chroma_url != current.chroma_url:
+                open_index(workspace(), new)
+                st.success("Settings saved.")
+            else:
+                with st.status("Rebuilding the index...", expanded=True) as status:
+                    report = rebuild_index(workspace(), new, progress=StatusSink(status))
+                    status.update(label=f"Rebuilt: {report.chunks_added} chunks in {report.seconds:.1f} s",
+                                  state="complete", expanded=False)
+        except Exception as exc:
+            show_error(exc)
