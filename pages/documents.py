@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench import models, samples
+from workbench.charts import stage_timings_chart
 from workbench.config import IndexConfig, RetrievalConfig, help_for
 from workbench.documents import SUPPORTED, parse_document, parse_uploads
 from workbench.errors import WorkbenchError
@@ -34,7 +35,8 @@ def report_indexing(report, problems=()) -> None:
     done = report.added + report.replaced
     if done:
         st.success(
-            f"Indexed {len(done)} document(s): {report.chunks_added} chunks in {report.seconds:.1f} s "
+            f"Indexed {len(done)} document{'s' if len(done) != 1 else ''}: {report.chunks_added} "
+            f"chunk{'s' if report.chunks_added != 1 else ''} in {report.seconds:.1f} s "
             f"({report.chunks_per_s:.0f} chunks/s, of which embedding {report.embed_seconds:.1f} s).",
             icon=":material/check_circle:",
         )
@@ -98,6 +100,9 @@ with tab_docs:
                                     "Updated": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
 
         name = st.selectbox("Inspect a document", [d["name"] for d in docs], key="documents_selected")
+        replaced = st.session_state.pop("documents_replaced", None)
+        if replaced:
+            st.success(replaced, icon=":material/check_circle:")
         col_preview, col_actions = st.columns([3, 2], gap="large")
         with col_preview:
             try:
@@ -128,10 +133,11 @@ with tab_docs:
                                              max_bytes=st.get_option("server.maxUploadSize") * 2**20)
                         report = index.add_documents([dataclasses.replace(doc, name=name)])
                         if report.replaced:
-                            st.success(f"Re-indexed {name} in {report.seconds:.2f} s: {report.chunks_removed} old "
-                                       f"chunks replaced by {report.chunks_added}.", icon=":material/check_circle:")
-                        else:
-                            report_indexing(report)
+                            st.session_state["documents_replaced"] = (
+                                f"Re-indexed {name} in {report.seconds:.2f} s: {report.chunks_removed} old "
+                                f"chunks replaced by {report.chunks_added}.")
+                            st.rerun()
+                        report_indexing(report)
                     except Exception as exc:
                         show_error(exc)
             st.markdown("**Remove**")
@@ -166,11 +172,8 @@ with tab_search:
                 config = RetrievalConfig(top_k=int(top_k), candidates=max(int(candidates), int(top_k)), keyword=keyword,
                                          dense_weight=dense_w, keyword_weight=keyword_w, rerank=rerank)
                 result = retrieve(index, question, config)
-                stages = pd.DataFrame([{"Stage": t.stage.replace("_", " "), "Milliseconds": t.seconds * 1000}
-                                       for t in result.timings])
                 st.markdown(f"**{len(result.hits)} hits in {result.total_s * 1000:.1f} ms**")
-                st.bar_chart(stages, x="Stage", y="Milliseconds", horizontal=True, height=220,
-                             x_label="Time (ms)", y_label="Stage")
+                st.plotly_chart(stage_timings_chart(result.timings, "Retrieval time per stage"), width="stretch")
                 if keyword:
                     st.caption(f"Fusion: reciprocal rank fusion, score = {dense_w} / ({config.rrf_k} + dense rank) + "
                                f"{keyword_w} / ({config.rrf_k} + keyword rank).")

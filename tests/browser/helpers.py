@@ -31,3 +31,22 @@ def shot(page, name: str) -> None:
     """Save a full-page screenshot as a test artifact."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def choose(page, label: str, value: str) -> None:
+    """Pick ``value`` in the Streamlit selectbox labelled ``label`` (type to filter, Enter to pick)."""
+    box = page.get_by_label(label, exact=True)
+    box.click()
+    box.fill(value)
+    page.keyboard.press("Enter")
+    wait_idle(page)
+
+
+def tall(page, name: str, height: int = 2400) -> None:
+    """Screenshot with a tall viewport: Streamlit scrolls inside its own container, so a full-page
+    screenshot at 800 px would miss what is below the fold."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": height})
+    page.wait_for_timeout(800)
+    shot(page, name)
+    page.set_viewport_size(size)

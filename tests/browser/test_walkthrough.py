@@ -1,7 +1,10 @@
 """A new user's walk-through in a real browser; it grows as pages land. Screenshots of each step
 are saved under test-artifacts/browser/."""
 
-from tests.browser.helpers import assert_no_errors, shot, wait_idle
+import re
+
+from tests.browser.helpers import assert_no_errors, choose, shot, tall, wait_idle
+from tests.conftest import ROOT
 
 
 def test_new_user_walkthrough(page, server):
@@ -15,14 +18,14 @@ def test_new_user_walkthrough(page, server):
 
     # 2. Create a personal workspace; the sidebar follows.
     page.get_by_label("New workspace name", exact=True).fill("walkthrough")
-    page.get_by_role("button", name="Create and open").click()
+    page.get_by_role("button", name="Create and open", exact=True).click()
     wait_idle(page)
     page.get_by_test_id("stSidebar").get_by_text("walkthrough").wait_for()
     assert_no_errors(page)
 
     # 3. A bad workspace name gets a clear message, and the current workspace is kept.
     page.get_by_label("New workspace name", exact=True).fill("../escape")
-    page.get_by_role("button", name="Create and open").click()
+    page.get_by_role("button", name="Create and open", exact=True).click()
     wait_idle(page)
     page.get_by_text("Expected a workspace name").wait_for()
     page.get_by_test_id("stSidebar").get_by_text("walkthrough").wait_for()
@@ -30,10 +33,61 @@ def test_new_user_walkthrough(page, server):
 
     # 4. Ask the real local model; the answer streams in with its timings.
     page.get_by_label("Question", exact=True).fill("What is a return window?")
-    page.get_by_role("button", name="Ask").click()
+    page.get_by_role("button", name="Ask", exact=True).click()
     page.get_by_text("Time to first token").wait_for(timeout=180_000)
     wait_idle(page)
     assert_no_errors(page)
     metrics = page.get_by_test_id("stMetricValue").all_inner_texts()
     assert any(m.endswith("ms") for m in metrics) and any("tokens/s" in m for m in metrics)
     shot(page, "03-base-answer")
+
+    # 5. Documents on a brand-new workspace: an empty state that says what to do.
+    page.get_by_test_id("stSidebarNav").get_by_text("Documents").click()
+    wait_idle(page)
+    page.get_by_text("No documents yet").wait_for()
+    assert_no_errors(page)
+    shot(page, "04-documents-empty")
+
+    # 6. Load the sample documents: the index builds with progress, the table lists them.
+    page.get_by_role("button", name="Load the sample documents", exact=True).click()
+    page.get_by_role("heading", name=re.compile(r"^12 documents, \d+ chunks")).wait_for(timeout=180_000)
+    wait_idle(page)
+    assert_no_errors(page)
+    shot(page, "05-documents-indexed")
+
+    # 7. A bad upload is reported by name while the good file in the same upload is indexed.
+    bad = server.home / "broken.pdf"
+    bad.write_bytes(b"%PDF-1.4 garbage")
+    good = server.home / "extra-note.md"
+    good.write_text("# Extra note\n\nThe Deventer showroom has free parking for 12 cars.\n")
+    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files([str(bad), str(good)])
+    page.get_by_test_id("stFileChipName").filter(has_text="extra-note.md").wait_for()
+    page.get_by_role("button", name="Add to index", exact=True).click()
+    page.get_by_text("broken.pdf: expected a readable PDF").wait_for(timeout=120_000)
+    page.get_by_role("heading", name=re.compile(r"^13 documents, \d+ chunks")).wait_for()
+    wait_idle(page)
+    shot(page, "06-documents-bad-upload")
+
+    # 8. Replace the returns policy with its new version: re-indexed in seconds.
+    choose(page, "Inspect a document", "returns-policy.md")
+    page.get_by_text("Effective from: 1 March 2024").first.wait_for()
+    updated = ROOT / "sample_data" / "updated" / "returns-policy.md"
+    page.get_by_test_id("stFileUploaderDropzoneInput").nth(1).set_input_files(str(updated))
+    page.get_by_test_id("stFileChipName").filter(has_text="returns-policy.md").wait_for()
+    page.get_by_role("button", name="Replace and re-index", exact=True).click()
+    page.get_by_text("Re-indexed returns-policy.md in").wait_for(timeout=120_000)
+    page.get_by_text("within **30 days**").first.wait_for()
+    wait_idle(page)
+    shot(page, "07-documents-replaced")
+
+    # 9. The search playground returns the new text, with scores and stage timings.
+    page.get_by_role("tab", name="Search playground").click()
+    page.get_by_label("Question", exact=True).fill("How many days do I have to return a product?")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_text("hits in").wait_for(timeout=120_000)
+    wait_idle(page)
+    assert_no_errors(page)
+    body = page.get_by_test_id("stMain").inner_text()
+    assert "30 days" in body and "rank" in body and "rerank" in body
+    shot(page, "08-search-playground")
+    tall(page, "09-search-hits")
