@@ -15,6 +15,7 @@ init_session()
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/documents.py", title="Documents", icon=":material/description:"),
+    st.Page("pages/finetune.py", title="Fine-tune", icon=":material/model_training:"),
 ]
 nav = st.navigation(pages)
 

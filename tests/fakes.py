@@ -16,9 +16,10 @@ class EchoGenerator(Generator):
     model_id = FAKE_ID
     load_s = 0.0
 
-    def _execute(self, messages, config, emit):
+    def _execute(self, messages, config, emit, adapter=None):
         question = [m for m in messages if m["role"] == "user"][-1]["content"]
-        words = f"Echo: {question}".split()[: config.max_new_tokens]
+        prefix = "Echo (adapted):" if adapter else "Echo:"
+        words = f"{prefix} {question}".split()[: config.max_new_tokens]
         for i, word in enumerate(words):
             emit(word if i == 0 else " " + word)
         prompt_tokens = sum(self.count_tokens(m["content"]) for m in messages)

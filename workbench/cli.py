@@ -114,6 +114,36 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .config import TrainConfig
+    from .pairs import read_pairs
+    from .progress import TqdmSink
+    from .training import train_adapter
+
+    path = Path(args.pairs)
+    if not path.is_file():
+        print(f"error: {path}: no such file", file=sys.stderr)
+        return 2
+    pairs, report = read_pairs(path.name, path.read_bytes(), strict=not args.keep_good_rows)
+    for line, reason in report.rejected:
+        print(f"skipped {path.name}, line {line}: {reason}", file=sys.stderr)
+    defaults = TrainConfig()
+    config = TrainConfig(method=args.method, rank=args.rank, alpha=args.alpha or 2 * args.rank,
+                         epochs=args.epochs, learning_rate=args.lr, max_length=args.max_length,
+                         batch_size=args.batch_size, seed=args.seed, target_modules=args.target_modules,
+                         val_fraction=args.val_fraction, overflow=defaults.overflow)
+    sink = TqdmSink()
+    meta = train_adapter(pairs, config, workspace=args.workspace, name=args.name, base_model=args.model,
+                         progress=sink, max_steps=args.max_steps)
+    sink.close()
+    print(f"saved adapter {meta['name']} ({meta['method']}, {meta['train_pairs']} pairs, {meta['steps']} steps) "
+          f"in {meta['wall_s']:.1f} s; final training loss {meta['final_train_loss']:.3f}"
+          + (f", validation loss {meta['final_val_loss']:.3f}" if meta["final_val_loss"] is not None else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench", description="RAG-vs-Fine-tune Workbench")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +188,28 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--no-rerank", action="store_true", help="skip the rerank stage")
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=_cmd_search)
+
+    from .config import TrainConfig
+
+    d = TrainConfig()
+    train = sub.add_parser("train", help="train a LoRA/QLoRA adapter from training pairs (JSONL or CSV)")
+    train.add_argument("pairs", help="chat JSONL, Alpaca JSONL, prompt/completion JSONL or CSV")
+    train.add_argument("--workspace", default="default")
+    train.add_argument("--name", help="adapter name (default: adapter-DATE-TIME)")
+    train.add_argument("--model", default=DEFAULT_GENERATOR, help="base model id")
+    train.add_argument("--method", default=d.method, choices=["auto", "lora", "qlora"], help=help_for(TrainConfig, "method"))
+    train.add_argument("--rank", type=int, default=d.rank, help=help_for(TrainConfig, "rank"))
+    train.add_argument("--alpha", type=int, help="LoRA alpha (default 2 x rank)")
+    train.add_argument("--epochs", type=float, default=d.epochs, help=help_for(TrainConfig, "epochs"))
+    train.add_argument("--lr", type=float, default=d.learning_rate, help=help_for(TrainConfig, "learning_rate"))
+    train.add_argument("--max-length", type=int, default=d.max_length, help=help_for(TrainConfig, "max_length"))
+    train.add_argument("--batch-size", type=int, default=d.batch_size, help=help_for(TrainConfig, "batch_size"))
+    train.add_argument("--target-modules", default=d.target_modules, help=help_for(TrainConfig, "target_modules"))
+    train.add_argument("--val-fraction", type=float, default=d.val_fraction, help=help_for(TrainConfig, "val_fraction"))
+    train.add_argument("--seed", type=int, default=d.seed, help=help_for(TrainConfig, "seed"))
+    train.add_argument("--max-steps", type=int, help="stop after this many steps (quick checks)")
+    train.add_argument("--keep-good-rows", action="store_true", help="train on the good rows when some are bad")
+    train.set_defaults(func=_cmd_train)
     return parser
 
 

@@ -125,3 +125,55 @@ class RetrievalConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How an adapter is trained; saved with the adapter it made."""
+
+    method: str = _help("'auto' (QLoRA on CUDA, LoRA on CPU), 'lora' or 'qlora' (4-bit nf4 base).", "auto")
+    rank: int = _help("LoRA rank r: capacity of the adapter.", 16)
+    alpha: int = _help("LoRA alpha: scale of the adapter's update (often 2 x rank).", 32)
+    dropout: float = _help("Dropout on the LoRA layers.", 0.05)
+    target_modules: str = _help(
+        "Layers that get adapters: 'all-linear', or a comma list such as 'q_proj,v_proj'.", "all-linear"
+    )
+    epochs: float = _help("Passes over the training pairs.", 3.0)
+    learning_rate: float = _help("Peak learning rate (linear decay).", 1e-3)
+    max_length: int = _help("Longest pair in tokens (prompt + answer); longer pairs are truncated or dropped.", 256)
+    batch_size: int = _help("Pairs per optimisation step; each batch is padded only to its longest pair.", 4)
+    seed: int = _help("Seed for the split, the shuffling and the adapter's initial weights.", 0)
+    val_fraction: float = _help("Share of pairs held out for validation loss and the before/after check.", 0.1)
+    overflow: str = _help("Pairs longer than max_length: 'truncate' or 'drop'.", "truncate")
+    gradient_checkpointing: bool = _help("Trade speed for memory (useful on small GPUs; slower).", False)
+
+    def __post_init__(self) -> None:
+        if self.method not in {"auto", "lora", "qlora"}:
+            raise ConfigError(f"Expected method 'auto', 'lora' or 'qlora', got {self.method!r}.")
+        if not 1 <= self.rank <= 256:
+            raise ConfigError(f"Expected rank between 1 and 256, got {self.rank}.")
+        if not 1 <= self.alpha <= 1024:
+            raise ConfigError(f"Expected alpha between 1 and 1024, got {self.alpha}.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"Expected dropout in [0, 1), got {self.dropout}.")
+        if not self.target_modules.strip():
+            raise ConfigError("Expected target modules ('all-linear' or a comma list), got nothing.")
+        if not 0 < self.epochs <= 100:
+            raise ConfigError(f"Expected epochs between 0 and 100, got {self.epochs}.")
+        if not 0 < self.learning_rate <= 1e-1:
+            raise ConfigError(f"Expected a learning rate between 0 and 0.1, got {self.learning_rate}.")
+        if not 32 <= self.max_length <= 8192:
+            raise ConfigError(f"Expected max_length between 32 and 8192 tokens, got {self.max_length}.")
+        if not 1 <= self.batch_size <= 256:
+            raise ConfigError(f"Expected batch_size between 1 and 256, got {self.batch_size}.")
+        if not 0.0 <= self.val_fraction <= 0.5:
+            raise ConfigError(f"Expected val_fraction between 0 and 0.5, got {self.val_fraction}.")
+        if self.overflow not in {"truncate", "drop"}:
+            raise ConfigError(f"Expected overflow 'truncate' or 'drop', got {self.overflow!r}.")
+
+    def modules(self) -> str | list[str]:
+        t = self.target_modules.strip()
+        return "all-linear" if t == "all-linear" else [m.strip() for m in t.split(",") if m.strip()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -60,8 +60,11 @@ class Generator(ABC):
         messages: Messages,
         config: GenerationConfig | None = None,
         on_text: Callable[[str], None] | None = None,
+        adapter: str | None = None,
     ) -> Generation:
-        """Generate a reply to ``messages``; ``on_text`` receives pieces as they stream."""
+        """Generate a reply to ``messages``; ``on_text`` receives pieces as they stream.
+
+        ``adapter`` is the path of a LoRA adapter folder to apply (None: the base model)."""
         config = config or GenerationConfig()
         validate_messages(messages)
         pieces: list[str] = []
@@ -77,7 +80,7 @@ class Generator(ABC):
             if on_text is not None:
                 on_text(piece)
 
-        execution = self._execute(messages, config, emit)
+        execution = self._execute(messages, config, emit, adapter) if adapter else self._execute(messages, config, emit)
         end = time.perf_counter()
         first_at = first[0] if first else end
         return Generation(
@@ -91,8 +94,9 @@ class Generator(ABC):
         )
 
     @abstractmethod
-    def _execute(self, messages: Messages, config: GenerationConfig, emit: Emit) -> Execution:
-        """Produce the reply, calling ``emit`` with each new piece of text."""
+    def _execute(self, messages: Messages, config: GenerationConfig, emit: Emit, adapter: str | None = None
+                 ) -> Execution:
+        """Produce the reply, calling ``emit`` with each new piece of text (with ``adapter`` applied)."""
 
     @abstractmethod
     def count_tokens(self, text: str) -> int:

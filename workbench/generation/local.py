@@ -115,7 +115,8 @@ class LocalGenerator(Generator):
         if self.tokenizer.chat_template is None:
             raise ModelLoadError(f"Expected {source!r} to have a chat template (an instruct model); it has none.")
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
-        self._lock = threading.Lock()  # one generate at a time per model copy
+        self._lock = threading.RLock()  # one generate at a time per model copy
+        self._peft: Any = None  # PeftModel wrapping self.model once an adapter is used
         self._torch = torch
 
     # -- tokens -----------------------------------------------------------------------------
@@ -131,7 +132,27 @@ class LocalGenerator(Generator):
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
     # -- generation ---------------------------------------------------------------------------
-    def _execute(self, messages: Messages, config: GenerationConfig, emit: Emit) -> Execution:
+    def _ensure_adapter(self, path: str) -> Any:
+        """Load the adapter at ``path`` once (one base copy in memory; adapters are switched, not copied)."""
+        from peft import PeftModel
+
+        key = _adapter_key(path)
+        if self._peft is None:
+            self._peft = PeftModel.from_pretrained(self.model, path, adapter_name=key, is_trainable=False)
+            self._peft.eval()
+        elif key not in self._peft.peft_config:
+            self._peft.load_adapter(path, adapter_name=key, is_trainable=False)
+        return key
+
+    def unload_adapter(self, path: str) -> None:
+        if self._peft is not None and _adapter_key(path) in self._peft.peft_config:
+            with self._lock:
+                self._peft.delete_adapter(_adapter_key(path))
+
+    def _execute(self, messages: Messages, config: GenerationConfig, emit: Emit, adapter: str | None = None
+                 ) -> Execution:
+        import contextlib
+
         torch = self._torch
         input_ids = self.encode_messages(messages).to(self.device)
         n_in = int(input_ids.shape[1])
@@ -150,12 +171,27 @@ class LocalGenerator(Generator):
         with self._lock, torch.inference_mode():
             if not config.greedy:
                 torch.manual_seed(config.seed)
-            out = self.model.generate(input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)
+            model, scope = self.model, contextlib.nullcontext()
+            if adapter:
+                key = self._ensure_adapter(adapter)
+                self._peft.set_adapter(key)
+                model = self._peft
+            elif self._peft is not None:  # LoRA layers are injected into the base: switch them off
+                model, scope = self._peft, self._peft.disable_adapter()
+            with scope:
+                out = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)
         streamer.flush()
         new = out[0, n_in:]
         n_out = int(new.shape[0])
         ended = n_out > 0 and int(new[-1]) == self.tokenizer.eos_token_id
         return Execution(n_in, n_out, "stop" if ended or n_out < max_new else "length")
+
+
+def _adapter_key(path: str) -> str:
+    """A PEFT adapter name for a folder (PEFT names may not contain dots)."""
+    import hashlib
+
+    return "a" + hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:12]
 
 
 class _TextStreamer:

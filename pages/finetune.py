@@ -1,0 +1,262 @@
+"""Fine-tune: training pairs in, a LoRA/QLoRA adapter out, with a live loss chart; adapters; before/after."""
+
+import json
+import time
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from workbench import samples
+from workbench.charts import loss_chart
+from workbench.config import TrainConfig, help_for
+from workbench.formats import DEFAULT_PATTERN, FormatCheck
+from workbench.jobs import ACTIVE, CANCELLED, DONE, get_runner, job_history
+from workbench.pairs import csv_columns, guess_csv_mapping, read_pairs
+from workbench.training import (
+    before_after, delete_adapter, list_adapters, rename_adapter, resolve_method, train_adapter, zip_adapter,
+)
+from workbench.ui.common import StatusSink, show_error, workspace
+
+st.title("Fine-tune")
+st.caption(
+    "Teach the model how to answer (format, tone) from example question-answer pairs. Training makes a small "
+    "LoRA adapter on top of the local model; the base model itself never changes."
+)
+runner = get_runner()
+ws = workspace()
+
+# -- 1. training data ---------------------------------------------------------------------------
+st.subheader("1. Training pairs")
+source = st.radio("Where are the pairs?", ["The sample company's pairs", "Upload a file"], horizontal=True)
+pairs, report = None, None
+try:
+    if source == "Upload a file":
+        upload = st.file_uploader(
+            "Training pairs", type=["jsonl", "json", "csv"],
+            help="OpenAI chat JSONL ('messages'), Alpaca JSONL ('instruction'/'input'/'output'), "
+                 "'prompt'/'completion' JSONL, or CSV with a prompt and an answer column.")
+        if upload is not None:
+            data = upload.getvalue()
+            mapping = None
+            if upload.name.lower().endswith(".csv"):
+                columns = csv_columns(upload.name, data)
+                guess = guess_csv_mapping(columns)
+                c1, c2, c3 = st.columns(3)
+                options = ["(none)"] + columns
+                pick = lambda label, key: c.selectbox(label, options,  # noqa: E731
+                                                      index=options.index(guess[key]) if guess[key] else 0)
+                c = c1
+                prompt_col = pick("Prompt column", "prompt")
+                c = c2
+                answer_col = pick("Answer column", "completion")
+                c = c3
+                system_col = pick("System prompt column (optional)", "system")
+                mapping = {"prompt": None if prompt_col == "(none)" else prompt_col,
+                           "completion": None if answer_col == "(none)" else answer_col,
+                           "system": None if system_col == "(none)" else system_col}
+            pairs, report = read_pairs(upload.name, data, mapping=mapping)
+    else:
+        path = samples.sample_dir() / "training_pairs.jsonl"
+        pairs, report = read_pairs(path.name, path.read_bytes())
+except Exception as exc:
+    show_error(exc)
+
+if report is not None:
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Rows read", report.rows_read)
+    m2.metric("Usable pairs", report.usable)
+    m3.metric("Rejected rows", len(report.rejected))
+    m4.metric("Duplicates dropped", report.duplicates)
+    st.caption(f"Format: {report.format}")
+    if report.rejected:
+        st.warning(f"{len(report.rejected)} row(s) could not be used:", icon=":material/warning:")
+        st.dataframe(pd.DataFrame(report.rejected, columns=["Line", "Problem"]), hide_index=True, width="stretch")
+        if not st.checkbox(f"Train on the {report.usable} good rows anyway", key="keep_good_rows"):
+            pairs = None
+    with st.expander("Preview the pairs and export them"):
+        st.dataframe(pd.DataFrame([{"Line": p.line, "Question": p.question, "Answer": p.completion}
+                                   for p in (pairs or [])[:50]]), hide_index=True, width="stretch")
+        if pairs:
+            st.download_button("Download as OpenAI chat JSONL", "\n".join(json.dumps(p.to_chat()) for p in pairs),
+                               file_name="training_pairs.chat.jsonl", mime="application/jsonl",
+                               icon=":material/download:")
+elif source == "Upload a file":
+    st.info("Upload a training file, or use the sample company's pairs.", icon=":material/info:")
+
+# -- 2. settings and start ------------------------------------------------------------------------
+st.subheader("2. Train an adapter")
+d = TrainConfig()
+import torch  # noqa: E402  (only to tell the user which method 'auto' will pick)
+
+cuda = torch.cuda.is_available()
+with st.form("train_settings"):
+    name = st.text_input("Adapter name", value=time.strftime("house-style-%m%d-%H%M"),
+                         help="Letters, digits, '.', '_' or '-'.")
+    c1, c2, c3, c4 = st.columns(4)
+    method = c1.selectbox("Method", ["auto", "lora", "qlora"], help=help_for(TrainConfig, "method"))
+    epochs = c2.number_input("Epochs", 0.5, 20.0, d.epochs, 0.5, help=help_for(TrainConfig, "epochs"))
+    lr = c3.number_input("Learning rate", 1e-5, 1e-2, d.learning_rate, format="%.5f",
+                         help=help_for(TrainConfig, "learning_rate"))
+    batch = c4.number_input("Batch size", 1, 32, d.batch_size, help=help_for(TrainConfig, "batch_size"))
+    c5, c6, c7, c8 = st.columns(4)
+    rank = c5.number_input("LoRA rank", 1, 128, d.rank, help=help_for(TrainConfig, "rank"))
+    alpha = c6.number_input("LoRA alpha", 1, 512, d.alpha, help=help_for(TrainConfig, "alpha"))
+    dropout = c7.number_input("LoRA dropout", 0.0, 0.5, d.dropout, 0.01, help=help_for(TrainConfig, "dropout"))
+    max_length = c8.number_input("Max length (tokens)", 32, 2048, d.max_length, 32,
+                                 help=help_for(TrainConfig, "max_length"))
+    c9, c10, c11, c12 = st.columns(4)
+    targets = c9.text_input("Target modules", d.target_modules, help=help_for(TrainConfig, "target_modules"))
+    val_fraction = c10.number_input("Validation share", 0.0, 0.5, d.val_fraction, 0.05,
+                                    help=help_for(TrainConfig, "val_fraction"))
+    overflow = c11.selectbox("Pairs over max length", ["truncate", "drop"], help=help_for(TrainConfig, "overflow"))
+    seed = c12.number_input("Seed", 0, 10_000, d.seed, help=help_for(TrainConfig, "seed"))
+    start = st.form_submit_button("Start training", icon=":material/model_training:", type="primary",
+                                  disabled=pairs is None)
+st.caption(f"With 'auto': {resolve_method(TrainConfig(), cuda)[1]}")
+
+if start and pairs is not None:
+    try:
+        config = TrainConfig(method=method, rank=int(rank), alpha=int(alpha), dropout=float(dropout),
+                             target_modules=targets, epochs=float(epochs), learning_rate=float(lr),
+                             max_length=int(max_length), batch_size=int(batch), seed=int(seed),
+                             val_fraction=float(val_fraction), overflow=overflow)
+        chosen = name.strip()
+        job = runner.submit("train", ws, f"Train adapter {chosen}",
+                            lambda sink, cancel: train_adapter(pairs, config, workspace=ws, name=chosen,
+                                                               progress=sink, cancel=cancel))
+        st.session_state["train_job"] = job.id
+    except Exception as exc:
+        show_error(exc)
+
+job_id = st.session_state.get("train_job")
+
+
+@st.fragment(run_every=1.0 if job_id and (j := runner.get(job_id)) and j.status in ACTIVE else None)
+def live_training() -> None:
+    job = runner.get(st.session_state.get("train_job", ""))
+    if job is None:
+        return
+    with st.container(border=True):
+        st.markdown(f"**{job.label}**: {job.status}")
+        if job.status == "queued":
+            st.info(f"Waiting in the queue: position {runner.position(job.id)}. One training runs at a time.",
+                    icon=":material/hourglass_top:")
+        last = next((e for e in reversed(job.events) if e.stage == "train"), job.last)
+        if last is not None:
+            if last.fraction is not None:
+                st.progress(last.fraction, text=last.message)
+            else:
+                st.caption(last.message)
+            m = last.metrics
+            c1, c2, c3, c4 = st.columns(4)
+            c1.metric("Step", f"{last.step} / {last.total or '?'}")
+            c2.metric("Epoch", f"{m.get('epoch', 0):.2f}")
+            c3.metric("Speed", f"{m.get('tokens_per_s', 0):.0f} tokens/s")
+            c4.metric("Time left", f"{m.get('eta_s', 0):.0f} s" if "eta_s" in m else "–")
+        history = [{"step": e.step, **e.metrics} for e in job.events if e.stage == "train" and e.metrics]
+        if history:
+            st.plotly_chart(loss_chart(history), width="stretch", key=f"loss-{job.id}-{len(history)}")
+        if job.status in ACTIVE:
+            if st.button("Cancel training", icon=":material/cancel:", key=f"cancel-{job.id}"):
+                runner.cancel(job.id)
+                st.rerun(scope="fragment")
+        elif job.status == DONE:
+            meta = job.result
+            st.success(f"Saved adapter **{meta['name']}** in {meta['wall_s']:.0f} s "
+                       f"({meta['steps']} steps, final training loss {meta['final_train_loss']:.3f}).",
+                       icon=":material/check_circle:")
+            if st.session_state.get("train_job_refreshed") != job.id:
+                st.session_state["train_job_refreshed"] = job.id
+                st.rerun(scope="app")  # show the new adapter in the list below
+        elif job.status == CANCELLED:
+            st.warning("Training was cancelled; no adapter was saved.", icon=":material/cancel:")
+        else:
+            st.error(job.error or "Training failed.", icon=":material/error:")
+
+
+if job_id:
+    live_training()
+
+# -- 3. adapters ---------------------------------------------------------------------------------------
+st.subheader("3. Adapters")
+adapters = list_adapters(ws)
+interrupted = [j for j in job_history(ws) if j["status"] == "interrupted" and j["kind"] == "train"]
+if interrupted:
+    st.caption(f"{len(interrupted)} training job(s) were interrupted by a server restart; no adapter was kept from them.")
+if not adapters:
+    st.info("No adapters yet: train one above. It appears here when training completes.", icon=":material/info:")
+else:
+    st.dataframe(pd.DataFrame([{
+        "Name": a["name"], "Method": a["method"], "Pairs": a["train_pairs"], "Epochs": a["config"]["epochs"],
+        "Rank": a["config"]["rank"], "Train time (s)": a["wall_s"], "Final train loss": a["final_train_loss"],
+        "Final val loss": a["final_val_loss"], "Device": a["device"],
+        "Created": datetime.fromtimestamp(a["created_at"]),
+    } for a in adapters]), hide_index=True, width="stretch",
+        column_config={"Created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+                       "Final train loss": st.column_config.NumberColumn(format="%.3f"),
+                       "Final val loss": st.column_config.NumberColumn(format="%.3f")})
+    chosen = st.selectbox("Adapter", [a["name"] for a in adapters], key="adapter_selected")
+    meta = next(a for a in adapters if a["name"] == chosen)
+    col_a, col_b = st.columns(2, gap="large")
+    with col_a:
+        with st.expander("Metadata (base model, data hash, full config)"):
+            st.json({k: v for k, v in meta.items() if k not in {"history", "val_questions"}}, expanded=False)
+        history = meta.get("history") or []
+        if history:
+            st.plotly_chart(loss_chart(history, f"Loss while training {chosen}"), width="stretch")
+    with col_b:
+        new_name = st.text_input("Rename to", value=chosen, key="adapter_new_name")
+        if st.button("Rename", icon=":material/edit:") and new_name != chosen:
+            try:
+                rename_adapter(ws, chosen, new_name.strip())
+                st.rerun()
+            except Exception as exc:
+                show_error(exc)
+        if st.button("Prepare zip download", icon=":material/folder_zip:"):
+            try:
+                st.download_button(f"Download {chosen}.zip", zip_adapter(ws, chosen), file_name=f"{chosen}.zip",
+                                   mime="application/zip", icon=":material/download:")
+            except Exception as exc:
+                show_error(exc)
+        st.caption("A standard PEFT folder: loadable with PeftModel.from_pretrained and by vLLM's --lora-modules.")
+        confirm = st.checkbox(f"Yes, delete {chosen}", key="adapter_delete_confirm")
+        if st.button("Delete adapter", icon=":material/delete:", disabled=not confirm):
+            try:
+                delete_adapter(ws, chosen)
+                st.session_state["adapter_delete_confirm"] = False
+                st.rerun()
+            except Exception as exc:
+                show_error(exc)
+
+    # -- 4. before / after ------------------------------------------------------------------------------
+    st.subheader("4. Before and after")
+    st.caption("The adapter's held-out validation prompts, answered by the base model and by the adapter "
+               "(greedy). A format check decides which answers follow the trained format.")
+    with st.form("before_after"):
+        kind = st.radio("Format check", ["Regular expression", "Required lines"], horizontal=True)
+        pattern = st.text_input("Regular expression the whole answer must match", value=DEFAULT_PATTERN)
+        lines = st.text_input("Required line prefixes, in order (comma separated)", value="Summary:, Answer:, Sources:")
+        n = st.slider("Prompts", 1, 10, 5)
+        go = st.form_submit_button("Compare base and adapter", icon=":material/compare:")
+    if go:
+        try:
+            check = (FormatCheck("regex", pattern) if kind == "Regular expression"
+                     else FormatCheck("lines", lines=tuple(x.strip() for x in lines.split(",") if x.strip())))
+            with st.status("Generating answers...", expanded=False) as status:
+                result = before_after(ws, chosen, check, n=n, progress=StatusSink(status))
+                status.update(label="Done", state="complete")
+            c1, c2 = st.columns(2)
+            c1.metric("Follow the format: base model", f"{result['before']:.0%}")
+            c2.metric(f"Follow the format: {chosen}", f"{result['after']:.0%}",
+                      delta=f"{(result['after'] - result['before']) * 100:+.0f} points")
+            for row in result["rows"]:
+                with st.container(border=True):
+                    st.markdown(f"**{row['question']}**")
+                    b, a = st.columns(2)
+                    b.caption("Base model " + ("✅ follows the format" if row["base_ok"] else "❌ does not follow the format"))
+                    b.text(row["base"])
+                    a.caption(f"{chosen} " + ("✅ follows the format" if row["adapter_ok"] else "❌ does not follow the format"))
+                    a.text(row["adapter"])
+        except Exception as exc:
+            show_error(exc)

@@ -1,0 +1,94 @@
+"""Training pairs: every input format, and every bad-input case, with line numbers."""
+
+import json
+
+import pytest
+
+from tests.conftest import ROOT
+from workbench.errors import DataError
+from workbench.pairs import MIN_PAIRS, read_pairs, split_pairs
+
+SAMPLE = (ROOT / "sample_data" / "training_pairs.jsonl").read_bytes()
+
+
+def _jsonl(rows):
+    return "\n".join(json.dumps(r) for r in rows).encode()
+
+
+def test_chat_format_sample():
+    pairs, report = read_pairs("training_pairs.jsonl", SAMPLE)
+    assert report.format == "chat" and report.usable == 80 and not report.rejected
+    first = pairs[0]
+    assert first.messages[0][0] == "system" and first.completion.startswith("Summary:")
+    assert first.to_chat()["messages"][-1] == {"role": "assistant", "content": first.completion}
+
+
+def test_alpaca_and_prompt_completion_formats():
+    alpaca = _jsonl([{"instruction": f"Question {i}?", "input": "ctx" if i % 2 else "", "output": f"Answer {i}"}
+                     for i in range(12)])
+    pairs, report = read_pairs("a.jsonl", alpaca)
+    assert report.format == "alpaca" and len(pairs) == 12
+    assert pairs[1].question == "Question 1?\n\nctx" and pairs[0].question == "Question 0?"
+    pc = _jsonl([{"prompt": f"P{i}", "completion": f"C{i}"} for i in range(10)])
+    pairs, report = read_pairs("p.jsonl", pc)
+    assert report.format == "prompt_completion" and pairs[9].completion == "C9"
+
+
+def test_csv_with_guessed_and_mapped_columns():
+    data = "question,answer,notes\n" + "\n".join(f"Q{i},A{i},x" for i in range(11)) + "\n,,\n"
+    pairs, report = read_pairs("p.csv", data.encode())
+    assert report.format == "csv" and len(pairs) == 11 and pairs[0].line == 2
+    data2 = "a,b\n" + "\n".join(f"Q{i},A{i}" for i in range(10))
+    with pytest.raises(DataError, match=r"expected columns for the prompt and the completion; found columns \['a', 'b'\]"):
+        read_pairs("p2.csv", data2.encode())
+    pairs, _ = read_pairs("p2.csv", data2.encode(), mapping={"prompt": "b", "completion": "a", "system": None})
+    assert pairs[0].question == "A0" and pairs[0].completion == "Q0"
+
+
+def test_broken_line_is_reported_and_good_rows_kept():
+    lines = SAMPLE.decode().splitlines()
+    lines[4] = '{"messages": [broken'
+    data = "\n".join(lines).encode()
+    pairs, report = read_pairs("t.jsonl", data)
+    assert report.rejected == [(5, "not valid JSON (Expecting value at column 15)")] and len(pairs) == 79
+    with pytest.raises(DataError, match=r"t.jsonl, line 5: not valid JSON"):
+        read_pairs("t.jsonl", data, strict=True)
+
+
+def test_rows_missing_the_completion():
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+            for i in range(10)]
+    rows.append({"messages": [{"role": "user", "content": "no answer"}]})
+    rows.append({"prompt": "p", "completion": ""})
+    rows.append({"instruction": "i"})
+    _, report = read_pairs("m.jsonl", _jsonl(rows))
+    reasons = dict(report.rejected)
+    assert "last message to be a non-empty assistant answer" in reasons[11]
+    assert "non-empty 'completion'" in reasons[12]
+    assert "expected 'messages', 'instruction'+'output' or 'prompt'+'completion'" in reasons[13]
+
+
+@pytest.mark.parametrize("name,data,message", [
+    ("empty.jsonl", b"", "the file is empty"),
+    ("blank.jsonl", b"\n\n  \n", "the file is empty"),
+    ("latin.jsonl", '{"prompt": "caf\u00e9", "completion": "x"}'.encode("latin-1"), "expected UTF-8 text"),
+    ("bin.jsonl", b"\x00\x01\x02", "looks binary"),
+    ("few.jsonl", _jsonl([{"prompt": f"p{i}", "completion": "c"} for i in range(5)]),
+     f"expected at least {MIN_PAIRS} usable pairs to train on, got 5"),
+    ("dupes.jsonl", _jsonl([{"prompt": "same", "completion": "same"}] * 20), "got 1 (0 rejected, 19 duplicates)"),
+    ("nocols.csv", b"\n\n", "the file is empty"),
+    ("emptyhead.csv", b",,\n1,2,3\n", "expected columns for the prompt and the completion"),
+])
+def test_bad_files_are_refused_with_a_reason(name, data, message):
+    with pytest.raises(DataError) as err:
+        read_pairs(name, data)
+    assert message in str(err.value) and name in str(err.value)
+
+
+def test_split_is_seeded_and_disjoint():
+    pairs, _ = read_pairs("t.jsonl", SAMPLE)
+    a_train, a_val = split_pairs(pairs, 0.1, 7)
+    b_train, b_val = split_pairs(pairs, 0.1, 7)
+    assert a_val == b_val and len(a_val) == 8 and len(a_train) == 72
+    assert not {p.line for p in a_val} & {p.line for p in a_train}
+    assert split_pairs(pairs, 0.1, 8)[1] != a_val

@@ -1,0 +1,140 @@
+"""Real adapter training on the packaged model (a few steps): LoRA weights change, the base does not,
+the result is a standard PEFT folder, cancel leaves nothing behind, QLoRA works on CPU when forced."""
+
+import hashlib
+import threading
+
+import pytest
+
+from tests.conftest import ROOT
+from workbench import models
+from workbench.config import TrainConfig
+from workbench.errors import CancelledError, ConfigError, DataError, WorkbenchError
+from workbench.pairs import read_pairs
+from workbench.progress import ListSink
+from workbench.training import (
+    ADAPTER_META, adapters_dir, before_after, delete_adapter, list_adapters, model_source, rename_adapter,
+    resolve_method, train_adapter, zip_adapter,
+)
+
+pytestmark = pytest.mark.slow
+PAIRS, _ = read_pairs("t.jsonl", (ROOT / "sample_data" / "training_pairs.jsonl").read_bytes())
+QUICK = TrainConfig(rank=4, alpha=8, max_length=128, batch_size=4, val_fraction=0.2, learning_rate=1e-3)
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_training_changes_lora_weights_only(workbench_home):
+    from safetensors.torch import load_file
+
+    base_file = next(p for p in (model_source("local:smollm2-135m") and
+                                 __import__("pathlib").Path(model_source("local:smollm2-135m"))).glob("*.safetensors"))
+    before = _sha(base_file)
+    sink = ListSink()
+    meta = train_adapter(PAIRS[:20], QUICK, workspace="t", name="quick", progress=sink, max_steps=3)
+    assert _sha(base_file) == before  # the base weights on disk are untouched
+    folder = adapters_dir("t") / "quick"
+    tensors = load_file(str(folder / "adapter_model.safetensors"))
+    assert tensors and all("lora_" in k for k in tensors)  # only adapter weights are saved
+    lora_b = [t for k, t in tensors.items() if "lora_B" in k]
+    assert lora_b and all(float(t.abs().sum()) > 0 for t in lora_b)  # B starts at zero: training moved it
+    assert meta["steps"] == 3 and meta["method"] == "lora" and meta["data_hash"] and meta["pairs"] == 20
+    assert meta["config"]["rank"] == 4 and meta["base_model"] == "local:smollm2-135m"
+    assert [e for e in sink.events if e.stage == "train" and "train_loss" in e.metrics]
+    assert (folder / ADAPTER_META).exists() and (folder / "adapter_config.json").exists()
+
+
+def test_adapter_is_a_standard_peft_folder_and_generation_uses_it(workbench_home):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    train_adapter(PAIRS[:20], QUICK, workspace="t", name="std", max_steps=2)
+    path = adapters_dir("t") / "std"
+    base = AutoModelForCausalLM.from_pretrained(model_source("local:smollm2-135m"))
+    peft_model = PeftModel.from_pretrained(base, str(path))
+    assert peft_model.peft_config["default"].r == 4
+    gen = models.get_generator()
+    msgs = PAIRS[30].prompt_messages()
+    from workbench.config import GenerationConfig
+
+    cfg = GenerationConfig(max_new_tokens=12)
+    plain = gen.generate(msgs, cfg).text
+    adapted = gen.generate(msgs, cfg, adapter=str(path))
+    assert adapted.usage.tokens_out > 0
+    assert gen.generate(msgs, cfg).text == plain  # the base is unchanged after using an adapter
+
+
+def test_cancel_leaves_no_adapter(workbench_home):
+    cancel = threading.Event()
+
+    def sink(event):
+        if event.stage == "train" and event.step >= 1:
+            cancel.set()
+
+    with pytest.raises(CancelledError):
+        train_adapter(PAIRS[:20], QUICK, workspace="t", name="cancelled", progress=sink, cancel=cancel)
+    assert not (adapters_dir("t") / "cancelled").exists()
+    assert not [p for p in adapters_dir("t").iterdir() if p.name.startswith(".tmp")]
+    assert list_adapters("t") == []
+
+
+def test_qlora_forced_on_cpu_works(workbench_home):
+    meta = train_adapter(PAIRS[:12], TrainConfig(method="qlora", rank=4, alpha=8, max_length=96, val_fraction=0.0),
+                         workspace="t", name="q", max_steps=1)
+    assert meta["method"] == "qlora" and "slower" in meta["method_reason"]
+    assert (adapters_dir("t") / "q" / "adapter_model.safetensors").exists()
+
+
+@pytest.mark.requires_cuda
+def test_qlora_on_cuda(workbench_home):
+    meta = train_adapter(PAIRS[:40], TrainConfig(val_fraction=0.0), workspace="t", name="gpu")
+    assert meta["method"] == "qlora" and meta["device"] == "cuda"
+
+
+def test_method_auto_and_bad_settings(workbench_home):
+    assert resolve_method(TrainConfig(), cuda=False)[0] == "lora"
+    assert resolve_method(TrainConfig(), cuda=True)[0] == "qlora"
+    with pytest.raises(DataError, match="within max_length=32 tokens"):
+        train_adapter(PAIRS[:20], TrainConfig(max_length=32, overflow="drop"), workspace="t", name="short")
+    with pytest.raises(ConfigError, match="Expected an adapter name"):
+        train_adapter(PAIRS[:20], QUICK, workspace="t", name="../x")
+
+
+def test_out_of_memory_is_a_clear_message(workbench_home, monkeypatch):
+    import torch
+    import transformers
+
+    def boom(self, *a, **k):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(transformers.Trainer, "train", boom)
+    with pytest.raises(WorkbenchError, match="ran out of memory") as err:
+        train_adapter(PAIRS[:20], QUICK, workspace="t", name="oom")
+    assert "Lower the batch size" in err.value.fix
+    assert not (adapters_dir("t") / "oom").exists()
+
+
+def test_adapter_list_rename_zip_delete_and_before_after(workbench_home):
+    train_adapter(PAIRS[:20], QUICK, workspace="t", name="one", max_steps=2)
+    assert [a["name"] for a in list_adapters("t")] == ["one"]
+    rename_adapter("t", "one", "two")
+    assert [a["name"] for a in list_adapters("t")] == ["two"]
+    import io
+    import zipfile
+
+    names = zipfile.ZipFile(io.BytesIO(zip_adapter("t", "two"))).namelist()
+    assert "two/adapter_model.safetensors" in names and "two/adapter_config.json" in names
+    result = before_after("t", "two", n=2, max_new_tokens=8)
+    assert len(result["rows"]) == 2 and 0.0 <= result["after"] <= 1.0
+    delete_adapter("t", "two")
+    assert list_adapters("t") == []
+
+
+def test_cli_train(workbench_home, capsys):
+    from workbench.cli import main
+
+    assert main(["train", str(ROOT / "sample_data" / "training_pairs.jsonl"), "--workspace", "cli", "--name", "c",
+                 "--max-steps", "1", "--rank", "4", "--max-length", "96"]) == 0
+    assert "saved adapter c" in capsys.readouterr().out

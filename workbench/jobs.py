@@ -1,0 +1,185 @@
+"""Background jobs (training, evaluation): a queue, worker threads, events, cancel.
+
+Long work runs here, outside the Streamlit script, so a click in the browser never kills it. A page
+submits a job and polls it. One runner per process; ``WORKBENCH_MAX_JOBS`` (default 1) jobs run at
+once and the rest wait in order. Each job's status is also written to ``workspaces/NAME/jobs/`` so
+that after a restart a job that was running is reported as interrupted, never as done.
+
+    job = get_runner().submit("train", "default", "Train house-style", lambda sink, cancel: ...)
+    job.status, job.events, get_runner().position(job.id), get_runner().cancel(job.id)
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import paths
+from .errors import CancelledError, WorkbenchError
+from .progress import ProgressEvent
+from .store import atomic_write_json, read_json
+
+QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = "queued", "running", "done", "failed", "cancelled", "interrupted"
+ACTIVE = {QUEUED, RUNNING}
+
+Work = Callable[[Callable[[ProgressEvent], None], threading.Event], Any]
+
+
+@dataclass
+class Job:
+    """One piece of background work."""
+
+    id: str
+    """Unique id."""
+    kind: str
+    """``train``, ``evaluate`` ..."""
+    workspace: str
+    """Workspace it belongs to."""
+    label: str
+    """What the user sees."""
+    work: Work | None = None
+    """(progress sink, cancel event) -> result."""
+    status: str = QUEUED
+    """queued, running, done, failed, cancelled or interrupted."""
+    events: list[ProgressEvent] = field(default_factory=list)
+    """Progress events so far."""
+    result: Any = None
+    """What the work returned."""
+    error: str | None = None
+    """A message for the user when it failed."""
+    created_at: float = field(default_factory=time.time)
+    """When it was submitted."""
+    started_at: float | None = None
+    """When it started running."""
+    finished_at: float | None = None
+    """When it ended."""
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    """Set to ask the work to stop."""
+
+    @property
+    def last(self) -> ProgressEvent | None:
+        return self.events[-1] if self.events else None
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "workspace": self.workspace, "label": self.label,
+                "status": self.status, "error": self.error, "created_at": self.created_at,
+                "started_at": self.started_at, "finished_at": self.finished_at}
+
+
+class JobRunner:
+    """A queue of jobs and the worker threads that run them."""
+
+    def __init__(self, concurrency: int = 1):
+        self.concurrency = max(1, concurrency)
+        self._jobs: dict[str, Job] = {}
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._lock = threading.Lock()
+        self._workers = [threading.Thread(target=self._loop, name=f"workbench-job-{i}", daemon=True)
+                         for i in range(self.concurrency)]
+        for w in self._workers:
+            w.start()
+
+    def submit(self, kind: str, workspace: str, label: str, work: Work) -> Job:
+        job = Job(uuid.uuid4().hex[:12], kind, paths.validate_workspace_name(workspace), label, work)
+        with self._lock:
+            self._jobs[job.id] = job
+        _persist(job)
+        self._queue.put(job.id)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def jobs(self, workspace: str | None = None) -> list[Job]:
+        with self._lock:
+            return [j for j in self._jobs.values() if workspace is None or j.workspace == workspace]
+
+    def position(self, job_id: str) -> int:
+        """0 when running or finished; else 1 + the number of queued jobs ahead of it."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status != QUEUED:
+                return 0
+            ahead = [j for j in self._jobs.values() if j.status == QUEUED and j.created_at < job.created_at]
+            return len(ahead) + 1
+
+    def cancel(self, job_id: str) -> None:
+        job = self.get(job_id)
+        if job is None:
+            return
+        job.cancel_event.set()
+        with self._lock:
+            if job.status == QUEUED:
+                job.status, job.finished_at = CANCELLED, time.time()
+        _persist(job)
+
+    def _loop(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            job = self.get(job_id)
+            if job is None or job.status != QUEUED:
+                continue
+            with self._lock:
+                job.status, job.started_at = RUNNING, time.time()
+            _persist(job)
+            try:
+                job.result = job.work(job.events.append, job.cancel_event)
+                job.status = CANCELLED if job.cancel_event.is_set() else DONE
+            except CancelledError as exc:
+                job.status, job.error = CANCELLED, str(exc)
+            except WorkbenchError as exc:
+                job.status, job.error = FAILED, str(exc)
+            except Exception as exc:  # a bug: keep the worker alive, keep the details for the log
+                job.status = FAILED
+                job.error = f"Unexpected error ({type(exc).__name__}: {exc}). Details are in the server log."
+                traceback.print_exc()
+            job.finished_at = time.time()
+            job.work = None  # release what the closure holds (pairs, models)
+            _persist(job)
+
+
+def _jobs_dir(workspace: str):
+    path = paths.workspace_dir(workspace) / "jobs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _persist(job: Job) -> None:
+    atomic_write_json(_jobs_dir(job.workspace) / f"{job.id}.json", job.summary())
+
+
+def job_history(workspace: str) -> list[dict[str, Any]]:
+    """Every job recorded in the workspace, newest first. Jobs that were queued or running when the
+    process that owned them stopped are reported (and re-recorded) as interrupted."""
+    live = {j.id for j in get_runner().jobs(workspace)} if _runner is not None else set()
+    out = []
+    for f in _jobs_dir(workspace).glob("*.json"):
+        rec = read_json(f, None)
+        if not rec:
+            continue
+        if rec["status"] in ACTIVE and rec["id"] not in live:
+            rec["status"] = INTERRUPTED
+            rec["error"] = "The server stopped while this job was running; nothing it was writing was kept."
+            atomic_write_json(f, rec)
+        out.append(rec)
+    return sorted(out, key=lambda r: r["created_at"], reverse=True)
+
+
+_runner: JobRunner | None = None
+_runner_lock = threading.Lock()
+
+
+def get_runner() -> JobRunner:
+    """The process-wide job runner."""
+    global _runner
+    with _runner_lock:
+        if _runner is None:
+            _runner = JobRunner(int(os.environ.get("WORKBENCH_MAX_JOBS") or 1))
+        return _runner

@@ -1,0 +1,245 @@
+"""Training pairs: read the formats people already have, and validate them with line numbers.
+
+Formats: OpenAI chat fine-tuning JSONL (``messages``), Alpaca JSONL (``instruction``/``input``/
+``output``), ``prompt``/``completion`` JSONL, and CSV with columns the user maps. Every pair becomes
+chat messages for the prompt plus the completion text the model must learn to write.
+
+    pairs, report = read_pairs("pairs.jsonl", data)
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import random
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import DataError
+
+MIN_PAIRS = 10
+FORMATS = ("chat", "alpaca", "prompt_completion", "csv")
+_ROLES = {"system", "user", "assistant"}
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One training example."""
+
+    messages: tuple[tuple[str, str], ...]
+    """The prompt as (role, content) chat messages, ending with the user's turn."""
+    completion: str
+    """The answer the model must learn to give."""
+    line: int
+    """1-based line (JSONL) or row (CSV, header = 1) it came from."""
+
+    def prompt_messages(self) -> list[dict[str, str]]:
+        return [{"role": r, "content": c} for r, c in self.messages]
+
+    @property
+    def question(self) -> str:
+        return next((c for r, c in reversed(self.messages) if r == "user"), "")
+
+    def to_chat(self) -> dict[str, Any]:
+        """OpenAI chat fine-tuning format."""
+        return {"messages": self.prompt_messages() + [{"role": "assistant", "content": self.completion}]}
+
+
+@dataclass
+class PairsReport:
+    """What reading a training file found."""
+
+    file_name: str
+    """The file's name."""
+    format: str
+    """Detected or chosen format."""
+    rows_read: int = 0
+    """Non-empty lines or rows read."""
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    """(line, reason) of rows that could not be used."""
+    duplicates: int = 0
+    """Rows dropped as exact duplicates of an earlier row."""
+    usable: int = 0
+    """Pairs kept."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _decode(name: str, data: bytes) -> str:
+    if not data or not data.strip():
+        raise DataError(f"{name}: the file is empty.")
+    if b"\x00" in data[:8192]:
+        raise DataError(f"{name}: expected a text file (JSONL or CSV), but it contains NUL bytes: it looks binary.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{name}: expected UTF-8 text; byte 0x{data[exc.start]:02x} at position {exc.start} is "
+                        "not valid UTF-8. Save the file as UTF-8 and upload it again.") from None
+
+
+def detect_format(obj: dict[str, Any]) -> str | None:
+    if "messages" in obj:
+        return "chat"
+    if "instruction" in obj and "output" in obj:
+        return "alpaca"
+    if "prompt" in obj and "completion" in obj:
+        return "prompt_completion"
+    return None
+
+
+def _pair_from_json(obj: Any, fmt: str, line: int) -> Pair:
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    if fmt == "chat":
+        msgs = obj.get("messages")
+        if not isinstance(msgs, list) or not msgs:
+            raise ValueError("expected 'messages' to be a non-empty list")
+        for i, m in enumerate(msgs):
+            if not isinstance(m, dict) or m.get("role") not in _ROLES or not isinstance(m.get("content"), str):
+                raise ValueError(f"expected message {i + 1} to have a role (system/user/assistant) and text content")
+        if msgs[-1]["role"] != "assistant" or not msgs[-1]["content"].strip():
+            raise ValueError("expected the last message to be a non-empty assistant answer (the completion)")
+        if not any(m["role"] == "user" for m in msgs[:-1]):
+            raise ValueError("expected a user message before the answer")
+        prompt = tuple((m["role"], m["content"]) for m in msgs[:-1])
+        return Pair(prompt, msgs[-1]["content"].strip(), line)
+    if fmt == "alpaca":
+        instruction, extra, output = obj.get("instruction"), obj.get("input") or "", obj.get("output")
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise ValueError("expected a non-empty 'instruction'")
+        if not isinstance(output, str) or not output.strip():
+            raise ValueError("expected a non-empty 'output' (the completion)")
+        user = instruction.strip() + (f"\n\n{extra.strip()}" if isinstance(extra, str) and extra.strip() else "")
+        return Pair((("user", user),), output.strip(), line)
+    prompt, completion = obj.get("prompt"), obj.get("completion")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("expected a non-empty 'prompt'")
+    if not isinstance(completion, str) or not completion.strip():
+        raise ValueError("expected a non-empty 'completion'")
+    return Pair((("user", prompt.strip()),), completion.strip(), line)
+
+
+def csv_columns(name: str, data: bytes) -> list[str]:
+    """Column names of a CSV file (for the column-mapping widgets)."""
+    text = _decode(name, data)
+    header = next(csv.reader(io.StringIO(text)), [])
+    if not [h for h in header if h.strip()]:
+        raise DataError(f"{name}: expected a header row with column names; the first row is empty.")
+    return header
+
+
+def guess_csv_mapping(columns: list[str]) -> dict[str, str | None]:
+    lower = {c.lower().strip(): c for c in columns}
+    pick = lambda *names: next((lower[n] for n in names if n in lower), None)  # noqa: E731
+    return {"prompt": pick("prompt", "question", "instruction", "input", "user"),
+            "completion": pick("completion", "answer", "output", "response", "assistant"),
+            "system": pick("system", "system_prompt")}
+
+
+def read_pairs(name: str, data: bytes, *, fmt: str | None = None, mapping: dict[str, str | None] | None = None,
+               strict: bool = False) -> tuple[list[Pair], PairsReport]:
+    """Read training pairs; bad rows are reported with their line numbers (``strict`` raises instead).
+
+    Refuses (``DataError``) an unreadable file, an unknown format, and fewer than 10 usable pairs.
+    """
+    text = _decode(name, data)
+    is_csv = fmt == "csv" or (fmt is None and name.lower().endswith(".csv"))
+    pairs: list[Pair] = []
+    report = PairsReport(name, "csv" if is_csv else (fmt or "?"))
+    if is_csv:
+        rows = list(csv.reader(io.StringIO(text)))
+        header = rows[0] if rows else []
+        mapping = mapping or guess_csv_mapping(header)
+        if not mapping.get("prompt") or not mapping.get("completion"):
+            raise DataError(f"{name}: expected columns for the prompt and the completion; found columns "
+                            f"{header}. Choose which column is which.")
+        missing = [c for c in (mapping["prompt"], mapping["completion"], mapping.get("system")) if c and c not in header]
+        if missing:
+            raise DataError(f"{name}: expected columns {missing}; the header has {header}.")
+        idx = {k: header.index(v) for k, v in mapping.items() if v}
+        for row_no, row in enumerate(rows[1:], start=2):
+            if not any(cell.strip() for cell in row):
+                continue
+            report.rows_read += 1
+            get = lambda k: row[idx[k]].strip() if k in idx and idx[k] < len(row) else ""  # noqa: E731
+            prompt, completion = get("prompt"), get("completion")
+            if not prompt or not completion:
+                report.rejected.append((row_no, f"expected text in both '{mapping['prompt']}' and "
+                                                f"'{mapping['completion']}'; one is empty"))
+                continue
+            system = get("system")
+            msgs = ((("system", system),) if system else ()) + (("user", prompt),)
+            pairs.append(Pair(msgs, completion, row_no))
+    else:
+        for line_no, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            report.rows_read += 1
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                report.rejected.append((line_no, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+                continue
+            row_fmt = fmt or (detect_format(obj) if isinstance(obj, dict) else None)
+            if row_fmt is None:
+                keys = sorted(obj)[:6] if isinstance(obj, dict) else type(obj).__name__
+                report.rejected.append((line_no, "expected 'messages', 'instruction'+'output' or "
+                                                 f"'prompt'+'completion'; got {keys}"))
+                continue
+            if report.format == "?":
+                report.format = row_fmt
+            try:
+                pairs.append(_pair_from_json(obj, row_fmt, line_no))
+            except ValueError as exc:
+                report.rejected.append((line_no, str(exc)))
+    if report.rows_read == 0:
+        raise DataError(f"{name}: no rows found.")
+    seen: set[tuple] = set()
+    unique = []
+    for pair in pairs:
+        key = (pair.messages, pair.completion)
+        if key in seen:
+            report.duplicates += 1
+            continue
+        seen.add(key)
+        unique.append(pair)
+    report.usable = len(unique)
+    if strict and report.rejected:
+        line, reason = report.rejected[0]
+        raise DataError(f"{name}, line {line}: {reason} ({len(report.rejected)} bad rows in all).")
+    if report.usable < MIN_PAIRS:
+        detail = f"; first problem: line {report.rejected[0][0]}: {report.rejected[0][1]}" if report.rejected else ""
+        raise DataError(f"{name}: expected at least {MIN_PAIRS} usable pairs to train on, got {report.usable} "
+                        f"({len(report.rejected)} rejected, {report.duplicates} duplicates){detail}.")
+    return unique, report
+
+
+def split_pairs(pairs: list[Pair], val_fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
+    """A seeded train/validation split (at least 2 validation pairs when val_fraction > 0)."""
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    n_val = 0 if val_fraction <= 0 else max(2, round(len(pairs) * val_fraction))
+    n_val = min(n_val, len(pairs) - MIN_PAIRS // 2)
+    val = sorted(order[:n_val])
+    train = sorted(order[n_val:])
+    return [pairs[i] for i in train], [pairs[i] for i in val]
+
+
+def pairs_hash(pairs: list[Pair]) -> str:
+    h = hashlib.sha256()
+    for p in pairs:
+        h.update(json.dumps(p.to_chat(), sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def length_stats(lengths: list[int], max_length: int) -> dict[str, float]:
+    """Token-length statistics of pairs against the max length."""
+    if not lengths:
+        return {}
+    ordered = sorted(lengths)
+    return {"min": ordered[0], "median": statistics.median(ordered), "p95": ordered[int(0.95 * (len(ordered) - 1))],
+            "max": ordered[-1], "over_max": sum(1 for n in ordered if n > max_length), "max_length": max_length}
