@@ -254,9 +254,11 @@ else:
                 with st.container(border=True):
                     st.markdown(f"**{row['question']}**")
                     b, a = st.columns(2)
-                    b.caption("Base model " + ("✅ follows the format" if row["base_ok"] else "❌ does not follow the format"))
+                    verdict = lambda ok: (":green[:material/check_circle: follows the format]" if ok  # noqa: E731
+                                          else ":red[:material/cancel: does not follow the format]")
+                    b.markdown(f"Base model · {verdict(row['base_ok'])}")
                     b.text(row["base"])
-                    a.caption(f"{chosen} " + ("✅ follows the format" if row["adapter_ok"] else "❌ does not follow the format"))
+                    a.markdown(f"{chosen} · {verdict(row['adapter_ok'])}")
                     a.text(row["adapter"])
         except Exception as exc:
             show_error(exc)

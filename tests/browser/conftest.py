@@ -91,6 +91,8 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
+    for old in ARTIFACTS.glob("*.png"):  # screenshots describe this run only
+        old.unlink()
     srv = Server(tmp_path_factory.mktemp("browser-home"))
     yield srv
     srv.stop()

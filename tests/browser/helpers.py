@@ -6,8 +6,16 @@ from tests.browser.conftest import ARTIFACTS
 
 
 def wait_idle(page, timeout: float = 120_000) -> None:
-    """Wait until the Streamlit script has finished running (the status widget shows no 'Running')."""
+    """Wait until the Streamlit script has finished running (the status widget shows no 'Running').
+
+    A rerun triggered just before may not have started yet, so first give it a moment to show up."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    try:
+        page.wait_for_function(
+            """() => { const w = document.querySelector('[data-testid="stStatusWidget"]');
+                       return w && /Running/i.test(w.innerText); }""", timeout=700)
+    except Exception:  # no run started: already idle
+        pass
     page.wait_for_function(
         """() => {
             const w = document.querySelector('[data-testid="stStatusWidget"]');
@@ -50,3 +58,18 @@ def tall(page, name: str, height: int = 2400) -> None:
     page.wait_for_timeout(800)
     shot(page, name)
     page.set_viewport_size(size)
+
+
+def upload(page, index: int, files: list, expect: str, attempts: int = 3) -> None:
+    """Attach ``files`` to the ``index``-th file uploader and wait for the ``expect`` file chip; retry when a
+    rerun replaced the uploader while the files were being attached."""
+    for attempt in range(attempts):
+        wait_idle(page)
+        page.get_by_test_id("stFileUploaderDropzoneInput").nth(index).set_input_files([str(f) for f in files])
+        chip = page.get_by_test_id("stFileChipName").filter(has_text=expect)
+        try:
+            chip.first.wait_for(timeout=10_000)
+            return
+        except Exception:
+            if attempt == attempts - 1:
+                raise

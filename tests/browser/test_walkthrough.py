@@ -3,7 +3,7 @@ are saved under test-artifacts/browser/."""
 
 import re
 
-from tests.browser.helpers import assert_no_errors, choose, shot, tall, wait_idle
+from tests.browser.helpers import assert_no_errors, choose, shot, tall, upload, wait_idle
 from tests.conftest import ROOT
 
 
@@ -60,8 +60,7 @@ def test_new_user_walkthrough(page, server):
     bad.write_bytes(b"%PDF-1.4 garbage")
     good = server.home / "extra-note.md"
     good.write_text("# Extra note\n\nThe Deventer showroom has free parking for 12 cars.\n")
-    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files([str(bad), str(good)])
-    page.get_by_test_id("stFileChipName").filter(has_text="extra-note.md").wait_for()
+    upload(page, 0, [bad, good], "extra-note.md")
     page.get_by_role("button", name="Add to index", exact=True).click()
     page.get_by_text("broken.pdf: expected a readable PDF").wait_for(timeout=120_000)
     page.get_by_role("heading", name=re.compile(r"^13 documents, \d+ chunks")).wait_for()
@@ -72,8 +71,7 @@ def test_new_user_walkthrough(page, server):
     choose(page, "Inspect a document", "returns-policy.md")
     page.get_by_text("Effective from: 1 March 2024").first.wait_for()
     updated = ROOT / "sample_data" / "updated" / "returns-policy.md"
-    page.get_by_test_id("stFileUploaderDropzoneInput").nth(1).set_input_files(str(updated))
-    page.get_by_test_id("stFileChipName").filter(has_text="returns-policy.md").wait_for()
+    upload(page, 1, [updated], "returns-policy.md")
     page.get_by_role("button", name="Replace and re-index", exact=True).click()
     page.get_by_text("Re-indexed returns-policy.md in").wait_for(timeout=120_000)
     page.get_by_text("within **30 days**").first.wait_for()
@@ -91,3 +89,31 @@ def test_new_user_walkthrough(page, server):
     assert "30 days" in body and "rank" in body and "rerank" in body
     shot(page, "08-search-playground")
     tall(page, "09-search-hits")
+
+    # 10. Fine-tune: upload the sample pairs, see them validated, train a tiny adapter with a live chart.
+    page.get_by_test_id("stSidebarNav").get_by_text("Fine-tune").click()
+    wait_idle(page)
+    page.get_by_text("No adapters yet").wait_for()
+    page.get_by_text("Upload a file").click()
+    wait_idle(page)
+    upload(page, 0, [ROOT / "sample_data" / "training_pairs.jsonl"], "training_pairs.jsonl")
+    page.get_by_text("Usable pairs").wait_for()
+    wait_idle(page)
+    assert "80" in page.get_by_test_id("stMetricValue").all_inner_texts()
+    page.get_by_label("Adapter name", exact=True).fill("walkthrough-adapter")
+    page.get_by_label("Epochs", exact=True).fill("0.5")
+    page.get_by_label("Batch size", exact=True).fill("8")
+    page.get_by_role("button", name="Start training", exact=True).click()
+    page.get_by_text("Training and validation loss").first.wait_for(timeout=180_000)
+    shot(page, "10-finetune-training")
+    page.get_by_text("Saved adapter").wait_for(timeout=300_000)
+    wait_idle(page)
+    assert_no_errors(page)
+    tall(page, "11-finetune-adapter")
+
+    # 11. Before/after on the adapter's held-out prompts.
+    page.get_by_role("button", name="Compare base and adapter", exact=True).click()
+    page.get_by_text("Follow the format: base model").wait_for(timeout=300_000)
+    wait_idle(page)
+    assert_no_errors(page)
+    tall(page, "12-before-after")
