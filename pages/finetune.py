@@ -14,7 +14,8 @@ from workbench.formats import DEFAULT_PATTERN, FormatCheck
 from workbench.jobs import ACTIVE, CANCELLED, DONE, get_runner, job_history
 from workbench.pairs import csv_columns, guess_csv_mapping, read_pairs
 from workbench.training import (
-    before_after, delete_adapter, list_adapters, rename_adapter, resolve_method, train_adapter, zip_adapter,
+    before_after, delete_adapter, length_report, list_adapters, rename_adapter, resolve_method, train_adapter,
+    zip_adapter,
 )
 from workbench.ui.common import StatusSink, show_error, workspace
 
@@ -74,6 +75,25 @@ if report is not None:
         st.dataframe(pd.DataFrame(report.rejected, columns=["Line", "Problem"]), hide_index=True, width="stretch")
         if not st.checkbox(f"Train on the {report.usable} good rows anyway", key="keep_good_rows"):
             pairs = None
+    if pairs:
+        try:
+            lengths = length_report(pairs, TrainConfig(max_length=int(st.session_state.get("ft_max_length", 256)),
+                                                       val_fraction=float(st.session_state.get("ft_val", 0.1))))
+            st.caption(
+                f"Tokens per pair (prompt + answer): min {lengths['min']}, median {lengths['median']:.0f}, "
+                f"95th percentile {lengths['p95']}, max {lengths['max']}, against a max length of "
+                f"{lengths['max_length']}. Split (seeded): {lengths['train_pairs']} for training, "
+                f"{lengths['val_pairs']} held out for validation."
+            )
+            if lengths["over_max"]:
+                share = lengths["over_max"] / len(pairs)
+                msg = (f"{lengths['over_max']} pair(s) ({share:.0%}) are longer than the max length of "
+                       f"{lengths['max_length']} tokens: choose below whether to truncate or drop them.")
+                (st.error if share > 0.5 else st.warning)(
+                    msg + (" That is most of them: raise the max length." if share > 0.5 else ""),
+                    icon=":material/warning:")
+        except Exception as exc:
+            show_error(exc)
     with st.expander("Preview the pairs and export them"):
         st.dataframe(pd.DataFrame([{"Line": p.line, "Question": p.question, "Answer": p.completion}
                                    for p in (pairs or [])[:50]]), hide_index=True, width="stretch")
@@ -103,11 +123,11 @@ with st.form("train_settings"):
     rank = c5.number_input("LoRA rank", 1, 128, d.rank, help=help_for(TrainConfig, "rank"))
     alpha = c6.number_input("LoRA alpha", 1, 512, d.alpha, help=help_for(TrainConfig, "alpha"))
     dropout = c7.number_input("LoRA dropout", 0.0, 0.5, d.dropout, 0.01, help=help_for(TrainConfig, "dropout"))
-    max_length = c8.number_input("Max length (tokens)", 32, 2048, d.max_length, 32,
+    max_length = c8.number_input("Max length (tokens)", 32, 2048, d.max_length, 32, key="ft_max_length",
                                  help=help_for(TrainConfig, "max_length"))
     c9, c10, c11, c12 = st.columns(4)
     targets = c9.text_input("Target modules", d.target_modules, help=help_for(TrainConfig, "target_modules"))
-    val_fraction = c10.number_input("Validation share", 0.0, 0.5, d.val_fraction, 0.05,
+    val_fraction = c10.number_input("Validation share", 0.0, 0.5, d.val_fraction, 0.05, key="ft_val",
                                     help=help_for(TrainConfig, "val_fraction"))
     overflow = c11.selectbox("Pairs over max length", ["truncate", "drop"], help=help_for(TrainConfig, "overflow"))
     seed = c12.number_input("Seed", 0, 10_000, d.seed, help=help_for(TrainConfig, "seed"))

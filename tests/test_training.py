@@ -138,3 +138,12 @@ def test_cli_train(workbench_home, capsys):
     assert main(["train", str(ROOT / "sample_data" / "training_pairs.jsonl"), "--workspace", "cli", "--name", "c",
                  "--max-steps", "1", "--rank", "4", "--max-length", "96"]) == 0
     assert "saved adapter c" in capsys.readouterr().out
+
+
+def test_length_report_before_training(workbench_home):
+    from workbench.training import length_report
+
+    report = length_report(PAIRS, TrainConfig(max_length=64, val_fraction=0.1))
+    assert report["train_pairs"] == 72 and report["val_pairs"] == 8
+    assert report["min"] <= report["median"] <= report["max"] and report["over_max"] > 0
+    assert length_report(PAIRS, TrainConfig())["over_max"] == 0

@@ -373,3 +373,19 @@ def before_after(workspace: str, adapter: str, check: Any = None, n: int = 5,
     return {"rows": rows, "before": compliance([r["base"] for r in rows], check),
             "after": compliance([r["adapter"] for r in rows], check), "check": check.pattern if check.kind == "regex"
             else " / ".join(check.lines)}
+
+
+_tokenizers: dict[str, Any] = {}
+
+
+def length_report(pairs: list[Pair], config: TrainConfig, base_model: str = DEFAULT_GENERATOR) -> dict[str, Any]:
+    """Token lengths of the pairs (prompt + answer, chat template included) against ``config.max_length``,
+    and the sizes of the seeded train/validation split; no model weights are loaded."""
+    from transformers import AutoTokenizer
+
+    source = model_source(base_model)
+    if source not in _tokenizers:
+        _tokenizers[source] = AutoTokenizer.from_pretrained(source)
+    encoded, stats = encode_pairs(_tokenizers[source], pairs, config)
+    train, val = split_pairs(pairs, config.val_fraction, config.seed)
+    return stats | {"train_pairs": len(train), "val_pairs": len(val), "kept": len(encoded)}
