@@ -16,6 +16,7 @@ pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/documents.py", title="Documents", icon=":material/description:"),
     st.Page("pages/finetune.py", title="Fine-tune", icon=":material/model_training:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
 ]
 nav = st.navigation(pages)
 

@@ -45,3 +45,28 @@ def loss_chart(history: list[dict[str, float]], title: str = "Training and valid
     fig.update_layout(title=title, xaxis_title="Optimisation step", yaxis_title="Loss (cross-entropy, nats/token)",
                       height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+#: Stage colours for stacked latency bars (Okabe-Ito order; retrieval stages blue-ish, generation warm).
+STAGE_COLOURS = {"embed_query": "#56B4E9", "dense_search": "#0072B2", "keyword_search": "#009E73",
+                 "fusion": "#999999", "rerank": "#CC79A7", "prompt_build": "#F0E442", "ttft": "#E69F00",
+                 "decode": "#D55E00"}
+
+
+def latency_by_stage_chart(answers: list[Any], labels: dict[str, str], title: str = "Latency by stage") -> Any:
+    """One horizontal bar per answer (approach), stacked by stage, in seconds."""
+    import plotly.graph_objects as go
+
+    names = [labels.get(a.mode, a.mode) for a in answers]
+    stages = [s for s in STAGE_COLOURS if any(a.timing(s) is not None for a in answers)]
+    fig = go.Figure()
+    for stage in stages:
+        fig.add_trace(go.Bar(
+            y=names, x=[a.timing(stage) or 0.0 for a in answers], orientation="h", name=stage.replace("_", " "),
+            marker_color=STAGE_COLOURS[stage],
+            customdata=[[a.question] for a in answers],
+            hovertemplate=f"{stage.replace('_', ' ')}: %{{x:.3f}} s<br>%{{customdata[0]}}<extra>%{{y}}</extra>"))
+    fig.update_layout(barmode="stack", title=title, xaxis_title="Time (s)", yaxis_title="Approach",
+                      height=120 + 40 * len(answers), margin=dict(l=10, r=10, t=40, b=10),
+                      yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.35))
+    return fig

@@ -24,28 +24,47 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 def _cmd_ask(args: argparse.Namespace) -> int:
     from . import models
+    from .index import open_index
     from .progress import TqdmSink
-    from .strategies import answer_question
+    from .store import read_json
+    from .strategies import LABELS, run_comparison
+    from .training import ADAPTER_META, adapter_path, adapter_system_prompt
 
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     sink = TqdmSink()
     generator = models.get_generator(args.model, progress=sink)
     sink.close()
-    for mode in args.modes.split(","):
-        mode = mode.strip()
-        print(f"== {mode} ({generator.model_id})")
-        answer = answer_question(args.question, generator, mode, config,
-                                 on_text=lambda piece: print(piece, end="", flush=True))
-        print()
-        if args.json:
-            print(json.dumps(answer.to_dict(), indent=2))
-            continue
-        ttft = answer.timing("ttft") or 0.0
-        decode = answer.timing("decode") or 0.0
-        tok_s = (answer.usage.tokens_out - 1) / decode if decode > 0 and answer.usage.tokens_out > 1 else 0.0
-        print(f"-- ttft {ttft * 1000:.0f} ms | decode {decode:.2f} s ({tok_s:.1f} tok/s) | "
-              f"tokens in {answer.usage.tokens_in}, out {answer.usage.tokens_out} | "
-              f"total {answer.total_s:.2f} s | finish: {answer.finish_reason}")
+    index = open_index(args.workspace) if any(m in {"rag", "hybrid", "stuffed"} for m in modes) else None
+    adapter = system = None
+    if args.adapter:
+        path = adapter_path(args.workspace, args.adapter)
+        adapter, system = str(path), adapter_system_prompt(read_json(path / ADAPTER_META))
+    current = {"mode": None}
+
+    def on_text(mode: str, piece: str) -> None:
+        if current["mode"] != mode:
+            current["mode"] = mode
+            print(f"\n== {LABELS[mode]} ({mode})")
+        print(piece, end="", flush=True)
+
+    result = run_comparison(args.question, modes, generator, index=index, adapter=adapter, adapter_system=system,
+                            config=config, on_text=None if args.json else on_text)
+    print()
+    for mode, reason in result.unavailable.items():
+        print(f"== {LABELS[mode]} ({mode}): not available: {reason}")
+    if args.json:
+        print(json.dumps([a.to_dict() for a in result.answers], indent=2, default=str))
+        return 0
+    stages = ["embed_query", "dense_search", "keyword_search", "fusion", "rerank", "prompt_build", "ttft", "decode"]
+    print("\n" + "mode".ljust(10) + "".join(s[:12].rjust(13) for s in stages) + "   tok in/out   tok/s   total s")
+    for a in result.answers:
+        row = "".join((f"{a.timing(s) * 1000:.0f} ms" if a.timing(s) is not None else "-").rjust(13) for s in stages)
+        decode = a.timing("decode") or 0.0
+        tok_s = (a.usage.tokens_out - 1) / decode if decode > 0 and a.usage.tokens_out > 1 else 0.0
+        print(a.mode.ljust(10) + row + f"   {a.usage.tokens_in:>5}/{a.usage.tokens_out:<5} {tok_s:6.1f}   {a.total_s:6.2f}")
+        for c in a.citations[:5]:
+            print(f"    [{c['rank']}] {c['doc_name']}" + (f" > {c.get('heading', '')}" if c.get("heading") else ""))
     return 0
 
 
@@ -157,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="answer a question and print the timings")
     ask.add_argument("question")
-    ask.add_argument("--modes", default="base", help="comma-separated modes (available: base)")
+    ask.add_argument("--modes", default="base", help="comma-separated: base, rag, finetuned, hybrid, stuffed")
+    ask.add_argument("--adapter", help="adapter name (for finetuned and hybrid)")
+    ask.add_argument("--workspace", default="default")
     ask.add_argument("--model", default=DEFAULT_GENERATOR, help="generator id (see doctor)")
     ask.add_argument("--max-new-tokens", type=int, default=GenerationConfig.max_new_tokens,
                      help=help_for(GenerationConfig, "max_new_tokens"))

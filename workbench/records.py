@@ -95,6 +95,10 @@ class Answer:
     """The GenerationConfig used, as a dict."""
     finish_reason: str = "stop"
     """``stop`` or ``length``."""
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    """Retrieved chunks given to the model, best first (rag, hybrid, stuffed)."""
+    adapter: str | None = None
+    """Path of the LoRA adapter applied (finetuned, hybrid)."""
     created_at: float = field(default_factory=time.time)
     """Unix time the answer was produced."""
 

@@ -1,16 +1,23 @@
 """Strategies: how each approach turns a question into chat messages and an ``Answer``.
 
-A strategy builds the prompt; the generator's base class measures the call; the strategy adds its
-own stages (prompt build now; retrieval stages for RAG and hybrid) to the answer's timings.
+- ``base``: the model alone, with a short system prompt.
+- ``rag``: the base model with retrieved chunks, told to cite them as [1], [2] ...
+- ``finetuned``: the base model with the chosen adapter, the adapter's own system prompt, no retrieval.
+- ``hybrid``: the adapter with retrieved chunks and a short prompt (the adapter already knows the format).
+- ``stuffed``: every document in the prompt, only when they fit the model's context.
+
+``run_comparison`` answers one question with several strategies, sharing one retrieval. A strategy
+whose prerequisite is missing (no index, no adapter, documents too long) is reported as unavailable
+with the reason instead of failing.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
-from .config import GenerationConfig
+from .config import GenerationConfig, RetrievalConfig
 from .errors import ConfigError, DataError
 from .generation.base import Generator, Messages
 from .records import Answer, StageTiming
@@ -19,37 +26,20 @@ BASE_SYSTEM_PROMPT = (
     "You are a helpful customer support assistant. Answer the customer's question briefly. "
     "If you do not know the answer, say that you don't know."
 )
+RAG_SYSTEM_PROMPT = (
+    "You are a customer support assistant. Answer the question using only the numbered context passages. "
+    "Cite the passages you used like [1]. If the passages do not contain the answer, say that you don't know."
+)
 MAX_QUESTION_CHARS = 2000
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """One approach to answering."""
-
-    mode: str
-    """Short id: ``base``."""
-    label: str
-    """Name shown to users."""
-    description: str
-    """One line on what it does."""
-    build_messages: Callable[[str], Messages]
-    """question -> chat messages."""
-
-
-def _base_messages(question: str) -> Messages:
-    return [{"role": "system", "content": BASE_SYSTEM_PROMPT}, {"role": "user", "content": question}]
-
-
-STRATEGIES: dict[str, Strategy] = {
-    "base": Strategy("base", "Base", "The model alone, with a short system prompt: no documents, no adapter.",
-                     _base_messages),
+MODES = ("base", "rag", "finetuned", "hybrid", "stuffed")
+LABELS = {"base": "Base", "rag": "RAG", "finetuned": "Fine-tuned", "hybrid": "Hybrid", "stuffed": "Stuffed"}
+DESCRIPTIONS = {
+    "base": "The model alone, with a short system prompt: no documents, no adapter.",
+    "rag": "The base model with the retrieved chunks in the prompt, citing them as [1], [2] ...",
+    "finetuned": "The base model with your adapter and its system prompt; no retrieval.",
+    "hybrid": "Your adapter with the retrieved chunks and a short prompt.",
+    "stuffed": "Every document in the prompt (only when they fit in the model's context).",
 }
-
-
-def get_strategy(mode: str) -> Strategy:
-    if mode not in STRATEGIES:
-        raise ConfigError(f"Unknown mode {mode!r}. Known modes: {', '.join(STRATEGIES)}.")
-    return STRATEGIES[mode]
 
 
 def validate_question(question: str) -> str:
@@ -61,29 +51,124 @@ def validate_question(question: str) -> str:
     return question
 
 
-def answer_question(
-    question: str,
-    generator: Generator,
-    mode: str = "base",
-    config: GenerationConfig | None = None,
-    on_text: Callable[[str], None] | None = None,
-) -> Answer:
-    """Answer ``question`` with the strategy ``mode``, measuring every stage."""
+def context_block(passages: list[tuple[str, str]]) -> str:
+    """Numbered passages: [n] (source) text."""
+    return "\n\n".join(f"[{i}] ({source})\n{text.strip()}" for i, (source, text) in enumerate(passages, start=1))
+
+
+def build_messages(mode: str, question: str, passages: list[tuple[str, str]] | None = None,
+                   adapter_system: str | None = None) -> Messages:
+    """The chat messages a strategy sends; ``passages`` are (source, text) pairs for rag/hybrid/stuffed."""
+    if mode == "base":
+        return [{"role": "system", "content": BASE_SYSTEM_PROMPT}, {"role": "user", "content": question}]
+    if mode == "finetuned":
+        system = [{"role": "system", "content": adapter_system}] if adapter_system else []
+        return system + [{"role": "user", "content": question}]
+    if mode in {"rag", "stuffed"}:
+        return [{"role": "system", "content": RAG_SYSTEM_PROMPT},
+                {"role": "user", "content": f"Context:\n{context_block(passages or [])}\n\nQuestion: {question}"}]
+    if mode == "hybrid":
+        system = [{"role": "system", "content": adapter_system}] if adapter_system else []
+        return system + [{"role": "user", "content": f"Context:\n{context_block(passages or [])}\n\nQuestion: {question}"}]
+    raise ConfigError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
+
+
+@dataclass
+class Comparison:
+    """One question answered by several strategies."""
+
+    question: str
+    """The question."""
+    answers: list[Answer] = field(default_factory=list)
+    """One answer per available mode, in the order asked."""
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """mode -> why it could not run."""
+    retrieval: Any = None
+    """The shared RetrievalResult, when a mode needed one."""
+
+
+def availability(modes: list[str], *, index: Any = None, adapter: str | None = None,
+                 generator: Generator | None = None, max_new_tokens: int = 160) -> dict[str, str | None]:
+    """mode -> None when it can run, else the reason it cannot."""
+    out: dict[str, str | None] = {}
+    has_docs = bool(index is not None and index.documents())
+    for mode in modes:
+        if mode not in MODES:
+            raise ConfigError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
+        reason = None
+        if mode in {"rag", "hybrid", "stuffed"} and not has_docs:
+            reason = "No documents indexed yet: add some on the Documents page."
+        if mode in {"finetuned", "hybrid"} and not adapter:
+            reason = (reason + " " if reason else "") + "No adapter chosen: train one on the Fine-tune page."
+        if mode == "stuffed" and reason is None and generator is not None:
+            total = sum(generator.count_tokens(index.document_text(d["name"])) for d in index.documents())
+            room = generator.context_length - max_new_tokens - 200
+            if total > room:
+                reason = (f"The {len(index.documents())} documents take about {total:,} tokens; the model reads "
+                          f"{generator.context_length:,} in all (room for about {room:,} after the answer).")
+        out[mode] = reason
+    return out
+
+
+def run_comparison(
+    question: str, modes: list[str], generator: Generator, *, index: Any = None, adapter: str | None = None,
+    adapter_system: str | None = None, retrieval_config: RetrievalConfig | None = None,
+    config: GenerationConfig | None = None, on_text: Callable[[str, str], None] | None = None,
+    on_answer: Callable[[Answer], None] | None = None,
+) -> Comparison:
+    """Answer ``question`` with each mode in ``modes`` (one shared retrieval), measuring every stage."""
+    from .retrieval import retrieve
+
     question = validate_question(question)
-    strategy = get_strategy(mode)
     config = config or GenerationConfig()
-    started = time.perf_counter()
-    messages = strategy.build_messages(question)
-    build_s = time.perf_counter() - started
-    generation = generator.generate(messages, config, on_text=on_text)
-    return Answer(
-        mode=mode,
-        question=question,
-        text=generation.text,
-        model_id=generation.model_id,
-        messages=messages,
-        timings=[StageTiming("prompt_build", build_s), *generation.timings()],
-        usage=generation.usage,
-        generation_config=config.to_dict(),
-        finish_reason=generation.finish_reason,
-    )
+    result = Comparison(question)
+    plan = availability(modes, index=index, adapter=adapter, generator=generator, max_new_tokens=config.max_new_tokens)
+    result.unavailable = {m: r for m, r in plan.items() if r}
+    runnable = [m for m in modes if not plan[m]]
+    hits_needed = [m for m in runnable if m in {"rag", "hybrid"}]
+    if hits_needed:
+        result.retrieval = retrieve(index, question, retrieval_config or RetrievalConfig())
+    for mode in runnable:
+        started = time.perf_counter()
+        citations: list[dict[str, Any]] = []
+        timings: list[StageTiming] = []
+        passages = None
+        if mode in {"rag", "hybrid"}:
+            hits = result.retrieval.hits
+            passages = [(_source(h.chunk), h.chunk.text) for h in hits]
+            citations = [h.to_dict() for h in hits]
+            timings += result.retrieval.timings  # shared: every retrieval mode waited for it
+        elif mode == "stuffed":
+            docs = index.documents()
+            passages = [(d["name"], index.document_text(d["name"])) for d in docs]
+            citations = [{"doc_name": d["name"], "rank": i + 1} for i, d in enumerate(docs)]
+        messages = build_messages(mode, question, passages, adapter_system)
+        timings.append(StageTiming("prompt_build", time.perf_counter() - started))
+        use_adapter = adapter if mode in {"finetuned", "hybrid"} else None
+        generation = generator.generate(messages, config, on_text=(lambda piece, m=mode: on_text(m, piece))
+                                        if on_text else None, adapter=use_adapter)
+        answer = Answer(mode=mode, question=question, text=generation.text, model_id=generation.model_id,
+                        messages=messages, timings=timings + generation.timings(), usage=generation.usage,
+                        generation_config=config.to_dict(), finish_reason=generation.finish_reason,
+                        citations=citations, adapter=use_adapter)
+        result.answers.append(answer)
+        if on_answer:
+            on_answer(answer)
+    return result
+
+
+def _source(chunk: Any) -> str:
+    page = f", page {chunk.page}" if chunk.page else ""
+    return f"{chunk.doc_name}{page}" + (f" > {chunk.heading.split(' > ')[-1]}" if chunk.heading else "")
+
+
+def answer_question(question: str, generator: Generator, mode: str = "base", config: GenerationConfig | None = None,
+                    on_text: Callable[[str], None] | None = None) -> Answer:
+    """Answer with a mode that needs neither an index nor an adapter (``base``)."""
+    if mode not in MODES:
+        raise ConfigError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
+    comparison = run_comparison(question, [mode], generator, config=config,
+                                on_text=(lambda m, piece: on_text(piece)) if on_text else None)
+    if comparison.unavailable:
+        raise ConfigError(f"Mode {mode!r} cannot run here: {comparison.unavailable[mode]}")
+    return comparison.answers[0]

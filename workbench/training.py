@@ -256,6 +256,7 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
             "wall_s": round(wall, 2), "steps": trainer.state.global_step,
             "final_train_loss": reporter.train_loss, "final_val_loss": final_val, "history": reporter.history,
             "created_at": time.time(), "val_questions": [p.to_chat() for p in val_pairs],
+            "system_prompt": training_system_prompt(pairs),
         }
         atomic_write_json(work / "adapter" / ADAPTER_META, meta)
         os.replace(work / "adapter", target)
@@ -271,6 +272,22 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def training_system_prompt(pairs: list[Pair]) -> str | None:
+    """The system prompt most pairs were trained with (the adapter is used with the same one)."""
+    from collections import Counter
+
+    prompts = Counter(next((c for r, c in p.messages if r == "system"), None) for p in pairs)
+    prompt, _ = prompts.most_common(1)[0] if prompts else (None, 0)
+    return prompt
+
+
+def adapter_system_prompt(meta: dict[str, Any]) -> str | None:
+    if "system_prompt" in meta:
+        return meta["system_prompt"]
+    first = (meta.get("val_questions") or [{}])[0].get("messages", [])
+    return first[0]["content"] if first and first[0]["role"] == "system" else None
 
 
 def model_source(model_id: str) -> str:

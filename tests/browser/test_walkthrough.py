@@ -42,7 +42,7 @@ def test_new_user_walkthrough(page, server):
     shot(page, "03-base-answer")
 
     # 5. Documents on a brand-new workspace: an empty state that says what to do.
-    page.get_by_test_id("stSidebarNav").get_by_text("Documents").click()
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Documents").click()
     wait_idle(page)
     page.get_by_text("No documents yet").wait_for()
     assert_no_errors(page)
@@ -91,7 +91,7 @@ def test_new_user_walkthrough(page, server):
     tall(page, "09-search-hits")
 
     # 10. Fine-tune: upload the sample pairs, see them validated, train a tiny adapter with a live chart.
-    page.get_by_test_id("stSidebarNav").get_by_text("Fine-tune").click()
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Fine-tune").click()
     wait_idle(page)
     page.get_by_text("No adapters yet").wait_for()
     page.get_by_text("Upload a file").click()
@@ -117,3 +117,16 @@ def test_new_user_walkthrough(page, server):
     wait_idle(page)
     assert_no_errors(page)
     tall(page, "12-before-after")
+
+    # 12. Compare four approaches on one question, side by side, with sources, prompts and timings.
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Compare").click()
+    wait_idle(page)
+    page.get_by_label("Question", exact=True).fill("How many days do I have to return a product?")
+    page.get_by_role("button", name="Compare", exact=True).click()
+    page.get_by_text("Latency by stage, this question").wait_for(timeout=300_000)
+    wait_idle(page)
+    assert_no_errors(page)
+    body = page.get_by_test_id("stMain").inner_text()
+    for label in ("Base", "RAG", "Fine-tuned", "Hybrid", "Sources (5)", "Prompt sent", "tokens/s"):
+        assert label in body, label
+    tall(page, "13-compare")
