@@ -7,9 +7,8 @@ from workbench import samples
 from workbench.charts import MODE_COLOURS, latency_by_stage_chart
 from workbench.config import GenerationConfig, RetrievalConfig
 from workbench.index import open_index
-from workbench.store import read_json
 from workbench.strategies import DESCRIPTIONS, LABELS, MODES, availability, run_comparison
-from workbench.training import ADAPTER_META, adapter_system_prompt, list_adapters
+from workbench.training import adapter_system_prompt, list_adapters
 from workbench.ui.common import load_generator, show_error, workspace
 
 st.title("Compare")
@@ -86,8 +85,7 @@ if go:
 
             result = run_comparison(
                 question, modes, generator, index=index, adapter=chosen["path"] if chosen else None,
-                adapter_system=adapter_system_prompt(read_json(__import__("pathlib").Path(chosen["path"]) / ADAPTER_META))
-                if chosen else None,
+                adapter_system=adapter_system_prompt(chosen) if chosen else None,
                 retrieval_config=RetrievalConfig(top_k=top_k), config=GenerationConfig(max_new_tokens=max_tokens),
                 on_text=on_text, on_answer=on_answer)
             for mode, reason in result.unavailable.items():

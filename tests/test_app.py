@@ -50,3 +50,25 @@ def test_home_quick_ask_streams_an_answer(fake_generator):
     assert any("Echo: Where is my parcel?" in m.value for m in at.markdown)
     labels = [m.label for m in at.metric]
     assert "Time to first token" in labels and "Tokens in / out" in labels
+
+
+def test_pages_render_on_a_brand_new_workspace():
+    at = _app().run()
+    for page, hint in (("pages/documents.py", "No documents yet"), ("pages/finetune.py", "No adapters yet")):
+        at.switch_page(page).run()
+        assert not at.exception and not at.error, page
+        assert any(hint in i.value for i in at.info), page
+
+
+def test_compare_runs_base_and_explains_unavailable_modes(fake_generator):
+    at = _app()
+    at.session_state["generator_id"] = fake_generator
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    next(t for t in at.text_input if t.label == "Question").input("Where is my parcel?")
+    next(b for b in at.button if b.label == "Compare").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert any("Echo: Where is my parcel?" in t.value for t in at.text)
+    infos = [i.value for i in at.info]
+    assert any("No documents indexed yet" in v for v in infos) and any("No adapter chosen" in v for v in infos)
