@@ -333,14 +333,24 @@ def rename_adapter(workspace: str, old: str, new: str) -> None:
     src, dst = adapter_path(workspace, old), adapters_dir(workspace) / validate_adapter_name(new)
     if dst.exists():
         raise ConfigError(f"An adapter named {new!r} already exists.")
+    _unload_everywhere(src)
     os.replace(src, dst)
     meta = read_json(dst / ADAPTER_META)
     meta["name"] = new
     atomic_write_json(dst / ADAPTER_META, meta)
 
 
+def _unload_everywhere(path: Path) -> None:
+    """Drop an adapter from every loaded generator (after a rename or delete its folder is gone)."""
+    for kind, model_id in models.loaded_models():
+        generator = models.get_generator(model_id) if kind == "generator" else None
+        if generator is not None and hasattr(generator, "unload_adapter"):
+            generator.unload_adapter(str(path))
+
+
 def delete_adapter(workspace: str, name: str) -> None:
     path = adapter_path(workspace, name)
+    _unload_everywhere(path)
     trash = path.with_name(f".deleting-{name}")
     os.replace(path, trash)  # atomic: the adapter disappears from the list at once
     shutil.rmtree(trash, ignore_errors=True)
@@ -357,10 +367,6 @@ def zip_adapter(workspace: str, name: str) -> bytes:
             if f.is_file():
                 zf.write(f, f"{name}/{f.relative_to(path)}")
     return buf.getvalue()
-
-
-def adapter_summary(meta: dict[str, Any]) -> str:
-    return json.dumps({k: meta[k] for k in ("name", "base_model", "method", "pairs", "wall_s") if k in meta})
 
 
 def before_after(workspace: str, adapter: str, check: Any = None, n: int = 5,

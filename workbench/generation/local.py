@@ -168,12 +168,14 @@ class LocalGenerator(Generator):
         )
         if not config.greedy:
             kwargs.update(temperature=config.temperature, top_p=config.top_p)
+        with self._lock:
+            # Loaded outside inference mode: PEFT must be able to change these tensors later (delete_adapter).
+            key = self._ensure_adapter(adapter) if adapter else None
         with self._lock, torch.inference_mode():
             if not config.greedy:
                 torch.manual_seed(config.seed)
             model, scope = self.model, contextlib.nullcontext()
-            if adapter:
-                key = self._ensure_adapter(adapter)
+            if key:
                 self._peft.set_adapter(key)
                 model = self._peft
             elif self._peft is not None:  # LoRA layers are injected into the base: switch them off

@@ -6,10 +6,7 @@ shown as a short message, never as a traceback.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Iterator
-
 import streamlit as st
 
 from .. import models, paths
@@ -44,15 +41,6 @@ def show_error(exc: BaseException) -> None:
             "nothing you built was lost. Try again, or reload the page.",
             icon=":material/bug_report:",
         )
-
-
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Show errors raised inside the block on the page instead of stopping the script."""
-    try:
-        yield
-    except Exception as exc:  # Streamlit's control flow exceptions are BaseException: not caught
-        show_error(exc)
 
 
 class StatusSink:
