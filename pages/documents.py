@@ -54,6 +54,16 @@ def index_files(files) -> None:
     st.session_state["documents_last_report"] = (report, problems)
 
 
+def remove_document(name: str) -> None:
+    """Button callback: runs before the page is drawn, so the confirmation box can be reset."""
+    try:
+        removed = index.remove_document(name)
+        st.toast(f"Removed {name} ({removed} chunks).")
+    except Exception as exc:
+        st.session_state["remove_error"] = exc
+    st.session_state["remove_confirm"] = False
+
+
 tab_docs, tab_search, tab_settings = st.tabs(["Documents", "Search playground", "Chunking and index settings"])
 
 with tab_docs:
@@ -87,7 +97,7 @@ with tab_docs:
             except Exception as exc:
                 show_error(exc)
     else:
-        st.subheader(f"{len(docs)} documents, {sum(d['chunks'] for d in docs)} chunks")
+        st.subheader(f"{len(docs)} document{'s' if len(docs) != 1 else ''}, {sum(d['chunks'] for d in docs)} chunks")
         st.caption(f"Embedder `{index.config.embedder_id}` ({index.config.precision}), "
                    f"{index.config.chunk_tokens}-token chunks with {index.config.overlap_tokens}-token overlap, "
                    f"store: {index.config.chroma_url or 'embedded in this workspace'}.")
@@ -142,14 +152,11 @@ with tab_docs:
                         show_error(exc)
             st.markdown("**Remove**")
             confirm = st.checkbox(f"Yes, remove {name} from the index", key="remove_confirm")
-            if st.button("Remove document", icon=":material/delete:", disabled=not confirm):
-                try:
-                    removed = index.remove_document(name)
-                    st.session_state["remove_confirm"] = False
-                    st.toast(f"Removed {name} ({removed} chunks).")
-                    st.rerun()
-                except Exception as exc:
-                    show_error(exc)
+            st.button("Remove document", icon=":material/delete:", disabled=not confirm,
+                      on_click=remove_document, args=(name,))
+            error = st.session_state.pop("remove_error", None)
+            if error is not None:
+                show_error(error)
 
 with tab_search:
     if not index.documents():

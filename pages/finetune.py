@@ -241,13 +241,19 @@ else:
                 show_error(exc)
         st.caption("A standard PEFT folder: loadable with PeftModel.from_pretrained and by vLLM's --lora-modules.")
         confirm = st.checkbox(f"Yes, delete {chosen}", key="adapter_delete_confirm")
-        if st.button("Delete adapter", icon=":material/delete:", disabled=not confirm):
+
+        def _delete(adapter: str) -> None:  # a callback runs before the page is drawn: it may reset the box
             try:
-                delete_adapter(ws, chosen)
-                st.session_state["adapter_delete_confirm"] = False
-                st.rerun()
+                delete_adapter(ws, adapter)
+                st.toast(f"Deleted adapter {adapter}.")
             except Exception as exc:
-                show_error(exc)
+                st.session_state["adapter_delete_error"] = exc
+            st.session_state["adapter_delete_confirm"] = False
+
+        st.button("Delete adapter", icon=":material/delete:", disabled=not confirm, on_click=_delete, args=(chosen,))
+        error = st.session_state.pop("adapter_delete_error", None)
+        if error is not None:
+            show_error(error)
 
     # -- 4. before / after ------------------------------------------------------------------------------
     st.subheader("4. Before and after")

@@ -72,3 +72,23 @@ def test_compare_runs_base_and_explains_unavailable_modes(fake_generator):
     assert any("Echo: Where is my parcel?" in t.value for t in at.text)
     infos = [i.value for i in at.info]
     assert any("No documents indexed yet" in v for v in infos) and any("No adapter chosen" in v for v in infos)
+
+
+@pytest.mark.slow
+def test_remove_a_document_after_confirming():
+    from workbench import samples
+    from workbench.documents import parse_uploads
+    from workbench.index import close_all, open_index
+
+    close_all()
+    docs = [d for d in samples.sample_documents() if d[0] in {"faq.md", "returns-policy.md"}]
+    open_index("default").add_documents(parse_uploads(docs)[0])
+    at = _app().run()
+    at.switch_page("pages/documents.py").run()
+    assert any("2 documents" in s.value for s in at.subheader)
+    next(c for c in at.checkbox if c.label.startswith("Yes, remove")).check().run()
+    next(b for b in at.button if b.label == "Remove document").click().run()
+    assert not at.exception and not at.error
+    assert any(s.value.startswith("1 document,") for s in at.subheader)
+    assert next(c for c in at.checkbox if c.label.startswith("Yes, remove")).value is False
+    close_all()
