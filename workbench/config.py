@@ -40,6 +40,7 @@ class GenerationConfig:
         "Penalty above 1.0 discourages repeating tokens (small models loop without it).", 1.1
     )
     seed: int = _help("Random seed for sampling.", 0)
+    ignore_eos: bool = _help("Benchmarks only: keep generating to max_new_tokens past the end of the answer.", False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_new_tokens <= 4096:

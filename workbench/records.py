@@ -61,6 +61,8 @@ class Generation:
     """Seconds for the whole call."""
     finish_reason: str = "stop"
     """``stop`` (end of turn) or ``length`` (hit max_new_tokens)."""
+    batch_size: int = 1
+    """Rows decoded together in the call that produced it (1: alone)."""
 
     @property
     def decode_tok_s(self) -> float:
@@ -99,6 +101,8 @@ class Answer:
     """Retrieved chunks given to the model, best first (rag, hybrid, stuffed)."""
     adapter: str | None = None
     """Path of the LoRA adapter applied (finetuned, hybrid)."""
+    batch_size: int = 1
+    """Answers decoded together with this one (its time to first token includes their prefill)."""
     created_at: float = field(default_factory=time.time)
     """Unix time the answer was produced."""
 

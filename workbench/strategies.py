@@ -128,6 +128,7 @@ def run_comparison(
     hits_needed = [m for m in runnable if m in {"rag", "hybrid"}]
     if hits_needed:
         result.retrieval = retrieve(index, question, retrieval_config or RetrievalConfig())
+    prepared = []
     for mode in runnable:
         started = time.perf_counter()
         citations: list[dict[str, Any]] = []
@@ -145,12 +146,18 @@ def run_comparison(
         messages = build_messages(mode, question, passages, adapter_system)
         timings.append(StageTiming("prompt_build", time.perf_counter() - started))
         use_adapter = adapter if mode in {"finetuned", "hybrid"} else None
-        generation = generator.generate(messages, config, on_text=(lambda piece, m=mode: on_text(m, piece))
-                                        if on_text else None, adapter=use_adapter)
+        prepared.append((mode, messages, timings, citations, use_adapter))
+    if not prepared:
+        return result
+    # All modes in one call: a backend that batches decodes them together.
+    generations = generator.generate_many(
+        [(messages, use_adapter) for _, messages, _, _, use_adapter in prepared], config,
+        on_text=(lambda i, piece: on_text(prepared[i][0], piece)) if on_text else None)
+    for (mode, messages, timings, citations, use_adapter), generation in zip(prepared, generations):
         answer = Answer(mode=mode, question=question, text=generation.text, model_id=generation.model_id,
                         messages=messages, timings=timings + generation.timings(), usage=generation.usage,
                         generation_config=config.to_dict(), finish_reason=generation.finish_reason,
-                        citations=citations, adapter=use_adapter)
+                        citations=citations, adapter=use_adapter, batch_size=generation.batch_size)
         result.answers.append(answer)
         if on_answer:
             on_answer(answer)

@@ -93,6 +93,66 @@ class Generator(ABC):
             finish_reason=execution.finish_reason,
         )
 
+    def generate_many(
+        self,
+        requests: list[tuple[Messages, str | None]],
+        config: GenerationConfig | None = None,
+        on_text: Callable[[int, str], None] | None = None,
+    ) -> list[Generation]:
+        """Generate replies to several ``(messages, adapter)`` requests; ``on_text(i, piece)`` streams row ``i``.
+
+        Backends that can decode rows together (``_execute_many``) do so; timings are per row,
+        measured from the call, so a row's time to first token includes the prefill of rows before it."""
+        config = config or GenerationConfig()
+        for messages, _ in requests:
+            validate_messages(messages)
+        n = len(requests)
+        pieces: list[list[str]] = [[] for _ in range(n)]
+        first: list[float | None] = [None] * n
+        ended: list[float | None] = [None] * n
+        start = time.perf_counter()
+
+        def emitter(i: int) -> Emit:
+            def emit(piece: str) -> None:
+                if not piece:
+                    return
+                if first[i] is None:
+                    first[i] = time.perf_counter()
+                pieces[i].append(piece)
+                if on_text is not None:
+                    on_text(i, piece)
+            return emit
+
+        def done(i: int) -> None:
+            if ended[i] is None:
+                ended[i] = time.perf_counter()
+
+        executions = self._execute_many(requests, config, [emitter(i) for i in range(n)], done)
+        out = []
+        for i, execution in enumerate(executions):
+            end = ended[i] or time.perf_counter()
+            first_at = first[i] or end
+            out.append(Generation(
+                text="".join(pieces[i]).strip(), model_id=self.model_id,
+                usage=Usage(execution.tokens_in, execution.tokens_out, execution.estimated),
+                ttft_s=first_at - start, decode_s=end - first_at, total_s=end - start,
+                finish_reason=execution.finish_reason, batch_size=n if self.batches else 1,
+            ))
+        return out
+
+    #: True when ``_execute_many`` decodes rows together (else rows run one after another).
+    batches: bool = False
+
+    def _execute_many(self, requests: list[tuple[Messages, str | None]], config: GenerationConfig,
+                      emits: list[Emit], done: Callable[[int], None]) -> list[Execution]:
+        """Default: one request after another."""
+        executions = []
+        for i, (messages, adapter) in enumerate(requests):
+            executions.append(self._execute(messages, config, emits[i], adapter) if adapter
+                              else self._execute(messages, config, emits[i]))
+            done(i)
+        return executions
+
     @abstractmethod
     def _execute(self, messages: Messages, config: GenerationConfig, emit: Emit, adapter: str | None = None
                  ) -> Execution:

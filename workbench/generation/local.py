@@ -8,6 +8,7 @@ processes never see a half-written cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,7 +16,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from ..config import GenerationConfig
 from ..errors import ModelLoadError
@@ -118,6 +119,12 @@ class LocalGenerator(Generator):
         self._lock = threading.RLock()  # one generate at a time per model copy
         self._peft: Any = None  # PeftModel wrapping self.model once an adapter is used
         self._torch = torch
+        eos = self.model.generation_config.eos_token_id
+        self._eos_ids = {self.tokenizer.eos_token_id} | set(eos if isinstance(eos, list) else [eos] if eos else [])
+        self._eos_ids.discard(None)
+        self.batches = self._can_batch()
+        if not self.batches:
+            self._execute = self._execute_hf  # type: ignore[method-assign]
 
     # -- tokens -----------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
@@ -142,15 +149,131 @@ class LocalGenerator(Generator):
             self._peft.eval()
         elif key not in self._peft.peft_config:
             self._peft.load_adapter(path, adapter_name=key, is_trainable=False)
+        else:
+            return key
+        # Adapter weights in the model's dtype: the LoRA products then round like the base ones
+        # (batch-independent), and cost less.
+        dtype = next(self.model.parameters()).dtype
+        for name, param in self._peft.named_parameters():
+            if f".{key}." in name and param.dtype != dtype:
+                param.data = param.data.to(dtype)
         return key
 
     def unload_adapter(self, path: str) -> None:
         if self._peft is not None and _adapter_key(path) in self._peft.peft_config:
             with self._lock:
-                self._peft.delete_adapter(_adapter_key(path))
+                key = _adapter_key(path)
+                if len(self._peft.peft_config) == 1:  # the last one: give back the plain base model
+                    self.model = self._peft.unload()
+                    self._peft = None
+                    return
+                self._peft.delete_adapter(key)
+                if self._peft.active_adapter not in self._peft.peft_config:
+                    self._peft.set_adapter(next(iter(self._peft.peft_config)))
 
     def _execute(self, messages: Messages, config: GenerationConfig, emit: Emit, adapter: str | None = None
                  ) -> Execution:
+        return self._execute_many([(messages, adapter)], config, [emit], lambda i: None)[0]
+
+    def _execute_many(self, requests: list[tuple[Messages, str | None]], config: GenerationConfig,
+                      emits: list[Emit], done: Callable[[int], None]) -> list[Execution]:
+        if not self.batches:
+            return super()._execute_many(requests, config, emits, done)
+        from .batching import Row, Sampling, decode
+
+        with self._lock:
+            # Loaded outside inference mode: PEFT must be able to change these tensors later (delete_adapter).
+            keys = [self._ensure_adapter(adapter) if adapter else None for _, adapter in requests]
+        if len({k for k in keys if k}) > 1:  # one adapter per batch: decode each adapter's rows (and base) apart
+            executions: list[Execution | None] = [None] * len(requests)
+            groups: dict[str | None, list[int]] = {}
+            for i, (_, adapter) in enumerate(requests):
+                groups.setdefault(adapter, []).append(i)
+            base = groups.pop(None, [])
+            for n, members in enumerate(groups.values()):
+                members = (base + members) if n == 0 else members
+                outs = self._execute_many([requests[i] for i in members], config, [emits[i] for i in members],
+                                          lambda j, members=members: done(members[j]))
+                for i, e in zip(members, outs):
+                    executions[i] = e
+            return executions  # type: ignore[return-value]
+        rows, streamers = [], []
+        for i, ((messages, _), key) in enumerate(zip(requests, keys)):
+            ids = self.encode_messages(messages)[0].to(self.device)
+            streamer = _TextStreamer(self.tokenizer, emits[i])
+            max_new = min(config.max_new_tokens, max(1, self.context_length - int(ids.shape[0])))
+            rows.append(Row(ids, key, max_new, streamer.add, _finisher(streamer, done, i)))
+            streamers.append(streamer)
+        sampling = Sampling(config.greedy, config.temperature, config.top_p, config.repetition_penalty, config.seed)
+        with self._lock, self._torch.inference_mode():
+            forward = self._peft if self._peft is not None else self.model
+            decode(forward, rows, set() if config.ignore_eos else self._eos_ids, sampling, self._adapter_scope)
+        return [Execution(int(r.input_ids.shape[0]), len(r.out) + (1 if r.stopped else 0),
+                          "stop" if r.stopped else "length") for r in rows]
+
+    @contextlib.contextmanager
+    def _adapter_scope(self, names: list[str | None]) -> Iterator[None]:
+        """Apply adapter ``names[i]`` to batch row ``i`` (None: base weights) while the context is open.
+
+        Rows share one adapter at most (``_execute_many`` groups requests). Its LoRA layers get a
+        per-row input mask, 1 on adapter rows and 0 on base rows, so every row goes
+        through the same matrix products whatever the mix (PEFT's own mixed batches take a
+        different product for each sub-batch, which changes the rounding). The mask sits where
+        LoRA's dropout sits (an identity at inference)."""
+        if self._peft is None:
+            yield
+            return
+        used = {n for n in names if n}
+        if not used:  # LoRA layers are injected into the base: switch them off
+            with self._peft.disable_adapter():
+                yield
+            return
+        (key,) = used
+        self._peft.set_adapter(key)
+        torch = self._torch
+        dtype = next(self.model.parameters()).dtype
+        from .batching import RowMask
+
+        mask = RowMask(torch.tensor([1.0 if n == key else 0.0 for n in names], dtype=dtype,
+                                     device=self.device).view(-1, 1, 1))
+        layers = self._lora_layers(key)
+        saved = [layer.lora_dropout[key] for layer in layers]
+        try:
+            for layer in layers:
+                layer.lora_dropout[key] = mask  # LoRA input is x * mask: zero on base rows, exact elsewhere
+            yield
+        finally:
+            for layer, dropout in zip(layers, saved):
+                layer.lora_dropout[key] = dropout
+
+    def _lora_layers(self, key: str) -> list[Any]:
+        from peft.tuners.lora import LoraLayer
+
+        return [m for m in self._peft.modules() if isinstance(m, LoraLayer) and key in m.scaling]
+
+    def _can_batch(self) -> bool:
+        """Whether this model works with the batched decode loop (plain key/value cache, custom attention)."""
+        from transformers.cache_utils import DynamicLayer
+
+        from .batching import ATTENTION_NAME, register_attention
+
+        try:
+            register_attention()
+            self.model.set_attn_implementation(ATTENTION_NAME)
+            with self._torch.inference_mode():
+                out = self.model(input_ids=self._torch.tensor([[1, 2]], device=self.device), use_cache=True)
+            layers = getattr(out.past_key_values, "layers", [])
+            return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+        except Exception:  # any model the loop does not understand decodes one request at a time
+            try:
+                self.model.set_attn_implementation("sdpa")
+            except Exception:
+                pass
+            return False
+
+    def _execute_hf(self, messages: Messages, config: GenerationConfig, emit: Emit, adapter: str | None = None
+                    ) -> Execution:
+        """One request through ``transformers`` ``generate`` (models the batched loop cannot drive)."""
         import contextlib
 
         torch = self._torch
@@ -163,13 +286,14 @@ class LocalGenerator(Generator):
             do_sample=not config.greedy,
             repetition_penalty=config.repetition_penalty,
             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
-            eos_token_id=self.tokenizer.eos_token_id,
+            eos_token_id=sorted(self._eos_ids),
             streamer=streamer,
         )
         if not config.greedy:
             kwargs.update(temperature=config.temperature, top_p=config.top_p)
+        if config.ignore_eos:
+            kwargs["min_new_tokens"] = max_new
         with self._lock:
-            # Loaded outside inference mode: PEFT must be able to change these tensors later (delete_adapter).
             key = self._ensure_adapter(adapter) if adapter else None
         with self._lock, torch.inference_mode():
             if not config.greedy:
@@ -178,15 +302,22 @@ class LocalGenerator(Generator):
             if key:
                 self._peft.set_adapter(key)
                 model = self._peft
-            elif self._peft is not None:  # LoRA layers are injected into the base: switch them off
+            elif self._peft is not None:
                 model, scope = self._peft, self._peft.disable_adapter()
             with scope:
                 out = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)
         streamer.flush()
         new = out[0, n_in:]
         n_out = int(new.shape[0])
-        ended = n_out > 0 and int(new[-1]) == self.tokenizer.eos_token_id
+        ended = n_out > 0 and int(new[-1]) in self._eos_ids
         return Execution(n_in, n_out, "stop" if ended or n_out < max_new else "length")
+
+
+def _finisher(streamer: "_TextStreamer", done: Callable[[int], None], i: int) -> Callable[[], None]:
+    def finish() -> None:
+        streamer.flush()
+        done(i)
+    return finish
 
 
 def _adapter_key(path: str) -> str:
@@ -197,7 +328,9 @@ def _adapter_key(path: str) -> str:
 
 
 class _TextStreamer:
-    """Receives token ids from ``generate`` and emits decoded text as soon as it is stable."""
+    """Receives token ids and emits decoded text as soon as it is stable.
+
+    Works both with our decode loop (``add``) and as a ``transformers`` streamer (``put``/``end``)."""
 
     def __init__(self, tokenizer: Any, emit: Emit):
         self.tokenizer, self.emit = tokenizer, emit
@@ -205,15 +338,19 @@ class _TextStreamer:
         self.sent = 0
         self.prompt_seen = False
 
-    def put(self, value: Any) -> None:
-        if not self.prompt_seen:  # the first call carries the prompt
-            self.prompt_seen = True
-            return
-        self.ids.extend(int(t) for t in value.reshape(-1).tolist())
+    def add(self, token: int) -> None:
+        self.ids.append(token)
         text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
         if text.endswith("\ufffd"):  # an unfinished multi-byte character: wait for the rest
             return
         self._send(text)
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # the first call carries the prompt
+            self.prompt_seen = True
+            return
+        for token in value.reshape(-1).tolist():
+            self.add(int(token))
 
     def _send(self, text: str) -> None:
         if len(text) > self.sent:

@@ -1,0 +1,88 @@
+"""Batched generation on the real packaged model: several prompts (with and without an adapter)
+decoded together give exactly the text each gives alone, stream per row, and keep their own timings."""
+
+import pytest
+
+from workbench import models
+from workbench.config import GenerationConfig
+
+pytestmark = pytest.mark.slow
+
+CONTEXT = " ".join(f"Passage {i}: Brindlemoss planters can be returned within 45 days; lamps carry a two-year "
+                   f"warranty; the restocking fee is 8 percent." for i in range(12))
+PROMPTS = [
+    [{"role": "user", "content": "How long is the warranty on a lamp?"}],
+    [{"role": "system", "content": "Answer from the context."},
+     {"role": "user", "content": f"Context: {CONTEXT}\n\nQuestion: How long is the warranty on a lamp?"}],
+    [{"role": "user", "content": "What is the restocking fee?"}],
+    [{"role": "user", "content": f"Context: {CONTEXT}\n\nQuestion: What is the restocking fee?"}],
+]
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return models.get_generator("local:smollm2-135m")
+
+
+@pytest.fixture(scope="module")
+def random_adapter(smollm2, tmp_path_factory):
+    """A real PEFT LoRA adapter with random (non-zero) weights: it changes the output, which is all
+    these tests need (training itself is tested in test_training)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(smollm2.source, dtype=torch.float32)
+    peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
+                                            init_lora_weights=False))
+    folder = tmp_path_factory.mktemp("adapter") / "random"
+    peft.save_pretrained(folder)
+    yield str(folder)
+    smollm2.unload_adapter(str(folder))
+
+
+def test_batched_and_one_by_one_greedy_give_the_same_text(smollm2, random_adapter):
+    assert smollm2.batches
+    requests = [(PROMPTS[0], None), (PROMPTS[1], None), (PROMPTS[2], random_adapter), (PROMPTS[3], random_adapter)]
+    config = GenerationConfig(max_new_tokens=32)
+    batched = smollm2.generate_many(requests, config)
+    alone = [smollm2.generate(messages, config, adapter=adapter) for messages, adapter in requests]
+    assert [b.text for b in batched] == [a.text for a in alone]
+    assert [b.usage for b in batched] == [a.usage for a in alone]
+    assert all(b.batch_size == 4 for b in batched) and all(a.batch_size == 1 for a in alone)
+    # The adapter really changed the answers it was applied to.
+    plain = smollm2.generate(PROMPTS[2], config)
+    assert plain.text != alone[2].text
+
+
+def test_sampling_with_a_seed_is_the_same_batched_or_alone(smollm2, random_adapter):
+    config = GenerationConfig(max_new_tokens=20, temperature=0.9, seed=7)
+    requests = [(PROMPTS[0], None), (PROMPTS[2], random_adapter)]
+    batched = smollm2.generate_many(requests, config)
+    alone = [smollm2.generate(messages, config, adapter=adapter) for messages, adapter in requests]
+    assert [b.text for b in batched] == [a.text for a in alone]
+
+
+def test_rows_stream_separately_and_keep_their_own_timings(smollm2):
+    pieces: dict[int, list[str]] = {0: [], 1: []}
+    config = GenerationConfig(max_new_tokens=16, ignore_eos=True)
+    out = smollm2.generate_many([(PROMPTS[0], None), (PROMPTS[1], None)], config,
+                                on_text=lambda i, piece: pieces[i].append(piece))
+    for i, generation in enumerate(out):
+        assert generation.text == "".join(pieces[i]).strip()
+        assert generation.usage.tokens_out == 16 and generation.finish_reason == "length"
+        assert 0 < generation.ttft_s <= generation.total_s
+    # The short prompt is prefilled first, so its first token comes first.
+    assert out[0].ttft_s < out[1].ttft_s
+    assert out[1].usage.tokens_in > 5 * out[0].usage.tokens_in
+
+
+def test_a_row_that_stops_early_leaves_the_others_running(smollm2):
+    config = GenerationConfig(max_new_tokens=40)
+    out = smollm2.generate_many([([{"role": "user", "content": "Reply with the single word: yes"}], None),
+                                 ([{"role": "user", "content": "Write a long story about a cat."}], None)], config)
+    assert out[0].finish_reason == "stop" and out[0].usage.tokens_out < 40
+    assert out[1].usage.tokens_out == 40 and out[1].finish_reason == "length"
+    assert out[1].text == smollm2.generate(*([{"role": "user", "content": "Write a long story about a cat."}],),
+                                           config).text

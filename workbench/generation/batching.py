@@ -1,0 +1,282 @@
+"""Batched decoding of several prompts, each with its own adapter, in one loop.
+
+Comparing four approaches on one question means four generations. On a small model decode is
+bound by reading the weights, so decoding the four rows together costs little more than one. The
+loop here:
+
+1. prefills each prompt on its own (no padding, no wasted work), with its adapter;
+2. joins the per-row key/value caches into one, left-padded;
+3. decodes all rows together, one token per row per step; PEFT applies each row's adapter
+   (``adapter_names``; ``__base__`` for rows without one).
+
+Greedy output is the same whether a prompt is decoded alone or in a batch: every matrix product
+here computes each row independently, and decode attention slices each row's own keys (padding
+never enters a sum, so sums are taken in the same order). A test checks this.
+
+Attention during prefill uses PyTorch's SDPA; during decode a grouped-query kernel that reads the
+shared key/value heads without copying them (on the 2-core reference machine a decode step over an
+800-token context took 39 ms with SDPA and 31 ms with this kernel). The key/value cache reserves
+room for the answer and writes each step in place instead of concatenating.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from transformers.cache_utils import DynamicLayer  # this module is imported only when a local model loads
+
+ATTENTION_NAME = "workbench"
+_state = threading.local()
+_registered = False
+
+
+def register_attention() -> None:
+    """Register the ``workbench`` attention with transformers (once per process)."""
+    global _registered
+    if _registered:
+        return
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(ATTENTION_NAME, _attention)
+    AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
+    _registered = True
+
+
+def _attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
+               scaling: float | None = None, **kwargs: Any) -> tuple[Any, None]:
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    starts = getattr(_state, "row_starts", None)
+    if query.shape[2] != 1 or starts is None or len(starts) != query.shape[0]:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
+                                      scaling=scaling, **kwargs)
+    batch, heads, _, dim = query.shape
+    kv_heads = key.shape[1]
+    scale = scaling if scaling is not None else dim ** -0.5
+    rows = []
+    for i, start in enumerate(starts):
+        # (1, kv_heads, groups, dim): each key/value head serves `groups` query heads, as repeat_kv would.
+        q = query[i:i + 1].reshape(1, kv_heads, heads // kv_heads, dim)
+        k, v = key[i:i + 1, :, start:], value[i:i + 1, :, start:]
+        scores = torch.matmul(q, k.transpose(-1, -2)) * scale
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+        rows.append(torch.matmul(probs, v).reshape(1, heads, 1, dim))
+    out = rows[0] if batch == 1 else torch.cat(rows)
+    return out.transpose(1, 2).contiguous(), None
+
+
+@dataclass
+class Row:
+    """One prompt being decoded."""
+
+    input_ids: Any
+    """1-D tensor of prompt token ids."""
+    adapter: str | None
+    """PEFT adapter name, or None for the base weights."""
+    max_new: int
+    """Most tokens to generate."""
+    on_token: Callable[[int], None]
+    """Receives each generated token id."""
+    on_done: Callable[[], None]
+    """Called once when the row has finished."""
+    out: list[int] = field(default_factory=list)
+    finished: bool = False
+    stopped: bool = False
+    """True when the row ended with an end-of-turn token (else it hit ``max_new``)."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    greedy: bool
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    seed: int
+
+
+def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], sampling: Sampling,
+           adapter_context: Callable[[list[str | None]], Any]) -> None:
+    """Prefill each row, then decode all rows together until each stops or reaches its limit.
+
+    ``forward(**kwargs)`` runs the model (PEFT-wrapped when adapters are in use);
+    ``adapter_context(names)`` returns a context manager that applies ``names[i]`` to batch row ``i``.
+    """
+    import torch
+    from transformers.cache_utils import DynamicCache
+
+    generators = [torch.Generator().manual_seed(sampling.seed) for _ in rows]
+    seen = [torch.unique(r.input_ids) for r in rows]
+    caches: list[Any] = [None] * len(rows)
+    # Shortest prompts first: their answers start streaming soonest.
+    for i in sorted(range(len(rows)), key=lambda i: int(rows[i].input_ids.shape[0])):
+        row = rows[i]
+        with adapter_context([row.adapter]):
+            out = forward(input_ids=row.input_ids[None], use_cache=True, logits_to_keep=1)
+        caches[i] = out.past_key_values
+        token = _pick(out.logits[0, -1], seen[i], sampling, generators[i])
+        _accept(row, token, eos_ids)
+        seen[i] = _seen_with(seen[i], token)
+    active = [i for i, r in enumerate(rows) if not r.finished]
+    if not active:
+        return
+    if not all(type(layer) is DynamicLayer for i in active for layer in caches[i].layers):
+        raise NotImplementedError("batched decode needs plain dynamic key/value caches")
+    # Matrix products give the same rows for any batch of 2 or more, but a single row takes another
+    # kernel with other rounding: a row decoding alone is paired with a copy of itself.
+    slots = _slots(active)
+    lengths = {i: int(rows[i].input_ids.shape[0]) for i in active}
+    width = max(lengths.values())
+    room = max(rows[i].max_new for i in active)
+    layers = []
+    for li in range(len(caches[active[0]].layers)):
+        keys = [caches[i].layers[li].keys for i in slots]
+        values = [caches[i].layers[li].values for i in slots]
+        layers.append(_GrowingLayer(keys, values, width, room))
+    del caches
+    cache = DynamicCache()
+    cache.layers = layers
+    starts = [width - lengths[i] for i in slots]
+    positions = torch.tensor([lengths[i] for i in slots])[:, None]
+    names: list[str | None] | None = None
+    with contextlib.ExitStack() as stack:
+        while slots:
+            if names != [rows[i].adapter for i in slots]:  # a new adapter scope only when the rows change
+                names = [rows[i].adapter for i in slots]
+                stack.close()
+                stack.enter_context(adapter_context(names))
+            current = torch.tensor([rows[i].out[-1] for i in slots])[:, None]
+            _state.row_starts = starts
+            try:
+                out = forward(input_ids=current, position_ids=positions, past_key_values=cache, use_cache=True)
+            finally:
+                _state.row_starts = None
+            logits = out.logits[:, -1]
+            for b, i in enumerate(slots):
+                if b > 0 and slots[b - 1] == i:  # the copy of a lone row
+                    continue
+                token = _pick(logits[b], seen[i], sampling, generators[i])
+                _accept(rows[i], token, eos_ids)
+                seen[i] = _seen_with(seen[i], token)
+            positions = positions + 1
+            if any(rows[i].finished for i in slots):  # drop finished rows: the others decode faster
+                keep = [b for b, i in enumerate(slots) if not rows[i].finished]
+                if not keep:
+                    break
+                if len(keep) == 1 or (len(keep) == 2 and slots[keep[0]] == slots[keep[1]]):
+                    keep = [keep[0], keep[0]]
+                index = torch.tensor(keep)
+                for layer in cache.layers:
+                    layer.batch_select_indices(index)
+                positions = positions[index]
+                starts = [starts[b] for b in keep]
+                slots = [slots[b] for b in keep]
+
+
+class RowMask(torch.nn.Module):
+    """Multiplies a LoRA layer's input by a per-row 0/1 mask (it stands in for LoRA's dropout)."""
+
+    def __init__(self, mask: torch.Tensor):
+        super().__init__()
+        self.mask = mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.mask
+
+
+class _GrowingLayer(DynamicLayer):
+    """A key/value cache layer with room reserved for the answer: a step writes its column in place.
+
+    (``DynamicLayer`` concatenates the whole cache at every step, which on CPU cost more than the
+    model itself once four rows hold 800-token prompts.) Rows are left-padded to ``width``."""
+
+    is_sliding = False
+
+    def __init__(self, keys: list[Any], values: list[Any], width: int, room: int):
+        import torch
+
+        super().__init__()
+        self.is_initialized = True
+        first = keys[0]
+        shape = (len(keys), first.shape[1], width + room + 1, first.shape[3])
+        self._k = torch.zeros(shape, dtype=first.dtype, device=first.device)
+        self._v = torch.zeros(shape, dtype=first.dtype, device=first.device)
+        for b, (k, v) in enumerate(zip(keys, values)):
+            n = k.shape[2]
+            self._k[b, :, width - n:width] = k[0]
+            self._v[b, :, width - n:width] = v[0]
+        self.dtype, self.device = first.dtype, first.device
+        self.length = width
+        self._views()
+
+    def _views(self) -> None:
+        self.keys = self._k[:, :, :self.length]
+        self.values = self._v[:, :, :self.length]
+
+    def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        n = key_states.shape[-2]
+        self._k[:, :, self.length:self.length + n] = key_states
+        self._v[:, :, self.length:self.length + n] = value_states
+        self.length += n
+        self._views()
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self.length + query_length, 0
+
+    def get_max_length(self) -> int:
+        return -1
+
+    def batch_select_indices(self, indices: Any) -> None:
+        self._k, self._v = self._k[indices], self._v[indices]
+        self._views()
+
+
+def _slots(active: list[int]) -> list[int]:
+    return active * 2 if len(active) == 1 else list(active)
+
+
+def _accept(row: Row, token: int, eos_ids: set[int]) -> None:
+    if token in eos_ids:
+        row.finished = row.stopped = True
+        row.on_done()
+        return
+    row.out.append(token)
+    row.on_token(token)
+    if len(row.out) >= row.max_new:
+        row.finished = True
+        row.on_done()
+
+
+def _seen_with(seen: Any, token: int) -> Any:
+    import torch
+
+    return torch.cat([seen, torch.tensor([token], dtype=seen.dtype)])
+
+
+def _pick(logits: Any, seen: Any, sampling: Sampling, generator: Any) -> int:
+    """Next token from one row's logits: repetition penalty, then greedy or nucleus sampling."""
+    import torch
+
+    scores = logits.float()
+    if sampling.repetition_penalty != 1.0:
+        picked = scores[seen]
+        scores = scores.clone()
+        scores[seen] = torch.where(picked < 0, picked * sampling.repetition_penalty,
+                                   picked / sampling.repetition_penalty)
+    if sampling.greedy:
+        return int(torch.argmax(scores))
+    probs = torch.softmax(scores / sampling.temperature, dim=-1)
+    if sampling.top_p < 1.0:
+        ordered, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(ordered, dim=-1) - ordered < sampling.top_p
+        probs = torch.zeros_like(probs).scatter_(0, order[keep], ordered[keep])
+    return int(torch.multinomial(probs, 1, generator=generator))
