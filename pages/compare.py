@@ -1,22 +1,38 @@
 """Compare: one question, several approaches, side by side as they stream, each with its sources,
-prompt, stage timings, tokens and cost."""
+prompt, stage timings, tokens and cost; blind voting; a semantic cache; charts and history that
+read from the runs stored in the workspace."""
+
+import random
+import time
 
 import streamlit as st
 
 from workbench import samples
-from workbench.charts import MODE_COLOURS, latency_by_stage_chart
+from workbench.charts import (MODE_COLOURS, cumulative_cost_chart, latency_by_stage_chart,
+                              latency_distribution_chart, tokens_chart)
 from workbench.config import GenerationConfig, RetrievalConfig
+from workbench.history import (ALL_BAD, BLIND_LETTERS, DEFAULT_CACHE_THRESHOLD, answer_rows, clear_history,
+                               export_csv, export_json, get_run, list_runs, record_vote, run_and_record,
+                               vote_tally)
 from workbench.index import open_index
-from workbench.strategies import DESCRIPTIONS, LABELS, MODES, availability, run_comparison
+from workbench.strategies import DESCRIPTIONS, LABELS, MODES, availability
 from workbench.training import adapter_system_prompt, list_adapters
 from workbench.ui.common import load_generator, show_error, workspace
 
 st.title("Compare")
 st.caption("Ask one question and see each approach answer it side by side, with what it used, how long each stage "
-           "took, how many tokens it read and wrote, and what it cost.")
+           "took, how many tokens it read and wrote, and what it cost. Every question is kept in this workspace's "
+           "history; the charts below grow with each one.")
 ws = workspace()
 index = open_index(ws)
 adapters = list_adapters(ws)
+st.session_state.setdefault("session_runs", [])
+st.session_state.setdefault("hardware_rate", 0.0)
+
+
+def dot(mode: str) -> str:
+    return f'<span style="color:{MODE_COLOURS.get(mode, "#555")}">●</span>'
+
 
 with st.form("compare"):
     rows = samples.eval_rows()
@@ -28,12 +44,16 @@ with st.form("compare"):
     modes = c1.multiselect("Approaches", list(MODES), default=["base", "rag", "finetuned", "hybrid"],
                            format_func=lambda m: LABELS[m])
     adapter_name = c2.selectbox("Adapter (fine-tuned and hybrid)", [a["name"] for a in adapters] or ["(none yet)"])
-    c3, c4, c5 = st.columns(3)
+    c3, c4 = st.columns(2)
     top_k = c3.slider("Chunks retrieved (RAG, hybrid)", 1, 10, 5)
     max_tokens = c4.slider("Maximum answer length (tokens)", 16, 256, 96, step=16)
-    rate = c5.number_input("Hardware cost ($ per hour)", 0.0, 100.0, 0.0, 0.1,
-                           help="What this machine costs per hour; 0 for a laptop you already own. Local answers "
-                                "cost their measured seconds at this rate.")
+    c5, c6, c7 = st.columns(3)
+    blind = c5.toggle("Blind test", help="Answers are shown as A, B, C ... in random order; vote for the best, "
+                                         "then see which approach wrote it.")
+    use_cache = c6.toggle("Semantic cache", help="A question close enough to an earlier one (asked with the same "
+                                                 "settings) returns the earlier answer instantly, marked as a cache hit.")
+    threshold = c7.slider("Cache threshold (cosine similarity)", 0.80, 1.00, DEFAULT_CACHE_THRESHOLD, 0.01,
+                          help="How similar a question must be to an earlier one to reuse its answer.")
     go = st.form_submit_button("Compare", icon=":material/compare_arrows:", type="primary")
 
 chosen = next((a for a in adapters if a["name"] == adapter_name), None)
@@ -41,7 +61,120 @@ plan = availability(modes, index=index, adapter=chosen["path"] if chosen else No
 with st.expander("What each approach does, and what it needs"):
     for mode in MODES:
         reason = plan.get(mode)
-        st.markdown(f"**{LABELS[mode]}**: {DESCRIPTIONS[mode]}" + (f"  \n:orange[Not available: {reason}]" if reason else ""))
+        st.markdown(f"{dot(mode)} **{LABELS[mode]}**: {DESCRIPTIONS[mode]}"
+                    + (f"  \n:orange[Not available: {reason}]" if reason else ""), unsafe_allow_html=True)
+
+
+def live_run() -> None:
+    """Stream the answers into columns, store the run, then show it from the store."""
+    generator = load_generator(st.session_state["generator_id"])
+    runnable = [m for m in modes if not plan.get(m)]
+    shown = runnable[:]
+    if blind:
+        random.SystemRandom().shuffle(shown)
+    columns = dict(zip(shown, st.columns(max(1, len(shown))))) if shown else {}
+    boxes, streamed = {}, {m: [] for m in modes}
+    for i, (mode, col) in enumerate(columns.items()):
+        title = f"#### Answer {BLIND_LETTERS[i]}" if blind else f"#### {dot(mode)} {LABELS[mode]}"
+        col.markdown(title, unsafe_allow_html=True)
+        boxes[mode] = col.empty()
+        boxes[mode].caption("waiting for the model...")
+
+    def on_text(mode: str, piece: str) -> None:
+        streamed[mode].append(piece)
+        boxes[mode].markdown("".join(streamed[mode]) + " ▌")
+
+    def on_cached(mode: str, answer: dict) -> None:
+        boxes[mode].markdown(answer["text"])
+
+    run = run_and_record(
+        question, modes, generator, workspace=ws, index=index, adapter=chosen["path"] if chosen else None,
+        adapter_name=chosen["name"] if chosen else None,
+        adapter_system=adapter_system_prompt(chosen) if chosen else None,
+        retrieval_config=RetrievalConfig(top_k=top_k), config=GenerationConfig(max_new_tokens=max_tokens),
+        cache_threshold=threshold if use_cache else None, blind=blind, blind_order=shown if blind else None,
+        embedder_id=index.config.embedder_id, on_text=on_text, on_cached=on_cached)
+    st.session_state["last_run"] = run["id"]
+    st.session_state["session_runs"].append(run["id"])
+    st.rerun()
+
+
+def answer_details(col, answer: dict, rate: float) -> None:
+    from workbench.costs import answer_cost
+
+    stages = {t["stage"]: t["seconds"] for t in answer["timings"]}
+    total = sum(stages.values())
+    usage = answer["usage"]
+    cost = answer_cost(answer, rate)
+    cost_text = "cost unknown" if cost.usd is None else f"${cost.usd:.6f}"
+    hit = answer.get("cache_hit")
+    if hit:
+        col.success(f"Cache hit: reused the answer to “{hit['question']}” (similarity {hit['similarity']:.3f} ≥ "
+                    f"{hit['threshold']:.2f}); looked up in {total * 1000:.0f} ms, no model call.",
+                    icon=":material/bolt:")
+        return
+    decode = stages.get("decode") or 0.0
+    tok_s = (usage["tokens_out"] - 1) / decode if decode > 0 and usage["tokens_out"] > 1 else 0.0
+    col.caption(f"{total:.2f} s · first token {stages.get('ttft', 0) * 1000:.0f} ms · {tok_s:.0f} tokens/s · "
+                f"{usage['tokens_in']} in / {usage['tokens_out']} out · {cost_text} ({cost.basis})"
+                + (" · stopped at the length limit" if answer.get("finish_reason") == "length" else ""))
+    if answer.get("batch_size", 1) > 1:
+        col.caption(f"Decoded together with {answer['batch_size'] - 1} other answer(s): its first token waited for "
+                    "their prompts too.")
+    if answer.get("citations"):
+        with col.expander(f"Sources ({len(answer['citations'])})"):
+            for c in answer["citations"]:
+                moved = (f" (#{c['rank_before_rerank']} before reranking)"
+                         if c.get("rerank_score") is not None and c.get("rank_before_rerank") else "")
+                score = f" · score {c['score']:.3f}" if c.get("score") is not None else ""
+                st.markdown(f"**[{c['rank']}]** `{c['doc_name']}`{moved}{score}  \n{c.get('heading') or ''}")
+                if c.get("text"):
+                    st.text(c["text"][:700])
+    with col.expander("Prompt sent"):
+        st.text("\n\n".join(f"[{m['role']}]\n{m['content']}" for m in answer["messages"]))
+
+
+def show_run(run: dict) -> None:
+    rate = st.session_state["hardware_rate"]
+    blind_info = run.get("blind")
+    by_mode = {a["mode"]: a for a in run["answers"]}
+    st.markdown(f"**Question:** {run['question']}")
+    if blind_info and not blind_info.get("vote"):
+        order = blind_info["order"]
+        cols = st.columns(len(order))
+        for i, (mode, col) in enumerate(zip(order, cols)):
+            col.markdown(f"#### Answer {BLIND_LETTERS[i]}")
+            col.markdown(by_mode[mode]["text"] or "(empty answer)")
+        with st.form(f"vote-{run['id']}"):
+            choices = [BLIND_LETTERS[i] for i in range(len(order))] + [ALL_BAD]
+            vote = st.radio("Which answer is best?", choices, horizontal=True,
+                            format_func=lambda c: "All bad" if c == ALL_BAD else f"Answer {c}")
+            if st.form_submit_button("Vote and reveal", icon=":material/how_to_vote:", type="primary"):
+                record_vote(ws, run["id"], vote)
+                st.rerun()
+        st.caption("Approach names, sources, prompts and timings are hidden until you vote.")
+        return
+    order = blind_info["order"] if blind_info else [a["mode"] for a in run["answers"]]
+    cols = st.columns(max(1, len(order) + len(run.get("unavailable", {}))))
+    for i, mode in enumerate(order):
+        answer = by_mode[mode]
+        letter = f"Answer {BLIND_LETTERS[i]}: " if blind_info else ""
+        star = " ★ your pick" if blind_info and blind_info.get("winner") == mode else ""
+        cols[i].markdown(f"#### {dot(mode)} {letter}{LABELS.get(mode, mode)}{star}", unsafe_allow_html=True)
+        cols[i].markdown(answer["text"] or "(empty answer)")
+        answer_details(cols[i], answer, rate)
+    for j, (mode, reason) in enumerate(run.get("unavailable", {}).items(), start=len(order)):
+        cols[j].markdown(f"#### {dot(mode)} {LABELS.get(mode, mode)}", unsafe_allow_html=True)
+        cols[j].info(f"Not available: {reason}", icon=":material/block:")
+    if blind_info and blind_info.get("winner") == ALL_BAD:
+        st.caption("You voted: all answers bad.")
+    if run["answers"]:
+        st.plotly_chart(latency_by_stage_chart(run["answers"], LABELS, "Latency by stage, this question"),
+                        width="stretch")
+        if any(a["mode"] in {"rag", "hybrid"} and not a.get("cache_hit") for a in run["answers"]):
+            st.caption("Retrieval ran once and was shared by the approaches that use it; each of their bars "
+                       "includes it.")
+
 
 if go:
     if not question.strip():
@@ -50,51 +183,80 @@ if go:
         st.warning("Choose at least one approach.")
     else:
         try:
-            generator = load_generator(st.session_state["generator_id"])
-            columns = dict(zip(modes, st.columns(len(modes))))
-            boxes, streamed = {}, {m: [] for m in modes}
-            for mode, col in columns.items():
-                col.markdown(f"#### :material/circle: {LABELS[mode]}".replace(
-                    ":material/circle:", f'<span style="color:{MODE_COLOURS[mode]}">●</span>'), unsafe_allow_html=True)
-                boxes[mode] = col.empty()
-                boxes[mode].caption("waiting...")
-
-            def on_text(mode: str, piece: str) -> None:
-                streamed[mode].append(piece)
-                boxes[mode].markdown("".join(streamed[mode]) + " ▌")
-
-            def on_answer(answer) -> None:
-                col = columns[answer.mode]
-                boxes[answer.mode].text(answer.text or "(empty answer)")
-                decode = answer.timing("decode") or 0.0
-                tok_s = (answer.usage.tokens_out - 1) / decode if decode > 0 and answer.usage.tokens_out > 1 else 0.0
-                cost = answer.total_s * rate / 3600
-                col.caption(f"{answer.total_s:.2f} s · first token {(answer.timing('ttft') or 0) * 1000:.0f} ms · "
-                            f"{tok_s:.0f} tokens/s · {answer.usage.tokens_in} in / {answer.usage.tokens_out} out · "
-                            f"${cost:.6f} at ${rate:g}/h")
-                if answer.citations:
-                    with col.expander(f"Sources ({len(answer.citations)})"):
-                        for c in answer.citations:
-                            moved = (f" (was #{c['rank_before_rerank']} before reranking)"
-                                     if c.get("rerank_score") is not None else "")
-                            st.markdown(f"**[{c['rank']}]** `{c['doc_name']}`{moved}  \n{c.get('heading', '')}")
-                            if c.get("text"):
-                                st.text(c["text"][:700])
-                with col.expander("Prompt sent"):
-                    st.text(generator.render_prompt(answer.messages))
-
-            result = run_comparison(
-                question, modes, generator, index=index, adapter=chosen["path"] if chosen else None,
-                adapter_system=adapter_system_prompt(chosen) if chosen else None,
-                retrieval_config=RetrievalConfig(top_k=top_k), config=GenerationConfig(max_new_tokens=max_tokens),
-                on_text=on_text, on_answer=on_answer)
-            for mode, reason in result.unavailable.items():
-                boxes[mode].info(f"Not available: {reason}", icon=":material/block:")
-            if result.answers:
-                st.plotly_chart(latency_by_stage_chart(result.answers, LABELS, "Latency by stage, this question"),
-                                width="stretch")
-                if result.retrieval is not None:
-                    st.caption(f"Retrieval ran once ({result.retrieval.total_s * 1000:.0f} ms) and was shared by "
-                               "the approaches that use it; each of their bars includes it.")
+            live_run()
         except Exception as exc:
             show_error(exc)
+
+last = st.session_state.get("last_run")
+if last and last not in {r["id"] for r in list_runs(ws)}:  # another workspace's run, or history cleared
+    last = None
+if last:
+    try:
+        show_run(get_run(ws, last))
+    except Exception as exc:
+        show_error(exc)
+
+# -- charts over the stored runs ----------------------------------------------------------------------
+st.divider()
+st.subheader("Charts")
+runs = list_runs(ws)
+if not runs:
+    st.info("No questions yet: ask one above. Answers, charts and history appear here and are kept in this "
+            "workspace.", icon=":material/insights:")
+else:
+    ids = set(st.session_state["session_runs"])
+    c1, c2 = st.columns([2, 1])
+    scope = c1.radio("Runs shown", ["This session", "Whole history"], horizontal=True,
+                     index=0 if ids & {r["id"] for r in runs} else 1)
+    c2.number_input("Hardware cost ($ per hour)", 0.0, 100.0, step=0.1, key="hardware_rate",
+                    help="What this machine costs per hour; 0 for a laptop you already own. Local answers cost "
+                         "their measured seconds at this rate (answers decoded together share the time).")
+    shown = [r for r in runs if r["id"] in ids] if scope == "This session" else runs
+    rows = answer_rows(shown, st.session_state["hardware_rate"])
+    if not rows:
+        st.caption("No answers in this selection yet.")
+    else:
+        a, b = st.columns(2)
+        a.plotly_chart(latency_distribution_chart(rows, LABELS), width="stretch")
+        rate = st.session_state["hardware_rate"]
+        b.plotly_chart(cumulative_cost_chart(rows, LABELS, f"local at ${rate:g}/h"), width="stretch")
+        st.plotly_chart(tokens_chart(rows, LABELS), width="stretch")
+        if rate == 0:
+            st.caption("Local answers cost $0 at a hardware rate of $0/h: set the rate of the machine you would "
+                       "deploy on to see their cost.")
+    tally = vote_tally(runs)
+    if tally["votes"]:
+        st.markdown(f"**Blind votes** ({tally['votes']}, of which {tally['all_bad']} 'all bad')")
+        st.dataframe([{"Approach": LABELS.get(m, m), "Wins": tally["wins"].get(m, 0), "Took part": n,
+                       "Win rate": f"{tally['wins'].get(m, 0) / n:.0%}"}
+                      for m, n in sorted(tally["entered"].items(), key=lambda kv: -tally["wins"].get(kv[0], 0))],
+                     hide_index=True)
+
+    # -- history --------------------------------------------------------------------------------------
+    st.subheader(f"History ({len(runs)} question{'s' if len(runs) != 1 else ''})")
+    table = []
+    for n, run in enumerate(runs, start=1):
+        answers = run["answers"]
+        fastest = min(answers, key=lambda a: sum(t["seconds"] for t in a["timings"]), default=None)
+        winner = (run.get("blind") or {}).get("winner")
+        table.append({"#": n, "When": time.strftime("%Y-%m-%d %H:%M", time.localtime(run["created_at"])),
+                      "Question": run["question"], "Approaches": ", ".join(LABELS.get(a["mode"], a["mode"])
+                                                                          for a in answers),
+                      "Fastest": LABELS.get(fastest["mode"], fastest["mode"]) if fastest else "",
+                      "Cache hits": sum(1 for a in answers if a.get("cache_hit")),
+                      "Blind vote": "" if not winner else ("all bad" if winner == ALL_BAD else LABELS.get(winner, winner))})
+    st.dataframe(table[::-1], hide_index=True, height=min(400, 40 + 35 * len(table)))
+    all_rows = answer_rows(runs, st.session_state["hardware_rate"])
+    d1, d2, d3 = st.columns(3)
+    d1.download_button("Download answers (CSV)", export_csv(all_rows), f"compare-history-{ws}.csv", "text/csv",
+                       icon=":material/download:")
+    d2.download_button("Download runs (JSON)", export_json(runs), f"compare-history-{ws}.json", "application/json",
+                       icon=":material/download:")
+    with d3.popover("Clear history", icon=":material/delete:"):
+        st.write(f"Delete all {len(runs)} stored questions and answers of workspace `{ws}`? Indexes and adapters "
+                 "are kept.")
+        if st.button("Yes, clear the history", type="primary"):
+            clear_history(ws)
+            st.session_state["session_runs"] = []
+            st.session_state.pop("last_run", None)
+            st.rerun()

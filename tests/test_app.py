@@ -60,18 +60,63 @@ def test_pages_render_on_a_brand_new_workspace():
         assert any(hint in i.value for i in at.info), page
 
 
-def test_compare_runs_base_and_explains_unavailable_modes(fake_generator):
+def _compare(at, question, *, blind=False, cache=False):
+    next(t for t in at.text_input if t.label == "Question").input(question)
+    if blind:
+        next(t for t in at.toggle if t.label == "Blind test").set_value(True)
+    if cache:
+        next(t for t in at.toggle if t.label == "Semantic cache").set_value(True)
+    next(b for b in at.button if b.label == "Compare").click()
+    return at.run()
+
+
+def _compare_page(fake_generator):
     at = _app()
     at.session_state["generator_id"] = fake_generator
     at.run()
-    at.switch_page("pages/compare.py").run()
-    next(t for t in at.text_input if t.label == "Question").input("Where is my parcel?")
-    next(b for b in at.button if b.label == "Compare").click()
-    at.run()
+    return at.switch_page("pages/compare.py").run()
+
+
+def test_compare_runs_base_and_explains_unavailable_modes(fake_generator):
+    at = _compare(_compare_page(fake_generator), "Where is my parcel?")
     assert not at.exception and not at.error
-    assert any("Echo: Where is my parcel?" in t.value for t in at.text)
+    assert any("Echo: Where is my parcel?" in m.value for m in at.markdown)
     infos = [i.value for i in at.info]
     assert any("No documents indexed yet" in v for v in infos) and any("No adapter chosen" in v for v in infos)
+    assert any(s.value.startswith("History (1 question)") for s in at.subheader)
+
+
+def test_compare_history_survives_a_restart_and_downloads(fake_generator):
+    at = _compare(_compare_page(fake_generator), "Where is my parcel?")
+    at = _compare(at, "Can I pay by invoice?")
+    assert not at.exception
+    assert len(at.get("plotly_chart")) >= 4  # this question's stages, distribution, cost, tokens
+    again = _compare_page(fake_generator)  # a new session: a restart of the app keeps the history
+    assert not again.exception
+    assert any(s.value.startswith("History (2 questions)") for s in again.subheader)
+    labels = [d.label for d in again.get("download_button")]
+    assert "Download answers (CSV)" in labels and "Download runs (JSON)" in labels
+
+
+def test_blind_vote_hides_then_reveals_and_tallies(fake_generator):
+    at = _compare(_compare_page(fake_generator), "Where is my parcel?", blind=True)
+    assert not at.exception
+    assert any(m.value.startswith("#### Answer A") for m in at.markdown)
+    assert not any("Base" in m.value for m in at.markdown if m.value.startswith("####"))
+    radio = next(r for r in at.radio if r.label == "Which answer is best?")
+    radio.set_value("A")
+    next(b for b in at.button if b.label == "Vote and reveal").click()
+    at.run()
+    assert not at.exception
+    assert any("Answer A: Base ★ your pick" in m.value for m in at.markdown)
+    assert any("Blind votes" in m.value for m in at.markdown)
+
+
+def test_semantic_cache_hit_is_marked(fake_generator):
+    at = _compare(_compare_page(fake_generator), "Where is my parcel?", cache=True)
+    at = _compare(at, "Where is my parcel?", cache=True)
+    assert not at.exception
+    assert any(s.value.startswith("Cache hit: reused the answer") for s in at.success)
 
 
 @pytest.mark.slow

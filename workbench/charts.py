@@ -53,20 +53,124 @@ STAGE_COLOURS = {"embed_query": "#56B4E9", "dense_search": "#0072B2", "keyword_s
                  "decode": "#D55E00"}
 
 
+def _stage_seconds(answer: Any, stage: str) -> float | None:
+    if isinstance(answer, dict):
+        return next((t["seconds"] for t in answer.get("timings", []) if t["stage"] == stage), None)
+    return answer.timing(stage)
+
+
+def _field(answer: Any, name: str) -> Any:
+    return answer[name] if isinstance(answer, dict) else getattr(answer, name)
+
+
 def latency_by_stage_chart(answers: list[Any], labels: dict[str, str], title: str = "Latency by stage") -> Any:
-    """One horizontal bar per answer (approach), stacked by stage, in seconds."""
+    """One horizontal bar per answer (approach), stacked by stage, in seconds (``Answer`` objects or dicts)."""
     import plotly.graph_objects as go
 
-    names = [labels.get(a.mode, a.mode) for a in answers]
-    stages = [s for s in STAGE_COLOURS if any(a.timing(s) is not None for a in answers)]
+    names = [labels.get(_field(a, "mode"), _field(a, "mode")) for a in answers]
+    stages = [s for s in STAGE_COLOURS if any(_stage_seconds(a, s) is not None for a in answers)]
     fig = go.Figure()
     for stage in stages:
         fig.add_trace(go.Bar(
-            y=names, x=[a.timing(stage) or 0.0 for a in answers], orientation="h", name=stage.replace("_", " "),
-            marker_color=STAGE_COLOURS[stage],
-            customdata=[[a.question] for a in answers],
+            y=names, x=[_stage_seconds(a, stage) or 0.0 for a in answers], orientation="h",
+            name=stage.replace("_", " "), marker_color=STAGE_COLOURS[stage],
+            customdata=[[_field(a, "question")] for a in answers],
             hovertemplate=f"{stage.replace('_', ' ')}: %{{x:.3f}} s<br>%{{customdata[0]}}<extra>%{{y}}</extra>"))
     fig.update_layout(barmode="stack", title=title, xaxis_title="Time (s)", yaxis_title="Approach",
                       height=120 + 40 * len(answers), margin=dict(l=10, r=10, t=40, b=10),
                       yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.35))
+    return fig
+
+
+STAGE_COLOURS["cache_lookup"] = "#000000"
+
+
+def _by_mode(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row["mode"], []).append(row)
+    return out
+
+
+def _short(text: str, n: int = 80) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def latency_distribution_chart(rows: list[dict[str, Any]], labels: dict[str, str],
+                               title: str = "Latency per answer") -> Any:
+    """Every answer's total time as a point, one column per approach, with a box; cache hits are diamonds
+    (kept out of the box, so it shows generation)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for mode, items in _by_mode(rows).items():
+        colour, name = MODE_COLOURS.get(mode, "#555555"), labels.get(mode, mode)
+        generated = [r for r in items if not r["cache_hit"]]
+        hits = [r for r in items if r["cache_hit"]]
+        hover = "Q%{customdata[0]}: %{customdata[1]}<br>%{y:.2f} s (%{customdata[2]})<extra>" + name + "</extra>"
+        if generated:
+            fig.add_trace(go.Box(
+                y=[r["total_s"] for r in generated], x=[name] * len(generated), name=name, boxpoints="all",
+                jitter=0.4, pointpos=0, marker=dict(color=colour, size=8), line=dict(color=colour),
+                customdata=[[r["question_no"], _short(r["question"]), "generated"] for r in generated],
+                hovertemplate=hover))
+        if hits:
+            fig.add_trace(go.Scatter(
+                y=[r["total_s"] for r in hits], x=[name] * len(hits), name=f"{name} (cache hit)", mode="markers",
+                marker=dict(color=colour, size=11, symbol="diamond", line=dict(color="#000000", width=1)),
+                customdata=[[r["question_no"], _short(r["question"]), "cache hit"] for r in hits],
+                hovertemplate=hover))
+    fig.update_layout(title=title, yaxis_title="Time to full answer (s)", xaxis_title="Approach", showlegend=False,
+                      height=340, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def cumulative_cost_chart(rows: list[dict[str, Any]], labels: dict[str, str], rate_note: str = "",
+                          title: str = "Cumulative cost") -> Any:
+    """Running total of each approach's cost, question after question (answers with unknown cost skipped)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for mode, items in _by_mode(rows).items():
+        total, xs, ys, hover = 0.0, [], [], []
+        for r in items:
+            if r["cost_usd"] is None:
+                continue
+            total += r["cost_usd"]
+            xs.append(r["question_no"])
+            ys.append(total)
+            hover.append([_short(r["question"]), r["cost_usd"]])
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines+markers", name=labels.get(mode, mode),
+            line=dict(color=MODE_COLOURS.get(mode, "#555555")), customdata=hover,
+            hovertemplate="Q%{x}: %{customdata[0]}<br>this answer $%{customdata[1]:.6f}, total $%{y:.6f}"
+                          "<extra>%{fullData.name}</extra>"))
+    fig.update_layout(title=title + (f" ({rate_note})" if rate_note else ""), xaxis_title="Question number",
+                      yaxis_title="Cumulative cost (US$)", height=340, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.3), xaxis=dict(dtick=1))
+    return fig
+
+
+def tokens_chart(rows: list[dict[str, Any]], labels: dict[str, str], title: str = "Tokens per answer") -> Any:
+    """Tokens read (prompt) and written (answer) per answer, grouped by question, one colour per approach."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for mode, items in _by_mode(rows).items():
+        colour = MODE_COLOURS.get(mode, "#555555")
+        custom = [[_short(r["question"]), r["tokens_in"], r["tokens_out"],
+                   " (cache hit: no model call)" if r["cache_hit"] else ""] for r in items]
+        hover = ("Q%{x}: %{customdata[0]}<br>%{customdata[1]} in, %{customdata[2]} out%{customdata[3]}"
+                 "<extra>%{fullData.name}</extra>")
+        fig.add_trace(go.Bar(x=[r["question_no"] for r in items], y=[r["tokens_in"] for r in items],
+                             name=f"{labels.get(mode, mode)} (prompt)", marker=dict(color=colour, opacity=0.45),
+                             offsetgroup=mode, customdata=custom, hovertemplate=hover))
+        fig.add_trace(go.Bar(x=[r["question_no"] for r in items], y=[r["tokens_out"] for r in items],
+                             name=f"{labels.get(mode, mode)} (answer)", marker=dict(color=colour),
+                             offsetgroup=mode, base=[r["tokens_in"] for r in items], customdata=custom,
+                             hovertemplate=hover))
+    fig.update_layout(title=title, barmode="group", xaxis_title="Question number",
+                      yaxis_title="Tokens (prompt, then answer on top)", height=360,
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3),
+                      xaxis=dict(dtick=1))
     return fig

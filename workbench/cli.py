@@ -27,7 +27,9 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     from .index import open_index
     from .progress import TqdmSink
     from .store import read_json
-    from .strategies import LABELS, run_comparison
+    from .config import DEFAULT_EMBEDDER
+    from .history import answer_rows, export_json, run_and_record
+    from .strategies import LABELS
     from .training import ADAPTER_META, adapter_path, adapter_system_prompt
 
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
@@ -48,23 +50,41 @@ def _cmd_ask(args: argparse.Namespace) -> int:
             print(f"\n== {LABELS[mode]} ({mode})")
         print(piece, end="", flush=True)
 
-    result = run_comparison(args.question, modes, generator, index=index, adapter=adapter, adapter_system=system,
-                            config=config, on_text=None if args.json else on_text)
+    def on_cached(mode: str, answer: dict) -> None:
+        hit = answer["cache_hit"]
+        print(f"\n== {LABELS[mode]} ({mode}) [cache hit: {hit['question']!r}, similarity {hit['similarity']:.3f}]")
+        print(answer["text"], end="", flush=True)
+
+    # One mode streams; several modes decode together, so their answers are printed when complete.
+    stream = not args.json and len(modes) == 1
+    if not args.json and not stream:
+        print(f"answering with {', '.join(modes)} (decoded together) ...", flush=True)
+    run = run_and_record(args.question, modes, generator, workspace=args.workspace, index=index, adapter=adapter,
+                         adapter_name=args.adapter, adapter_system=system, config=config,
+                         cache_threshold=args.cache, embedder_id=index.config.embedder_id if index else
+                         DEFAULT_EMBEDDER, on_text=on_text if stream else None,
+                         on_cached=on_cached if stream else None)
+    if not args.json and not stream:
+        for answer in run["answers"]:
+            hit = answer.get("cache_hit")
+            note = f" [cache hit: {hit['question']!r}, similarity {hit['similarity']:.3f}]" if hit else ""
+            print(f"\n== {LABELS[answer['mode']]} ({answer['mode']}){note}\n{answer['text']}")
     print()
-    for mode, reason in result.unavailable.items():
+    for mode, reason in run["unavailable"].items():
         print(f"== {LABELS[mode]} ({mode}): not available: {reason}")
     if args.json:
-        print(json.dumps([a.to_dict() for a in result.answers], indent=2, default=str))
+        print(export_json([run]).decode())
         return 0
     stages = ["embed_query", "dense_search", "keyword_search", "fusion", "rerank", "prompt_build", "ttft", "decode"]
     print("\n" + "mode".ljust(10) + "".join(s[:12].rjust(13) for s in stages) + "   tok in/out   tok/s   total s")
-    for a in result.answers:
-        row = "".join((f"{a.timing(s) * 1000:.0f} ms" if a.timing(s) is not None else "-").rjust(13) for s in stages)
-        decode = a.timing("decode") or 0.0
-        tok_s = (a.usage.tokens_out - 1) / decode if decode > 0 and a.usage.tokens_out > 1 else 0.0
-        print(a.mode.ljust(10) + row + f"   {a.usage.tokens_in:>5}/{a.usage.tokens_out:<5} {tok_s:6.1f}   {a.total_s:6.2f}")
-        for c in a.citations[:5]:
-            print(f"    [{c['rank']}] {c['doc_name']}" + (f" > {c.get('heading', '')}" if c.get("heading") else ""))
+    for row, answer in zip(answer_rows([run]), run["answers"]):
+        seconds = {t["stage"]: t["seconds"] for t in answer["timings"]}
+        cells = "".join((f"{seconds[s] * 1000:.0f} ms" if s in seconds else "-").rjust(13) for s in stages)
+        print(row["mode"].ljust(10) + cells + f"   {row['tokens_in']:>5}/{row['tokens_out']:<5} "
+              f"{row['tokens_per_s'] or 0:6.1f}   {row['total_s']:6.2f}" + ("   (cache hit)" if row["cache_hit"] else ""))
+        for c in answer.get("citations", [])[:5]:
+            print(f"    [{c['rank']}] {c['doc_name']}" + (f" > {c['heading']}" if c.get("heading") else ""))
+    print(f"\nstored as run {run['id']} in workspace {args.workspace!r} (Compare page history)")
     return 0
 
 
@@ -179,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--modes", default="base", help="comma-separated: base, rag, finetuned, hybrid, stuffed")
     ask.add_argument("--adapter", help="adapter name (for finetuned and hybrid)")
     ask.add_argument("--workspace", default="default")
+    ask.add_argument("--cache", type=float, metavar="THRESHOLD",
+                     help="reuse an earlier answer to a question at least this similar (cosine, e.g. 0.95)")
     ask.add_argument("--model", default=DEFAULT_GENERATOR, help="generator id (see doctor)")
     ask.add_argument("--max-new-tokens", type=int, default=GenerationConfig.max_new_tokens,
                      help=help_for(GenerationConfig, "max_new_tokens"))

@@ -12,6 +12,7 @@ can be rebuilt with new chunk settings.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -293,6 +294,13 @@ class KnowledgeIndex:
     def documents(self) -> list[dict[str, Any]]:
         """One record per indexed document: name, kind, chars, chunks, hash, added_at, updated_at."""
         return [dict(name=name, **rec) for name, rec in sorted(self._documents.items())]
+
+    def fingerprint(self) -> str:
+        """Changes whenever the indexed content or the chunking/embedding settings change."""
+        import hashlib
+
+        key = json.dumps([self.config.to_dict(), sorted((n, r.get("hash")) for n, r in self._documents.items())])
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def document_text(self, name: str) -> str:
         rec = self._documents.get(name)

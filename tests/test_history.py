@@ -1,0 +1,110 @@
+"""Compare history: runs are stored and survive, blind votes are checked and tallied, the semantic
+cache reuses answers only with the same settings, costs follow from measured figures."""
+
+import json
+
+import pytest
+
+from tests.fakes import EchoGenerator
+from workbench import samples
+from workbench.config import GenerationConfig
+from workbench.costs import answer_cost, machine_seconds
+from workbench.documents import parse_uploads
+from workbench.errors import DataError
+from workbench.history import (answer_rows, export_csv, export_json, get_run, history_dir, list_runs,
+                               record_vote, run_and_record, vote_tally)
+from workbench.index import close_all, open_index
+
+Q = "How many days do I have to return a product?"
+
+
+@pytest.fixture
+def small_index(workbench_home):
+    close_all()
+    index = open_index("h")
+    index.add_documents(parse_uploads([d for d in samples.sample_documents() if d[0] == "faq.md"])[0])
+    yield index
+    close_all()
+
+
+def test_runs_are_stored_and_read_back(workbench_home):
+    run = run_and_record(Q, ["base"], EchoGenerator(), workspace="h")
+    again = list_runs("h")
+    assert [r["id"] for r in again] == [run["id"]] and again[0]["answers"][0]["text"] == f"Echo: {Q}"
+    assert again[0]["settings"]["generation"]["max_new_tokens"] == 160
+    (history_dir("h") / "broken.json").write_text("{not json")
+    assert len(list_runs("h")) == 1  # a damaged file is skipped, the rest still loads
+    exported = json.loads(export_json(list_runs("h")))
+    assert "question_vector" not in exported[0] and exported[0]["question"] == Q
+    csv_text = export_csv(answer_rows(list_runs("h"))).decode()
+    assert csv_text.splitlines()[0].startswith("question_no,run_id") and "Echo: " in csv_text
+    with pytest.raises(DataError):
+        get_run("h", "../../etc/passwd")
+
+
+def test_blind_vote_validation_and_tally(workbench_home, small_index):
+    run = run_and_record(Q, ["base", "rag"], EchoGenerator(), workspace="h", index=small_index, blind=True,
+                         blind_order=["rag", "base"])
+    assert run["blind"]["order"] == ["rag", "base"] and run["blind"]["vote"] is None
+    with pytest.raises(DataError, match="Expected a vote of A, B or 'all_bad'"):
+        record_vote("h", run["id"], "C")
+    assert record_vote("h", run["id"], "A")["blind"]["winner"] == "rag"
+    plain = run_and_record(Q, ["base"], EchoGenerator(), workspace="h")
+    with pytest.raises(DataError, match="not a blind comparison"):
+        record_vote("h", plain["id"], "A")
+    second = run_and_record(Q, ["base", "rag"], EchoGenerator(), workspace="h", index=small_index, blind=True)
+    record_vote("h", second["id"], "all_bad")
+    tally = vote_tally(list_runs("h"))
+    assert tally == {"votes": 2, "all_bad": 1, "wins": {"rag": 1}, "entered": {"rag": 2, "base": 2}}
+
+
+def test_semantic_cache_reuses_only_with_the_same_settings(workbench_home, small_index):
+    gen = EchoGenerator()
+    first = run_and_record(Q, ["base", "rag"], gen, workspace="h", index=small_index, cache_threshold=0.95)
+    assert not any(a.get("cache_hit") for a in first["answers"])
+    # A paraphrase close enough: both answers come from the cache, marked, with no tokens spent.
+    hit = run_and_record("How many days do I have to return a product", ["base", "rag"], gen, workspace="h",
+                         index=small_index, cache_threshold=0.95)
+    for answer, earlier in zip(hit["answers"], first["answers"]):
+        assert answer["cache_hit"]["run_id"] == first["id"] and answer["cache_hit"]["similarity"] >= 0.95
+        assert answer["usage"]["tokens_out"] == 0 and [t["stage"] for t in answer["timings"]] == ["cache_lookup"]
+        assert answer["text"] == earlier["text"]  # the earlier answer, not a new one
+    # Cache off, other wording, other settings: generated.
+    assert not run_and_record(Q, ["base"], gen, workspace="h")["answers"][0].get("cache_hit")
+    assert not run_and_record("Do you ship to Norway?", ["base"], gen, workspace="h",
+                              cache_threshold=0.95)["answers"][0].get("cache_hit")
+    other = run_and_record(Q, ["base"], gen, workspace="h", cache_threshold=0.95,
+                           config=GenerationConfig(max_new_tokens=20))
+    assert not other["answers"][0].get("cache_hit")
+    # A changed index invalidates RAG answers but not base answers.
+    small_index.add_documents(parse_uploads([d for d in samples.sample_documents()
+                                             if d[0] == "returns-policy.md"])[0])
+    after = {a["mode"]: a for a in run_and_record(Q, ["base", "rag"], gen, workspace="h", index=small_index,
+                                                  cache_threshold=0.95)["answers"]}
+    assert after["base"].get("cache_hit") and not after["rag"].get("cache_hit")
+    with pytest.raises(DataError, match="cache threshold"):
+        run_and_record(Q, ["base"], gen, workspace="h", cache_threshold=1.5)
+
+
+def test_costs_follow_from_measured_seconds_and_prices():
+    answer = {"model_id": "local:smollm2-135m", "batch_size": 4, "usage": {"tokens_in": 100, "tokens_out": 50},
+              "timings": [{"stage": "embed_query", "seconds": 0.2}, {"stage": "ttft", "seconds": 1.0},
+                          {"stage": "decode", "seconds": 3.0}]}
+    assert machine_seconds(answer) == pytest.approx(0.2 + 4.0 / 4)
+    assert answer_cost(answer, 3.6).usd == pytest.approx(1.2 * 3.6 / 3600)
+    assert answer_cost(answer, 0.0).usd == 0.0
+    api = dict(answer, model_id="openai:gpt-4o-mini")
+    assert answer_cost(api, 0.0).usd == pytest.approx((100 * 0.15 + 50 * 0.60) / 1e6)
+    unknown = answer_cost(dict(answer, model_id="openai:some-new-model"), 0.0)
+    assert unknown.usd is None and "no price" in unknown.basis
+    with pytest.raises(ValueError):
+        answer_cost(answer, -1.0)
+
+
+def test_answer_rows_number_questions_and_compute_tokens_per_second(workbench_home):
+    gen = EchoGenerator()
+    run_and_record("First question here?", ["base"], gen, workspace="h")
+    run_and_record("Second question here?", ["base"], gen, workspace="h")
+    rows = answer_rows(list_runs("h"), 0.0)
+    assert [r["question_no"] for r in rows] == [1, 2]
+    assert rows[0]["tokens_out"] == 4 and rows[0]["cost_usd"] == 0.0 and rows[0]["approach"] == "Base"

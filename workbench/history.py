@@ -1,0 +1,293 @@
+"""Compare history: every question asked, its answers, blind votes, and the semantic cache.
+
+Each run is one JSON file under ``workspaces/NAME/history/``, written atomically, so the history
+survives a restart and a crash never leaves half a run. ``run_and_record`` is the one entry point
+the Compare page and the CLI share: it looks up the semantic cache, runs the remaining modes
+(batched), and stores the run.
+
+Semantic cache: a question whose embedding is close enough (cosine >= threshold) to an earlier
+question, asked with the same settings for that mode (model, adapter, generation and retrieval
+settings, index content), returns the earlier answer, marked as a cache hit with the measured
+lookup time. Settings are part of the key, so a changed document or adapter never serves a stale
+answer.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import random
+import secrets
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from . import paths
+from .config import DEFAULT_EMBEDDER, GenerationConfig, RetrievalConfig
+from .costs import answer_cost, machine_seconds
+from .errors import DataError
+from .generation.base import Generator
+from .store import atomic_write_json
+from .strategies import LABELS, run_comparison, validate_question
+
+log = logging.getLogger("workbench.history")
+
+DEFAULT_CACHE_THRESHOLD = 0.95
+BLIND_LETTERS = "ABCDE"
+ALL_BAD = "all_bad"
+RETRIEVAL_MODES = {"rag", "hybrid"}
+ADAPTER_MODES = {"finetuned", "hybrid"}
+INDEX_MODES = {"rag", "hybrid", "stuffed"}
+
+
+def history_dir(workspace: str) -> Path:
+    return paths.workspace_dir(workspace) / "history"
+
+
+def _run_path(workspace: str, run_id: str) -> Path:
+    if not run_id or not all(c.isalnum() or c == "-" for c in run_id):
+        raise DataError(f"Expected a run id of letters, digits and dashes, got {run_id!r}.")
+    return history_dir(workspace) / f"{run_id}.json"
+
+
+def mode_signature(mode: str, *, model_id: str, adapter: str | None, adapter_system: str | None,
+                   config: GenerationConfig, retrieval: RetrievalConfig, index_fingerprint: str | None) -> str:
+    """What must match for an earlier answer of ``mode`` to be reused."""
+    key: dict[str, Any] = {"mode": mode, "model": model_id, "generation": config.to_dict()}
+    if mode in ADAPTER_MODES:
+        key["adapter"] = [adapter, adapter_system, _adapter_stamp(adapter)]
+    if mode in RETRIEVAL_MODES:
+        key["retrieval"] = retrieval.to_dict()
+    if mode in INDEX_MODES:
+        key["index"] = index_fingerprint
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _adapter_stamp(adapter: str | None) -> str | None:
+    """Changes when an adapter folder is replaced by a new training under the same name."""
+    if not adapter:
+        return None
+    meta = Path(adapter) / "workbench-adapter.json"
+    weights = Path(adapter) / "adapter_model.safetensors"
+    target = meta if meta.exists() else weights
+    return str(target.stat().st_mtime_ns) if target.exists() else None
+
+
+# -- storing and reading ------------------------------------------------------------------------------
+def save_run(workspace: str, run: dict[str, Any]) -> dict[str, Any]:
+    atomic_write_json(_run_path(workspace, run["id"]), run)
+    return run
+
+
+def list_runs(workspace: str) -> list[dict[str, Any]]:
+    """All stored runs, oldest first. A damaged file is skipped (and logged), never fatal."""
+    folder = history_dir(workspace)
+    runs = []
+    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+        try:
+            run = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(run, dict) or "answers" not in run:
+                raise ValueError("not a run record")
+            runs.append(run)
+        except (OSError, ValueError) as exc:
+            log.warning("Skipping unreadable history file %s: %s", path, exc)
+    return sorted(runs, key=lambda r: r.get("created_at", 0))
+
+
+def get_run(workspace: str, run_id: str) -> dict[str, Any]:
+    path = _run_path(workspace, run_id)
+    if not path.exists():
+        raise DataError(f"Expected a stored run {run_id!r} in workspace {workspace!r}; there is none.")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def clear_history(workspace: str) -> int:
+    folder = history_dir(workspace)
+    n = 0
+    for path in folder.glob("*.json") if folder.exists() else []:
+        path.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
+def record_vote(workspace: str, run_id: str, vote: str) -> dict[str, Any]:
+    """Store a blind vote: a letter shown to the user (A, B, ...) or ``all_bad``; returns the run."""
+    run = get_run(workspace, run_id)
+    blind = run.get("blind")
+    if not blind:
+        raise DataError(f"Run {run_id!r} was not a blind comparison; there is nothing to vote on.")
+    letters = {BLIND_LETTERS[i]: mode for i, mode in enumerate(blind["order"])}
+    if vote != ALL_BAD and vote not in letters:
+        raise DataError(f"Expected a vote of {', '.join(letters)} or {ALL_BAD!r}, got {vote!r}.")
+    blind["vote"] = vote
+    blind["winner"] = letters.get(vote, ALL_BAD)
+    blind["voted_at"] = time.time()
+    return save_run(workspace, run)
+
+
+def vote_tally(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """How often each approach won the blind votes it took part in."""
+    wins: dict[str, int] = {}
+    entered: dict[str, int] = {}
+    votes = all_bad = 0
+    for run in runs:
+        blind = run.get("blind") or {}
+        if not blind.get("vote"):
+            continue
+        votes += 1
+        for mode in blind["order"]:
+            entered[mode] = entered.get(mode, 0) + 1
+        if blind["winner"] == ALL_BAD:
+            all_bad += 1
+        else:
+            wins[blind["winner"]] = wins.get(blind["winner"], 0) + 1
+    return {"votes": votes, "all_bad": all_bad, "wins": wins, "entered": entered}
+
+
+# -- the cache ------------------------------------------------------------------------------------------
+def _embed(question: str, embedder_id: str) -> list[float]:
+    from . import models
+
+    return [float(x) for x in models.get_embedder(embedder_id).embed([question])[0]]
+
+
+def find_cached(runs: list[dict[str, Any]], vector: list[float], embedder_id: str, signatures: dict[str, str],
+                threshold: float) -> dict[str, dict[str, Any]]:
+    """mode -> {answer, run_id, question, similarity} for the closest earlier answer with the same settings."""
+    best: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        stored = run.get("question_vector")
+        if not stored or run.get("embedder_id") != embedder_id or len(stored) != len(vector):
+            continue
+        similarity = sum(a * b for a, b in zip(stored, vector))
+        if similarity < threshold:
+            continue
+        for answer in run["answers"]:
+            mode = answer["mode"]
+            if answer.get("cache_hit") or signatures.get(mode) != answer.get("signature"):
+                continue
+            if mode not in best or similarity > best[mode]["similarity"]:
+                best[mode] = {"answer": answer, "run_id": run["id"], "question": run["question"],
+                              "similarity": similarity}
+    return best
+
+
+# -- one question, recorded -------------------------------------------------------------------------------
+def run_and_record(
+    question: str, modes: list[str], generator: Generator, *, workspace: str, index: Any = None,
+    adapter: str | None = None, adapter_name: str | None = None, adapter_system: str | None = None,
+    retrieval_config: RetrievalConfig | None = None, config: GenerationConfig | None = None,
+    cache_threshold: float | None = None, blind: bool = False, blind_order: list[str] | None = None,
+    embedder_id: str = DEFAULT_EMBEDDER,
+    on_text: Callable[[str, str], None] | None = None, on_cached: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Answer ``question`` with ``modes`` (cache first when ``cache_threshold`` is set), store the run, return it.
+
+    ``blind``: the run gets a random order of its answers (or ``blind_order``, the order the page
+    already showed) under letters A, B, ...; ``record_vote`` stores the user's pick."""
+    question = validate_question(question)
+    config = config or GenerationConfig()
+    retrieval_config = retrieval_config or RetrievalConfig()
+    if cache_threshold is not None and not 0.5 <= cache_threshold <= 1.0:
+        raise DataError(f"Expected a cache threshold between 0.5 and 1.0 (cosine similarity), got {cache_threshold}.")
+    fingerprint = index.fingerprint() if index is not None else None
+    signatures = {m: mode_signature(m, model_id=generator.model_id, adapter=adapter, adapter_system=adapter_system,
+                                    config=config, retrieval=retrieval_config, index_fingerprint=fingerprint)
+                  for m in modes}
+    started = time.perf_counter()
+    vector = _embed(question, embedder_id)
+    hits: dict[str, dict[str, Any]] = {}
+    if cache_threshold is not None:
+        hits = find_cached(list_runs(workspace), vector, embedder_id, signatures, cache_threshold)
+    lookup_s = time.perf_counter() - started
+    cached_answers: dict[str, dict[str, Any]] = {}
+    for mode, hit in hits.items():
+        answer = dict(hit["answer"])
+        answer.update(
+            question=question, created_at=time.time(), batch_size=1,
+            timings=[{"stage": "cache_lookup", "seconds": lookup_s}],
+            usage={"tokens_in": 0, "tokens_out": 0, "estimated": False},
+            original_usage=hit["answer"].get("usage"),
+            cache_hit={"run_id": hit["run_id"], "question": hit["question"],
+                       "similarity": round(hit["similarity"], 4), "threshold": cache_threshold})
+        cached_answers[mode] = answer
+        if on_cached:
+            on_cached(mode, answer)
+    to_run = [m for m in modes if m not in cached_answers]
+    comparison = run_comparison(question, to_run, generator, index=index, adapter=adapter,
+                                adapter_system=adapter_system, retrieval_config=retrieval_config, config=config,
+                                on_text=on_text) if to_run else None
+    fresh = {a.mode: dict(a.to_dict(), signature=signatures[a.mode]) for a in (comparison.answers if comparison else [])}
+    answers = [cached_answers.get(m) or fresh[m] for m in modes if m in cached_answers or m in fresh]
+    unavailable = comparison.unavailable if comparison else {}
+    run: dict[str, Any] = {
+        "id": time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3),
+        "created_at": time.time(),
+        "question": question,
+        "modes": list(modes),
+        "answers": answers,
+        "unavailable": unavailable,
+        "settings": {"model_id": generator.model_id, "adapter": adapter_name, "adapter_path": adapter,
+                     "generation": config.to_dict(), "retrieval": retrieval_config.to_dict(),
+                     "index_fingerprint": fingerprint, "cache_threshold": cache_threshold},
+        "embedder_id": embedder_id,
+        "question_vector": vector,
+        "blind": None,
+    }
+    if blind and answers:
+        order = [a["mode"] for a in answers]
+        if blind_order:
+            order = [m for m in blind_order if m in order] + [m for m in order if m not in blind_order]
+        else:
+            random.SystemRandom().shuffle(order)
+        run["blind"] = {"order": order, "vote": None, "winner": None}
+    return save_run(workspace, run)
+
+
+# -- tables and exports -------------------------------------------------------------------------------
+def answer_rows(runs: list[dict[str, Any]], hardware_per_hour: float = 0.0) -> list[dict[str, Any]]:
+    """One flat row per answer, numbered by question (1 = oldest), with cost from the measured figures."""
+    rows = []
+    for n, run in enumerate(runs, start=1):
+        blind = run.get("blind") or {}
+        for answer in run["answers"]:
+            stages = {t["stage"]: t["seconds"] for t in answer.get("timings", [])}
+            usage = answer.get("usage") or {}
+            decode = stages.get("decode") or 0.0
+            out = usage.get("tokens_out", 0)
+            cost = answer_cost(answer, hardware_per_hour)
+            rows.append({
+                "question_no": n, "run_id": run["id"], "created_at": answer.get("created_at", run.get("created_at")),
+                "question": run["question"], "mode": answer["mode"], "approach": LABELS.get(answer["mode"], answer["mode"]),
+                "answer": answer.get("text", ""), "total_s": sum(stages.values()), "machine_s": machine_seconds(answer),
+                "ttft_s": stages.get("ttft"), "decode_s": stages.get("decode"),
+                "retrieval_s": sum(v for k, v in stages.items() if k in
+                                   {"embed_query", "dense_search", "keyword_search", "fusion", "rerank"}),
+                "tokens_in": usage.get("tokens_in", 0), "tokens_out": out,
+                "tokens_per_s": (out - 1) / decode if decode > 0 and out > 1 else None,
+                "cost_usd": cost.usd, "cost_basis": cost.basis, "cache_hit": bool(answer.get("cache_hit")),
+                "batch_size": answer.get("batch_size", 1), "finish_reason": answer.get("finish_reason"),
+                "model_id": answer.get("model_id"), "adapter": (run.get("settings") or {}).get("adapter")
+                if answer["mode"] in ADAPTER_MODES else None,
+                "sources": "; ".join(dict.fromkeys(c["doc_name"] for c in answer.get("citations", []))),
+                "blind_vote_winner": blind.get("winner"),
+            })
+    return rows
+
+
+def export_json(runs: list[dict[str, Any]]) -> bytes:
+    """The runs as JSON (question vectors left out: they are an internal cache key)."""
+    clean = [{k: v for k, v in run.items() if k != "question_vector"} for run in runs]
+    return (json.dumps(clean, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def export_csv(rows: list[dict[str, Any]]) -> bytes:
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
