@@ -17,6 +17,7 @@ pages = [
     st.Page("pages/documents.py", title="Documents", icon=":material/description:"),
     st.Page("pages/finetune.py", title="Fine-tune", icon=":material/model_training:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/query_stats:"),
 ]
 nav = st.navigation(pages)
 

@@ -137,3 +137,36 @@ def test_remove_a_document_after_confirming():
     assert any(s.value.startswith("1 document,") for s in at.subheader)
     assert next(c for c in at.checkbox if c.label.startswith("Yes, remove")).value is False
     close_all()
+
+
+def test_evaluate_page_empty_state_and_sample_set():
+    at = _app().run()
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception and not at.error
+    assert any(m.value == "50" for m in at.metric if m.label == "Questions")
+    assert any("No evaluation runs yet" in i.value for i in at.info)
+
+
+@pytest.mark.slow
+def test_evaluate_page_shows_a_stored_run(fake_generator):
+    from tests.fakes import EchoGenerator
+    from workbench import samples
+    from workbench.documents import parse_uploads
+    from workbench.eval_runs import evaluate
+    from workbench.evaluation import read_testset
+    from workbench.index import close_all, open_index
+
+    close_all()
+    index = open_index("default")
+    index.add_documents(parse_uploads([d for d in samples.sample_documents() if d[0] == "faq.md"])[0])
+    items, _ = read_testset("eval_set.jsonl", (samples.sample_dir() / "eval_set.jsonl").read_bytes())
+    evaluate(items[:3], ["base", "rag"], EchoGenerator(), workspace="default", index=index, testset_name="eval_set.jsonl")
+    at = _app().run()
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) >= 4  # metric bars, two trade-offs, latency box
+    labels = [d.label for d in at.get("download_button")]
+    assert "Download answers and metrics (CSV)" in labels
+    next(t for t in at.toggle if t.label.startswith("Only questions")).set_value(True).run()
+    assert not at.exception
+    close_all()

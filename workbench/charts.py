@@ -174,3 +174,75 @@ def tokens_chart(rows: list[dict[str, Any]], labels: dict[str, str], title: str 
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3),
                       xaxis=dict(dtick=1))
     return fig
+
+
+def metric_bars_chart(summary: dict[str, dict[str, Any]], metrics: dict[str, str], labels: dict[str, str],
+                      title: str = "Quality per approach") -> Any:
+    """Grouped bars: one group per metric (share 0-1), one bar per approach."""
+    import plotly.graph_objects as go
+
+    names = list(metrics)
+    fig = go.Figure()
+    for mode, s in summary.items():
+        values = [s.get(m) for m in names]
+        fig.add_trace(go.Bar(
+            x=[metrics[m] for m in names], y=[v if v is not None else 0 for v in values],
+            name=labels.get(mode, mode), marker_color=MODE_COLOURS.get(mode, "#555555"),
+            text=["n/a" if v is None else f"{v:.2f}" for v in values], textposition="outside",
+            hovertemplate="%{x}: %{text}<extra>%{fullData.name}</extra>"))
+    fig.update_layout(barmode="group", title=title, yaxis_title="Score (0 to 1, higher is better)",
+                      xaxis_title="Metric", yaxis=dict(range=[0, 1.15]), height=420,
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.35))
+    return fig
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indexes of the points no other point beats on both axes (lower x, higher y)."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], float("-inf")
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def tradeoff_chart(summary: dict[str, dict[str, Any]], quality: dict[str, float], x_key: str, x_title: str,
+                   quality_title: str, labels: dict[str, str], title: str) -> Any:
+    """Quality against cost or latency, one point per approach; the Pareto front is drawn as a line."""
+    import plotly.graph_objects as go
+
+    modes = [m for m in summary if summary[m].get(x_key) is not None and quality.get(m) is not None]
+    points = [(summary[m][x_key], quality[m]) for m in modes]
+    front = pareto_front(points)
+    fig = go.Figure()
+    if len(front) > 1:
+        fig.add_trace(go.Scatter(x=[points[i][0] for i in front], y=[points[i][1] for i in front], mode="lines",
+                                 name="Pareto front", line=dict(color="#000000", dash="dot"), hoverinfo="skip"))
+    for i, mode in enumerate(modes):
+        fig.add_trace(go.Scatter(
+            x=[points[i][0]], y=[points[i][1]], mode="markers+text", name=labels.get(mode, mode),
+            text=[labels.get(mode, mode) + (" ★" if i in front else "")], textposition="top center",
+            marker=dict(color=MODE_COLOURS.get(mode, "#555555"), size=14,
+                        symbol="star" if i in front else "circle"),
+            hovertemplate=f"{x_title}: %{{x:.4g}}<br>{quality_title}: %{{y:.2f}}<extra>%{{fullData.name}}</extra>"))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=quality_title, height=380,
+                      yaxis=dict(range=[-0.05, 1.1]), margin=dict(l=10, r=10, t=40, b=10), showlegend=False)
+    return fig
+
+
+def latency_box_chart(results: list[dict[str, Any]], labels: dict[str, str],
+                      title: str = "Latency per answer over the test set") -> Any:
+    """A box per approach of every answer's total time."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for mode, items in _by_mode(results).items():
+        fig.add_trace(go.Box(
+            y=[sum(t["seconds"] for t in r["timings"]) for r in items], name=labels.get(mode, mode),
+            marker_color=MODE_COLOURS.get(mode, "#555555"), boxpoints="outliers",
+            customdata=[[_short(r["question"])] for r in items],
+            hovertemplate="%{customdata[0]}<br>%{y:.2f} s<extra>%{x}</extra>"))
+    fig.update_layout(title=title, yaxis_title="Time to full answer (s)", xaxis_title="Approach", showlegend=False,
+                      height=360, margin=dict(l=10, r=10, t=40, b=10))
+    return fig

@@ -29,6 +29,7 @@ from .pairs import Pair, length_stats, pairs_hash, split_pairs
 from .progress import ProgressEvent, ProgressSink, null_sink
 from .store import atomic_write_json, read_json
 
+TRAINING_PAIRS = "training_pairs.jsonl"
 ADAPTER_META = "workbench-adapter.json"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -259,6 +260,11 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
             "system_prompt": training_system_prompt(pairs),
         }
         atomic_write_json(work / "adapter" / ADAPTER_META, meta)
+        # The pairs it learned from travel with the adapter: evaluation uses them to tell answers from
+        # memory apart and to warn when a test set overlaps the training data.
+        (work / "adapter" / TRAINING_PAIRS).write_text(
+            "".join(json.dumps({"question": p.question, "answer": p.completion}, ensure_ascii=False) + "\n"
+                    for p in train_pairs), encoding="utf-8")
         os.replace(work / "adapter", target)
         progress(ProgressEvent("save", 1, 1, f"Saved adapter {name}"))
         return meta

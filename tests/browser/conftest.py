@@ -53,9 +53,18 @@ class Server:
 
     def __init__(self, home: Path):
         self.home = home
+        self._start()
+
+    def restart(self) -> None:
+        """Stop the server and start a new one on the same data folder (a real restart)."""
+        self.stop()
+        self._start()
+
+    def _start(self) -> None:
+        home = self.home
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = ARTIFACTS / "server.log"
+        self.log_path = ARTIFACTS / f"server-{self.port}.log"
         env = dict(os.environ, WORKBENCH_HOME=str(home), WORKBENCH_MODELS_DIR=str(SHARED_MODELS),
                    PYTHONUNBUFFERED="1")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -91,7 +100,7 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    for old in ARTIFACTS.glob("*.png"):  # screenshots describe this run only
+    for old in [*ARTIFACTS.glob("*.png"), *ARTIFACTS.glob("*.log")]:  # artifacts describe this run only
         old.unlink()
     srv = Server(tmp_path_factory.mktemp("browser-home"))
     yield srv

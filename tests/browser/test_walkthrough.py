@@ -130,3 +130,66 @@ def test_new_user_walkthrough(page, server):
     for label in ("Base", "RAG", "Fine-tuned", "Hybrid", "Sources (5)", "Prompt sent", "tokens/s"):
         assert label in body, label
     tall(page, "13-compare")
+
+    # 13. Four more questions: the charts below grow with every answer.
+    for q in ("What is the restocking fee?", "How long is the warranty on the Sprout lamp?",
+              "Can I change my delivery address after ordering?", "Do you sell gift cards?"):
+        page.get_by_label("Question", exact=True).fill(q)
+        page.get_by_role("button", name="Compare", exact=True).click()
+        page.get_by_text(f"Question: {q}", exact=True).wait_for(timeout=300_000)
+        wait_idle(page)
+    assert_no_errors(page)
+    body = page.get_by_test_id("stMain").inner_text()
+    assert "History (5 questions)" in body
+    for chart in ("Latency per answer", "Cumulative cost", "Tokens per answer"):
+        assert page.get_by_text(chart).count() >= 1, chart
+    tall(page, "14-compare-charts", height=3600)
+
+    # 14. Blind test: letters only, vote, then the approaches are revealed and tallied.
+    page.get_by_label("Question", exact=True).fill("How many days do I have to return a product?")
+    page.get_by_text("Blind test", exact=True).click()
+    page.get_by_role("button", name="Compare", exact=True).click()
+    page.get_by_text("Which answer is best?").wait_for(timeout=300_000)
+    wait_idle(page)
+    shot(page, "15-blind-vote")
+    page.get_by_text("Answer B", exact=True).last.click()
+    page.get_by_role("button", name="Vote and reveal", exact=True).click()
+    page.get_by_text("your pick").first.wait_for()
+    wait_idle(page)
+    assert_no_errors(page)
+    assert "Blind votes (1" in page.get_by_test_id("stMain").inner_text()
+    tall(page, "16-blind-revealed")
+
+    # 15. Semantic cache: the same question again comes back instantly, marked as a cache hit.
+    page.get_by_text("Blind test", exact=True).click()
+    page.get_by_text("Semantic cache", exact=True).click()
+    page.get_by_role("button", name="Compare", exact=True).click()
+    page.get_by_text("Cache hit: reused the answer").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    assert_no_errors(page)
+    tall(page, "17-cache-hit", height=3600)
+
+    # 16. Evaluate a small slice of the sample set through the four approaches.
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Evaluate").click()
+    wait_idle(page)
+    assert "No evaluation runs yet" in page.get_by_test_id("stMain").inner_text()
+    page.get_by_label("Questions to run (from the top)", exact=True).fill("3")
+    page.get_by_label("Maximum answer length (tokens)", exact=True).focus()
+    page.get_by_role("button", name="Run evaluation", exact=True).click()
+    page.get_by_text("Evaluation finished").wait_for(timeout=600_000)
+    wait_idle(page)
+    page.get_by_text("Quality per approach").first.wait_for()
+    assert_no_errors(page)
+    body = page.get_by_test_id("stMain").inner_text()
+    assert "3/3 questions" in body and "Pareto front" in body
+    tall(page, "18-evaluate-results", height=4200)
+
+    # 17. A restart keeps the history.
+    server.restart()
+    page.goto(server.url)
+    wait_idle(page)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Compare").click()
+    wait_idle(page)
+    page.get_by_text("History (7 questions)").wait_for()
+    assert_no_errors(page)
+    tall(page, "19-history-after-restart")

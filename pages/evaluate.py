@@ -1,0 +1,275 @@
+"""Evaluate: a test set through every approach as a background job, with metrics that tell the
+approaches apart, charts, a per-question table, run comparison and exports."""
+
+import json
+import time
+
+import pandas as pd
+import streamlit as st
+
+from workbench import samples
+from workbench.charts import latency_box_chart, metric_bars_chart, tradeoff_chart
+from workbench.config import GenerationConfig, RetrievalConfig
+from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, METRICS, accuracy, compare_runs, evaluate,
+                                 get_eval_run, list_eval_runs, per_question, summarize, training_pairs_of)
+from workbench.evaluation import leakage, read_testset
+from workbench.index import open_index
+from workbench.jobs import ACTIVE, get_runner
+from workbench.strategies import LABELS, MODES, availability
+from workbench.training import adapter_system_prompt, list_adapters
+from workbench.ui.common import load_generator, show_error, workspace
+
+st.title("Evaluate")
+st.caption("One question proves nothing. Run a test set through every approach and compare correctness, grounding, "
+           "format, refusals, latency and cost, measured on your data.")
+ws = workspace()
+runner = get_runner()
+index = open_index(ws)
+adapters = list_adapters(ws)
+st.session_state.setdefault("hardware_rate", 0.0)
+
+# -- 1. test set --------------------------------------------------------------------------------------
+st.subheader("1. Test set")
+source = st.radio("Which questions?", ["The sample evaluation set (50 questions)", "Upload a file"],
+                  horizontal=True, key="eval_source")
+items, report, name = None, None, None
+try:
+    if source == "Upload a file":
+        upload = st.file_uploader("Test set", type=["jsonl", "csv"],
+                                  help="JSONL or CSV with 'question' and 'reference'; optional 'source' (the "
+                                       "document expected to hold the answer) and 'answerable' (false when the "
+                                       "documents cannot answer).")
+        if upload is not None:
+            items, report = read_testset(upload.name, upload.getvalue())
+            name = upload.name
+        else:
+            st.info("Upload a test set, or use the sample evaluation set.", icon=":material/upload_file:")
+    else:
+        path = samples.sample_dir() / "eval_set.jsonl"
+        items, report = read_testset(path.name, path.read_bytes())
+        name = path.name
+except Exception as exc:
+    show_error(exc)
+
+if items:
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Questions", len(items))
+    c2.metric("Unanswerable", sum(not i.answerable for i in items))
+    c3.metric("With expected source", sum(bool(i.source) for i in items))
+    c4.metric("Rejected rows", len(report.problems))
+    if report.problems:
+        st.warning(f"{len(report.problems)} row(s) were skipped; the other questions can still run:",
+                   icon=":material/warning:")
+        st.dataframe(pd.DataFrame({"Problem": report.problems}), hide_index=True, width="stretch")
+
+# -- 2. settings and run -------------------------------------------------------------------------------
+st.subheader("2. Run")
+job_id = st.session_state.get("eval_job")
+job = runner.get(job_id) if job_id else None
+if items:
+    with st.form("evaluate"):
+        c1, c2 = st.columns([2, 1])
+        modes = c1.multiselect("Approaches", list(MODES), default=["base", "rag", "finetuned", "hybrid"],
+                               format_func=lambda m: LABELS[m])
+        adapter_name = c2.selectbox("Adapter (fine-tuned and hybrid)",
+                                    [a["name"] for a in adapters] or ["(none yet)"])
+        c3, c4, c5 = st.columns(3)
+        count = c3.number_input("Questions to run (from the top)", 1, len(items), min(len(items), 50),
+                                help="A slice runs faster; the whole set measures better.")
+        top_k = c4.slider("Chunks retrieved (RAG, hybrid)", 1, 10, 5)
+        max_tokens = c5.slider("Maximum answer length (tokens)", 16, 256, 96, step=16)
+        label = st.text_input("Label for this run (optional)", placeholder="e.g. rank 16, 3 epochs")
+        go = st.form_submit_button("Run evaluation", icon=":material/play_arrow:", type="primary",
+                                   disabled=bool(job and job.status in ACTIVE))
+    chosen = next((a for a in adapters if a["name"] == adapter_name), None)
+    plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None)
+    for mode, reason in plan.items():
+        if reason:
+            st.caption(f":orange[{LABELS[mode]} will be skipped: {reason}]")
+    if chosen:
+        pairs = training_pairs_of(chosen["path"])
+        if pairs:
+            from workbench import models
+
+            overlap = leakage([i.question for i in items[:count]], [p["question"] for p in pairs],
+                              models.get_embedder(index.config.embedder_id).embed)
+            if overlap:
+                st.warning(f"{len(overlap)} test question(s) also appear in the adapter's training pairs: its scores "
+                           "on them measure memory, not what it learned. Leave them out for a fair comparison.",
+                           icon=":material/content_copy:")
+                with st.expander("Overlapping questions"):
+                    st.dataframe(pd.DataFrame(overlap), hide_index=True, width="stretch")
+        else:
+            st.caption("This adapter's folder does not keep its training pairs (trained before they were saved), "
+                       "so provenance and leakage cannot be checked.")
+    if go:
+        runnable = [m for m in modes if not plan.get(m)]
+        if not runnable:
+            st.warning("None of the chosen approaches can run yet; see the reasons above.")
+        else:
+            try:
+                generator = load_generator(st.session_state["generator_id"])
+                subset = items[: int(count)]
+                run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + f"{int(time.time() * 1000) % 1000000:06d}"
+                kwargs = dict(workspace=ws, index=index, adapter=chosen["path"] if chosen else None,
+                              adapter_name=chosen["name"] if chosen else None,
+                              adapter_system=adapter_system_prompt(chosen) if chosen else None,
+                              retrieval_config=RetrievalConfig(top_k=top_k),
+                              config=GenerationConfig(max_new_tokens=max_tokens), testset_name=name,
+                              embedder_id=index.config.embedder_id, label=label.strip(), run_id=run_id)
+                job = runner.submit("evaluate", ws, f"Evaluate {len(subset)} questions × {len(runnable)} approaches",
+                                    lambda sink, cancel: evaluate(subset, runnable, generator, progress=sink,
+                                                                  cancel=cancel, **kwargs))
+                st.session_state["eval_job"], st.session_state["eval_run"] = job.id, run_id
+                st.rerun()
+            except Exception as exc:
+                show_error(exc)
+
+
+@st.fragment(run_every=1.0 if job and job.status in ACTIVE else None)
+def live_evaluation() -> None:
+    job = runner.get(st.session_state.get("eval_job", ""))
+    if job is None:
+        return
+    with st.container(border=True):
+        st.markdown(f"**{job.label}**: {job.status}")
+        if job.status == "queued":
+            st.info(f"Waiting in the queue: position {runner.position(job.id)}.", icon=":material/hourglass_top:")
+        last = job.last
+        if last is not None and last.fraction is not None:
+            eta = last.metrics.get("eta_s")
+            st.progress(last.fraction, text=f"{last.message} · about {eta:.0f} s left" if eta is not None
+                        else last.message)
+        elif job.status == "running":
+            st.progress(0.0, text="Starting: loading models and the first question...")
+        if job.status in ACTIVE:
+            if st.button("Cancel evaluation", icon=":material/cancel:", key=f"cancel-{job.id}"):
+                runner.cancel(job.id)
+                st.rerun(scope="fragment")
+        elif job.status == DONE:
+            st.success("Evaluation finished; the results are below.", icon=":material/check_circle:")
+        elif job.status == CANCELLED:
+            st.warning("Cancelled: the questions finished before are kept and shown below.", icon=":material/cancel:")
+        else:
+            st.error(job.error or "The evaluation failed; the questions finished before are kept.",
+                     icon=":material/error:")
+        if job.status not in ACTIVE and st.session_state.get("eval_refreshed") != job.id:
+            st.session_state["eval_refreshed"] = job.id
+            st.rerun(scope="app")
+
+
+if job is not None:
+    live_evaluation()
+
+# -- 3. results --------------------------------------------------------------------------------------------
+st.subheader("3. Results")
+runs = list_eval_runs(ws)
+if not runs:
+    st.info("No evaluation runs yet: choose a test set and approaches above and press Run evaluation. It needs "
+            "documents (Documents page) for RAG and an adapter (Fine-tune page) for the fine-tuned approaches.",
+            icon=":material/query_stats:")
+    st.stop()
+
+
+def run_label(r: dict) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
+    tag = f" · {r['label']}" if r.get("label") else ""
+    return f"{when}{tag} · {r['testset']['name']} · {r['done']}/{r['testset']['count']} questions · {r['status']}"
+
+
+ids = [r["id"] for r in runs]
+default = ids.index(st.session_state["eval_run"]) if st.session_state.get("eval_run") in ids else 0
+run_id = st.selectbox("Run", ids, index=default, format_func=lambda i: run_label(next(r for r in runs if r["id"] == i)))
+run = get_eval_run(ws, run_id)
+if run["status"] in {CANCELLED, INTERRUPTED, "failed"}:
+    st.caption(f":orange[{run.get('error') or run['status']}]")
+if not run["results"]:
+    st.info("This run has no finished question yet.", icon=":material/hourglass_top:")
+    st.stop()
+
+rate = st.number_input("Hardware cost ($ per hour)", 0.0, 100.0, step=0.1, key="hardware_rate",
+                       help="Local answers cost their measured seconds at this rate (0 for a laptop you own).")
+summary = summarize(run, rate)
+acc = accuracy(run)
+config = run["config"]
+st.caption(f"Model `{config['model_id']}` · adapter `{config.get('adapter') or 'none'}` · top {config['retrieval']['top_k']} "
+           f"chunks · up to {config['generation']['max_new_tokens']} tokens · greedy "
+           f"(seed {config['generation']['seed']}) · {run['done']} questions · "
+           f"{len(run['results'])} answers")
+if run.get("unavailable"):
+    st.caption("Skipped: " + "; ".join(f"{LABELS.get(m, m)}: {r}" for m, r in run["unavailable"].items()))
+if run.get("leakage"):
+    st.warning(f"{len(run['leakage'])} test question(s) overlap the adapter's training pairs: the fine-tuned scores "
+               "partly measure memory.", icon=":material/content_copy:")
+
+table = []
+for mode, s in summary.items():
+    table.append({"Approach": s["approach"], "Correct": acc.get(mode), "Token F1": s["f1"],
+                  "Similarity": s["similarity"], "Grounded": s["grounded"], "Source retrieved": s["retrieved"],
+                  "Source cited": s["cited"], "Format": s["format_ok"], "Refusal right": s["refusal_ok"],
+                  "Refused unanswerable": s["refused_when_should"],
+                  "Refused answerable": s["refused_when_should_not"], "p50 (s)": s["latency_p50_s"],
+                  "p95 (s)": s["latency_p95_s"], "Tokens in / 1k": s["tokens_in_per_1k"],
+                  "Tokens out / 1k": s["tokens_out_per_1k"], "$ / 1k queries": s["cost_per_1k_usd"],
+                  "Closer to training pairs": s["closer_to_training"]})
+pct = st.column_config.NumberColumn(format="percent")
+st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", column_config={
+    **{k: pct for k in ("Correct", "Token F1", "Similarity", "Grounded", "Source retrieved", "Source cited", "Format",
+                        "Refusal right", "Refused unanswerable", "Refused answerable", "Closer to training pairs")},
+    "p50 (s)": st.column_config.NumberColumn(format="%.2f"), "p95 (s)": st.column_config.NumberColumn(format="%.2f"),
+    "Tokens in / 1k": st.column_config.NumberColumn(format="%.0f"),
+    "Tokens out / 1k": st.column_config.NumberColumn(format="%.0f"),
+    "$ / 1k queries": st.column_config.NumberColumn(format="$%.4f")})
+st.caption("Correct: token F1 ≥ 0.5 or similarity ≥ 0.8 on answerable questions, a refusal on unanswerable ones. "
+           "Empty cells: the metric does not apply (no retrieval, no expected source, no unanswerable question).")
+
+shown_metrics = {"f1": "Token F1", "similarity": "Similarity", "grounded": "Grounded", "cited": "Source cited",
+                 "format_ok": "Format", "refusal_ok": "Refusal right"}
+with_acc = {m: dict(s, correct=acc.get(m)) for m, s in summary.items()}
+st.plotly_chart(metric_bars_chart(with_acc, {"correct": "Correct", **shown_metrics}, LABELS), width="stretch")
+quality_name = st.radio("Quality measure for the trade-off charts", ["Correct", "Token F1", "Similarity", "Format"],
+                        horizontal=True)
+key = {"Correct": None, "Token F1": "f1", "Similarity": "similarity", "Format": "format_ok"}[quality_name]
+quality = acc if key is None else {m: s[key] for m, s in summary.items()}
+a, b = st.columns(2)
+if all(s["cost_per_1k_usd"] == 0 for s in summary.values()):
+    a.plotly_chart(tradeoff_chart(summary, quality, "machine_s_per_answer", "Machine seconds per answer", quality_name,
+                                  LABELS, f"{quality_name} vs compute"), width="stretch")
+    a.caption("At $0/h every local answer costs $0, so compute time stands in for cost; set a hardware rate to see "
+              "dollars.")
+else:
+    a.plotly_chart(tradeoff_chart(summary, quality, "cost_per_1k_usd", "Cost per 1,000 queries (US$)", quality_name,
+                                  LABELS, f"{quality_name} vs cost"), width="stretch")
+b.plotly_chart(tradeoff_chart(summary, quality, "latency_p50_s", "Median latency (s)", quality_name, LABELS,
+                              f"{quality_name} vs latency"), width="stretch")
+st.caption("★ marks the Pareto front: no other approach is both cheaper (or faster) and better.")
+st.plotly_chart(latency_box_chart(run["results"], LABELS), width="stretch")
+
+st.markdown("**Per question**")
+only = st.toggle("Only questions where the approaches disagree")
+rows = per_question(run)
+if only:
+    rows = [r for r in rows if r["disagree"]]
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=min(500, 40 + 35 * max(1, len(rows))))
+
+if len(runs) > 1:
+    with st.expander("Compare with another run"):
+        other_id = st.selectbox("Other run", [i for i in ids if i != run_id],
+                                format_func=lambda i: run_label(next(r for r in runs if r["id"] == i)))
+        other = get_eval_run(ws, other_id)
+        st.dataframe(pd.DataFrame(compare_runs(other, run, rate)), hide_index=True, width="stretch",
+                     column_config={"run_a": st.column_config.NumberColumn("Other run", format="%.3f"),
+                                    "run_b": st.column_config.NumberColumn("This run", format="%.3f"),
+                                    "change": st.column_config.NumberColumn("Change", format="%+.3f")})
+
+d1, d2 = st.columns(2)
+flat = [{k: v for k, v in r.items() if k not in {"metrics", "timings", "citations", "usage", "provenance"}}
+        | r["metrics"] | {"tokens_in": r["usage"]["tokens_in"], "tokens_out": r["usage"]["tokens_out"],
+                          "total_s": sum(t["seconds"] for t in r["timings"]),
+                          "closer_to": (r.get("provenance") or {}).get("closer_to"),
+                          "nearest_pair": (r.get("provenance") or {}).get("nearest_pair")}
+        for r in run["results"]]
+d1.download_button("Download answers and metrics (CSV)", pd.DataFrame(flat).to_csv(index=False).encode(),
+                   f"evaluation-{run_id}.csv", "text/csv", icon=":material/download:")
+d2.download_button("Download the run (JSON)", json.dumps(run, indent=2).encode(), f"evaluation-{run_id}.json",
+                   "application/json", icon=":material/download:")

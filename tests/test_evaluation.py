@@ -1,0 +1,166 @@
+"""Evaluation metrics on hand-made cases where the right value is known, test-set validation with
+line numbers, and evaluation runs: stored, summarised, cancelled with partial results kept,
+interrupted runs reported, leakage warned, repeated runs reproduced."""
+
+import json
+import threading
+
+import pytest
+
+from tests.fakes import EchoGenerator
+from workbench import samples
+from workbench.documents import parse_uploads
+from workbench.errors import DataError
+from workbench.eval_runs import (accuracy, compare_runs, evaluate, evals_dir, get_eval_run, list_eval_runs,
+                                 per_question, same_answers, summarize)
+from workbench.evaluation import (TestItem, answer_core, exact_match, groundedness, is_refusal, leakage,
+                                  mentions_source, percentile, read_testset, token_f1)
+from workbench.index import close_all, open_index
+
+
+def test_token_f1_and_exact_match():
+    assert token_f1("The cat sat.", "cat sat") == 1.0
+    assert token_f1("cat", "dog") == 0.0
+    # 2 of 2 predicted tokens are right (precision 1), 2 of 5 reference tokens found (recall 0.4).
+    assert token_f1("45 days", "within 45 days of delivery") == pytest.approx(2 * 1 * 0.4 / 1.4)
+    assert exact_match("  The 45 days! ", "45 days") and not exact_match("45 days", "30 days")
+
+
+def test_answer_core_refusals_and_sources():
+    formatted = "Summary: returns\nAnswer: Within 45 days of delivery.\nSources: returns-policy.md"
+    assert answer_core(formatted) == "Within 45 days of delivery."
+    assert answer_core("Just text.") == "Just text."
+    for text in ("I don't know.", "Sorry, I do not know that.", "The passages do not mention revenue.",
+                 "I cannot find that in the documents."):
+        assert is_refusal(text), text
+    assert not is_refusal("You can return a product within 45 days.")
+    citations = [{"doc_name": "faq.md"}, {"doc_name": "returns-policy.md"}]
+    assert mentions_source("Within 45 days [2].", "returns-policy.md", citations)
+    assert not mentions_source("Within 45 days [1].", "returns-policy.md", citations)
+    assert mentions_source(formatted, "returns-policy.md", [])
+    assert mentions_source("See the returns-policy for details.", "returns-policy.md", [])
+
+
+def test_groundedness_counts_supported_sentences():
+    chunk = "You can return any product within 45 days of the delivery date for a full refund."
+    answer = "You can return a product within 45 days of delivery. Our shop also sells bicycles in Tokyo."
+    assert groundedness(answer, [chunk]) == 0.5
+    assert groundedness("Return within 45 days of delivery for a full refund.", [chunk]) == 1.0
+    assert groundedness("Yes.", [chunk]) is None  # no sentence long enough to judge
+    assert groundedness(answer, []) is None
+
+
+def test_percentile_and_leakage():
+    assert percentile([1, 2, 3, 4], 0.5) == 2.5 and percentile([5], 0.95) == 5 and percentile([], 0.5) is None
+    found = leakage(["How long is the warranty?", "Do you ship to Norway?"],
+                    ["how long is the WARRANTY", "What is the fee?"])
+    assert [f["question"] for f in found] == ["How long is the warranty?"]
+
+
+def test_read_testset_reports_bad_rows_with_line_numbers():
+    data = b"\n".join([
+        b'{"question": "Q1?", "reference": "A1"}',
+        b'{"question": "", "reference": "A2"}',
+        b'not json',
+        b'{"question": "Q4?", "reference": "I don\'t know.", "answerable": "no"}',
+        b'{"question": "Q5?", "reference": "A5", "answerable": "maybe"}',
+    ])
+    items, report = read_testset("set.jsonl", data)
+    assert [i.question for i in items] == ["Q1?", "Q4?"] and items[1].answerable is False
+    assert report.problems[0].startswith("set.jsonl line 2: expected a non-empty 'question'")
+    assert report.problems[1].startswith("set.jsonl line 3: not valid JSON")
+    assert "line 5: expected 'answerable' to be true or false, got 'maybe'" in report.problems[2]
+    csv_items, _ = read_testset("set.csv", b"question,reference,source,answerable\nQ?,A,faq.md,true\n")
+    assert csv_items[0].source == "faq.md" and csv_items[0].line == 2
+    with pytest.raises(DataError, match="expected a header with 'question' and 'reference' columns, found q, a"):
+        read_testset("bad.csv", b"q,a\nx,y\n")
+    with pytest.raises(DataError, match="expected a .jsonl or .csv test set"):
+        read_testset("set.txt", b"hello")
+    with pytest.raises(DataError, match="expected at least one usable question"):
+        read_testset("empty.jsonl", b"\n\n")
+    with pytest.raises(DataError, match="expected UTF-8 text"):
+        read_testset("bin.jsonl", b"\xff\xfe\x00")
+    sample, report = read_testset("eval_set.jsonl", (samples.sample_dir() / "eval_set.jsonl").read_bytes())
+    assert len(sample) == 50 and report.ok and sum(not i.answerable for i in sample) == 8
+
+
+@pytest.fixture
+def small_index(workbench_home):
+    close_all()
+    index = open_index("e")
+    index.add_documents(parse_uploads([d for d in samples.sample_documents()
+                                       if d[0] in {"faq.md", "returns-policy.md"}])[0])
+    yield index
+    close_all()
+
+
+ITEMS = [TestItem("q1", "How many days do I have to return a product?", "Within 45 days of delivery.",
+                  "returns-policy.md"),
+         TestItem("q2", "What was the revenue last year?", "I don't know.", None, answerable=False),
+         TestItem("q3", "Do you sell gift cards?", "Yes, digital gift cards.", "faq.md")]
+
+
+def test_evaluation_run_is_stored_with_config_and_summarised(small_index):
+    run = evaluate(ITEMS, ["base", "rag"], EchoGenerator(), workspace="e", index=small_index, testset_name="mini")
+    stored = get_eval_run("e", run["id"])
+    assert stored["status"] == "done" and stored["done"] == 3 and len(stored["results"]) == 6
+    assert stored["config"]["retrieval"]["top_k"] == 5 and stored["config"]["generation"]["temperature"] == 0.0
+    assert stored["testset"]["count"] == 3 and stored["config"]["index_fingerprint"] == small_index.fingerprint()
+    summary = summarize(stored)
+    assert set(summary) == {"base", "rag"}
+    assert summary["rag"]["retrieved"] == 1.0  # both expected sources were retrieved
+    assert summary["base"]["retrieved"] is None  # base retrieves nothing
+    assert summary["base"]["refused_when_should"] == 0.0  # the echo never says it does not know
+    assert summary["rag"]["latency_p50_s"] > 0 and summary["rag"]["tokens_in_per_1k"] > summary["base"]["tokens_in_per_1k"]
+    rows = per_question(stored)
+    assert len(rows) == 3 and "rag_answer" in rows[0] and "disagree" in rows[0]
+    assert set(accuracy(stored)) == {"base", "rag"}
+    assert any(r["metric"] == "f1" for r in compare_runs(stored, stored))
+
+
+def test_cancelled_run_keeps_its_finished_questions(small_index):
+    cancel = threading.Event()
+
+    def progress(event):
+        if event.step == 2:
+            cancel.set()
+
+    run = evaluate(ITEMS, ["base"], EchoGenerator(), workspace="e", index=small_index, progress=progress,
+                   cancel=cancel)
+    stored = get_eval_run("e", run["id"])
+    assert stored["status"] == "cancelled" and stored["done"] == 2 and len(stored["results"]) == 2
+    assert "kept" in stored["error"]
+
+
+def test_a_run_left_running_by_a_stopped_process_is_reported_interrupted(workbench_home):
+    evals_dir("e").mkdir(parents=True)
+    (evals_dir("e") / "20260101-000000-abc123.json").write_text(json.dumps(
+        {"id": "20260101-000000-abc123", "created_at": 1.0, "status": "running", "done": 4, "results": [],
+         "config": {"modes": ["base"]}}))
+    (run,) = list_eval_runs("e")
+    assert run["status"] == "interrupted" and "4 questions finished before are kept" in run["error"]
+
+
+def test_leakage_is_warned_when_the_test_set_overlaps_the_training_pairs(small_index, tmp_path):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "training_pairs.jsonl").write_text(json.dumps(
+        {"question": "Do you sell gift cards?", "answer": "Summary: yes\nAnswer: Yes.\nSources: faq.md"}) + "\n")
+    run = evaluate(ITEMS[:1] + ITEMS[2:], ["base", "finetuned"], EchoGenerator(), workspace="e", index=small_index,
+                   adapter=str(adapter))
+    assert [f["question"] for f in run["leakage"]] == ["Do you sell gift cards?"]
+    finetuned = next(r for r in run["results"] if r["mode"] == "finetuned")
+    assert finetuned["provenance"]["nearest_pair"] == "Do you sell gift cards?"
+
+
+@pytest.mark.slow
+def test_a_repeated_run_reproduces_the_same_greedy_answers(small_index):
+    from workbench import models
+    from workbench.config import GenerationConfig
+
+    gen = models.get_generator("local:smollm2-135m")
+    kwargs = dict(workspace="e", index=small_index, config=GenerationConfig(max_new_tokens=24))
+    first = evaluate(ITEMS[:2], ["base", "rag"], gen, **kwargs)
+    second = evaluate(ITEMS[:2], ["base", "rag"], gen, **kwargs)
+    assert same_answers(first, second) == 1.0 and len(first["results"]) == 4
+    assert all(r["batch_size"] == 2 for r in first["results"])
