@@ -11,6 +11,9 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 
 st.set_page_config(page_title="RAG-vs-Fine-tune Workbench", page_icon=":material/science:", layout="wide")
 init_session()
+if (bad := st.session_state.pop("bad_workspace_param", None)) is not None:
+    st.warning(f"The link asked for workspace {bad!r}, which is not a valid workspace name (lowercase letters, digits, "
+               "'-' or '_'); opened the default workspace instead.", icon=":material/link_off:")
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

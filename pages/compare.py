@@ -17,7 +17,7 @@ from workbench.history import (ALL_BAD, BLIND_LETTERS, DEFAULT_CACHE_THRESHOLD, 
 from workbench.index import open_index
 from workbench.strategies import DESCRIPTIONS, LABELS, MODES, availability
 from workbench.training import adapter_system_prompt, list_adapters
-from workbench.ui.common import load_generator, show_error, workspace
+from workbench.ui.common import answer_markdown, load_generator, show_error, workspace
 
 st.title("Compare")
 st.caption("Ask one question and see each approach answer it side by side, with what it used, how long each stage "
@@ -82,10 +82,10 @@ def live_run() -> None:
 
     def on_text(mode: str, piece: str) -> None:
         streamed[mode].append(piece)
-        boxes[mode].markdown("".join(streamed[mode]) + " ▌")
+        boxes[mode].markdown(answer_markdown("".join(streamed[mode])) + " ▌")
 
     def on_cached(mode: str, answer: dict) -> None:
-        boxes[mode].markdown(answer["text"])
+        boxes[mode].markdown(answer_markdown(answer["text"]))
 
     run = run_and_record(
         question, modes, generator, workspace=ws, index=index, adapter=chosen["path"] if chosen else None,
@@ -144,7 +144,7 @@ def show_run(run: dict) -> None:
         cols = st.columns(len(order))
         for i, (mode, col) in enumerate(zip(order, cols)):
             col.markdown(f"#### Answer {BLIND_LETTERS[i]}")
-            col.markdown(by_mode[mode]["text"] or "(empty answer)")
+            col.markdown(answer_markdown(by_mode[mode]["text"]) or "(empty answer)")
         with st.form(f"vote-{run['id']}"):
             choices = [BLIND_LETTERS[i] for i in range(len(order))] + [ALL_BAD]
             vote = st.radio("Which answer is best?", choices, horizontal=True,
@@ -161,7 +161,7 @@ def show_run(run: dict) -> None:
         letter = f"Answer {BLIND_LETTERS[i]}: " if blind_info else ""
         star = " ★ your pick" if blind_info and blind_info.get("winner") == mode else ""
         cols[i].markdown(f"#### {dot(mode)} {letter}{LABELS.get(mode, mode)}{star}", unsafe_allow_html=True)
-        cols[i].markdown(answer["text"] or "(empty answer)")
+        cols[i].markdown(answer_markdown(answer["text"]) or "(empty answer)")
         answer_details(cols[i], answer, rate)
     for j, (mode, reason) in enumerate(run.get("unavailable", {}).items(), start=len(order)):
         cols[j].markdown(f"#### {dot(mode)} {LABELS.get(mode, mode)}", unsafe_allow_html=True)

@@ -10,8 +10,9 @@ import streamlit as st
 from workbench import samples
 from workbench.charts import latency_box_chart, metric_bars_chart, tradeoff_chart
 from workbench.config import GenerationConfig, RetrievalConfig
-from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, METRICS, accuracy, compare_runs, evaluate,
-                                 get_eval_run, list_eval_runs, per_question, summarize, training_pairs_of)
+from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, accuracy, compare_runs, evaluate, get_eval_run,
+                                 knowledge_update, list_eval_runs, per_question, summarize, training_pairs_of,
+                                 update_questions)
 from workbench.evaluation import leakage, read_testset
 from workbench.index import open_index
 from workbench.jobs import ACTIVE, get_runner
@@ -153,6 +154,8 @@ def live_evaluation() -> None:
         else:
             st.error(job.error or "The evaluation failed; the questions finished before are kept.",
                      icon=":material/error:")
+        if job.status == DONE and isinstance(job.result, dict) and job.result.get("after"):
+            st.caption(f"Re-indexed in {job.result['reindex_s']:.2f} s; see the experiment's result above.")
         if job.status not in ACTIVE and st.session_state.get("eval_refreshed") != job.id:
             st.session_state["eval_refreshed"] = job.id
             st.rerun(scope="app")
@@ -160,6 +163,86 @@ def live_evaluation() -> None:
 
 if job is not None:
     live_evaluation()
+
+# -- knowledge-update experiment ---------------------------------------------------------------------------
+with st.expander("Knowledge-update experiment: the policy changed, who catches up?", icon=":material/update:"):
+    st.caption("A support bot once kept saying 60 days after the policy became 30. This replaces a document with its "
+               "updated version, re-indexes it (timed), asks the questions about it again and checks them against "
+               "the updated answers. RAG catches up as soon as the index does; a fine-tuned adapter only after "
+               "retraining on new pairs.")
+    docs = {d["name"] for d in index.documents()}
+    candidates = sorted({i.source for i in (items or []) if i.source in docs and i.updated_reference})
+    if not items:
+        st.info("Choose a test set above first.", icon=":material/info:")
+    elif not candidates:
+        st.info("No indexed document has test questions with an 'updated_reference'. The sample data has one: load "
+                "the sample documents on the Documents page and use the sample evaluation set.", icon=":material/info:")
+    else:
+        doc = st.selectbox("Document that changes", candidates)
+        sample_updates = {samples.updated_document(n)[0] for n in ["returns-policy.md"]}
+        new_version = None
+        if doc in sample_updates and st.radio("Updated version", ["The sample's updated version", "Upload one"],
+                                             horizontal=True) == "The sample's updated version":
+            new_version = samples.updated_document(doc)
+        else:
+            up = st.file_uploader(f"Updated {doc}", type=["txt", "md", "pdf", "docx", "html"], key="update_upload")
+            if up is not None:
+                new_version = (doc, up.getvalue())  # indexed under the old name: it replaces the old version
+        subset = update_questions(items, doc)
+        st.caption(f"{len(subset)} question(s) about {doc} have an updated answer.")
+        xm = st.multiselect("Approaches", list(MODES), default=["rag", "finetuned", "hybrid"],
+                            format_func=lambda m: LABELS[m], key="update_modes")
+        ad = st.selectbox("Adapter", [a["name"] for a in adapters] or ["(none yet)"], key="update_adapter")
+        c1, c2 = st.columns(2)
+        if c1.button("Run the experiment", icon=":material/science:", disabled=new_version is None or
+                     bool(job and job.status in ACTIVE)):
+            try:
+                generator = load_generator(st.session_state["generator_id"])
+                chosen_ad = next((a for a in adapters if a["name"] == ad), None)
+                runnable = [m for m, r in availability(xm, index=index, adapter=chosen_ad["path"] if chosen_ad
+                                                       else None).items() if not r]
+                job = runner.submit(
+                    "evaluate", ws, f"Knowledge update: {doc}",
+                    lambda sink, cancel: knowledge_update(
+                        items, runnable, generator, workspace=ws, index=index, updated=new_version,
+                        adapter=chosen_ad["path"] if chosen_ad else None,
+                        adapter_name=chosen_ad["name"] if chosen_ad else None,
+                        adapter_system=adapter_system_prompt(chosen_ad) if chosen_ad else None,
+                        embedder_id=index.config.embedder_id, progress=sink, cancel=cancel))
+                st.session_state["eval_job"] = job.id
+                st.session_state.pop("eval_run", None)
+                st.rerun()
+            except Exception as exc:
+                show_error(exc)
+        original = {n: b for n, b in samples.sample_documents()}.get(doc)
+        if original is not None and c2.button("Restore the original document", icon=":material/restore:"):
+            try:
+                from workbench.documents import parse_uploads
+
+                index.add_documents(parse_uploads([(doc, original)])[0])
+                st.success(f"Restored the original {doc}.", icon=":material/check_circle:")
+            except Exception as exc:
+                show_error(exc)
+    experiments = [r for r in list_eval_runs(ws) if r.get("experiment")]
+    if experiments:
+        ex = experiments[0]["experiment"]
+        st.markdown(f"**Latest result** ({ex['document']}, {ex['questions']} questions)")
+        rows = []
+        for mode in sorted(set(ex["before_accuracy"]) | set(ex["after_accuracy"])):
+            retrieval = mode in {"rag", "hybrid", "stuffed"}
+            catch_up = (f"{ex['reindex_s']:.1f} s re-index (measured)" if retrieval else
+                        (f"{ex['retrain_s']:.0f} s retraining (measured last training) + new pairs"
+                         if ex.get("retrain_s") else "retraining on new pairs (time unknown)") if mode != "base"
+                        else "never (it knows no documents)")
+            rows.append({"Approach": LABELS.get(mode, mode),
+                         "Correct before (old answers)": ex["before_accuracy"].get(mode),
+                         "Correct after (updated answers)": ex["after_accuracy"].get(mode),
+                         "Time to catch up": catch_up})
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+            "Correct before (old answers)": st.column_config.NumberColumn(format="percent"),
+            "Correct after (updated answers)": st.column_config.NumberColumn(format="percent")})
+        st.caption(f"Re-index: {ex['reindex_s']:.2f} s for {ex['reindexed_chunks']} chunks. Retraining: "
+                   f"{ex['retrain_basis']}.")
 
 # -- 3. results --------------------------------------------------------------------------------------------
 st.subheader("3. Results")

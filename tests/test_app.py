@@ -170,3 +170,15 @@ def test_evaluate_page_shows_a_stored_run(fake_generator):
     next(t for t in at.toggle if t.label.startswith("Only questions")).set_value(True).run()
     assert not at.exception
     close_all()
+
+
+def test_workspace_comes_from_the_url_and_a_bad_name_is_refused():
+    at = _app()
+    at.query_params["workspace"] = "team-b"
+    at.run()
+    assert not at.exception and at.session_state["workspace"] == "team-b"
+    bad = _app()
+    bad.query_params["workspace"] = "../etc"
+    bad.run()
+    assert not bad.exception and bad.session_state["workspace"] == "default"
+    assert any("not a valid workspace name" in w.value for w in bad.warning)

@@ -164,3 +164,20 @@ def test_a_repeated_run_reproduces_the_same_greedy_answers(small_index):
     second = evaluate(ITEMS[:2], ["base", "rag"], gen, **kwargs)
     assert same_answers(first, second) == 1.0 and len(first["results"]) == 4
     assert all(r["batch_size"] == 2 for r in first["results"])
+
+
+def test_knowledge_update_experiment_times_the_reindex_and_uses_updated_answers(small_index):
+    from workbench.eval_runs import knowledge_update
+
+    items, _ = read_testset("eval_set.jsonl", (samples.sample_dir() / "eval_set.jsonl").read_bytes())
+    updated = samples.updated_document("returns-policy.md")
+    out = knowledge_update(items, ["base", "rag"], EchoGenerator(), workspace="e", index=small_index, updated=updated)
+    assert out["questions"] == 5 and out["reindex_s"] > 0 and out["reindexed_chunks"] > 0
+    assert out["retrain_s"] is None and out["retrain_basis"].startswith("unknown")
+    before, after = out["before"], out["after"]
+    assert before["testset"]["reference"] == "reference" and after["testset"]["reference"] == "updated_reference"
+    assert "30 days" in after["results"][0]["reference"] and "45 days" in before["results"][0]["reference"]
+    assert get_eval_run("e", after["id"])["experiment"]["before_run"] == before["id"]
+    assert "30 days" in small_index.document_text("returns-policy.md")
+    with pytest.raises(DataError, match="already holds the updated"):
+        knowledge_update(items, ["base"], EchoGenerator(), workspace="e", index=small_index, updated=updated)

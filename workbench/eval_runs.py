@@ -344,3 +344,72 @@ def same_answers(a: dict[str, Any], b: dict[str, Any]) -> float:
     tb = {(r["item_id"], r["mode"]): r["text"] for r in b["results"]}
     common = set(ta) & set(tb)
     return sum(ta[k] == tb[k] for k in common) / len(common) if common else 0.0
+
+
+# -- the knowledge-update experiment ---------------------------------------------------------------------
+def update_questions(items: list[TestItem], document: str) -> list[TestItem]:
+    """Test questions about ``document`` whose right answer changes with its update."""
+    return [i for i in items if i.source == document and i.updated_reference]
+
+
+def knowledge_update(
+    items: list[TestItem], modes: list[str], generator: Generator, *, workspace: str, index: Any,
+    updated: tuple[str, bytes], adapter: str | None = None, adapter_name: str | None = None,
+    adapter_system: str | None = None, retrieval_config: RetrievalConfig | None = None,
+    config: GenerationConfig | None = None, embedder_id: str = DEFAULT_EMBEDDER,
+    progress: ProgressSink = null_sink, cancel: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Ask the questions about a document, replace it with its updated version (timing the re-index),
+    ask again against the updated answers, and estimate how long each approach needs to catch up.
+
+    Returns ``{"before": run, "after": run, "reindex_s", "retrain_s", "retrain_basis", ...}``, also
+    stored in the *after* run under ``experiment``."""
+    from .documents import parse_uploads
+
+    name, data = updated
+    subset = update_questions(items, name)
+    if not subset:
+        raise DataError(f"Expected test questions with source {name!r} and an 'updated_reference'; found none. "
+                        "Add 'updated_reference' to the questions whose answer the new version changes.")
+    if name not in {d["name"] for d in index.documents()}:
+        raise DataError(f"Expected {name!r} to be indexed before its update; it is not. Add it on the Documents page.")
+    docs, problems = parse_uploads([(name, data)])
+    if problems or not docs:
+        raise DataError(f"Could not read the updated {name}: {problems or 'no text'}")
+    current = next(d for d in index.documents() if d["name"] == name)
+    if current.get("hash") == docs[0].content_hash:
+        raise DataError(f"The index already holds the updated {name}, so there is nothing to catch up on.",
+                        fix="Restore the original document first (Restore button), then run the experiment.")
+    common = dict(workspace=workspace, adapter=adapter, adapter_name=adapter_name, adapter_system=adapter_system,
+                  retrieval_config=retrieval_config, config=config, embedder_id=embedder_id, cancel=cancel)
+
+    def stage(prefix: str) -> ProgressSink:
+        return lambda e: progress(ProgressEvent(e.stage, e.step, e.total, f"{prefix}: {e.message}", e.metrics))
+
+    before = evaluate(subset, modes, generator, index=index, testset_name=f"{name} questions, before the update",
+                      label="knowledge update: before", progress=stage("Before the update"), **common)
+    if before["status"] != DONE:
+        return {"before": before, "after": None}
+    progress(ProgressEvent("reindex", 0, 1, f"Replacing {name} with its updated version and re-indexing"))
+    started = time.perf_counter()
+    report = index.add_documents(docs)
+    reindex_s = time.perf_counter() - started
+    progress(ProgressEvent("reindex", 1, 1, f"Re-indexed {name} in {reindex_s:.1f} s"))
+    after = evaluate(subset, modes, generator, index=index, testset_name=f"{name} questions, after the update",
+                     label="knowledge update: after", use_updated_reference=True,
+                     progress=stage("After the update"), **common)
+    meta = _adapter_meta(adapter)
+    experiment = {
+        "document": name, "questions": len(subset), "reindex_s": reindex_s,
+        "reindexed_chunks": report.chunks_added,
+        "retrain_s": meta.get("wall_s"),
+        "retrain_basis": (f"measured: the last training of adapter {adapter_name!r} ({meta.get('train_pairs')} pairs, "
+                          f"{meta.get('steps')} steps, {meta.get('device_name', meta.get('device'))}); retraining also "
+                          "needs new training pairs that state the new facts") if meta.get("wall_s") else
+                         "unknown: no adapter with a recorded training time",
+        "before_run": before["id"], "after_run": after["id"],
+        "before_accuracy": accuracy(before), "after_accuracy": accuracy(after),
+    }
+    after["experiment"] = experiment
+    atomic_write_json(_path(workspace, after["id"]), after)
+    return {"before": before, "after": after, **experiment}

@@ -185,11 +185,11 @@ def test_new_user_walkthrough(page, server):
     tall(page, "18-evaluate-results", height=4200)
 
     # 17. A restart keeps the history.
+    assert "workspace=walkthrough" in page.url  # the workspace travels in the link
     server.restart()
-    page.goto(server.url)
+    page.goto(f"{server.url}/compare?workspace=walkthrough")
     wait_idle(page)
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Compare").click()
-    wait_idle(page)
+    assert "walkthrough" in page.get_by_test_id("stSidebar").inner_text()
     page.get_by_text("History (7 questions)").wait_for()
     assert_no_errors(page)
     tall(page, "19-history-after-restart")

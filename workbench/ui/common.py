@@ -18,8 +18,20 @@ log = logging.getLogger("workbench.app")
 
 
 def init_session() -> None:
-    """Small per-user defaults; called once per run by app.py."""
-    st.session_state.setdefault("workspace", paths.DEFAULT_WORKSPACE)
+    """Small per-user defaults; called once per run by app.py.
+
+    The workspace travels in the URL (``?workspace=NAME``): a bookmark, a reload or a restarted
+    server brings the user back to their own workspace. An invalid name in the URL is ignored."""
+    if "workspace" not in st.session_state:
+        requested = st.query_params.get("workspace")
+        try:
+            st.session_state["workspace"] = paths.validate_workspace_name(requested) if requested else \
+                paths.DEFAULT_WORKSPACE
+        except Exception:
+            st.session_state["workspace"] = paths.DEFAULT_WORKSPACE
+            st.session_state["bad_workspace_param"] = requested
+    if st.query_params.get("workspace") != st.session_state["workspace"]:
+        st.query_params["workspace"] = st.session_state["workspace"]
     st.session_state.setdefault("generator_id", DEFAULT_GENERATOR)
     st.session_state.setdefault("embedder_id", DEFAULT_EMBEDDER)
 
@@ -65,3 +77,16 @@ def load_generator(model_id: str):
         generator = models.get_generator(model_id, progress=StatusSink(status))
         status.update(label=f"Loaded {model_id} in {generator.load_s:.1f} s", state="complete")
     return generator
+
+
+def answer_markdown(text: str) -> str:
+    """Model output for ``st.markdown``: headings become bold lines and raw HTML is escaped, so an answer
+    cannot blow up the layout of its column (lists, bold and links still render)."""
+    import html
+    import re
+
+    lines = []
+    for line in (text or "").splitlines():
+        heading = re.match(r"^\s{0,3}#{1,6}\s+(.*)$", line)
+        lines.append(f"**{heading.group(1).strip()}**" if heading else line)
+    return html.escape("\n".join(lines), quote=False).replace("\n", "  \n")
