@@ -15,6 +15,7 @@ from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, accuracy, compare
                                  update_questions)
 from workbench.evaluation import leakage, read_testset
 from workbench.index import open_index
+from workbench.reports import evaluation_report
 from workbench.jobs import ACTIVE, get_runner
 from workbench.strategies import LABELS, MODES, availability
 from workbench.training import adapter_system_prompt, list_adapters
@@ -345,7 +346,7 @@ if len(runs) > 1:
                                     "run_b": st.column_config.NumberColumn("This run", format="%.3f"),
                                     "change": st.column_config.NumberColumn("Change", format="%+.3f")})
 
-d1, d2 = st.columns(2)
+d1, d2, d3 = st.columns(3)
 flat = [{k: v for k, v in r.items() if k not in {"metrics", "timings", "citations", "usage", "provenance"}}
         | r["metrics"] | {"tokens_in": r["usage"]["tokens_in"], "tokens_out": r["usage"]["tokens_out"],
                           "total_s": sum(t["seconds"] for t in r["timings"]),
@@ -356,3 +357,6 @@ d1.download_button("Download answers and metrics (CSV)", pd.DataFrame(flat).to_c
                    f"evaluation-{run_id}.csv", "text/csv", icon=":material/download:")
 d2.download_button("Download the run (JSON)", json.dumps(run, indent=2).encode(), f"evaluation-{run_id}.json",
                    "application/json", icon=":material/download:")
+d3.download_button("Download the report (HTML)", evaluation_report(run, rate).encode(), f"evaluation-{run_id}.html",
+                   "text/html", icon=":material/download:", help="One self-contained file with the charts; opens "
+                   "in any browser, offline.")

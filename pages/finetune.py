@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from workbench import samples
-from workbench.charts import loss_chart
+from workbench.charts import loss_chart, training_score_chart
+from workbench.eval_runs import list_eval_runs, rag_score_on
 from workbench.config import TrainConfig, help_for
 from workbench.formats import DEFAULT_PATTERN, FormatCheck
 from workbench.jobs import ACTIVE, CANCELLED, DONE, get_runner, job_history
@@ -131,6 +132,11 @@ with st.form("train_settings"):
                                     help=help_for(TrainConfig, "val_fraction"))
     overflow = c11.selectbox("Pairs over max length", ["truncate", "drop"], help=help_for(TrainConfig, "overflow"))
     seed = c12.number_input("Seed", 0, 10_000, d.seed, help=help_for(TrainConfig, "seed"))
+    score_n = st.number_input(
+        "Score after each epoch on this many sample test questions (0: off)", 0, 20, 0,
+        help="After every epoch the adapter answers the first answerable questions of the sample evaluation set; "
+             "the share it gets right is drawn against RAG's score on the same questions (from your latest "
+             "evaluation run). Costs about 5 s per question per epoch on a laptop CPU.")
     start = st.form_submit_button("Start training", icon=":material/model_training:", type="primary",
                                   disabled=pairs is None)
 st.caption(f"With 'auto': {resolve_method(TrainConfig(), cuda)[1]}")
@@ -142,9 +148,15 @@ if start and pairs is not None:
                              max_length=int(max_length), batch_size=int(batch), seed=int(seed),
                              val_fraction=float(val_fraction), overflow=overflow)
         chosen = name.strip()
+        score_items = None
+        if score_n:
+            from workbench.evaluation import read_testset
+
+            path = samples.sample_dir() / "eval_set.jsonl"
+            score_items = [i for i in read_testset(path.name, path.read_bytes())[0] if i.answerable][: int(score_n)]
         job = runner.submit("train", ws, f"Train adapter {chosen}",
                             lambda sink, cancel: train_adapter(pairs, config, workspace=ws, name=chosen,
-                                                               progress=sink, cancel=cancel))
+                                                               progress=sink, cancel=cancel, score_items=score_items))
         st.session_state["train_job"] = job.id
     except Exception as exc:
         show_error(exc)
@@ -177,6 +189,8 @@ def live_training() -> None:
         history = [{"step": e.step, **e.metrics} for e in job.events if e.stage == "train" and e.metrics]
         if history:
             st.plotly_chart(loss_chart(history), width="stretch", key=f"loss-{job.id}-{len(history)}")
+        if any("eval_score" in h for h in history):
+            st.plotly_chart(training_score_chart(history), width="stretch", key=f"score-{job.id}-{len(history)}")
         if job.status in ACTIVE:
             if st.button("Cancel training", icon=":material/cancel:", key=f"cancel-{job.id}"):
                 runner.cancel(job.id)
@@ -225,6 +239,17 @@ else:
         history = meta.get("history") or []
         if history:
             st.plotly_chart(loss_chart(history, f"Loss while training {chosen}"), width="stretch")
+        if any("eval_score" in h for h in history):
+            ids = {i["id"] for i in meta.get("score_items", [])}
+            rag, note = None, ""
+            for run in list_eval_runs(ws):
+                rag = rag_score_on(run, ids)
+                if rag is not None:
+                    note = f"evaluation run of {time.strftime('%Y-%m-%d %H:%M', time.localtime(run['created_at']))}"
+                    break
+            st.plotly_chart(training_score_chart(history, rag, note), width="stretch")
+            if rag is None:
+                st.caption("Run an evaluation with RAG on the sample set to draw RAG's score on the same questions.")
     with col_b:
         new_name = st.text_input("Rename to", value=chosen, key="adapter_new_name")
         if st.button("Rename", icon=":material/edit:") and new_name != chosen:

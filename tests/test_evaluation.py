@@ -181,3 +181,15 @@ def test_knowledge_update_experiment_times_the_reindex_and_uses_updated_answers(
     assert "30 days" in small_index.document_text("returns-policy.md")
     with pytest.raises(DataError, match="already holds the updated"):
         knowledge_update(items, ["base"], EchoGenerator(), workspace="e", index=small_index, updated=updated)
+
+
+def test_html_report_is_self_contained_and_escapes_answers(small_index):
+    from workbench.reports import evaluation_report
+
+    items = [TestItem("x1", "What is <script>alert(1)</script>?", "Nothing.", None)]
+    run = evaluate(items, ["base"], EchoGenerator(), workspace="e", index=small_index)
+    html_text = evaluation_report(run)
+    assert html_text.startswith("<!DOCTYPE html>") and "Evaluation report" in html_text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_text and "<script>alert(1)" not in html_text
+    assert len(html_text) > 1_000_000 and "src=\"https://cdn.plot.ly" not in html_text  # plotly.js embedded
+    assert html_text.count("Plotly.newPlot") >= 3

@@ -147,3 +147,24 @@ def test_length_report_before_training(workbench_home):
     assert report["train_pairs"] == 72 and report["val_pairs"] == 8
     assert report["min"] <= report["median"] <= report["max"] and report["over_max"] > 0
     assert length_report(PAIRS, TrainConfig())["over_max"] == 0
+
+
+def test_epoch_scores_are_recorded_for_the_training_curve(workbench_home):
+    import json
+
+    from workbench.evaluation import TestItem
+
+    items = [TestItem("q1", "How many days do I have to return a product?", "Within 45 days of delivery.",
+                      "returns-policy.md"),
+             TestItem("q2", "What was the revenue last year?", "I don't know.", answerable=False)]
+    sink = ListSink()
+    meta = train_adapter(PAIRS[:12], TrainConfig(rank=4, alpha=8, max_length=128, batch_size=4, epochs=1,
+                                                 val_fraction=0.0), workspace="t", name="scored", progress=sink,
+                         score_items=items)
+    scores = [h for h in meta["history"] if "eval_score" in h]
+    assert len(scores) == 1 and 0.0 <= scores[0]["eval_score"] <= 1.0 and scores[0]["eval_questions"] == 2
+    assert [i["id"] for i in meta["score_items"]] == ["q1", "q2"]
+    assert any(e.stage == "score" for e in sink.events)
+    # The adapter folder keeps the pairs it learned from (for provenance and leakage checks).
+    pairs = [json.loads(line) for line in (adapters_dir("t") / "scored" / "training_pairs.jsonl").read_text().splitlines()]
+    assert len(pairs) == 12 and {"question", "answer"} == set(pairs[0])

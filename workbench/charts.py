@@ -246,3 +246,24 @@ def latency_box_chart(results: list[dict[str, Any]], labels: dict[str, str],
     fig.update_layout(title=title, yaxis_title="Time to full answer (s)", xaxis_title="Approach", showlegend=False,
                       height=360, margin=dict(l=10, r=10, t=40, b=10))
     return fig
+
+
+def training_score_chart(history: list[dict[str, Any]], rag_score: float | None = None, rag_note: str = "",
+                         title: str = "Test-set score after each epoch") -> Any:
+    """The adapter's share of correct answers on a test slice after each epoch; RAG's score on the same
+    questions as a flat reference line."""
+    import plotly.graph_objects as go
+
+    points = [(h["epoch"], h["eval_score"]) for h in history if "eval_score" in h]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[e for e, _ in points], y=[v for _, v in points], mode="lines+markers",
+                             name="Fine-tuned adapter", line=dict(color=MODE_COLOURS["finetuned"]),
+                             hovertemplate="epoch %{x}: %{y:.0%} correct<extra>Fine-tuned</extra>"))
+    if rag_score is not None:
+        fig.add_hline(y=rag_score, line=dict(color=MODE_COLOURS["rag"], dash="dash"),
+                      annotation_text=f"RAG: {rag_score:.0%}" + (f" ({rag_note})" if rag_note else ""),
+                      annotation_position="top left")
+    fig.update_layout(title=title, xaxis_title="Epoch", yaxis_title="Correct answers (share)",
+                      yaxis=dict(range=[-0.05, 1.05], tickformat=".0%"), height=320,
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
+    return fig

@@ -316,6 +316,20 @@ def _correct(result: dict[str, Any]) -> bool:
     return (m.get("f1") or 0) >= CORRECT_F1 or (m.get("similarity") or 0) >= CORRECT_SIMILARITY
 
 
+def score_texts(items: list[TestItem], texts: list[str], embed: Any = None) -> float:
+    """Share of ``texts`` (answers to ``items``, in order) counted correct (see ``_correct``)."""
+    check = FormatCheck()
+    results = [{"answerable": i.answerable, "metrics": score_answer(i, {"text": t}, [], check, embed, i.reference)}
+               for i, t in zip(items, texts)]
+    return sum(_correct(r) for r in results) / len(results) if results else 0.0
+
+
+def rag_score_on(run: dict[str, Any], item_ids: set[str], mode: str = "rag") -> float | None:
+    """Share of ``mode``'s answers counted correct in ``run``, on the given questions only."""
+    rows = [r for r in run["results"] if r["mode"] == mode and r["item_id"] in item_ids]
+    return sum(_correct(r) for r in rows) / len(rows) if rows else None
+
+
 def accuracy(run: dict[str, Any]) -> dict[str, float]:
     """mode -> share of answers counted correct (see ``_correct``)."""
     out: dict[str, list[bool]] = {}

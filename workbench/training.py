@@ -117,7 +117,7 @@ class _Collator:
 
 
 def _callback(progress: ProgressSink, cancel: threading.Event | None, total_steps: int, started: float,
-              tokens_per_step: float) -> Any:
+              tokens_per_step: float, scorer: Any = None) -> Any:
     from transformers import TrainerCallback
 
     class Reporter(TrainerCallback):
@@ -125,6 +125,19 @@ def _callback(progress: ProgressSink, cancel: threading.Event | None, total_step
             self.train_loss: float | None = None
             self.val_loss: float | None = None
             self.history: list[dict[str, float]] = []
+
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):
+            if scorer is None or model is None or (cancel is not None and cancel.is_set()):
+                return control
+            step = state.global_step
+            progress(ProgressEvent("score", 0, 1, f"Scoring the adapter on {scorer.n} test questions "
+                                                  f"(epoch {state.epoch:.0f})"))
+            score = scorer(model)
+            metrics = {"epoch": round(state.epoch or 0.0, 3), "eval_score": score, "eval_questions": scorer.n}
+            self.history.append({"step": step, **metrics})
+            progress(ProgressEvent("train", step, total_steps, f"Epoch {state.epoch:.0f}: {score:.0%} correct on "
+                                                               f"{scorer.n} test questions", metrics))
+            return control
 
         def on_step_end(self, args, state, control, **kwargs):
             if cancel is not None and cancel.is_set():
@@ -154,6 +167,45 @@ def _callback(progress: ProgressSink, cancel: threading.Event | None, total_step
     return Reporter()
 
 
+class _EpochScorer:
+    """Answers a few test questions with the model being trained (greedy, fine-tuned mode) and scores them."""
+
+    max_new_tokens = 64
+
+    def __init__(self, items: list[Any], tokenizer: Any, system: str | None, embedder_id: str | None):
+        self.items, self.tokenizer, self.system = items, tokenizer, system
+        self.embedder_id = embedder_id
+        self.n = len(items)
+
+    def __call__(self, model: Any) -> float:
+        import torch
+
+        from . import models
+        from .config import DEFAULT_EMBEDDER
+        from .eval_runs import score_texts
+
+        was_training = model.training
+        model.eval()
+        texts = []
+        try:
+            with torch.no_grad():
+                for item in self.items:
+                    messages = ([{"role": "system", "content": self.system}] if self.system else []) + \
+                        [{"role": "user", "content": item.question}]
+                    enc = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                             return_tensors="pt", return_dict=True)
+                    ids = enc["input_ids"].to(model.device)
+                    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                         max_new_tokens=self.max_new_tokens, repetition_penalty=1.1, use_cache=True,
+                                         pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+                    texts.append(self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
+        finally:
+            if was_training:
+                model.train()
+        embed = models.get_embedder(self.embedder_id or DEFAULT_EMBEDDER).embed
+        return score_texts(self.items, texts, embed)
+
+
 def adapters_dir(workspace: str) -> Path:
     path = paths.workspace_dir(workspace) / "adapters"
     path.mkdir(parents=True, exist_ok=True)
@@ -168,8 +220,12 @@ def validate_adapter_name(name: str) -> str:
 
 def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = paths.DEFAULT_WORKSPACE,
                   name: str | None = None, base_model: str = DEFAULT_GENERATOR, progress: ProgressSink = null_sink,
-                  cancel: threading.Event | None = None, max_steps: int | None = None) -> dict[str, Any]:
-    """Train an adapter and save it as a standard PEFT folder with its metadata; returns the metadata."""
+                  cancel: threading.Event | None = None, max_steps: int | None = None,
+                  score_items: list[Any] | None = None, embedder_id: str | None = None) -> dict[str, Any]:
+    """Train an adapter and save it as a standard PEFT folder with its metadata; returns the metadata.
+
+    ``score_items`` (test questions): after every epoch the adapter answers them and the share it
+    gets right is added to the history (``eval_score``), for the training-curve chart."""
     import torch
     from datasets import Dataset
     from peft import get_peft_model, prepare_model_for_kbit_training
@@ -230,7 +286,8 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
     )
     to_ds = lambda enc: Dataset.from_list([{"input_ids": e.input_ids, "labels": e.labels} for e in enc])  # noqa: E731
     started = time.perf_counter()
-    reporter = _callback(progress, cancel, total_steps, started, mean_tokens * config.batch_size)
+    scorer = _EpochScorer(score_items, tokenizer, training_system_prompt(pairs), embedder_id) if score_items else None
+    reporter = _callback(progress, cancel, total_steps, started, mean_tokens * config.batch_size, scorer)
     trainer = Trainer(model=model, args=args, train_dataset=to_ds(train_enc),
                       eval_dataset=to_ds(val_enc) if val_enc else None,
                       data_collator=_Collator(tokenizer.pad_token_id or tokenizer.eos_token_id), callbacks=[reporter])
@@ -258,6 +315,7 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
             "final_train_loss": reporter.train_loss, "final_val_loss": final_val, "history": reporter.history,
             "created_at": time.time(), "val_questions": [p.to_chat() for p in val_pairs],
             "system_prompt": training_system_prompt(pairs),
+            "score_items": [{"id": i.id, "question": i.question} for i in score_items or []],
         }
         atomic_write_json(work / "adapter" / ADAPTER_META, meta)
         # The pairs it learned from travel with the adapter: evaluation uses them to tell answers from

@@ -1,0 +1,126 @@
+"""Self-contained HTML reports (evaluation runs; the decision memo builds on the same pieces).
+
+One file, no network: plotly's JavaScript is embedded once, every text is HTML-escaped, so a
+report opens in any browser, offline, and shows the same charts the app shows.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { margin-bottom: 0.2em; } .meta { color: #666; font-size: 0.9em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.88em; width: 100%; }
+th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.warn { background: #fff4e5; border-left: 4px solid #E69F00; padding: 0.6em 1em; }
+"""
+
+
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def fmt(value: Any, kind: str = "") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        if kind == "pct":
+            return f"{value:.0%}"
+        if kind == "usd":
+            return f"${value:.4f}"
+        if kind == "s":
+            return f"{value:.2f} s"
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+    return esc(value)
+
+
+def table_html(rows: list[dict[str, Any]], columns: dict[str, tuple[str, str]]) -> str:
+    """``columns``: key -> (header, kind) where kind is '', 'pct', 'usd' or 's'."""
+    head = "".join(f"<th>{esc(h)}</th>" for h, _ in columns.values())
+    body = []
+    for row in rows:
+        cells = []
+        for key, (_, kind) in columns.items():
+            value = row.get(key)
+            cls = ' class="num"' if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+            cells.append(f"<td{cls}>{fmt(value, kind)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def figures_html(figures: list[Any]) -> str:
+    """The figures as HTML, plotly.js embedded once (the first figure carries it)."""
+    parts = []
+    for i, fig in enumerate(figures):
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False}))
+    return "\n".join(parts)
+
+
+def page(title: str, subtitle: str, sections: list[str]) -> str:
+    generated = time.strftime("%Y-%m-%d %H:%M")
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
+            f"<style>{_STYLE}</style></head><body><h1>{esc(title)}</h1>"
+            f"<p class=\"meta\">{esc(subtitle)} · generated {generated} by RAG-vs-Fine-tune Workbench</p>"
+            + "\n".join(sections) + "</body></html>")
+
+
+def evaluation_report(run: dict[str, Any], hardware_per_hour: float = 0.0) -> str:
+    """A self-contained HTML report of one evaluation run: settings, metrics, charts, every answer."""
+    from .charts import latency_box_chart, metric_bars_chart, tradeoff_chart
+    from .eval_runs import accuracy, per_question, summarize
+    from .strategies import LABELS
+
+    summary = summarize(run, hardware_per_hour)
+    acc = accuracy(run)
+    config = run["config"]
+    rows = [dict(s, correct=acc.get(m)) for m, s in summary.items()]
+    sections = [
+        "<h2>Settings</h2>",
+        table_html([{"k": k, "v": v} for k, v in [
+            ("Test set", f"{run['testset']['name']} ({run['done']} of {run['testset']['count']} questions, "
+                         f"hash {run['testset']['hash']}, compared with the {run['testset']['reference']})"),
+            ("Status", run["status"] + (f": {run['error']}" if run.get("error") else "")),
+            ("Model", config["model_id"]), ("Adapter", config.get("adapter") or "none"),
+            ("Retrieval", ", ".join(f"{k}={v}" for k, v in config["retrieval"].items())),
+            ("Generation", ", ".join(f"{k}={v}" for k, v in config["generation"].items())),
+            ("Index", f"{config.get('index_documents', 0)} documents, fingerprint {config.get('index_fingerprint')}"),
+            ("Hardware rate", f"${hardware_per_hour:g} per hour (local answers cost their measured seconds)"),
+        ]], {"k": ("Setting", ""), "v": ("Value", "")}),
+    ]
+    if run.get("leakage"):
+        sections.append(f"<p class=\"warn\">{len(run['leakage'])} test question(s) also appear in the adapter's "
+                        "training pairs: the fine-tuned scores on them measure memory.</p>")
+    sections += [
+        "<h2>Per approach</h2>",
+        table_html(rows, {"approach": ("Approach", ""), "correct": ("Correct", "pct"), "f1": ("Token F1", "pct"),
+                          "similarity": ("Similarity", "pct"), "grounded": ("Grounded", "pct"),
+                          "cited": ("Source cited", "pct"), "format_ok": ("Format", "pct"),
+                          "refusal_ok": ("Refusal right", "pct"), "latency_p50_s": ("p50", "s"),
+                          "latency_p95_s": ("p95", "s"), "cost_per_1k_usd": ("$ per 1k queries", "usd")}),
+        "<p class=\"meta\">Correct: token F1 ≥ 0.5 or similarity ≥ 0.8 on answerable questions, a refusal on "
+        "unanswerable ones. – : the metric does not apply.</p>",
+        "<h2>Charts</h2>",
+        figures_html([
+            metric_bars_chart({m: dict(s, correct=acc.get(m)) for m, s in summary.items()},
+                              {"correct": "Correct", "f1": "Token F1", "similarity": "Similarity",
+                               "grounded": "Grounded", "format_ok": "Format", "refusal_ok": "Refusal right"}, LABELS),
+            tradeoff_chart(summary, acc, "latency_p50_s", "Median latency (s)", "Correct", LABELS,
+                           "Correct vs latency"),
+            latency_box_chart(run["results"], LABELS),
+        ]),
+        "<h2>Every question</h2>",
+    ]
+    modes = config["modes"]
+    columns: dict[str, tuple[str, str]] = {"question": ("Question", ""), "reference": ("Reference", "")}
+    for m in modes:
+        columns[f"{m}_answer"] = (LABELS.get(m, m), "")
+        columns[f"{m}_correct"] = (f"{LABELS.get(m, m)} correct", "")
+    sections.append(table_html(per_question(run), columns))
+    return page("Evaluation report", f"Run {run['id']}" + (f" · {run['label']}" if run.get("label") else ""), sections)
