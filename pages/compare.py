@@ -118,9 +118,6 @@ def answer_details(col, answer: dict, rate: float) -> None:
     col.caption(f"{total:.2f} s · first token {stages.get('ttft', 0) * 1000:.0f} ms · {tok_s:.0f} tokens/s · "
                 f"{usage['tokens_in']} in / {usage['tokens_out']} out · {cost_text} ({cost.basis})"
                 + (" · stopped at the length limit" if answer.get("finish_reason") == "length" else ""))
-    if answer.get("batch_size", 1) > 1:
-        col.caption(f"Decoded together with {answer['batch_size'] - 1} other answer(s): its first token waited for "
-                    "their prompts too.")
     if answer.get("citations"):
         with col.expander(f"Sources ({len(answer['citations'])})"):
             for c in answer["citations"]:
@@ -166,6 +163,10 @@ def show_run(run: dict) -> None:
     for j, (mode, reason) in enumerate(run.get("unavailable", {}).items(), start=len(order)):
         cols[j].markdown(f"#### {dot(mode)} {LABELS.get(mode, mode)}", unsafe_allow_html=True)
         cols[j].info(f"Not available: {reason}", icon=":material/block:")
+    batch = max((a.get("batch_size", 1) for a in run["answers"] if not a.get("cache_hit")), default=1)
+    if batch > 1:
+        st.caption(f"The {batch} generated answers were decoded together in one batch (one pass over the model's "
+                   "weights per token for all of them); each first token also waited for the other prompts.")
     if blind_info and blind_info.get("winner") == ALL_BAD:
         st.caption("You voted: all answers bad.")
     if run["answers"]:

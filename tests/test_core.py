@@ -160,3 +160,12 @@ def test_answer_question_records_stages(fake_generator):
         answer_question("   ", models.get_generator(fake_generator))
     with pytest.raises(ConfigError, match="Known modes: base"):
         answer_question("hi", models.get_generator(fake_generator), mode="nope")
+
+
+def test_cli_evaluate_with_fake_generator(fake_generator, capsys):
+    from workbench.cli import main
+
+    assert main(["evaluate", "--limit", "2", "--modes", "base,rag", "--model", fake_generator]) == 0
+    captured = capsys.readouterr()
+    assert "Base" in captured.out and "stored in workspace 'default'" in captured.out
+    assert "skipped rag: No documents indexed yet" in captured.err

@@ -183,6 +183,55 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import models
+    from .eval_runs import accuracy, evaluate, summarize
+    from .evaluation import read_testset
+    from .index import open_index
+    from .progress import TqdmSink
+    from .samples import sample_dir
+    from .store import read_json
+    from .strategies import LABELS, availability
+    from .training import ADAPTER_META, adapter_path, adapter_system_prompt
+
+    path = Path(args.testset) if args.testset else sample_dir() / "eval_set.jsonl"
+    items, report = read_testset(path.name, path.read_bytes())
+    for problem in report.problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    items = items[: args.limit] if args.limit else items
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    index = open_index(args.workspace)
+    adapter = system = None
+    if args.adapter:
+        folder = adapter_path(args.workspace, args.adapter)
+        adapter, system = str(folder), adapter_system_prompt(read_json(folder / ADAPTER_META))
+    runnable = [m for m, reason in availability(modes, index=index, adapter=adapter).items() if not reason]
+    for mode in set(modes) - set(runnable):
+        print(f"skipped {mode}: {availability([mode], index=index, adapter=adapter)[mode]}", file=sys.stderr)
+    sink = TqdmSink()
+    generator = models.get_generator(args.model, progress=sink)
+    run = evaluate(items, runnable, generator, workspace=args.workspace, index=index, adapter=adapter,
+                   adapter_name=args.adapter, adapter_system=system,
+                   config=GenerationConfig(max_new_tokens=args.max_new_tokens), testset_name=path.name,
+                   embedder_id=index.config.embedder_id, label=args.label or "", progress=sink)
+    sink.close()
+    summary, acc = summarize(run), accuracy(run)
+    if args.json:
+        print(json.dumps({"run_id": run["id"], "status": run["status"], "accuracy": acc, "summary": summary},
+                         indent=2, default=str))
+        return 0
+    cols = [("correct", "correct"), ("f1", "F1"), ("similarity", "sim"), ("grounded", "grounded"),
+            ("cited", "cited"), ("format_ok", "format"), ("refusal_ok", "refusal"), ("latency_p50_s", "p50 s")]
+    print("\n" + "approach".ljust(12) + "".join(h.rjust(10) for _, h in cols))
+    for mode, s in summary.items():
+        values = [acc.get(mode) if k == "correct" else s.get(k) for k, _ in cols]
+        print(LABELS.get(mode, mode).ljust(12) + "".join(("-" if v is None else f"{v:.2f}").rjust(10) for v in values))
+    print(f"\nrun {run['id']} ({run['status']}, {run['done']} questions) stored in workspace {args.workspace!r}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench", description="RAG-vs-Fine-tune Workbench")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -231,6 +280,18 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--no-rerank", action="store_true", help="skip the rerank stage")
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=_cmd_search)
+
+    ev = sub.add_parser("evaluate", help="run a test set through approaches and print the metrics")
+    ev.add_argument("testset", nargs="?", help="JSONL or CSV test set (default: the sample evaluation set)")
+    ev.add_argument("--modes", default="base,rag,finetuned,hybrid")
+    ev.add_argument("--adapter", help="adapter name (for finetuned and hybrid)")
+    ev.add_argument("--workspace", default="default")
+    ev.add_argument("--limit", type=int, help="only the first N questions")
+    ev.add_argument("--label", help="a label stored with the run")
+    ev.add_argument("--model", default=DEFAULT_GENERATOR, help="generator id")
+    ev.add_argument("--max-new-tokens", type=int, default=96, help=help_for(GenerationConfig, "max_new_tokens"))
+    ev.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ev.set_defaults(func=_cmd_evaluate)
 
     from .config import TrainConfig
 

@@ -166,7 +166,9 @@ def job_history(workspace: str) -> list[dict[str, Any]]:
             continue
         if rec["status"] in ACTIVE and rec["id"] not in live:
             rec["status"] = INTERRUPTED
-            rec["error"] = "The server stopped while this job was running; nothing it was writing was kept."
+            rec["error"] = ("The server stopped while this job was running; the questions it had finished are kept."
+                            if rec.get("kind") == "evaluate" else
+                            "The server stopped while this job was running; nothing it was writing was kept.")
             atomic_write_json(f, rec)
         out.append(rec)
     return sorted(out, key=lambda r: r["created_at"], reverse=True)

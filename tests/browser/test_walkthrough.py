@@ -172,7 +172,7 @@ def test_new_user_walkthrough(page, server):
     # 16. Evaluate a small slice of the sample set through the four approaches.
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Evaluate").click()
     wait_idle(page)
-    assert "No evaluation runs yet" in page.get_by_test_id("stMain").inner_text()
+    page.get_by_text("No evaluation runs yet").wait_for()
     page.get_by_label("Questions to run (from the top)", exact=True).fill("3")
     page.keyboard.press("Tab")
     page.get_by_role("button", name="Run evaluation", exact=True).click()
@@ -181,7 +181,7 @@ def test_new_user_walkthrough(page, server):
     page.get_by_text("Quality per approach").first.wait_for()
     assert_no_errors(page)
     body = page.get_by_test_id("stMain").inner_text()
-    assert "3/3 questions" in body and "Pareto front" in body
+    assert "Question 3 of 3" in body and "Pareto front" in body and "Token F1" in body
     tall(page, "18-evaluate-results", height=4200)
 
     # 17. A restart keeps the history.
