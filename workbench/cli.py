@@ -232,6 +232,29 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from . import models
+    from .progress import TqdmSink
+    from .serve import create_app, workspace_adapters
+
+    sink = TqdmSink()
+    generator = models.get_generator(args.model, progress=sink)
+    sink.close()
+    key = os.environ.get("WORKBENCH_SERVE_API_KEY") if args.api_key_env else None
+    name = args.model_name or args.model
+    app = create_app(generator, model_name=name, api_key=key,
+                     adapter_lister=lambda: workspace_adapters(args.workspace))
+    print(f"serving {name} and the adapters of workspace {args.workspace!r} at http://{args.host}:{args.port}/v1"
+          + (" (API key required)" if key else ""))
+    print(f"use it here as: compat:http://{args.host}:{args.port}/v1#{name}")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench", description="RAG-vs-Fine-tune Workbench")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -292,6 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-new-tokens", type=int, default=96, help=help_for(GenerationConfig, "max_new_tokens"))
     ev.add_argument("--json", action="store_true", help="print the summary as JSON")
     ev.set_defaults(func=_cmd_evaluate)
+
+    serve = sub.add_parser("serve", help="serve the local model and a workspace's adapters as an OpenAI-compatible API")
+    serve.add_argument("--workspace", default="default", help="whose adapters to serve (by name)")
+    serve.add_argument("--model", default=DEFAULT_GENERATOR, help="local generator id")
+    serve.add_argument("--model-name", help="the name clients use for the base model (default: the generator id)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--api-key-env", action="store_true",
+                       help="require the key in WORKBENCH_SERVE_API_KEY as 'Authorization: Bearer KEY'")
+    serve.set_defaults(func=_cmd_serve)
 
     from .config import TrainConfig
 

