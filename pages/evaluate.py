@@ -80,7 +80,12 @@ if items:
                                 help="A slice runs faster; the whole set measures better.")
         top_k = c4.slider("Chunks retrieved (RAG, hybrid)", 1, 10, 5)
         max_tokens = c5.slider("Maximum answer length (tokens)", 16, 256, 96, step=16)
-        label = st.text_input("Label for this run (optional)", placeholder="e.g. rank 16, 3 epochs")
+        c6, c7 = st.columns(2)
+        label = c6.text_input("Label for this run (optional)", placeholder="e.g. rank 16, 3 epochs")
+        judge_id = c7.text_input("LLM judge (optional, off when empty)", placeholder="openai:gpt-4o-mini or "
+                                 "compat:http://127.0.0.1:8000/v1#model",
+                                 help="A model that grades every answer against the reference (CORRECT / INCORRECT "
+                                      "with a reason). Its own tokens and cost are shown with the results.")
         go = st.form_submit_button("Run evaluation", icon=":material/play_arrow:", type="primary",
                                    disabled=bool(job and job.status in ACTIVE))
     chosen = next((a for a in adapters if a["name"] == adapter_name), None)
@@ -111,6 +116,13 @@ if items:
         else:
             try:
                 generator = load_generator(st.session_state["generator_id"])
+                judge = None
+                if judge_id.strip():
+                    from workbench import models
+
+                    judge = (models.remote_generator(judge_id.strip(), st.session_state.get("openai_api_key"))
+                             if judge_id.strip().startswith(("openai:", "compat:"))
+                             else models.get_generator(judge_id.strip()))
                 subset = items[: int(count)]
                 run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + f"{int(time.time() * 1000) % 1000000:06d}"
                 kwargs = dict(workspace=ws, index=index, adapter=chosen["path"] if chosen else None,
@@ -121,7 +133,7 @@ if items:
                               embedder_id=index.config.embedder_id, label=label.strip(), run_id=run_id)
                 job = runner.submit("evaluate", ws, f"Evaluate {len(subset)} questions × {len(runnable)} approaches",
                                     lambda sink, cancel: evaluate(subset, runnable, generator, progress=sink,
-                                                                  cancel=cancel, **kwargs))
+                                                                  cancel=cancel, judge=judge, **kwargs))
                 st.session_state["eval_job"], st.session_state["eval_run"] = job.id, run_id
                 st.rerun()
             except Exception as exc:
@@ -295,11 +307,14 @@ for mode, s in summary.items():
                   "Refused answerable": s["refused_when_should_not"], "p50 (s)": s["latency_p50_s"],
                   "p95 (s)": s["latency_p95_s"], "Tokens in / 1k": s["tokens_in_per_1k"],
                   "Tokens out / 1k": s["tokens_out_per_1k"], "$ / 1k queries": s["cost_per_1k_usd"],
-                  "Closer to training pairs": s["closer_to_training"]})
+                  "Closer to training pairs": s["closer_to_training"],
+                  **({"LLM judge": s["judge"], "Judge cost ($)": s["judge_cost_usd"]} if "judge" in s else {})})
 pct = st.column_config.NumberColumn(format="percent")
 st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", column_config={
     **{k: pct for k in ("Correct", "Token F1", "Similarity", "Grounded", "Source retrieved", "Source cited", "Format",
-                        "Refusal right", "Refused unanswerable", "Refused answerable", "Closer to training pairs")},
+                        "Refusal right", "Refused unanswerable", "Refused answerable", "Closer to training pairs",
+                        "LLM judge")},
+    "Judge cost ($)": st.column_config.NumberColumn(format="$%.4f"),
     "p50 (s)": st.column_config.NumberColumn(format="%.2f"), "p95 (s)": st.column_config.NumberColumn(format="%.2f"),
     "Tokens in / 1k": st.column_config.NumberColumn(format="%.0f"),
     "Tokens out / 1k": st.column_config.NumberColumn(format="%.0f"),

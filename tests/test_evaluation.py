@@ -193,3 +193,26 @@ def test_html_report_is_self_contained_and_escapes_answers(small_index):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_text and "<script>alert(1)" not in html_text
     assert len(html_text) > 1_000_000 and "src=\"https://cdn.plot.ly" not in html_text  # plotly.js embedded
     assert html_text.count("Plotly.newPlot") >= 3
+
+
+def test_llm_judge_is_optional_and_its_cost_is_counted(small_index):
+    from workbench.generation.base import Execution, Generator
+
+    class Judge(Generator):
+        model_id = "openai:gpt-4o-mini"
+
+        def _execute(self, messages, config, emit, adapter=None):
+            emit("CORRECT. It states the same window.")
+            return Execution(120, 8)
+
+        def count_tokens(self, text):
+            return len(text.split())
+
+    run = evaluate(ITEMS[:2], ["base"], EchoGenerator(), workspace="e", index=small_index, judge=Judge())
+    assert run["config"]["judge"] == "openai:gpt-4o-mini"
+    assert all(r["metrics"]["judge"] == 1.0 and r["judge"]["reason"].startswith("CORRECT") for r in run["results"])
+    summary = summarize(run)["base"]
+    assert summary["judge"] == 1.0 and summary["judge_tokens"] == 2 * 128
+    assert summary["judge_cost_usd"] == pytest.approx(2 * (120 * 0.15 + 8 * 0.60) / 1e6)
+    assert "judge" not in summarize(evaluate(ITEMS[:1], ["base"], EchoGenerator(), workspace="e",
+                                             index=small_index))["base"]

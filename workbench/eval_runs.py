@@ -96,6 +96,29 @@ def score_answer(item: TestItem, answer: dict[str, Any], chunks: list[str], chec
     return metrics
 
 
+JUDGE_PROMPT = (
+    "You grade answers of a customer support assistant. Compare the ANSWER with the REFERENCE answer to the "
+    "QUESTION. Reply with exactly one word first, CORRECT or INCORRECT, then one short sentence with the reason. "
+    "An answer is CORRECT when it states the same facts as the reference (wording may differ); when the reference "
+    "says the information is not available, only an answer that says it does not know is CORRECT.")
+
+
+def judge_answer(judge: Generator, question: str, reference: str, answer: str) -> dict[str, Any]:
+    """Ask ``judge`` whether ``answer`` is right; returns verdict (1.0/0.0/None), reason, and what it cost."""
+    messages = [{"role": "system", "content": JUDGE_PROMPT},
+                {"role": "user", "content": f"QUESTION: {question}\nREFERENCE: {reference}\nANSWER: {answer}"}]
+    result = judge.generate(messages, GenerationConfig(max_new_tokens=60))
+    first = result.text.strip().split(maxsplit=1)
+    word = first[0].strip(".:,*").upper() if first else ""
+    verdict = 1.0 if word == "CORRECT" else 0.0 if word == "INCORRECT" else None
+    record = {"model_id": judge.model_id, "usage": {"tokens_in": result.usage.tokens_in,
+                                                   "tokens_out": result.usage.tokens_out},
+              "timings": [{"stage": "ttft", "seconds": result.ttft_s}, {"stage": "decode", "seconds": result.decode_s}]}
+    return {"verdict": verdict, "reason": result.text.strip()[:300], "judge_model": judge.model_id,
+            "tokens_in": result.usage.tokens_in, "tokens_out": result.usage.tokens_out,
+            "estimated": result.usage.estimated, "record": record}
+
+
 def provenance(text: str, chunks: list[str], pairs: list[dict[str, str]], pair_vectors: Any, embed: Any
                ) -> dict[str, Any] | None:
     """Is the answer closer to the retrieved chunks or to the training pairs?"""
@@ -121,7 +144,7 @@ def evaluate(
     retrieval_config: RetrievalConfig | None = None, config: GenerationConfig | None = None,
     testset_name: str = "test set", check: FormatCheck | None = None, embedder_id: str = DEFAULT_EMBEDDER,
     use_updated_reference: bool = False, label: str = "", progress: ProgressSink = null_sink,
-    cancel: threading.Event | None = None, run_id: str | None = None,
+    cancel: threading.Event | None = None, run_id: str | None = None, judge: Generator | None = None,
 ) -> dict[str, Any]:
     """Run every item through ``modes`` (one batched comparison per question), scoring each answer.
 
@@ -152,7 +175,8 @@ def evaluate(
                    "retrieval": retrieval_config.to_dict(), "embedder_id": embedder_id,
                    "index_fingerprint": index.fingerprint() if index is not None else None,
                    "index_documents": len(index.documents()) if index is not None else 0,
-                   "format_check": {"kind": check.kind, "pattern": check.pattern, "lines": list(check.lines)}},
+                   "format_check": {"kind": check.kind, "pattern": check.pattern, "lines": list(check.lines)},
+                   "judge": judge.model_id if judge is not None else None},
         "leakage": leakage([i.question for i in items], [p["question"] for p in pairs], embed) if pairs else [],
         "unavailable": {}, "done": 0, "results": [],
     }
@@ -186,6 +210,10 @@ def evaluate(
                     "metrics": score_answer(item, record, chunks, check, embed, reference),
                     "provenance": provenance(answer.text, chunks, pairs, pair_vectors, embed),
                 })
+                if judge is not None:
+                    verdict = judge_answer(judge, item.question, reference, answer.text)
+                    run["results"][-1]["metrics"]["judge"] = verdict["verdict"]
+                    run["results"][-1]["judge"] = verdict
             run["done"] = n
             atomic_write_json(path, run)
             elapsed = time.perf_counter() - started
@@ -278,6 +306,12 @@ def summarize(run: dict[str, Any], hardware_per_hour: float = 0.0) -> dict[str, 
         costs = [answer_cost(r, hardware_per_hour).usd for r in rows]
         summary["cost_per_1k_usd"] = None if any(c is None for c in costs) else sum(costs) / len(costs) * 1000
         summary["machine_s_per_answer"] = _mean([machine_seconds(r) for r in rows])
+        judged = [r["judge"] for r in rows if r.get("judge")]
+        if judged:
+            summary["judge"] = _mean([j["verdict"] for j in judged])
+            judge_costs = [answer_cost(j["record"], hardware_per_hour).usd for j in judged]
+            summary["judge_cost_usd"] = None if any(c is None for c in judge_costs) else sum(judge_costs)
+            summary["judge_tokens"] = sum(j["tokens_in"] + j["tokens_out"] for j in judged)
         closer = [r["provenance"].get("closer_to") for r in rows if r.get("provenance") and
                   r["provenance"].get("closer_to")]
         summary["closer_to_training"] = (sum(c == "training pairs" for c in closer) / len(closer)) if closer else None
