@@ -21,6 +21,7 @@ pages = [
     st.Page("pages/finetune.py", title="Fine-tune", icon=":material/model_training:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/query_stats:"),
+    st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
 ]
 nav = st.navigation(pages)
 

@@ -77,6 +77,12 @@ if report is not None:
         if not st.checkbox(f"Train on the {report.usable} good rows anyway", key="keep_good_rows"):
             pairs = None
     if pairs:
+        st.download_button(
+            "Download these pairs for OpenAI fine-tuning (JSONL)",
+            "".join(json.dumps(p.to_chat(), ensure_ascii=False) + "\n" for p in pairs).encode("utf-8"),
+            "training_pairs.openai.jsonl", "application/jsonl", icon=":material/download:",
+            help="The validated pairs in OpenAI's chat fine-tuning format. A model fine-tuned there (ft:...) can be "
+                 "used here as openai:ft:... for the fine-tuned approach.")
         try:
             lengths = length_report(pairs, TrainConfig(max_length=int(st.session_state.get("ft_max_length", 256)),
                                                        val_fraction=float(st.session_state.get("ft_val", 0.1))))

@@ -182,3 +182,20 @@ def test_workspace_comes_from_the_url_and_a_bad_name_is_refused():
     bad.run()
     assert not bad.exception and bad.session_state["workspace"] == "default"
     assert any("not a valid workspace name" in w.value for w in bad.warning)
+
+
+def test_settings_checks_a_compat_backend_and_keeps_the_key_in_the_session(fake_generator):
+    from tests.fakes import EchoGenerator
+    from workbench.serve import BackgroundServer, create_app
+
+    with BackgroundServer(create_app(EchoGenerator(), model_name="echo")) as server:
+        at = _app().run()
+        at.switch_page("pages/settings.py").run()
+        assert not at.exception
+        at.text_input(key="openai_api_key_input").input("sk-session-only-123456").run()
+        next(b for b in at.button if b.label == "Use this key for this session").click().run()
+        assert at.session_state["openai_api_key"] == "sk-session-only-123456"
+        next(t for t in at.text_input if t.label == "Backend id").input(f"compat:{server.base_url}#echo").run()
+        next(b for b in at.button if b.label == "Check connection").click().run()
+        assert not at.exception and not at.error
+        assert any(s.value.startswith("Connected: models listed") for s in at.success)
