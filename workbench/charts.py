@@ -188,10 +188,10 @@ def metric_bars_chart(summary: dict[str, dict[str, Any]], metrics: dict[str, str
         fig.add_trace(go.Bar(
             x=[metrics[m] for m in names], y=[v if v is not None else 0 for v in values],
             name=labels.get(mode, mode), marker_color=MODE_COLOURS.get(mode, "#555555"),
-            text=["n/a" if v is None else f"{v:.2f}" for v in values], textposition="outside",
-            hovertemplate="%{x}: %{text}<extra>%{fullData.name}</extra>"))
+            customdata=["does not apply" if v is None else f"{v:.2f}" for v in values],
+            hovertemplate="%{x}: %{customdata}<extra>%{fullData.name}</extra>"))
     fig.update_layout(barmode="group", title=title, yaxis_title="Score (0 to 1, higher is better)",
-                      xaxis_title="Metric", yaxis=dict(range=[0, 1.15]), height=420,
+                      xaxis_title="Metric", yaxis=dict(range=[0, 1.05]), height=420,
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.35))
     return fig
 

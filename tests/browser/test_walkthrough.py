@@ -188,8 +188,8 @@ def test_new_user_walkthrough(page, server):
     assert "workspace=walkthrough" in page.url  # the workspace travels in the link
     server.restart()
     page.goto(f"{server.url}/compare?workspace=walkthrough")
+    page.get_by_text("History (7 questions)").wait_for(timeout=120_000)
     wait_idle(page)
     assert "walkthrough" in page.get_by_test_id("stSidebar").inner_text()
-    page.get_by_text("History (7 questions)").wait_for()
     assert_no_errors(page)
     tall(page, "19-history-after-restart")
