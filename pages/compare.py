@@ -7,7 +7,7 @@ import time
 
 import streamlit as st
 
-from workbench import samples
+from workbench import models, samples
 from workbench.charts import (MODE_COLOURS, cumulative_cost_chart, latency_by_stage_chart,
                               latency_distribution_chart, tokens_chart)
 from workbench.config import GenerationConfig, RetrievalConfig
@@ -54,10 +54,22 @@ with st.form("compare"):
                                                  "settings) returns the earlier answer instantly, marked as a cache hit.")
     threshold = c7.slider("Cache threshold (cosine similarity)", 0.80, 1.00, DEFAULT_CACHE_THRESHOLD, 0.01,
                           help="How similar a question must be to an earlier one to reuse its answer.")
+    with st.expander("Models per approach (optional): compare against an API or a server"):
+        st.caption("Empty: the local model. `openai:gpt-4o-mini` (key on the Settings page) or "
+                   "`compat:http://HOST:PORT/v1#MODEL` for any OpenAI-compatible server. For the fine-tuned and "
+                   "hybrid approaches, a remote model is either itself fine-tuned (`openai:ft:...`) or serves your "
+                   "adapter under a name (vLLM `--lora-modules`).")
+        bcols = st.columns(2)
+        backend_ids = {m: bcols[i % 2].text_input(f"Model for {LABELS[m]}", key=f"backend_{m}", placeholder="local")
+                       for i, m in enumerate(MODES)}
+        remote_adapter = st.text_input("Adapter name on that server (fine-tuned, hybrid; empty: the model itself)",
+                                       key="backend_remote_adapter")
     go = st.form_submit_button("Compare", icon=":material/compare_arrows:", type="primary")
 
 chosen = next((a for a in adapters if a["name"] == adapter_name), None)
-plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None)
+remote_modes = {m for m, b in backend_ids.items() if b.strip()}
+plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None,
+                    tuned_elsewhere={m for m in remote_modes if m in {"finetuned", "hybrid"}})
 with st.expander("What each approach does, and what it needs"):
     for mode in MODES:
         reason = plan.get(mode)
@@ -87,13 +99,21 @@ def live_run() -> None:
     def on_cached(mode: str, answer: dict) -> None:
         boxes[mode].markdown(answer_markdown(answer["text"]))
 
+    backends = {}
+    for mode in remote_modes & set(modes):
+        model_id = backend_ids[mode].strip()
+        backend = (models.remote_generator(model_id, st.session_state.get("openai_api_key"))
+                   if model_id.startswith(("openai:", "compat:")) else load_generator(model_id))
+        tuned = mode in {"finetuned", "hybrid"}
+        backends[mode] = (backend, (remote_adapter.strip() or None) if tuned and model_id.startswith(
+            ("openai:", "compat:")) else (chosen["path"] if tuned and chosen else None))
     run = run_and_record(
         question, modes, generator, workspace=ws, index=index, adapter=chosen["path"] if chosen else None,
         adapter_name=chosen["name"] if chosen else None,
         adapter_system=adapter_system_prompt(chosen) if chosen else None,
         retrieval_config=RetrievalConfig(top_k=top_k), config=GenerationConfig(max_new_tokens=max_tokens),
         cache_threshold=threshold if use_cache else None, blind=blind, blind_order=shown if blind else None,
-        embedder_id=index.config.embedder_id, on_text=on_text, on_cached=on_cached)
+        embedder_id=index.config.embedder_id, on_text=on_text, on_cached=on_cached, backends=backends)
     st.session_state["last_run"] = run["id"]
     st.session_state["session_runs"].append(run["id"])
     st.rerun()
@@ -152,7 +172,7 @@ def show_run(run: dict) -> None:
         st.caption("Approach names, sources, prompts and timings are hidden until you vote.")
         return
     order = blind_info["order"] if blind_info else [a["mode"] for a in run["answers"]]
-    cols = st.columns(max(1, len(order) + len(run.get("unavailable", {}))))
+    cols = st.columns(max(1, len(order) + len(run.get("unavailable", {})) + len(run.get("errors", {}))))
     for i, mode in enumerate(order):
         answer = by_mode[mode]
         letter = f"Answer {BLIND_LETTERS[i]}: " if blind_info else ""
@@ -160,7 +180,11 @@ def show_run(run: dict) -> None:
         cols[i].markdown(f"#### {dot(mode)} {letter}{LABELS.get(mode, mode)}{star}", unsafe_allow_html=True)
         cols[i].markdown(answer_markdown(answer["text"]) or "(empty answer)")
         answer_details(cols[i], answer, rate)
-    for j, (mode, reason) in enumerate(run.get("unavailable", {}).items(), start=len(order)):
+    extra = list(run.get("errors", {}).items())
+    for j, (mode, message) in enumerate(extra, start=len(order)):
+        cols[j].markdown(f"#### {dot(mode)} {LABELS.get(mode, mode)}", unsafe_allow_html=True)
+        cols[j].error(message, icon=":material/cloud_off:")
+    for j, (mode, reason) in enumerate(run.get("unavailable", {}).items(), start=len(order) + len(extra)):
         cols[j].markdown(f"#### {dot(mode)} {LABELS.get(mode, mode)}", unsafe_allow_html=True)
         cols[j].info(f"Not available: {reason}", icon=":material/block:")
     batch = max((a.get("batch_size", 1) for a in run["answers"] if not a.get("cache_hit")), default=1)

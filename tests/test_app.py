@@ -199,3 +199,18 @@ def test_settings_checks_a_compat_backend_and_keeps_the_key_in_the_session(fake_
         next(b for b in at.button if b.label == "Check connection").click().run()
         assert not at.exception and not at.error
         assert any(s.value.startswith("Connected: models listed") for s in at.success)
+
+
+def test_compare_with_a_remote_backend_that_fails_shows_it_in_its_column(fake_generator):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    at = _compare_page(fake_generator)
+    next(t for t in at.text_input if t.label == "Model for Base").input(f"compat:http://127.0.0.1:{dead}/v1#m")
+    next(m for m in at.multiselect if m.label == "Approaches").set_value(["base", "finetuned"])
+    at = _compare(at, "Where is my parcel?")
+    assert not at.exception
+    assert any(e.value.startswith("Could not connect to http://127.0.0.1") for e in at.error)
+    assert any("No adapter chosen" in i.value for i in at.info)

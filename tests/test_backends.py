@@ -144,3 +144,26 @@ def test_the_key_is_never_stored_or_logged(workbench_home, caplog):
     assert stored and KEY not in stored
     assert KEY.encode() not in export_json(list_runs("k"))
     assert KEY not in caplog.text
+
+
+def test_per_mode_backends_and_a_failing_backend_leaves_the_others_answering(workbench_home, tmp_path):
+    from workbench.history import run_and_record
+    from workbench.strategies import run_comparison
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    app = create_app(EchoGenerator(), model_name="echo", adapters={"house": str(tmp_path)})
+    with BackgroundServer(app) as server:
+        remote = OpenAICompatGenerator("compat:echo", server.base_url, "echo")
+        broken = OpenAICompatGenerator("compat:dead", f"http://127.0.0.1:{dead}/v1", "m")
+        result = run_comparison("Where is my parcel?", ["base", "finetuned", "hybrid"], EchoGenerator(),
+                                backends={"finetuned": (remote, "house"), "base": (broken, None)})
+        # No local adapter, but the remote one serves the fine-tuned mode; hybrid (local, no index) is unavailable.
+        assert [a.mode for a in result.answers] == ["finetuned"]
+        assert result.answers[0].text.startswith("Echo (adapted):") and result.answers[0].model_id == "compat:echo"
+        assert "Could not connect" in result.errors["base"] and "hybrid" in result.unavailable
+        run = run_and_record("Where is my parcel?", ["base", "finetuned"], EchoGenerator(), workspace="b",
+                             backends={"finetuned": (remote, "house"), "base": (broken, None)})
+    assert run["errors"]["base"].startswith("Could not connect") and run["answers"][0]["mode"] == "finetuned"
+    assert run["settings"]["backends"]["finetuned"] == {"model_id": "compat:echo", "adapter": "house"}

@@ -183,6 +183,7 @@ def run_and_record(
     cache_threshold: float | None = None, blind: bool = False, blind_order: list[str] | None = None,
     embedder_id: str = DEFAULT_EMBEDDER,
     on_text: Callable[[str, str], None] | None = None, on_cached: Callable[[str, dict[str, Any]], None] | None = None,
+    backends: dict[str, tuple[Generator, str | None]] | None = None,
 ) -> dict[str, Any]:
     """Answer ``question`` with ``modes`` (cache first when ``cache_threshold`` is set), store the run, return it.
 
@@ -194,8 +195,11 @@ def run_and_record(
     if cache_threshold is not None and not 0.5 <= cache_threshold <= 1.0:
         raise DataError(f"Expected a cache threshold between 0.5 and 1.0 (cosine similarity), got {cache_threshold}.")
     fingerprint = index.fingerprint() if index is not None else None
-    signatures = {m: mode_signature(m, model_id=generator.model_id, adapter=adapter, adapter_system=adapter_system,
-                                    config=config, retrieval=retrieval_config, index_fingerprint=fingerprint)
+    backends = backends or {}
+    signatures = {m: mode_signature(m, model_id=backends[m][0].model_id if m in backends else generator.model_id,
+                                    adapter=backends[m][1] if m in backends else adapter,
+                                    adapter_system=adapter_system, config=config, retrieval=retrieval_config,
+                                    index_fingerprint=fingerprint)
                   for m in modes}
     started = time.perf_counter()
     vector = _embed(question, embedder_id)
@@ -219,7 +223,7 @@ def run_and_record(
     to_run = [m for m in modes if m not in cached_answers]
     comparison = run_comparison(question, to_run, generator, index=index, adapter=adapter,
                                 adapter_system=adapter_system, retrieval_config=retrieval_config, config=config,
-                                on_text=on_text) if to_run else None
+                                on_text=on_text, backends=backends) if to_run else None
     fresh = {a.mode: dict(a.to_dict(), signature=signatures[a.mode]) for a in (comparison.answers if comparison else [])}
     answers = [cached_answers.get(m) or fresh[m] for m in modes if m in cached_answers or m in fresh]
     unavailable = comparison.unavailable if comparison else {}
@@ -230,7 +234,9 @@ def run_and_record(
         "modes": list(modes),
         "answers": answers,
         "unavailable": unavailable,
+        "errors": comparison.errors if comparison else {},
         "settings": {"model_id": generator.model_id, "adapter": adapter_name, "adapter_path": adapter,
+                     "backends": {m: {"model_id": g.model_id, "adapter": a} for m, (g, a) in backends.items()},
                      "generation": config.to_dict(), "retrieval": retrieval_config.to_dict(),
                      "index_fingerprint": fingerprint, "cache_threshold": cache_threshold},
         "embedder_id": embedder_id,

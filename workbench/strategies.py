@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .config import GenerationConfig, RetrievalConfig
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, WorkbenchError
 from .generation.base import Generator, Messages
 from .records import Answer, StageTiming
 
@@ -85,11 +85,17 @@ class Comparison:
     """mode -> why it could not run."""
     retrieval: Any = None
     """The shared RetrievalResult, when a mode needed one."""
+    errors: dict[str, str] = field(default_factory=dict)
+    """mode -> what went wrong with its backend (the other modes still answered)."""
 
 
 def availability(modes: list[str], *, index: Any = None, adapter: str | None = None,
-                 generator: Generator | None = None, max_new_tokens: int = 160) -> dict[str, str | None]:
-    """mode -> None when it can run, else the reason it cannot."""
+                 generator: Generator | None = None, max_new_tokens: int = 160,
+                 tuned_elsewhere: set[str] | frozenset[str] = frozenset()) -> dict[str, str | None]:
+    """mode -> None when it can run, else the reason it cannot.
+
+    ``tuned_elsewhere``: fine-tuned/hybrid modes served by a remote backend (a fine-tuned API model,
+    or an adapter on a server), which need no local adapter."""
     out: dict[str, str | None] = {}
     has_docs = bool(index is not None and index.documents())
     for mode in modes:
@@ -98,7 +104,7 @@ def availability(modes: list[str], *, index: Any = None, adapter: str | None = N
         reason = None
         if mode in {"rag", "hybrid", "stuffed"} and not has_docs:
             reason = "No documents indexed yet: add some on the Documents page."
-        if mode in {"finetuned", "hybrid"} and not adapter:
+        if mode in {"finetuned", "hybrid"} and not adapter and mode not in tuned_elsewhere:
             reason = (reason + " " if reason else "") + "No adapter chosen: train one on the Fine-tune page."
         if mode == "stuffed" and reason is None and generator is not None:
             total = sum(generator.count_tokens(index.document_text(d["name"])) for d in index.documents())
@@ -115,14 +121,24 @@ def run_comparison(
     adapter_system: str | None = None, retrieval_config: RetrievalConfig | None = None,
     config: GenerationConfig | None = None, on_text: Callable[[str, str], None] | None = None,
     on_answer: Callable[[Answer], None] | None = None,
+    backends: dict[str, tuple[Generator, str | None]] | None = None,
 ) -> Comparison:
-    """Answer ``question`` with each mode in ``modes`` (one shared retrieval), measuring every stage."""
+    """Answer ``question`` with each mode in ``modes`` (one shared retrieval), measuring every stage.
+
+    ``backends`` maps a mode to another (generator, adapter) than ``generator`` with the local
+    ``adapter``: e.g. RAG on ``openai:gpt-4o-mini``, or the fine-tuned mode on a vLLM server whose
+    adapter is a model name (None: the backend's model is itself the fine-tuned one). Modes sharing
+    a backend are generated in one call (batched where the backend can); a backend that fails marks
+    its modes in ``errors`` while the others still answer."""
     from .retrieval import retrieve
 
     question = validate_question(question)
     config = config or GenerationConfig()
+    backends = backends or {}
     result = Comparison(question)
-    plan = availability(modes, index=index, adapter=adapter, generator=generator, max_new_tokens=config.max_new_tokens)
+    remote_tuned = {m for m in backends if m in {"finetuned", "hybrid"}}
+    plan = availability(modes, index=index, adapter=adapter, generator=generator, max_new_tokens=config.max_new_tokens,
+                        tuned_elsewhere=remote_tuned)
     result.unavailable = {m: r for m, r in plan.items() if r}
     runnable = [m for m in modes if not plan[m]]
     hits_needed = [m for m in runnable if m in {"rag", "hybrid"}]
@@ -145,15 +161,30 @@ def run_comparison(
             citations = [{"doc_name": d["name"], "rank": i + 1} for i, d in enumerate(docs)]
         messages = build_messages(mode, question, passages, adapter_system)
         timings.append(StageTiming("prompt_build", time.perf_counter() - started))
-        use_adapter = adapter if mode in {"finetuned", "hybrid"} else None
-        prepared.append((mode, messages, timings, citations, use_adapter))
+        backend, use_adapter = backends.get(mode, (generator, adapter))
+        use_adapter = use_adapter if mode in {"finetuned", "hybrid"} else None
+        prepared.append((mode, messages, timings, citations, use_adapter, backend))
     if not prepared:
         return result
-    # All modes in one call: a backend that batches decodes them together.
-    generations = generator.generate_many(
-        [(messages, use_adapter) for _, messages, _, _, use_adapter in prepared], config,
-        on_text=(lambda i, piece: on_text(prepared[i][0], piece)) if on_text else None)
-    for (mode, messages, timings, citations, use_adapter), generation in zip(prepared, generations):
+    # Modes sharing a backend go in one call: a backend that batches decodes them together.
+    groups: dict[int, list[int]] = {}
+    for i, item in enumerate(prepared):
+        groups.setdefault(id(item[5]), []).append(i)
+    generations: dict[int, Any] = {}
+    for members in groups.values():
+        backend = prepared[members[0]][5]
+        try:
+            outs = backend.generate_many(
+                [(prepared[i][1], prepared[i][4]) for i in members], config,
+                on_text=(lambda j, piece, members=members: on_text(prepared[members[j]][0], piece)) if on_text else None)
+            generations.update(zip(members, outs))
+        except WorkbenchError as exc:
+            for i in members:
+                result.errors[prepared[i][0]] = str(exc) + (f" ({exc.fix})" if exc.fix else "")
+    for i, (mode, messages, timings, citations, use_adapter, _) in enumerate(prepared):
+        if i not in generations:
+            continue
+        generation = generations[i]
         answer = Answer(mode=mode, question=question, text=generation.text, model_id=generation.model_id,
                         messages=messages, timings=timings + generation.timings(), usage=generation.usage,
                         generation_config=config.to_dict(), finish_reason=generation.finish_reason,
