@@ -167,3 +167,15 @@ def test_per_mode_backends_and_a_failing_backend_leaves_the_others_answering(wor
                              backends={"finetuned": (remote, "house"), "base": (broken, None)})
     assert run["errors"]["base"].startswith("Could not connect") and run["answers"][0]["mode"] == "finetuned"
     assert run["settings"]["backends"]["finetuned"] == {"model_id": "compat:echo", "adapter": "house"}
+
+
+def test_the_key_is_read_from_the_secrets_file(tmp_path, monkeypatch):
+    from workbench.generation.openai_compat import resolve_api_key
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert resolve_api_key() is None
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "secrets.toml").write_text(f'OPENAI_API_KEY = "{KEY}"\n')
+    assert resolve_api_key() == KEY and resolve_api_key("sk-explicit-123") == "sk-explicit-123"

@@ -52,9 +52,7 @@ def evals_dir(workspace: str) -> Path:
 
 
 def _path(workspace: str, run_id: str) -> Path:
-    if not run_id or not all(c.isalnum() or c == "-" for c in run_id):
-        raise DataError(f"Expected an evaluation run id of letters, digits and dashes, got {run_id!r}.")
-    return evals_dir(workspace) / f"{run_id}.json"
+    return paths.record_file(evals_dir(workspace), run_id, "evaluation run")
 
 
 def training_pairs_of(adapter: str | None) -> list[dict[str, str]]:

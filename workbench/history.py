@@ -48,9 +48,7 @@ def history_dir(workspace: str) -> Path:
 
 
 def _run_path(workspace: str, run_id: str) -> Path:
-    if not run_id or not all(c.isalnum() or c == "-" for c in run_id):
-        raise DataError(f"Expected a run id of letters, digits and dashes, got {run_id!r}.")
-    return history_dir(workspace) / f"{run_id}.json"
+    return paths.record_file(history_dir(workspace), run_id)
 
 
 def mode_signature(mode: str, *, model_id: str, adapter: str | None, adapter_system: str | None,

@@ -68,3 +68,12 @@ def list_workspaces() -> list[str]:
     names = {p.name for p in workspaces_dir().iterdir() if p.is_dir() and _WORKSPACE_RE.match(p.name)}
     names.add(DEFAULT_WORKSPACE)
     return sorted(names)
+
+
+def record_file(folder: Path, record_id: str, what: str = "run") -> Path:
+    """``folder/<record_id>.json`` for an id of letters, digits and dashes (never a path of its own)."""
+    from .errors import DataError
+
+    if not isinstance(record_id, str) or not record_id or not all(c.isalnum() or c == "-" for c in record_id):
+        raise DataError(f"Expected a {what} id of letters, digits and dashes, got {record_id!r}.")
+    return folder / f"{record_id}.json"

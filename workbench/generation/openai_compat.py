@@ -46,12 +46,23 @@ def resolve_api_key(explicit: str | None = None, env_var: str = "OPENAI_API_KEY"
         return explicit
     if os.environ.get(env_var):
         return os.environ[env_var]
-    try:  # .streamlit/secrets.toml, only when running under Streamlit
-        import streamlit as st
+    return _secrets_file_value(env_var)
 
-        return st.secrets.get(env_var) or None  # type: ignore[no-any-return]
-    except Exception:
-        return None
+
+def _secrets_file_value(name: str) -> str | None:
+    """``name`` from Streamlit's secrets files (``./.streamlit/secrets.toml``, then ``~/.streamlit/``),
+    read directly so the CLI sees the same key as the app."""
+    import tomllib
+    from pathlib import Path
+
+    for path in (Path.cwd() / ".streamlit" / "secrets.toml", Path.home() / ".streamlit" / "secrets.toml"):
+        try:
+            value = tomllib.loads(path.read_text(encoding="utf-8")).get(name)
+        except (OSError, ValueError):
+            continue
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
 
 
 def redact(text: str, key: str | None) -> str:
