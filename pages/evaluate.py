@@ -86,10 +86,20 @@ if items:
                                  "compat:http://127.0.0.1:8000/v1#model",
                                  help="A model that grades every answer against the reference (CORRECT / INCORRECT "
                                       "with a reason). Its own tokens and cost are shown with the results.")
+        with st.expander("Models per approach (optional): evaluate an API model or a server"):
+            st.caption("Empty: the local model. `openai:MODEL` or `compat:http://HOST:PORT/v1#MODEL`; for fine-tuned "
+                       "and hybrid, a remote model is itself fine-tuned or serves your adapter under a name.")
+            bcols = st.columns(2)
+            backend_ids = {m: bcols[i % 2].text_input(f"Model for {LABELS[m]}", key=f"eval_backend_{m}",
+                                                      placeholder="local") for i, m in enumerate(MODES)}
+            remote_adapter = st.text_input("Adapter name on that server (empty: the model itself)",
+                                           key="eval_backend_adapter")
         go = st.form_submit_button("Run evaluation", icon=":material/play_arrow:", type="primary",
                                    disabled=bool(job and job.status in ACTIVE))
     chosen = next((a for a in adapters if a["name"] == adapter_name), None)
-    plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None)
+    remote_modes = {m for m, b in backend_ids.items() if b.strip()}
+    plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None,
+                        tuned_elsewhere={m for m in remote_modes if m in {"finetuned", "hybrid"}})
     for mode, reason in plan.items():
         if reason:
             st.caption(f":orange[{LABELS[mode]} will be skipped: {reason}]")
@@ -123,6 +133,17 @@ if items:
                     judge = (models.remote_generator(judge_id.strip(), st.session_state.get("openai_api_key"))
                              if judge_id.strip().startswith(("openai:", "compat:"))
                              else models.get_generator(judge_id.strip()))
+                from workbench import models as registry
+
+                backends = {}
+                for mode in remote_modes & set(runnable):
+                    model_id = backend_ids[mode].strip()
+                    remote = model_id.startswith(("openai:", "compat:"))
+                    backend = (registry.remote_generator(model_id, st.session_state.get("openai_api_key")) if remote
+                               else load_generator(model_id))
+                    tuned = mode in {"finetuned", "hybrid"}
+                    backends[mode] = (backend, (remote_adapter.strip() or None) if tuned and remote
+                                      else (chosen["path"] if tuned and chosen else None))
                 subset = items[: int(count)]
                 run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + f"{int(time.time() * 1000) % 1000000:06d}"
                 kwargs = dict(workspace=ws, index=index, adapter=chosen["path"] if chosen else None,
@@ -133,7 +154,8 @@ if items:
                               embedder_id=index.config.embedder_id, label=label.strip(), run_id=run_id)
                 job = runner.submit("evaluate", ws, f"Evaluate {len(subset)} questions × {len(runnable)} approaches",
                                     lambda sink, cancel: evaluate(subset, runnable, generator, progress=sink,
-                                                                  cancel=cancel, judge=judge, **kwargs))
+                                                                  cancel=cancel, judge=judge, backends=backends,
+                                                                  **kwargs))
                 st.session_state["eval_job"], st.session_state["eval_run"] = job.id, run_id
                 st.rerun()
             except Exception as exc:
@@ -292,6 +314,10 @@ st.caption(f"Model `{config['model_id']}` · adapter `{config.get('adapter') or 
            f"chunks · up to {config['generation']['max_new_tokens']} tokens · greedy "
            f"(seed {config['generation']['seed']}) · {run['done']} questions · "
            f"{len(run['results'])} answers")
+if run.get("errors"):
+    first = next(iter({k: v for k, v in run["errors"][0].items() if k != "item_id"}.values()))
+    st.warning(f"{len(run['errors'])} question(s) had an approach whose backend failed; those answers are missing. "
+               f"First error: {first}", icon=":material/cloud_off:")
 if run.get("unavailable"):
     st.caption("Skipped: " + "; ".join(f"{LABELS.get(m, m)}: {r}" for m, r in run["unavailable"].items()))
 if run.get("leakage"):

@@ -179,3 +179,18 @@ def test_the_key_is_read_from_the_secrets_file(tmp_path, monkeypatch):
     (tmp_path / ".streamlit").mkdir()
     (tmp_path / ".streamlit" / "secrets.toml").write_text(f'OPENAI_API_KEY = "{KEY}"\n')
     assert resolve_api_key() == KEY and resolve_api_key("sk-explicit-123") == "sk-explicit-123"
+
+
+def test_evaluation_runs_an_approach_on_a_remote_backend(workbench_home, tmp_path):
+    from workbench.eval_runs import evaluate
+    from workbench.evaluation import TestItem
+
+    app = create_app(EchoGenerator(), model_name="echo", adapters={"house": str(tmp_path)})
+    with BackgroundServer(app) as server:
+        remote = OpenAICompatGenerator("compat:echo", server.base_url, "echo")
+        run = evaluate([TestItem("q1", "Where is my parcel?", "On its way.")], ["base", "finetuned"], EchoGenerator(),
+                       workspace="b", backends={"finetuned": (remote, "house")})
+    by_mode = {r["mode"]: r for r in run["results"]}
+    assert by_mode["finetuned"]["model_id"] == "compat:echo" and by_mode["finetuned"]["text"].startswith("Echo (adapted)")
+    assert by_mode["base"]["model_id"] == "fake:echo"
+    assert run["config"]["backends"] == {"finetuned": {"model_id": "compat:echo", "adapter": "house"}}

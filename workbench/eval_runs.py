@@ -143,6 +143,7 @@ def evaluate(
     testset_name: str = "test set", check: FormatCheck | None = None, embedder_id: str = DEFAULT_EMBEDDER,
     use_updated_reference: bool = False, label: str = "", progress: ProgressSink = null_sink,
     cancel: threading.Event | None = None, run_id: str | None = None, judge: Generator | None = None,
+    backends: dict[str, tuple[Generator, str | None]] | None = None,
 ) -> dict[str, Any]:
     """Run every item through ``modes`` (one batched comparison per question), scoring each answer.
 
@@ -174,7 +175,8 @@ def evaluate(
                    "index_fingerprint": index.fingerprint() if index is not None else None,
                    "index_documents": len(index.documents()) if index is not None else 0,
                    "format_check": {"kind": check.kind, "pattern": check.pattern, "lines": list(check.lines)},
-                   "judge": judge.model_id if judge is not None else None},
+                   "judge": judge.model_id if judge is not None else None,
+                   "backends": {m: {"model_id": g.model_id, "adapter": a} for m, (g, a) in (backends or {}).items()}},
         "leakage": leakage([i.question for i in items], [p["question"] for p in pairs], embed) if pairs else [],
         "unavailable": {}, "done": 0, "results": [],
     }
@@ -190,8 +192,10 @@ def evaluate(
             reference = (item.updated_reference or item.reference) if use_updated_reference else item.reference
             comparison = run_comparison(item.question, modes, generator, index=index, adapter=adapter,
                                         adapter_system=adapter_system, retrieval_config=retrieval_config,
-                                        config=config)
+                                        config=config, backends=backends)
             run["unavailable"] = comparison.unavailable
+            if comparison.errors:
+                run.setdefault("errors", []).append({"item_id": item.id, **comparison.errors})
             hits = comparison.retrieval.hits if comparison.retrieval is not None else None
             if hits is None and index is not None and index.documents():
                 hits = retrieve(index, item.question, retrieval_config).hits  # to judge grounding of every mode
