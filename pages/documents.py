@@ -23,6 +23,7 @@ st.caption(
 
 try:
     index = open_index(workspace())
+    st.session_state["index_embedder_id"] = index.config.embedder_id
 except WorkbenchError as exc:
     show_error(exc)
     st.stop()
@@ -40,6 +41,14 @@ def report_indexing(report, problems=()) -> None:
             f"({report.chunks_per_s:.0f} chunks/s, of which embedding {report.embed_seconds:.1f} s).",
             icon=":material/check_circle:",
         )
+    if report.embed_tokens:
+        from workbench.costs import embedding_cost
+
+        embedder_id = st.session_state.get("index_embedder_id", "")
+        cost = embedding_cost(embedder_id, report.embed_tokens) if embedder_id else None
+        st.caption(f"The embedding API counted {report.embed_tokens:,} tokens"
+                   + (f" (${cost:.6f} at its published price)." if cost is not None else "; no price is known for "
+                      "this model, so its cost is not shown."))
     if report.unchanged:
         st.info(f"Already indexed with the same content, skipped: {', '.join(report.unchanged)}.")
 

@@ -194,3 +194,31 @@ def test_evaluation_runs_an_approach_on_a_remote_backend(workbench_home, tmp_pat
     assert by_mode["finetuned"]["model_id"] == "compat:echo" and by_mode["finetuned"]["text"].startswith("Echo (adapted)")
     assert by_mode["base"]["model_id"] == "fake:echo"
     assert run["config"]["backends"] == {"finetuned": {"model_id": "compat:echo", "adapter": "house"}}
+
+
+def test_compat_embeddings_build_an_index_and_count_their_tokens(workbench_home):
+    from workbench import models, samples
+    from workbench.config import IndexConfig
+    from workbench.costs import embedding_cost
+    from workbench.documents import parse_uploads
+    from workbench.index import close_all, open_index
+    from workbench.retrieval import retrieve
+
+    local = models.get_embedder()
+    app = create_app(EchoGenerator(), model_name="echo", embedder=local, embedder_name="minilm")
+    with BackgroundServer(app) as server:
+        model_id = f"compat:{server.base_url}#minilm"
+        close_all()
+        index = open_index("remote-embed", IndexConfig(embedder_id=model_id, precision="fp32"))
+        report = index.add_documents(parse_uploads([d for d in samples.sample_documents()
+                                                    if d[0] == "returns-policy.md"])[0])
+        assert report.chunks_added > 0 and report.embed_tokens > 0
+        hits = retrieve(index, "How many days do I have to return a product?").hits
+        assert hits and hits[0].chunk.doc_name == "returns-policy.md"
+        remote = models.get_embedder(model_id)
+        a, b = remote.embed(["Return within 45 days"])[0], local.embed(["Return within 45 days"])[0]
+        assert float((a * b).sum()) > 0.999  # the same model behind HTTP
+        close_all()
+        models.unregister("embedder", model_id)
+    assert embedding_cost("openai:text-embedding-3-small", 1_000_000) == 0.02
+    assert embedding_cost("local:all-minilm-l6-v2", 10**6) == 0.0 and embedding_cost("openai:new", 5) is None

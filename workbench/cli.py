@@ -246,8 +246,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     sink.close()
     key = os.environ.get("WORKBENCH_SERVE_API_KEY") if args.api_key_env else None
     name = args.model_name or args.model
+    embedder = models.get_embedder(args.embedder) if args.embedder else None
     app = create_app(generator, model_name=name, api_key=key,
-                     adapter_lister=lambda: workspace_adapters(args.workspace))
+                     adapter_lister=lambda: workspace_adapters(args.workspace), embedder=embedder,
+                     embedder_name=args.embedder)
     print(f"serving {name} and the adapters of workspace {args.workspace!r} at http://{args.host}:{args.port}/v1"
           + (" (API key required)" if key else ""))
     print(f"use it here as: compat:http://{args.host}:{args.port}/v1#{name}")
@@ -322,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model-name", help="the name clients use for the base model (default: the generator id)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--embedder", default=DEFAULT_EMBEDDER, help="embedder served at /v1/embeddings ('' for none)")
     serve.add_argument("--api-key-env", action="store_true",
                        help="require the key in WORKBENCH_SERVE_API_KEY as 'Authorization: Bearer KEY'")
     serve.set_defaults(func=_cmd_serve)

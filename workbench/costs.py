@@ -37,6 +37,21 @@ API_PRICES: dict[str, ApiPrice] = {
 }
 
 
+#: $ per 1M input tokens of API embedding models, as announced by OpenAI (2024-01).
+EMBEDDING_PRICES: dict[str, tuple[float, str]] = {
+    "openai:text-embedding-3-small": (0.02, "2024-01"),
+    "openai:text-embedding-3-large": (0.13, "2024-01"),
+}
+
+
+def embedding_cost(model_id: str, tokens: int) -> float | None:
+    """$ for embedding ``tokens`` with ``model_id``; 0 for local embedders; None when no price is known."""
+    if model_id.split(":", 1)[0] in {"local", "st"}:
+        return 0.0
+    price = EMBEDDING_PRICES.get(model_id)
+    return None if price is None else tokens * price[0] / 1e6
+
+
 @dataclass(frozen=True)
 class Cost:
     """One answer's cost."""

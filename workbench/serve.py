@@ -33,7 +33,8 @@ def _error(status: int, message: str, kind: str, code: str | None = None) -> Any
 
 
 def create_app(generator: Generator, *, model_name: str, adapters: dict[str, str] | None = None,
-               api_key: str | None = None, adapter_lister: Any = None) -> Any:
+               api_key: str | None = None, adapter_lister: Any = None, embedder: Any = None,
+               embedder_name: str | None = None) -> Any:
     """A Starlette app serving ``generator`` as ``model_name`` and each adapter (name -> folder) by its name.
 
     ``adapter_lister()`` (optional) returns the current adapters on every request, so adapters trained
@@ -56,7 +57,7 @@ def create_app(generator: Generator, *, model_name: str, adapters: dict[str, str
         if not authorised(request):
             return _error(401, "Invalid API key.", "invalid_request_error", "invalid_api_key")
         created = int(time.time())
-        ids = [model_name, *current_adapters()]
+        ids = [model_name, *current_adapters(), *([embedder_name] if embedder is not None else [])]
         return JSONResponse({"object": "list", "data": [{"id": i, "object": "model", "created": created,
                                                          "owned_by": "workbench"} for i in ids]})
 
@@ -132,7 +133,31 @@ def create_app(generator: Generator, *, model_name: str, adapters: dict[str, str
                              "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
                                           "finish_reason": result.finish_reason}], "usage": _usage(result)})
 
-    return Starlette(routes=[Route("/v1/models", models), Route("/v1/chat/completions", chat, methods=["POST"])])
+    async def embeddings(request: Request) -> Any:
+        if not authorised(request):
+            return _error(401, "Invalid API key.", "invalid_request_error", "invalid_api_key")
+        if embedder is None:
+            return _error(404, "This server has no embedding model.", "invalid_request_error", "model_not_found")
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "Expected a JSON body.", "invalid_request_error")
+        if body.get("model") != embedder_name:
+            return _error(404, f"The model {body.get('model')!r} does not exist. Served: {embedder_name}.",
+                          "invalid_request_error", "model_not_found")
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            return _error(400, "Expected 'input' to be a text or a list of texts.", "invalid_request_error")
+        vectors = await asyncio.to_thread(embedder.embed, texts)
+        tokens = sum(embedder.count_tokens(t) for t in texts)
+        return JSONResponse({"object": "list", "model": embedder_name,
+                             "data": [{"object": "embedding", "index": i, "embedding": [float(x) for x in v]}
+                                      for i, v in enumerate(vectors)],
+                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    return Starlette(routes=[Route("/v1/models", models), Route("/v1/chat/completions", chat, methods=["POST"]),
+                             Route("/v1/embeddings", embeddings, methods=["POST"])])
 
 
 def _usage(result: Any) -> dict[str, int]:
