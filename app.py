@@ -1,4 +1,8 @@
-"""RAG-vs-Fine-tune Workbench: the router. Page config, session defaults, sidebar, navigation."""
+"""RAG-vs-Fine-tune Workbench: the router. Page config, session defaults, sidebar, navigation.
+
+The pages live in ``views/``, not ``pages/``: Streamlit also runs files in a ``pages/`` folder as
+old-style pages, and a link straight to ``/compare`` on a freshly started server would then skip
+this router (no session defaults, no workspace from the URL)."""
 
 import logging
 
@@ -16,12 +20,12 @@ if (bad := st.session_state.pop("bad_workspace_param", None)) is not None:
                "'-' or '_'); opened the default workspace instead.", icon=":material/link_off:")
 
 pages = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/documents.py", title="Documents", icon=":material/description:"),
-    st.Page("pages/finetune.py", title="Fine-tune", icon=":material/model_training:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/query_stats:"),
-    st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/documents.py", title="Documents", icon=":material/description:"),
+    st.Page("views/finetune.py", title="Fine-tune", icon=":material/model_training:"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("views/evaluate.py", title="Evaluate", icon=":material/query_stats:"),
+    st.Page("views/settings.py", title="Settings", icon=":material/settings:"),
 ]
 nav = st.navigation(pages)
 

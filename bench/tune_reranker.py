@@ -49,7 +49,7 @@ def main() -> None:
     best = None
     shipped = retrieval.SentenceMaxSimReranker.weights
     for weights in grid:
-        retrieval._rerankers.clear()
+        retrieval.clear_rerankers()
         retrieval.SentenceMaxSimReranker.weights = weights
         m = retrieval.score_retrieval(index, train, RetrievalConfig(keyword=False))
         if best is None or m["chunk_mrr"] > best[1]["chunk_mrr"] + 1e-9:
@@ -58,7 +58,7 @@ def main() -> None:
     weights, best_m = best
     print(f"best weights on the training questions (chunk, sentence, terms, identifiers): {weights}, "
           f"chunk MRR {best_m['chunk_mrr']:.3f}")
-    retrieval._rerankers.clear()
+    retrieval.clear_rerankers()
     retrieval.SentenceMaxSimReranker.weights = shipped
     train_m = retrieval.score_retrieval(index, train, RetrievalConfig(keyword=False))
     dense = retrieval.score_retrieval(index, evalset, RetrievalConfig(keyword=False, rerank=False))

@@ -54,7 +54,7 @@ def test_home_quick_ask_streams_an_answer(fake_generator):
 
 def test_pages_render_on_a_brand_new_workspace():
     at = _app().run()
-    for page, hint in (("pages/documents.py", "No documents yet"), ("pages/finetune.py", "No adapters yet")):
+    for page, hint in (("views/documents.py", "No documents yet"), ("views/finetune.py", "No adapters yet")):
         at.switch_page(page).run()
         assert not at.exception and not at.error, page
         assert any(hint in i.value for i in at.info), page
@@ -74,7 +74,7 @@ def _compare_page(fake_generator):
     at = _app()
     at.session_state["generator_id"] = fake_generator
     at.run()
-    return at.switch_page("pages/compare.py").run()
+    return at.switch_page("views/compare.py").run()
 
 
 def test_compare_runs_base_and_explains_unavailable_modes(fake_generator):
@@ -129,7 +129,7 @@ def test_remove_a_document_after_confirming():
     docs = [d for d in samples.sample_documents() if d[0] in {"faq.md", "returns-policy.md"}]
     open_index("default").add_documents(parse_uploads(docs)[0])
     at = _app().run()
-    at.switch_page("pages/documents.py").run()
+    at.switch_page("views/documents.py").run()
     assert any("2 documents" in s.value for s in at.subheader)
     next(c for c in at.checkbox if c.label.startswith("Yes, remove")).check().run()
     next(b for b in at.button if b.label == "Remove document").click().run()
@@ -141,7 +141,7 @@ def test_remove_a_document_after_confirming():
 
 def test_evaluate_page_empty_state_and_sample_set():
     at = _app().run()
-    at.switch_page("pages/evaluate.py").run()
+    at.switch_page("views/evaluate.py").run()
     assert not at.exception and not at.error
     assert any(m.value == "50" for m in at.metric if m.label == "Questions")
     assert any("No evaluation runs yet" in i.value for i in at.info)
@@ -162,7 +162,7 @@ def test_evaluate_page_shows_a_stored_run(fake_generator):
     items, _ = read_testset("eval_set.jsonl", (samples.sample_dir() / "eval_set.jsonl").read_bytes())
     evaluate(items[:3], ["base", "rag"], EchoGenerator(), workspace="default", index=index, testset_name="eval_set.jsonl")
     at = _app().run()
-    at.switch_page("pages/evaluate.py").run()
+    at.switch_page("views/evaluate.py").run()
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) >= 4  # metric bars, two trade-offs, latency box
     labels = [d.label for d in at.get("download_button")]
@@ -190,7 +190,7 @@ def test_settings_checks_a_compat_backend_and_keeps_the_key_in_the_session(fake_
 
     with BackgroundServer(create_app(EchoGenerator(), model_name="echo")) as server:
         at = _app().run()
-        at.switch_page("pages/settings.py").run()
+        at.switch_page("views/settings.py").run()
         assert not at.exception
         at.text_input(key="openai_api_key_input").input("sk-session-only-123456").run()
         next(b for b in at.button if b.label == "Use this key for this session").click().run()

@@ -177,6 +177,16 @@ _rerankers: dict[tuple[str, str, str], Any] = {}
 _rerankers_lock = threading.Lock()
 
 
+def clear_rerankers() -> None:
+    """Drop the loaded rerankers and their sentence-vector caches.
+
+    With the int8 embedder a sentence's vector depends slightly on the other sentences embedded in
+    the same batch (dynamic quantisation scales activations per batch), so cached vectors carry the
+    history of earlier queries; a measurement that must be repeatable starts from empty caches."""
+    with _rerankers_lock:
+        _rerankers.clear()
+
+
 def get_reranker(reranker_id: str, index: KnowledgeIndex) -> Any:
     key = (reranker_id, index.config.embedder_id, index.config.precision)
     with _rerankers_lock:

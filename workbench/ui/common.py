@@ -1,4 +1,4 @@
-"""Shared Streamlit helpers for app.py and pages/.
+"""Shared Streamlit helpers for app.py and views/ (the pages).
 
 Pages show a ``WorkbenchError`` as ``st.error`` (with its fix); any other exception is logged and
 shown as a short message, never as a traceback.
