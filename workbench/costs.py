@@ -89,7 +89,7 @@ def answer_cost(answer: dict[str, Any], hardware_per_hour: float,
         return Cost(seconds * hardware_per_hour / 3600, f"{seconds:.2f} s of this machine at ${hardware_per_hour:g}/h")
     price = (api_prices if api_prices is not None else API_PRICES).get(model_id)
     if price is None:
-        return Cost(None, f"no price for {model_id}: add one on the Costs page")
+        return Cost(None, f"no price known for {model_id}")
     usage = answer.get("usage") or {}
     usd = (usage.get("tokens_in", 0) * price.input_per_m + usage.get("tokens_out", 0) * price.output_per_m) / 1e6
     return Cost(usd, f"tokens at ${price.input_per_m:g}/${price.output_per_m:g} per 1M in/out ({price.as_of})")
