@@ -19,7 +19,7 @@ from workbench.reports import evaluation_report
 from workbench.jobs import ACTIVE, get_runner
 from workbench.strategies import LABELS, MODES, availability
 from workbench.training import adapter_system_prompt, list_adapters
-from workbench.ui.common import load_generator, show_error, workspace
+from workbench.ui.common import job_header, load_generator, show_error, workspace
 
 st.title("Evaluate")
 st.caption("One question proves nothing. Run a test set through every approach and compare correctness, grounding, "
@@ -168,9 +168,7 @@ def live_evaluation() -> None:
     if job is None:
         return
     with st.container(border=True):
-        st.markdown(f"**{job.label}**: {job.status}")
-        if job.status == "queued":
-            st.info(f"Waiting in the queue: position {runner.position(job.id)}.", icon=":material/hourglass_top:")
+        job_header(runner, job)
         last = job.last
         if last is not None and last.fraction is not None:
             eta = last.metrics.get("eta_s")

@@ -18,7 +18,7 @@ from workbench.training import (
     before_after, delete_adapter, length_report, list_adapters, rename_adapter, resolve_method, train_adapter,
     zip_adapter,
 )
-from workbench.ui.common import StatusSink, show_error, workspace
+from workbench.ui.common import StatusSink, job_header, show_error, workspace
 
 st.title("Fine-tune")
 st.caption(
@@ -176,10 +176,7 @@ def live_training() -> None:
     if job is None:
         return
     with st.container(border=True):
-        st.markdown(f"**{job.label}**: {job.status}")
-        if job.status == "queued":
-            st.info(f"Waiting in the queue: position {runner.position(job.id)}. One training runs at a time.",
-                    icon=":material/hourglass_top:")
+        job_header(runner, job, "One training runs at a time.")
         last = next((e for e in reversed(job.events) if e.stage == "train"), job.last)
         if last is not None:
             if last.fraction is not None:

@@ -90,3 +90,11 @@ def answer_markdown(text: str) -> str:
         heading = re.match(r"^\s{0,3}#{1,6}\s+(.*)$", line)
         lines.append(f"**{heading.group(1).strip()}**" if heading else line)
     return html.escape("\n".join(lines), quote=False).replace("\n", "  \n")
+
+
+def job_header(runner, job, queue_note: str = "") -> None:
+    """A background job's label and status, and its place in the queue while it waits."""
+    st.markdown(f"**{job.label}**: {job.status}")
+    if job.status == "queued":
+        st.info(f"Waiting in the queue: position {runner.position(job.id)}.{' ' + queue_note if queue_note else ''}",
+                icon=":material/hourglass_top:")
