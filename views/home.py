@@ -15,7 +15,8 @@ st.markdown(
     "Bring your own documents and a few dozen example answers, and see the same questions answered four ways: "
     "by the **base** model, with **retrieval** (RAG), by a **fine-tuned** adapter, and by a **hybrid** of both. "
     "Every answer shows where it came from, how long each stage took and what it would cost, all measured on "
-    "this machine. Everything runs locally, offline, with no API key."
+    "this machine. Everything runs locally and offline by default; an API model or your own model server can "
+    "join the comparison from the Settings page."
 )
 
 
