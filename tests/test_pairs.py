@@ -69,14 +69,14 @@ def test_rows_missing_the_completion():
 
 
 @pytest.mark.parametrize("name,data,message", [
-    ("empty.jsonl", b"", "the file is empty"),
-    ("blank.jsonl", b"\n\n  \n", "the file is empty"),
+    ("empty.jsonl", b"", "found an empty file"),
+    ("blank.jsonl", b"\n\n  \n", "found an empty file"),
     ("latin.jsonl", '{"prompt": "caf\u00e9", "completion": "x"}'.encode("latin-1"), "expected UTF-8 text"),
     ("bin.jsonl", b"\x00\x01\x02", "looks binary"),
     ("few.jsonl", _jsonl([{"prompt": f"p{i}", "completion": "c"} for i in range(5)]),
      f"expected at least {MIN_PAIRS} usable pairs to train on, got 5"),
     ("dupes.jsonl", _jsonl([{"prompt": "same", "completion": "same"}] * 20), "got 1 (0 rejected, 19 duplicates)"),
-    ("nocols.csv", b"\n\n", "the file is empty"),
+    ("nocols.csv", b"\n\n", "found an empty file"),
     ("emptyhead.csv", b",,\n1,2,3\n", "expected columns for the prompt and the completion"),
 ])
 def test_bad_files_are_refused_with_a_reason(name, data, message):

@@ -71,7 +71,7 @@ class PairsReport:
 
 def _decode(name: str, data: bytes) -> str:
     if not data or not data.strip():
-        raise DataError(f"{name}: the file is empty.")
+        raise DataError(f"{name}: expected training pairs (JSONL or CSV), found an empty file.")
     if b"\x00" in data[:8192]:
         raise DataError(f"{name}: expected a text file (JSONL or CSV), but it contains NUL bytes: it looks binary.")
     try:
