@@ -216,6 +216,11 @@ with tab_settings:
     emb = models.get_embedder(current.embedder_id) if index.documents() else None
     limit = emb.max_tokens if emb else 256
     with st.form("index_settings"):
+        embedder_id = st.text_input(
+            "Embedder", value=current.embedder_id,
+            help="local:all-minilm-l6-v2 (packaged, offline), st:<sentence-transformers id or folder>, "
+                 "openai:text-embedding-3-small (needs OPENAI_API_KEY or .streamlit/secrets.toml; its tokens are "
+                 "counted and priced) or compat:http://HOST:PORT/v1#MODEL. Changing it re-embeds every document.")
         chunk_tokens = st.slider("Chunk size (embedder tokens)", 64, 512, current.chunk_tokens, step=8,
                                  help=help_for(IndexConfig, "chunk_tokens"))
         overlap = st.slider("Overlap (tokens)", 0, 128, current.overlap_tokens, step=2,
@@ -231,7 +236,8 @@ with tab_settings:
                    icon=":material/warning:")
     if apply:
         try:
-            new = IndexConfig(embedder_id=current.embedder_id, chunk_tokens=chunk_tokens, overlap_tokens=overlap,
+            new = IndexConfig(embedder_id=embedder_id.strip() or current.embedder_id, chunk_tokens=chunk_tokens,
+                              overlap_tokens=overlap,
                               precision=precision, chroma_url=chroma_url.strip())
             if new == current:
                 st.info("Nothing changed.")
