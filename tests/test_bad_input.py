@@ -73,7 +73,7 @@ TESTSETS = [
     ("testset-extension", ("t.xlsx", b"PK"), ".jsonl or .csv"),
     ("testset-not-utf8", ("t.jsonl", b"\xff\xfe\xfd"), "UTF-8"),
     ("testset-too-many", ("t.jsonl", b"\n".join(json.dumps({"question": f"Q{i}?", "reference": "A"}).encode()
-                                                for i in range(2001))), "at most 2000"),
+                                                for i in range(2001))), "the limit is 2,000 questions"),
     ("testset-source-number", ("t.jsonl", b'{"question": "Q?", "reference": "A", "source": 5}'), "line 1"),
 ]
 

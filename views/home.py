@@ -8,7 +8,7 @@ from workbench.config import GenerationConfig
 from workbench.doctor import MISSING, OK, run_doctor
 from workbench.errors import WorkbenchError
 from workbench.strategies import answer_question
-from workbench.ui.common import load_generator, show_error, workspace
+from workbench.ui.common import answer_markdown, load_generator, show_error, workspace
 
 st.title("RAG-vs-Fine-tune Workbench")
 st.markdown(
@@ -102,11 +102,11 @@ if asked:
 
         def on_text(piece: str) -> None:
             streamed.append(piece)
-            box.markdown("".join(streamed) + " ▌")
+            box.markdown(answer_markdown("".join(streamed)) + " ▌")
 
         answer = answer_question(question, generator, "base", GenerationConfig(max_new_tokens=max_tokens),
                                  on_text=on_text)
-        box.markdown(answer.text or "_(empty answer)_")
+        box.markdown(answer_markdown(answer.text) or "_(empty answer)_")
         decode = answer.timing("decode") or 0.0
         tok_s = (answer.usage.tokens_out - 1) / decode if decode > 0 and answer.usage.tokens_out > 1 else 0.0
         c1, c2, c3, c4 = st.columns(4)
@@ -118,3 +118,12 @@ if asked:
             st.caption("The answer stopped at the length limit; raise it for longer answers.")
     except Exception as exc:
         show_error(exc)
+
+with st.expander("Limits on this server", icon=":material/tune:"):
+    from workbench import limits
+
+    st.caption("Set by whoever runs the server, through environment variables; each limit, when reached, says which "
+               "one it was.")
+    st.dataframe(pd.DataFrame(limits.table()).rename(columns={"limit": "Limit", "value": "Value",
+                                                              "variable": "Variable", "source": "Set by"}),
+                 hide_index=True, width="stretch")

@@ -96,10 +96,18 @@ def kind_of(name: str) -> str:
     return SUPPORTED[suffix]
 
 
-def parse_document(name: str, data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
-    """Parse one uploaded file; raise ``DataError`` naming the file on any problem."""
+def parse_document(name: str, data: bytes, max_bytes: int | None = None) -> Document:
+    """Parse one uploaded file; raise ``DataError`` naming the file on any problem.
+
+    ``max_bytes`` defaults to the ``WORKBENCH_MAX_UPLOAD_MB`` limit."""
+    from . import limits
+
     name = safe_name(name)
     kind = kind_of(name)
+    if max_bytes is None:
+        max_bytes = limits.value("WORKBENCH_MAX_UPLOAD_MB") * 2**20
+        if len(data) > max_bytes:
+            raise limits.exceeded("WORKBENCH_MAX_UPLOAD_MB", round(len(data) / 2**20, 1), name)
     if len(data) > max_bytes:
         raise DataError(f"{name}: the file is {len(data) / 2**20:.1f} MB; the upload limit is "
                         f"{max_bytes / 2**20:.0f} MB.")
@@ -114,7 +122,7 @@ def parse_document(name: str, data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -
     return Document(name=name, kind=kind, text=text, size_bytes=len(data), page_starts=tuple(pages))
 
 
-def parse_uploads(files: Iterable[tuple[str, bytes]], max_bytes: int = DEFAULT_MAX_BYTES
+def parse_uploads(files: Iterable[tuple[str, bytes]], max_bytes: int | None = None
                   ) -> tuple[list[Document], list[UploadProblem]]:
     """Parse many files; good ones are returned, bad ones reported, none stops the others."""
     docs: list[Document] = []

@@ -171,9 +171,10 @@ def read_testset(name: str, data: bytes) -> tuple[list[TestItem], TestSetReport]
     if not unique:
         detail = f" First problem: {report.problems[0]}" if report.problems else ""
         raise DataError(f"{name}: expected at least one usable question, found none.{detail}")
-    if len(unique) > MAX_QUESTIONS:
-        raise DataError(f"{name}: expected at most {MAX_QUESTIONS} questions, found {len(unique)}. "
-                        "Split the file or evaluate a sample of it.")
+    from . import limits
+
+    if len(unique) > limits.value("WORKBENCH_MAX_QUESTIONS"):
+        raise limits.exceeded("WORKBENCH_MAX_QUESTIONS", len(unique), name)
     return unique, report
 
 

@@ -341,6 +341,16 @@ class KnowledgeIndex:
                                                   f"{by_hash[doc.content_hash]}; skipped."))
             else:
                 todo.append(doc)
+        from . import limits
+
+        room = limits.value("WORKBENCH_MAX_DOCUMENTS") - len(self._documents)
+        new_names = [d.name for d in todo if d.name not in self._documents]
+        if len(new_names) > room:
+            refused = set(new_names[max(0, room):])
+            error = limits.exceeded("WORKBENCH_MAX_DOCUMENTS", len(self._documents) + len(new_names))
+            for name in sorted(refused):
+                report.problems.append((name, f"{name}: not indexed, {error} {error.fix}"))
+            todo = [d for d in todo if d.name not in refused]
         if not todo:
             report.seconds = time.perf_counter() - started
             return report

@@ -183,5 +183,7 @@ def get_runner() -> JobRunner:
     global _runner
     with _runner_lock:
         if _runner is None:
-            _runner = JobRunner(int(os.environ.get("WORKBENCH_MAX_JOBS") or 1))
+            from . import limits
+
+            _runner = JobRunner(limits.value("WORKBENCH_MAX_JOBS"))
         return _runner

@@ -211,6 +211,10 @@ def read_pairs(name: str, data: bytes, *, fmt: str | None = None, mapping: dict[
     if strict and report.rejected:
         line, reason = report.rejected[0]
         raise DataError(f"{name}, line {line}: {reason} ({len(report.rejected)} bad rows in all).")
+    from . import limits
+
+    if report.usable > limits.value("WORKBENCH_MAX_PAIRS"):
+        raise limits.exceeded("WORKBENCH_MAX_PAIRS", report.usable, name)
     if report.usable < MIN_PAIRS:
         detail = f"; first problem: line {report.rejected[0][0]}: {report.rejected[0][1]}" if report.rejected else ""
         raise DataError(f"{name}: expected at least {MIN_PAIRS} usable pairs to train on, got {report.usable} "

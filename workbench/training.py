@@ -251,6 +251,12 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
         raise DataError(f"Expected at least 5 training pairs within max_length={config.max_length} tokens, got "
                         f"{len(train_enc)} ({stats['dropped']} dropped as too long). Raise max_length or choose "
                         "'truncate'.")
+    from . import limits
+
+    planned_steps = max_steps or math.ceil(math.ceil(len(train_enc) / config.batch_size) * config.epochs)
+    if planned_steps > limits.value("WORKBENCH_MAX_TRAIN_STEPS"):
+        raise limits.exceeded("WORKBENCH_MAX_TRAIN_STEPS", planned_steps,
+                              f"{len(train_enc)} pairs × {config.epochs:g} epochs at batch size {config.batch_size}")
     progress(ProgressEvent("prepare", 1, 3, "Loading the base model"))
     torch.manual_seed(config.seed)
     load_kwargs: dict[str, Any] = {"trust_remote_code": False, "use_safetensors": True}
