@@ -12,12 +12,14 @@ can be rebuilt with new chunk settings.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 from urllib.parse import urlparse
 
 from . import models, paths
@@ -28,6 +30,8 @@ from .progress import ProgressEvent, ProgressSink, null_sink
 from .store import atomic_write_json, atomic_write_text, read_json
 
 MANIFEST = "manifest.json"
+#: Present while the index is being written; found at open, it means the last write was interrupted.
+WRITING_MARK = "writing.mark"
 HEADING_BUDGET = 24  # tokens kept for the "document > heading" prefix of each chunk
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP] count against the embedder's limit
 
@@ -237,9 +241,55 @@ class KnowledgeIndex:
         self.revision: int = manifest.get("revision", 0)
         #: The Chroma collection; a rebuild fills a new one and switches over when it is complete.
         self.collection_name: str = manifest.get("collection") or f"wb-{workspace}"
+        #: What ``repair`` did when this index was opened after an interrupted write (None: nothing to do).
+        self.last_repair: dict[str, Any] | None = None
 
     def embedder(self):
         return models.get_embedder(self.config.embedder_id, precision=self.config.precision)
+
+    # -- crash safety ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Mark the index as being written; a process killed inside leaves the mark for ``repair``."""
+        marker = self.folder / WRITING_MARK
+        atomic_write_text(marker, f"{os.getpid()} {time.time()}")
+        yield
+        marker.unlink(missing_ok=True)
+
+    def needs_repair(self) -> bool:
+        return (self.folder / WRITING_MARK).exists()
+
+    def repair(self) -> dict[str, Any]:
+        """After an interrupted write: drop chunks that no recorded document owns, and re-embed (from the
+        stored text) any recorded document whose chunks are incomplete. Returns what it did."""
+        collection = self.collection()
+        got = collection.get(include=["metadatas"])
+        owned: dict[str, int] = {}
+        orphans = []
+        for chunk_id, meta in zip(got["ids"], got["metadatas"]):
+            rec = self._documents.get(meta.get("doc_name"))
+            if rec is None or rec.get("hash") != meta.get("doc_hash"):
+                orphans.append(chunk_id)
+            else:
+                owned[meta["doc_name"]] = owned.get(meta["doc_name"], 0) + 1
+        for i in range(0, len(orphans), 1000):
+            collection.delete(ids=orphans[i:i + 1000])
+        broken = [name for name, rec in self._documents.items() if owned.get(name, 0) != rec.get("chunks")]
+        for name in broken:
+            rec = self._documents.pop(name)
+            text_path = self._text_path(rec["hash"])
+            if not text_path.exists():
+                continue  # nothing to rebuild it from: it stays out of the index
+            doc = Document(name=name, kind=rec.get("kind", "md"), text=text_path.read_text(encoding="utf-8"),
+                           size_bytes=rec.get("size_bytes", 0))
+            stale = collection.get(where={"doc_name": name}, include=[])["ids"]
+            if stale:
+                collection.delete(ids=stale)
+            self.add_documents([doc])
+        self._save_manifest()
+        (self.folder / WRITING_MARK).unlink(missing_ok=True)
+        self._keyword = None
+        return {"orphan_chunks_removed": len(orphans), "documents_reembedded": broken}
 
     def chunker(self) -> Chunker:
         emb = models.get_embedder(self.config.embedder_id)
@@ -359,7 +409,7 @@ class KnowledgeIndex:
         total = sum(len(c) for _, c in planned)
         done = 0
         progress(ProgressEvent("embed", 0, total, f"Embedding {total} chunks"))
-        with self._lock:
+        with self._lock, self._writing():
             for doc, chunks in planned:
                 if not chunks:
                     report.problems.append((doc.name, f"{doc.name}: produced no chunks; skipped."))
@@ -399,9 +449,9 @@ class KnowledgeIndex:
 
     def remove_document(self, name: str) -> int:
         """Remove a document and its chunks; returns the number of chunks removed."""
-        with self._lock:
-            if name not in self._documents:
-                raise DataError(f"Expected an indexed document named {name!r}; there is none.")
+        if name not in self._documents:
+            raise DataError(f"Expected an indexed document named {name!r}; there is none.")
+        with self._lock, self._writing():
             collection = self.collection()
             ids = collection.get(where={"doc_name": name}, include=[])["ids"]
             if ids:
@@ -475,6 +525,8 @@ def open_index(workspace: str = paths.DEFAULT_WORKSPACE, config: IndexConfig | N
             if saved is None:
                 folder.mkdir(parents=True, exist_ok=True)
                 index._save_manifest()
+            elif index.needs_repair():  # the last write was interrupted (a crash or a kill)
+                index.last_repair = index.repair()
             _open[str(folder)] = index
         if config is not None and config != index.config:
             if index.documents():
