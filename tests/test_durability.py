@@ -101,6 +101,10 @@ def test_killed_while_training_the_job_is_interrupted_and_nothing_half_saved_app
     from workbench.jobs import job_history
     from workbench.training import list_adapters
 
+    from workbench.training import adapters_dir
+
     (job,) = job_history("k")
     assert job["status"] == "interrupted" and "nothing it was writing was kept" in job["error"]
-    assert list_adapters("k") == []  # the half-trained adapter never appears
+    assert list(adapters_dir("k").glob(".tmp-never-*"))  # the killed training's work folder is left behind ...
+    assert list_adapters("k") == []  # ... the half-trained adapter never appears
+    assert not list(adapters_dir("k").glob(".tmp-*"))  # ... and listing removed the leftover

@@ -380,8 +380,24 @@ def model_source(model_id: str) -> str:
     raise ConfigError(f"Expected a local base model (local:... or hf:...) to train on, got {model_id!r}.")
 
 
+def _remove_stale_work(folder: Path) -> None:
+    """Delete ``.tmp-NAME-PID`` training folders whose process is gone (a killed or crashed training)."""
+    for work in folder.glob(".tmp-*"):
+        pid = work.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(work, ignore_errors=True)
+        except PermissionError:  # another user's live process
+            continue
+
+
 def list_adapters(workspace: str) -> list[dict[str, Any]]:
-    """Metadata of every complete adapter in the workspace, newest first."""
+    """Metadata of every complete adapter in the workspace, newest first (leftovers of killed trainings
+    are removed on the way)."""
+    _remove_stale_work(adapters_dir(workspace))
     out = []
     for folder in adapters_dir(workspace).iterdir():
         meta = read_json(folder / ADAPTER_META, None) if folder.is_dir() and not folder.name.startswith(".") else None
