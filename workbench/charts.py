@@ -267,3 +267,59 @@ def training_score_chart(history: list[dict[str, Any]], rag_score: float | None 
                       yaxis=dict(range=[-0.05, 1.05], tickformat=".0%"), height=320,
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
     return fig
+
+
+#: Cost components in stacked bars (Okabe-Ito, distinct from the approach colours' role).
+COMPONENT_COLOURS = {"Embedding": "#56B4E9", "Vector database": "#0072B2", "Generation": "#E69F00",
+                     "Reranker": "#CC79A7", "Training and retraining": "#D55E00"}
+APPROACH_TO_MODE = {"prompt": "base", "rag": "rag", "finetune": "finetuned", "hybrid": "hybrid"}
+
+
+def cost_stack_chart(result: dict[str, list[Any]], names: dict[str, str],
+                     title: str = "Monthly cost by component") -> Any:
+    """Stacked bars: one bar per approach, one segment per cost component ($ per month).
+    Approaches with an unknown component are annotated 'unknown' instead of drawn short."""
+    import plotly.graph_objects as go
+
+    approaches = list(result)
+    fig = go.Figure()
+    for component, colour in COMPONENT_COLOURS.items():
+        values = []
+        for a in approaches:
+            c = next(c for c in result[a] if c.name == component)
+            values.append(c.usd if c.usd is not None else 0.0)
+        fig.add_trace(go.Bar(x=[names[a] for a in approaches], y=values, name=component, marker_color=colour,
+                             hovertemplate=f"{component}: $%{{y:,.2f}} per month<extra>%{{x}}</extra>"))
+    for a in approaches:
+        unknown = [c.name for c in result[a] if c.usd is None]
+        if unknown:
+            fig.add_annotation(x=names[a], y=0, text="unknown: " + ", ".join(unknown).lower(), showarrow=False,
+                               yshift=14, font=dict(color="#D55E00"))
+    fig.update_layout(barmode="stack", title=title, xaxis_title="Approach", yaxis_title="Cost ($ per month)",
+                      height=380, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def breakeven_chart(xs: list[float], curves: dict[str, list[float | None]], names: dict[str, str], x_title: str,
+                    title: str, marker_x: float | None = None, log_x: bool = True,
+                    crossings: list[tuple[float, str]] | None = None) -> Any:
+    """Monthly cost of each approach against ``xs``; a dotted line at the user's current value and a
+    labelled point at each crossing."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for approach, ys in curves.items():
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=names[approach],
+                                 line=dict(color=MODE_COLOURS[APPROACH_TO_MODE[approach]], width=2.5),
+                                 hovertemplate=f"{names[approach]}: $%{{y:,.2f}} per month at %{{x:,.3g}}<extra></extra>"))
+    for x, text in crossings or []:
+        fig.add_vline(x=x, line=dict(color="#555", dash="dash", width=1), annotation_text=text,
+                      annotation_position="top left")
+    if marker_x is not None and marker_x > 0:
+        fig.add_vline(x=marker_x, line=dict(color="#222", dash="dot", width=1.5), annotation_text="you",
+                      annotation_position="bottom right")
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="Cost ($ per month, log scale)", height=380,
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    fig.update_xaxes(type="log" if log_x else "linear")
+    fig.update_yaxes(type="log")
+    return fig

@@ -207,6 +207,8 @@ def evaluate(
                     "answerable": item.answerable, "mode": answer.mode, "text": answer.text,
                     "model_id": answer.model_id, "timings": record["timings"], "usage": record["usage"],
                     "batch_size": answer.batch_size, "finish_reason": answer.finish_reason,
+                    # the exact prompt: lets the Costs page count tokens with another model's tokenizer
+                    "messages": record["messages"],
                     "citations": [{"doc_name": c["doc_name"], "chunk_id": c.get("chunk_id"), "rank": c.get("rank")}
                                   for c in record["citations"]],
                     "metrics": score_answer(item, record, chunks, check, embed, reference),
