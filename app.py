@@ -25,6 +25,8 @@ pages = [
     st.Page("views/finetune.py", title="Fine-tune", icon=":material/model_training:"),
     st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("views/evaluate.py", title="Evaluate", icon=":material/query_stats:"),
+    st.Page("views/costs.py", title="Costs", icon=":material/payments:"),
+    st.Page("views/decide.py", title="Decide", icon=":material/recommend:"),
     st.Page("views/settings.py", title="Settings", icon=":material/settings:"),
 ]
 nav = st.navigation(pages)

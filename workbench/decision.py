@@ -213,3 +213,41 @@ def recommend(answers: Answers, evidence: Evidence | None = None, rules: list[Ru
     counter = [r for _, eff, r in applied if eff.get(best, 0) < 0 or (eff.get(best, 0) == 0 and
                                                                     any(v > 0 for v in eff.values()))]
     return Recommendation(best, scores, reasons, counter, measured=not evidence.empty, applied=applied)
+
+
+# -- saved answers and the evidence of a workspace ---------------------------------------------------------
+ANSWERS_FILE = "decision.json"
+
+
+def load_answers(workspace: str) -> Answers:
+    """The questionnaire as last saved in the workspace (defaults when none, or when the file is damaged)."""
+    import logging
+
+    from .paths import workspace_dir
+    from .store import read_json
+
+    data = read_json(workspace_dir(workspace) / ANSWERS_FILE, None) or {}
+    try:
+        return Answers(**data.get("answers", {}))
+    except (TypeError, DataError) as exc:
+        logging.getLogger(__name__).warning("Ignoring damaged decision answers in %s: %s", workspace, exc)
+        return Answers()
+
+
+def save_answers(workspace: str, answers: Answers) -> None:
+    import dataclasses
+    import time
+
+    from .paths import workspace_dir
+    from .store import atomic_write_json
+
+    atomic_write_json(workspace_dir(workspace) / ANSWERS_FILE,
+                      {"answers": dataclasses.asdict(answers), "saved_at": time.time()})
+
+
+def latest_run(workspace: str) -> dict[str, Any] | None:
+    """The newest finished evaluation run of the workspace, if any."""
+    from .eval_runs import DONE, list_eval_runs
+
+    runs = [r for r in list_eval_runs(workspace) if r.get("status") == DONE and r.get("results")]
+    return max(runs, key=lambda r: r.get("created_at", 0)) if runs else None

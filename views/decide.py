@@ -1,0 +1,114 @@
+"""Decide: a short questionnaire plus the measured evidence, a recommendation with its reasons and
+counter-arguments, and a memo to download."""
+
+import pandas as pd
+import streamlit as st
+
+from workbench import costs
+from workbench.charts import breakeven_chart, cost_stack_chart, metric_bars_chart, tradeoff_chart
+from workbench.decision import CHANGE_RATES, NAMES, Answers, Evidence, latest_run, load_answers, recommend, save_answers
+from workbench.errors import WorkbenchError
+from workbench.eval_runs import accuracy, summarize
+from workbench.memo import memo_content, memo_html, memo_markdown
+from workbench.strategies import LABELS
+from workbench.ui.common import show_error, workspace
+
+st.title("Decide")
+st.caption("Which approach to ship? Answer a few questions about your use; the advisor combines them with what "
+           "your evaluation measured. Every reason below points to an answer or a measurement.")
+ws = workspace()
+saved = load_answers(ws)
+projection, overrides = costs.load_projection(ws)
+
+# -- questionnaire -----------------------------------------------------------------------------------------
+st.subheader("1. Your situation")
+with st.form("questionnaire", border=True):
+    c1, c2 = st.columns(2)
+    changes = c1.select_slider("How often does the knowledge change?", CHANGE_RATES,
+                               value=saved.data_changes)
+    qpd = c1.number_input("Queries per day", 0, 1_000_000_000, int(saved.queries_per_day), step=100)
+    limit = c1.number_input("Latency limit for a full answer (seconds, 0 = none)", 0.0, 600.0,
+                            float(saved.latency_limit_s or 0.0), step=0.5)
+    examples = c1.number_input("Labelled question-answer examples available", 0, 100_000_000,
+                               int(saved.labelled_examples), step=10)
+    citations = c2.checkbox("Answers must cite their sources", saved.citations_required)
+    strict = c2.checkbox("Answers must follow a fixed format or tone", saved.strict_format)
+    team = c2.checkbox("Our team can run and maintain model training", saved.team_can_train)
+    submitted = st.form_submit_button("Recommend", type="primary", icon=":material/lightbulb:")
+if submitted:
+    try:
+        saved = Answers(data_changes=changes, citations_required=citations, strict_format=strict,
+                        latency_limit_s=limit or None, queries_per_day=int(qpd), labelled_examples=int(examples),
+                        team_can_train=team)
+        save_answers(ws, saved)
+    except WorkbenchError as exc:
+        show_error(exc)
+answers = saved
+
+# -- evidence -------------------------------------------------------------------------------------------------
+st.subheader("2. What you measured")
+table = costs.load_prices(ws)
+hw_row = costs.find_price(table, "hardware", projection.hardware) or {}
+rate = hw_row.get("per_hour") or 0.0
+run = latest_run(ws)
+if run is None:
+    st.info("No finished evaluation yet, so the recommendation below comes from your answers alone. Run one on the "
+            "**Evaluate** page (the sample set takes a few minutes) to add measured quality, format, latency and "
+            "cost.", icon=":material/info:")
+    evidence = Evidence()
+else:
+    evidence = Evidence.from_run(run, rate)
+    summary, acc = summarize(run, rate), accuracy(run)
+    st.caption(f"From {evidence.source}, finished {pd.Timestamp(run.get('finished_at') or run['created_at'], unit='s'):%Y-%m-%d %H:%M}; "
+               f"cost at {projection.hardware} (${rate:g}/h, set on the Costs page).")
+    st.dataframe(pd.DataFrame([{"Approach": LABELS.get(m, m), "Correct": acc.get(m), "Format": s.get("format_ok"),
+                                "Latency p50 (s)": s.get("latency_p50_s"), "$ per 1k queries": s.get("cost_per_1k_usd")}
+                               for m, s in summary.items()]).style.format(
+        {"Correct": "{:.0%}", "Format": "{:.0%}", "Latency p50 (s)": "{:.2f}", "$ per 1k queries": "{:.4f}"},
+        na_rep="–"), hide_index=True, width="stretch")
+
+# -- recommendation ---------------------------------------------------------------------------------------------
+st.subheader("3. Recommendation")
+rec = recommend(answers, evidence)
+label = "" if rec.measured else " (from your answers alone)"
+st.success(f"**{NAMES[rec.approach]}**{label}", icon=":material/recommend:")
+c1, c2 = st.columns(2)
+with c1:
+    st.markdown("**Why**")
+    st.markdown("\n".join(f"- {r}" for r in rec.reasons) or "- No rule favoured it strongly; it won on a tie.")
+with c2:
+    st.markdown("**Against / what to watch**")
+    st.markdown("\n".join(f"- {r}" for r in rec.counter) or "- Nothing raised.")
+st.caption("Scores: " + " · ".join(f"{NAMES[a]} {s:+d}" for a, s in sorted(rec.scores.items(), key=lambda kv: -kv[1]))
+           + ". The rules are listed in workbench/decision.py.")
+
+# -- memo ------------------------------------------------------------------------------------------------------------
+st.subheader("4. Decision memo")
+measured = costs.with_overrides(costs.measured_usage(ws), overrides)
+# The memo projects at the traffic given above; the other projection inputs come from the Costs page.
+memo_projection = projection.__class__(**{**projection.to_dict(), "queries_per_day": float(answers.queries_per_day)})
+result = costs.project(measured, memo_projection, table)
+breakeven = costs.breakeven_sentences(measured, memo_projection, table)
+totals = {costs.APPROACH_NAMES[a]: costs.total(c) for a, c in result.items()}
+st.caption("Monthly cost at your traffic: " + " · ".join(
+    f"{n} {'unknown' if v is None else f'${v:,.2f}'}" for n, v in totals.items()) + " (details on the Costs page).")
+content = memo_content(ws, answers, rec, run, measured, memo_projection, table, result, breakeven, rate)
+figures = []
+if run is not None:
+    figures.append(metric_bars_chart({m: dict(s, correct=acc.get(m)) for m, s in summary.items()},
+                                     {"correct": "Correct", "f1": "Token F1", "grounded": "Grounded",
+                                      "format_ok": "Format"}, LABELS, title="Quality per approach"))
+    figures.append(tradeoff_chart(summary, acc, "latency_p50_s", "Median latency (s)", "Correct", LABELS,
+                                  "Correct vs latency"))
+figures.append(cost_stack_chart(result, costs.APPROACH_NAMES))
+xs = costs.log_space(1, 1e7, 60)
+figures.append(breakeven_chart(xs, costs.curve(measured, memo_projection, table, "queries_per_day", xs),
+                               costs.APPROACH_NAMES, "Queries per day (log scale)", "Monthly cost vs traffic",
+                               marker_x=memo_projection.queries_per_day))
+c1, c2 = st.columns(2)
+c1.download_button("Download memo (HTML, with charts)", memo_html(content, figures), file_name=f"{ws}-decision-memo.html",
+                   mime="text/html", type="primary", icon=":material/download:")
+c2.download_button("Download memo (Markdown)", memo_markdown(content), file_name=f"{ws}-decision-memo.md",
+                   mime="text/markdown", icon=":material/download:")
+with st.expander("Preview the memo", icon=":material/article:"):
+    st.markdown(memo_markdown(content).split("\n", 1)[1])  # without the title line
