@@ -8,7 +8,7 @@ import logging
 
 import streamlit as st
 
-from workbench import models, paths
+from workbench import models, paths, workshop
 from workbench.ui.common import init_session, show_error, workspace
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -29,6 +29,8 @@ pages = [
     st.Page("views/decide.py", title="Decide", icon=":material/recommend:"),
     st.Page("views/settings.py", title="Settings", icon=":material/settings:"),
 ]
+if workshop.workshop_mode() or workshop.facilitator_enabled():
+    pages.append(st.Page("views/facilitator.py", title="Facilitator", icon=":material/groups:"))
 nav = st.navigation(pages)
 
 try:

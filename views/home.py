@@ -3,12 +3,12 @@
 import pandas as pd
 import streamlit as st
 
-from workbench import paths
+from workbench import paths, workshop
 from workbench.config import GenerationConfig
 from workbench.doctor import MISSING, OK, run_doctor
 from workbench.errors import WorkbenchError
 from workbench.strategies import answer_question
-from workbench.ui.common import answer_markdown, load_generator, show_error, workspace
+from workbench.ui.common import StatusSink, answer_markdown, load_generator, show_error, workspace
 
 st.title("RAG-vs-Fine-tune Workbench")
 st.markdown(
@@ -57,6 +57,24 @@ with col_ws:
     error = st.session_state.pop("home_workspace_error", None)
     if error is not None:
         show_error(error)
+    st.markdown("**Start from the sample**")
+    st.caption("A fictional company's 8 documents, already indexed, copied into a workspace of your own (the shared "
+               "sample stays untouched). Its training pairs and test set are offered on the Fine-tune and Evaluate "
+               "pages.")
+    if st.button("Copy the sample into a new workspace", icon=":material/content_copy:"):
+        try:
+            target = workshop.fresh_workspace_name().replace("guest-", "sample-", 1)
+            with st.status("Preparing the sample workspace...", expanded=False) as box:
+                workshop.clone_sample(target, StatusSink(box))
+                box.update(label=f"Copied the sample into workspace {target}", state="complete")
+            st.session_state["workspace"] = target
+            st.session_state["home_sample_done"] = target
+            st.rerun()
+        except Exception as exc:
+            show_error(exc)
+    if (done := st.session_state.pop("home_sample_done", None)) is not None:
+        st.success(f"Workspace `{done}` holds the sample documents, indexed. Next: ask on the **Compare** page, or "
+                   "train an adapter on the **Fine-tune** page.", icon=":material/check_circle:")
 
 with col_status:
     st.subheader("This machine")
@@ -127,3 +145,19 @@ with st.expander("Limits on this server", icon=":material/tune:"):
     st.dataframe(pd.DataFrame(limits.table()).rename(columns={"limit": "Limit", "value": "Value",
                                                               "variable": "Variable", "source": "Set by"}),
                  hide_index=True, width="stretch")
+
+with st.expander("Memory on this server", icon=":material/memory:"):
+    report = workshop.memory_report()
+    st.caption("All sessions on this server share one copy of each model: the figures are for the whole server "
+               "process, measured now.")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Memory in use", f"{report['rss_mb']:,.0f} MB" if report["rss_mb"] else "unknown")
+    c2.metric("Peak", f"{report['peak_rss_mb']:,.0f} MB" if report["peak_rss_mb"] else "unknown")
+    c3.metric("Copies of a model in memory", report["model_copies"],
+              help="Most copies of any one model found on the heap (1 = shared by every session).")
+    if report["models"]:
+        st.dataframe(pd.DataFrame(report["models"]).rename(columns={
+            "kind": "Kind", "id": "Model", "parameters": "Parameters", "weights_mb": "Weights (MB)"}),
+            hide_index=True, width="stretch")
+    else:
+        st.caption("No model loaded yet: the first question loads one.")

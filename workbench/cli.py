@@ -257,6 +257,28 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_facilitator(args: argparse.Namespace) -> int:
+    import getpass
+
+    from . import workshop
+
+    if args.set_passphrase:
+        phrase = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass("Facilitator passphrase: ")
+        if not args.stdin and getpass.getpass("Again: ") != phrase:
+            print("error: the two passphrases differ; nothing was saved", file=sys.stderr)
+            return 2
+        workshop.set_passphrase(phrase)
+        print("passphrase hash saved; the Facilitator page is now enabled (start with WORKBENCH_WORKSHOP=1 to "
+              "give each visitor a fresh workspace)")
+        return 0
+    if args.print_hash:
+        phrase = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass("Facilitator passphrase: ")
+        print(workshop.hash_passphrase(phrase))
+        return 0
+    print("enabled" if workshop.facilitator_enabled() else "no passphrase set")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench", description="RAG-vs-Fine-tune Workbench")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -350,6 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-steps", type=int, help="stop after this many steps (quick checks)")
     train.add_argument("--keep-good-rows", action="store_true", help="train on the good rows when some are bad")
     train.set_defaults(func=_cmd_train)
+
+    fac = sub.add_parser("facilitator", help="workshop mode: set the facilitator passphrase (stored as a hash)")
+    fac.add_argument("--set-passphrase", action="store_true", help="ask for a passphrase and store its hash")
+    fac.add_argument("--print-hash", action="store_true",
+                     help="print the hash, for WORKBENCH_FACILITATOR_HASH, without storing anything")
+    fac.add_argument("--stdin", action="store_true", help="read the passphrase from standard input (scripts)")
+    fac.set_defaults(func=_cmd_facilitator)
     return parser
 
 

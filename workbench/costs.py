@@ -144,7 +144,7 @@ DEFAULT_PRICES: dict[str, list[dict[str, Any]]] = {
          "ft_output_per_m": 6.00, "training_per_m": 8.00, "as_of": "2024-01", "source": _OPENAI},
     ],
     "embedding": [
-        {"model": "local:all-MiniLM-L6-v2", "per_m": 0.0, "as_of": "-",
+        {"model": "local:all-minilm-l6-v2", "per_m": 0.0, "as_of": "-",
          "source": "runs on the serving machine; its time is part of the measured seconds"},
         {"model": "openai:text-embedding-3-small", "per_m": 0.02, "as_of": "2024-01", "source": _OPENAI},
         {"model": "openai:text-embedding-3-large", "per_m": 0.13, "as_of": "2024-01", "source": _OPENAI},
@@ -509,7 +509,7 @@ class Projection:
     """How many times faster the chosen hardware runs the model than the machine that measured it."""
     always_on: bool = False
     """Local serving rents whole machines for the month (730 h each) instead of paying per second used."""
-    embedding_model: str = "local:all-MiniLM-L6-v2"
+    embedding_model: str = "local:all-minilm-l6-v2"
     reranker: bool = False
     amortise_months: float = 12.0
     """The first training is spread over this many months."""

@@ -12,6 +12,8 @@ can be rebuilt with new chunk settings.
 
 from __future__ import annotations
 
+import logging
+
 import contextlib
 import json
 import os
@@ -34,6 +36,9 @@ MANIFEST = "manifest.json"
 WRITING_MARK = "writing.mark"
 HEADING_BUDGET = 24  # tokens kept for the "document > heading" prefix of each chunk
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP] count against the embedder's limit
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -575,3 +580,43 @@ def close_all() -> None:
     """Forget open indexes (tests, and after a workspace is deleted)."""
     with _open_lock:
         _open.clear()
+
+
+def _forget_store(chroma_path: Path) -> None:
+    """Stop Chroma's cached system for a folder, so that a folder removed (or copied over) and created
+    again is opened afresh instead of through handles to deleted files."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        with SharedSystemClient._refcount_lock:
+            SharedSystemClient._identifier_to_refcount.pop(str(chroma_path), None)
+        system = SharedSystemClient._identifier_to_system.pop(str(chroma_path), None)
+        if system is not None:
+            system.stop()
+    except Exception:  # noqa: BLE001 - nothing cached, or another chromadb layout: nothing to forget
+        log.debug("no Chroma system to forget for %s", chroma_path, exc_info=True)
+
+
+def close_folder(folder: Path) -> None:
+    """Forget the index stored in ``folder`` (its object and its Chroma handles)."""
+    with _open_lock:
+        _open.pop(str(folder), None)
+    _forget_store(folder / "chroma")
+
+
+def close_workspace(workspace: str) -> None:
+    """Forget a workspace's open index before its folder is reset, deleted or replaced."""
+    close_folder(paths.workspaces_dir() / paths.validate_workspace_name(workspace) / "index")
+
+
+def open_index_at(folder: Path, name: str = "sample", config: IndexConfig | None = None) -> KnowledgeIndex:
+    """An index in a folder of its own, outside any workspace (the shared sample)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with _open_lock:
+        index = _open.get(str(folder))
+        if index is None:
+            index = KnowledgeIndex(name, config or IndexConfig(), folder)
+            if not (folder / MANIFEST).exists():
+                index._save_manifest()
+            _open[str(folder)] = index
+        return index

@@ -139,6 +139,63 @@ def loaded_models() -> list[tuple[str, str]]:
         return sorted(_cache)
 
 
+def _model_bytes(obj: Any) -> tuple[int, int]:
+    """(parameters, bytes) of the torch modules an object holds (0, 0 for remote models)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return 0, 0
+    modules = [v for v in vars(obj).values() if isinstance(v, torch.nn.Module)] if hasattr(obj, "__dict__") else []
+    if isinstance(obj, torch.nn.Module):
+        modules.append(obj)
+    seen, params, size = set(), 0, 0
+    for module in modules:
+        for p in module.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                params += p.numel()
+                size += p.numel() * p.element_size()
+    return params, size
+
+
+def live_model_copies() -> dict[str, int]:
+    """How many transformers models live in this process, by their name or path: counted on the heap
+    (garbage collector), not from the registry, so a second copy loaded by mistake would show."""
+    import gc
+    import sys
+
+    transformers = sys.modules.get("transformers")
+    if transformers is None:
+        return {}
+    import warnings
+
+    base = transformers.PreTrainedModel
+    counts: dict[str, int] = {}
+    gc.collect()
+    with warnings.catch_warnings():  # isinstance() touches lazy, deprecated torch attributes
+        warnings.simplefilter("ignore")
+        for obj in gc.get_objects():
+            try:
+                if isinstance(obj, base):
+                    name = str(getattr(obj.config, "_name_or_path", "") or type(obj).__name__)
+                    counts[name] = counts.get(name, 0) + 1
+            except ReferenceError:  # a weak proxy to a collected object
+                continue
+    return counts
+
+
+def loaded_model_details() -> list[dict[str, Any]]:
+    """Every model the registry holds: kind, id, parameters and weight memory."""
+    with _lock:
+        items = list(_cache.items())
+    out = []
+    for (kind, model_id), obj in items:
+        params, size = _model_bytes(obj)
+        out.append({"kind": kind, "id": model_id, "parameters": params, "weights_mb": round(size / 2**20, 1)})
+    return out
+
+
 def clear_cache(kind: str | None = None, model_id: str | None = None) -> None:
     with _lock:
         for key in list(_cache):

@@ -25,8 +25,13 @@ def init_session() -> None:
     if "workspace" not in st.session_state:
         requested = st.query_params.get("workspace")
         try:
-            st.session_state["workspace"] = paths.validate_workspace_name(requested) if requested else \
-                paths.DEFAULT_WORKSPACE
+            if requested:
+                st.session_state["workspace"] = paths.validate_workspace_name(requested)
+            else:  # a new visitor: their own fresh workspace in workshop mode, else the default one
+                from ..workshop import fresh_workspace_name, workshop_mode
+
+                st.session_state["workspace"] = fresh_workspace_name() if workshop_mode() else \
+                    paths.DEFAULT_WORKSPACE
         except Exception:
             st.session_state["workspace"] = paths.DEFAULT_WORKSPACE
             st.session_state["bad_workspace_param"] = requested

@@ -1,0 +1,132 @@
+"""Workshop mode: workspaces kept apart, the shared sample cloned, the facilitator's passphrase kept
+as a hash, status/leaderboard/reset/delete/export across workspaces, one model copy per process."""
+
+import io
+import json
+import zipfile
+
+import pytest
+
+from tests.fakes import EchoGenerator
+from workbench import paths, workshop
+from workbench.documents import parse_uploads
+from workbench.errors import ConfigError, DataError
+from workbench.eval_runs import evaluate
+from workbench.evaluation import TestItem
+from workbench.history import list_runs, run_and_record
+from workbench.index import close_all, open_index
+
+ITEMS = [TestItem("q1", "How many days do I have to return a product?", "Within 45 days of delivery."),
+         TestItem("q2", "What was the revenue last year?", "I don't know.", None, answerable=False)]
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    close_all()
+    yield
+    close_all()
+
+
+def test_passphrase_is_stored_as_a_salted_hash_only(workbench_home):
+    assert not workshop.facilitator_enabled()
+    workshop.set_passphrase("correct horse battery")
+    stored = (paths.home() / workshop.FACILITATOR_FILE).read_text()
+    assert "correct horse" not in stored and json.loads(stored)["hash"].startswith("scrypt$")
+    assert workshop.check_facilitator("correct horse battery")
+    assert not workshop.check_facilitator("wrong horse battery")
+    assert workshop.hash_passphrase("same phrase!") != workshop.hash_passphrase("same phrase!")  # salted
+    with pytest.raises(ConfigError, match="at least 8 characters"):
+        workshop.set_passphrase("short")
+
+
+def test_passphrase_hash_from_the_environment(workbench_home, monkeypatch):
+    monkeypatch.setenv(workshop.ENV_PASSPHRASE_HASH, workshop.hash_passphrase("from the env"))
+    assert workshop.facilitator_enabled() and workshop.check_facilitator("from the env")
+
+
+def test_fresh_workspace_names_are_new_and_valid(workbench_home):
+    names = {workshop.fresh_workspace_name() for _ in range(20)}
+    assert len(names) == 20
+    assert all(paths.validate_workspace_name(n) == n and n.startswith("guest-") for n in names)
+
+
+def test_nothing_leaks_between_workspaces(workbench_home):
+    from workbench import samples
+
+    a = open_index("alice")
+    a.add_documents(parse_uploads([d for d in samples.sample_documents() if d[0] == "faq.md"])[0])
+    run_and_record("Do you sell gift cards?", ["base"], EchoGenerator(), workspace="alice")
+    assert [d["name"] for d in open_index("alice").documents()] == ["faq.md"]
+    assert open_index("bob").documents() == [] and list_runs("bob") == []
+    assert len(list_runs("alice")) == 1
+    status = {s["workspace"]: s for s in map(workshop.workspace_status, ["alice", "bob"])}
+    assert status["alice"]["documents"] == 1 and status["alice"]["questions"] == 1
+    assert status["bob"]["documents"] == 0 and status["bob"]["questions"] == 0
+
+
+@pytest.mark.slow
+def test_the_sample_is_built_once_and_cloned_into_a_new_workspace(workbench_home):
+    workshop.clone_sample("mine")
+    docs = open_index("mine").documents()
+    assert len(docs) >= 5
+    built = (workshop.sample_folder() / "index" / "manifest.json").stat().st_mtime
+    workshop.clone_sample("yours")  # the second clone copies, it does not rebuild
+    assert (workshop.sample_folder() / "index" / "manifest.json").stat().st_mtime == built
+    hits = open_index("yours").documents()
+    assert [d["name"] for d in hits] == [d["name"] for d in docs]
+    # Each clone is its own: removing a document from one leaves the other and the sample alone.
+    open_index("mine").remove_document(docs[0]["name"])
+    assert len(open_index("mine").documents()) == len(docs) - 1
+    assert len(open_index("yours").documents()) == len(docs)
+    with pytest.raises(DataError, match="already holds work"):
+        workshop.clone_sample("mine")
+    assert "sample" not in paths.list_workspaces()  # the shared sample cannot be opened for writing
+
+
+def test_leaderboard_reset_delete_and_export(workbench_home):
+    for name in ("team-a", "team-b"):
+        evaluate(ITEMS, ["base"], EchoGenerator(), workspace=name, testset_name="mini")
+    run_and_record("Do you sell gift cards?", ["base"], EchoGenerator(), workspace="team-a")
+    board = workshop.leaderboard()
+    assert {r["workspace"] for r in board} == {"team-a", "team-b"} and all(r["approach"] == "Base" for r in board)
+    data = zipfile.ZipFile(io.BytesIO(workshop.export_all()))
+    names = data.namelist()
+    assert "leaderboard.csv" in names and "leaderboard.json" in names
+    assert any(n.startswith("team-a/history/") for n in names) and any(n.startswith("team-b/evaluations/") for n in names)
+    assert not any("/index/" in n for n in names)
+    workshop.reset_workspace("team-a")
+    assert list_runs("team-a") == [] and "team-a" in paths.list_workspaces()
+    workshop.delete_workspace("team-b")
+    assert "team-b" not in paths.list_workspaces()
+    assert {r["workspace"] for r in workshop.leaderboard()} == set()
+
+
+def test_a_workspace_with_a_running_job_is_not_reset(workbench_home, monkeypatch):
+    import threading
+
+    from workbench import jobs
+
+    runner = jobs.JobRunner(1)
+    monkeypatch.setattr(jobs, "_runner", runner, raising=False)
+    monkeypatch.setattr(jobs, "get_runner", lambda: runner)
+    release = threading.Event()
+    job = runner.submit("evaluation", "busy", "waits", lambda progress, cancel: release.wait(5))
+    with pytest.raises(DataError, match="job\\(s\\) queued or running"):
+        workshop.reset_workspace("busy")
+    release.set()
+    runner.cancel(job.id)
+
+
+def test_memory_report_counts_model_copies_on_the_heap(workbench_home):
+    from workbench import models
+
+    models.get_embedder("local:all-minilm-l6-v2")
+    before = workshop.memory_report()
+    assert before["rss_mb"] > 50 and before["peak_rss_mb"] >= before["rss_mb"]
+    assert before["model_copies"] >= 1
+    assert any(m["kind"] == "embedder" and m["weights_mb"] > 10 for m in before["models"])
+    # Many sessions asking for the model, and indexes in several workspaces, add no copy.
+    for name in ("w1", "w2", "w3"):
+        models.get_embedder("local:all-minilm-l6-v2")
+        open_index(name).documents()
+    assert workshop.memory_report()["copies"] == before["copies"]

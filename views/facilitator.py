@@ -1,0 +1,103 @@
+"""Facilitator: every workspace on this server, the job queue, a leaderboard, and reset, delete and
+export. Behind a passphrase (stored only as a hash)."""
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from workbench import paths, workshop
+from workbench.jobs import ACTIVE, get_runner
+from workbench.ui.common import show_error
+
+st.title("Facilitator")
+if not workshop.facilitator_enabled():
+    st.info("No facilitator passphrase is set on this server. Whoever runs it sets one with "
+            "`python -m workbench facilitator --set-passphrase` (stored as a salted hash under the data folder), "
+            f"or passes a hash in `{workshop.ENV_PASSPHRASE_HASH}`.", icon=":material/lock:")
+    st.stop()
+if not st.session_state.get("facilitator"):
+    with st.form("facilitator_login"):
+        phrase = st.text_input("Facilitator passphrase", type="password")
+        if st.form_submit_button("Open", type="primary", icon=":material/lock_open:"):
+            if workshop.check_facilitator(phrase):
+                st.session_state["facilitator"] = True
+                st.rerun()
+            time.sleep(1.0)  # slow down guessing
+            st.error("That passphrase is not the facilitator's.", icon=":material/lock:")
+    st.stop()
+
+runner = get_runner()
+c1, c2 = st.columns([4, 1])
+c1.caption("Everything on this server, refreshed on each visit. Attendees keep working while you look.")
+if c2.button("Lock", icon=":material/lock:"):
+    st.session_state.pop("facilitator", None)
+    st.rerun()
+
+# -- workspaces ----------------------------------------------------------------------------------------------
+st.subheader("Workspaces")
+statuses = [workshop.workspace_status(n) for n in paths.list_workspaces()]
+frame = pd.DataFrame(statuses)
+frame["last_activity"] = pd.to_datetime(frame["last_activity"], unit="s").dt.strftime("%H:%M:%S")
+st.dataframe(frame, hide_index=True, width="stretch", column_config={
+    "workspace": "Workspace", "documents": "Documents", "adapters": "Adapters", "questions": "Compare questions",
+    "evaluations": "Evaluations", "finished_evaluations": "Finished", "jobs": "Jobs now",
+    "last_activity": "Last change", "size_mb": st.column_config.NumberColumn("Size (MB)", format="%.1f")})
+
+# -- jobs -----------------------------------------------------------------------------------------------------------
+st.subheader("Job queue")
+jobs = [j for j in runner.jobs() if j.status in ACTIVE]
+st.caption(f"{len(jobs)} job(s) queued or running; {runner.concurrency} run at once on this server "
+           "(WORKBENCH_MAX_JOBS).")
+if not jobs:
+    st.caption("No jobs right now.")
+for job in sorted(jobs, key=lambda j: j.created_at):
+    c1, c2 = st.columns([5, 1])
+    pos = runner.position(job.id)
+    last = job.last()
+    c1.markdown(f"**{job.workspace}** · {job.kind}: {job.label} · "
+                + (f"queued, position {pos}" if pos else f"running ({last.message if last else 'starting'})"))
+    if c2.button("Cancel", key=f"cancel_{job.id}", icon=":material/cancel:"):
+        runner.cancel(job.id)
+        st.rerun()
+
+# -- leaderboard -------------------------------------------------------------------------------------------------------
+st.subheader("Leaderboard")
+rate = st.number_input("Hardware cost for the cost column ($ per hour)", 0.0, 100.0, 0.0, step=0.1,
+                       key="facilitator_rate")
+board = workshop.leaderboard(rate)
+if not board:
+    st.caption("No workspace has finished an evaluation yet: the leaderboard fills as attendees run them.")
+else:
+    st.dataframe(pd.DataFrame(board), hide_index=True, width="stretch", column_config={
+        "workspace": "Workspace", "approach": "Approach",
+        "correct": st.column_config.NumberColumn("Correct", format="percent"),
+        "f1": st.column_config.NumberColumn("Token F1", format="percent"),
+        "format_ok": st.column_config.NumberColumn("Format", format="percent"),
+        "latency_p50_s": st.column_config.NumberColumn("Latency p50 (s)", format="%.2f"),
+        "cost_per_1k_usd": st.column_config.NumberColumn("$ per 1k queries", format="%.4f"),
+        "questions": "Questions", "run": "Run"})
+st.download_button("Export all results (zip)", workshop.export_all(rate),
+                   file_name=f"workbench-results-{time.strftime('%Y%m%d-%H%M')}.zip", mime="application/zip",
+                   icon=":material/download:",
+                   help="Every workspace's compare history, evaluation runs, job records, cost and decision inputs and "
+                        "adapter records, plus the leaderboard as CSV and JSON (no indexes or weights).")
+
+# -- reset / delete ---------------------------------------------------------------------------------------------------
+st.subheader("Reset or delete a workspace")
+with st.form("facilitator_manage"):
+    target = st.selectbox("Workspace", [s["workspace"] for s in statuses])
+    action = st.radio("Action", ["Reset (empty it, keep the name)", "Delete"], horizontal=True)
+    confirm = st.text_input("Type the workspace name to confirm")
+    go = st.form_submit_button("Apply", icon=":material/delete_forever:")
+if go:
+    if confirm != target:
+        st.error(f"Expected the name {target!r} typed to confirm, got {confirm!r}; nothing was changed.",
+                 icon=":material/error:")
+    else:
+        try:
+            (workshop.reset_workspace if action.startswith("Reset") else workshop.delete_workspace)(target)
+            st.success(f"Workspace {target!r} {'reset' if action.startswith('Reset') else 'deleted'}.",
+                       icon=":material/check:")
+        except Exception as exc:
+            show_error(exc)

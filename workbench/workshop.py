@@ -1,0 +1,306 @@
+"""Workshop mode: many people on one server, and the facilitator who runs the session.
+
+- Each attendee works in a workspace of their own (a fresh name for each new visitor when workshop
+  mode is on); ``workspace_status`` and ``leaderboard`` read every workspace for the facilitator.
+- A shared, read-only sample workspace (built once per server from ``sample_data/``, kept outside
+  the workspaces folder so nobody can open it for writing) is cloned into one's own in one click.
+- The facilitator's passphrase is stored as a salted scrypt hash, never in clear.
+- ``memory_report`` says how much memory the server uses and which models it holds (one copy each,
+  whatever the number of sessions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import logging
+import os
+import secrets
+import shutil
+import threading
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .errors import ConfigError, DataError
+from .store import atomic_write_json, read_json
+
+log = logging.getLogger(__name__)
+
+ENV_WORKSHOP = "WORKBENCH_WORKSHOP"
+ENV_PASSPHRASE_HASH = "WORKBENCH_FACILITATOR_HASH"
+FACILITATOR_FILE = "facilitator.json"
+SAMPLE = "sample"
+
+
+def workshop_mode() -> bool:
+    """On when ``WORKBENCH_WORKSHOP`` is 1/true/yes: new visitors get a fresh workspace and the
+    Facilitator page is listed."""
+    return os.environ.get(ENV_WORKSHOP, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+# -- the facilitator's passphrase ---------------------------------------------------------------------------
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+MIN_PASSPHRASE = 8
+
+
+def hash_passphrase(passphrase: str) -> str:
+    """``scrypt$n$r$p$salt$hash`` (hex); the passphrase itself is not kept anywhere."""
+    if not isinstance(passphrase, str) or len(passphrase) < MIN_PASSPHRASE:
+        raise ConfigError(f"Expected a facilitator passphrase of at least {MIN_PASSPHRASE} characters, "
+                          f"got {len(passphrase) if isinstance(passphrase, str) else 0}.")
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(passphrase.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${digest.hex()}"
+
+
+def verify_passphrase(passphrase: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        got = hashlib.scrypt(passphrase.encode(), salt=bytes.fromhex(salt), dklen=32, n=int(n), r=int(r), p=int(p))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got.hex(), digest)
+
+
+def set_passphrase(passphrase: str) -> None:
+    """Store the hash under WORKBENCH_HOME (readable by the owner only)."""
+    path = paths.home() / FACILITATOR_FILE
+    atomic_write_json(path, {"hash": hash_passphrase(passphrase), "set_at": time.time()})
+    os.chmod(path, 0o600)
+
+
+def stored_hash() -> str | None:
+    """The hash from ``WORKBENCH_FACILITATOR_HASH`` or, failing that, the stored file."""
+    env = os.environ.get(ENV_PASSPHRASE_HASH, "").strip()
+    if env:
+        return env
+    return (read_json(paths.home() / FACILITATOR_FILE, None) or {}).get("hash")
+
+
+def facilitator_enabled() -> bool:
+    return stored_hash() is not None
+
+
+def check_facilitator(passphrase: str) -> bool:
+    stored = stored_hash()
+    return bool(stored) and verify_passphrase(passphrase, stored)
+
+
+# -- workspaces for people -------------------------------------------------------------------------------------
+_WORDS = ("amber", "birch", "cedar", "delta", "ember", "fjord", "grove", "heron", "iris", "juniper", "kestrel",
+          "lark", "maple", "nova", "orchid", "pine", "quartz", "raven", "sage", "tern", "umber", "vale", "willow")
+
+
+def fresh_workspace_name() -> str:
+    """A new, unused workspace name such as ``guest-heron-3f2a`` (the folder is created)."""
+    for _ in range(50):
+        name = f"guest-{secrets.choice(_WORDS)}-{secrets.token_hex(2)}"
+        folder = paths.workspaces_dir() / name
+        try:
+            folder.mkdir(parents=True)
+            return name
+        except FileExistsError:
+            continue
+    raise ConfigError("Could not find a free workspace name; type one on the Home page.")
+
+
+def _size_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+
+
+def workspace_status(name: str) -> dict[str, Any]:
+    """What a workspace holds, for the facilitator's table."""
+    from .eval_runs import list_eval_runs
+    from .history import list_runs
+    from .index import open_index
+    from .jobs import ACTIVE, get_runner
+    from .training import list_adapters
+
+    folder = paths.workspace_dir(name, create=False)
+    docs = open_index(name).documents() if folder.exists() else []
+    evals = list_eval_runs(name) if folder.exists() else []
+    files = [f for f in folder.rglob("*") if f.is_file()] if folder.exists() else []
+    jobs = [j for j in get_runner().jobs(name) if j.status in ACTIVE]
+    return {
+        "workspace": name, "documents": len(docs), "adapters": len(list_adapters(name)) if folder.exists() else 0,
+        "questions": len(list_runs(name)) if folder.exists() else 0,
+        "evaluations": len(evals), "finished_evaluations": sum(e.get("status") == "done" for e in evals),
+        "jobs": ", ".join(f"{j.kind} ({j.status})" for j in jobs) or "none",
+        "last_activity": max((f.stat().st_mtime for f in files), default=None),
+        "size_mb": round(_size_mb(folder), 1) if folder.exists() else 0.0,
+    }
+
+
+def leaderboard(hardware_per_hour: float = 0.0) -> list[dict[str, Any]]:
+    """One row per workspace and approach, from each workspace's latest finished evaluation run."""
+    from .decision import latest_run
+    from .eval_runs import accuracy, summarize
+    from .strategies import LABELS
+
+    rows = []
+    for name in paths.list_workspaces():
+        run = latest_run(name)
+        if run is None:
+            continue
+        summary, acc = summarize(run, hardware_per_hour), accuracy(run)
+        for mode, s in summary.items():
+            rows.append({"workspace": name, "approach": LABELS.get(mode, mode), "correct": acc.get(mode),
+                         "f1": s.get("f1"), "format_ok": s.get("format_ok"), "latency_p50_s": s.get("latency_p50_s"),
+                         "cost_per_1k_usd": s.get("cost_per_1k_usd"), "questions": run["done"], "run": run["id"]})
+    return sorted(rows, key=lambda r: (-(r["correct"] or 0), r["latency_p50_s"] or 0))
+
+
+def _busy(name: str) -> None:
+    from .jobs import ACTIVE, get_runner
+
+    jobs = [j for j in get_runner().jobs(name) if j.status in ACTIVE]
+    if jobs:
+        raise DataError(f"Workspace {name!r} has {len(jobs)} job(s) queued or running ({jobs[0].label}); "
+                        "cancel them first.")
+
+
+def reset_workspace(name: str) -> None:
+    """Empty a workspace (index, adapters, runs, settings); the name stays."""
+    from .index import close_workspace
+
+    _busy(name)
+    folder = paths.workspace_dir(name, create=False)
+    close_workspace(name)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    log.info("workspace %s reset", name)
+
+
+def delete_workspace(name: str) -> None:
+    from .index import close_workspace
+
+    _busy(name)
+    folder = paths.workspace_dir(name, create=False)
+    close_workspace(name)
+    shutil.rmtree(folder, ignore_errors=True)
+    log.info("workspace %s deleted", name)
+
+
+#: What "export all results" holds: the records, not the index or the adapter weights.
+_EXPORTED = ("history", "evaluations", "jobs")
+_EXPORTED_FILES = ("prices.json", "projection.json", "decision.json")
+
+
+def export_all(hardware_per_hour: float = 0.0) -> bytes:
+    """A zip of every workspace's results (compare history, evaluation runs, job records, cost and
+    decision inputs, adapter records) plus the leaderboard as CSV and JSON."""
+    import csv
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in paths.list_workspaces():
+            folder = paths.workspace_dir(name, create=False)
+            if not folder.exists():
+                continue
+            for sub in _EXPORTED:
+                for f in sorted((folder / sub).glob("*.json")) if (folder / sub).is_dir() else []:
+                    zf.write(f, f"{name}/{sub}/{f.name}")
+            for fname in _EXPORTED_FILES:
+                if (folder / fname).exists():
+                    zf.write(folder / fname, f"{name}/{fname}")
+            for meta in sorted((folder / "adapters").glob("*/workbench-adapter.json")):
+                zf.write(meta, f"{name}/adapters/{meta.parent.name}.json")
+        rows = leaderboard(hardware_per_hour)
+        zf.writestr("leaderboard.json", json.dumps(rows, indent=1))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["workspace"])
+        writer.writeheader()
+        writer.writerows(rows)
+        zf.writestr("leaderboard.csv", text.getvalue())
+    return buffer.getvalue()
+
+
+# -- the shared sample workspace ------------------------------------------------------------------------------
+_sample_lock = threading.Lock()
+
+
+def sample_folder() -> Path:
+    """The read-only sample workspace: under WORKBENCH_HOME/shared, outside the workspaces folder."""
+    return paths.home() / "shared" / SAMPLE
+
+
+def ensure_sample(progress: Any = None) -> Path:
+    """Build the sample workspace once per data folder (the sample documents indexed with the default
+    settings); later calls return at once."""
+    from .documents import parse_uploads
+    from .index import close_folder, open_index_at
+    from .samples import sample_documents
+
+    folder = sample_folder()
+    with _sample_lock:
+        if (folder / ".complete").exists():
+            return folder
+        work = folder.with_name(f".{SAMPLE}-building-{os.getpid()}")
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        try:
+            index = open_index_at(work / "index")
+            documents, _ = parse_uploads(sample_documents())
+            index.add_documents(documents, **({"progress": progress} if progress else {}))
+            close_folder(work / "index")
+            (work / ".complete").write_text(str(time.time()))
+            shutil.rmtree(folder, ignore_errors=True)
+            work.rename(folder)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+    return folder
+
+
+def clone_sample(target: str, progress: Any = None) -> None:
+    """Copy the sample workspace into ``target`` (a new or empty workspace; nothing is overwritten)."""
+    from .index import close_workspace
+
+    source = ensure_sample(progress)
+    folder = paths.workspace_dir(target, create=False)
+    if folder.exists() and any(p for p in folder.iterdir() if p.name != "jobs"):
+        raise DataError(f"Expected an empty workspace to copy the sample into; {target!r} already holds work. "
+                        "Create a new workspace first (nothing was changed).")
+    close_workspace(target)
+    tmp = folder.with_name(f".{target}-clone-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(".complete"))
+    if folder.exists():
+        for item in folder.iterdir():  # only a jobs/ folder: keep it
+            shutil.move(str(item), tmp / item.name)
+        folder.rmdir()
+    tmp.rename(folder)
+    log.info("sample workspace cloned into %s", target)
+
+
+# -- memory ---------------------------------------------------------------------------------------------------------
+def _status_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def memory_report() -> dict[str, Any]:
+    """This server process: resident memory now and at its peak, and every model it holds."""
+    import resource
+
+    from .models import live_model_copies, loaded_model_details
+
+    rss = _status_kb("VmRSS")
+    peak = _status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    copies = live_model_copies()
+    return {"rss_mb": round(rss / 1024, 1) if rss else None, "peak_rss_mb": round(peak / 1024, 1) if peak else None,
+            "models": loaded_model_details(), "copies": copies,
+            "model_copies": max(copies.values(), default=0)}
