@@ -9,7 +9,7 @@ import logging
 import streamlit as st
 
 from workbench import models, paths, workshop
-from workbench.ui.common import init_session, show_error, workspace
+from workbench.ui.common import PageDone, init_session, show_error, workspace
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -35,6 +35,8 @@ nav = st.navigation(pages)
 
 try:
     nav.run()
+except PageDone:  # the page ended early (an empty state, a locked page): the sidebar is still drawn
+    pass
 except Exception as exc:  # a bug: log it and show a short message, never a traceback
     show_error(exc)
 

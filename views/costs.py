@@ -7,7 +7,7 @@ import streamlit as st
 from workbench import costs
 from workbench.charts import breakeven_chart, cost_stack_chart
 from workbench.errors import WorkbenchError
-from workbench.ui.common import show_error, workspace
+from workbench.ui.common import show_error, stop_page, workspace
 
 st.title("Costs")
 st.caption("What each approach costs per answer and per month, computed from the tokens and seconds measured in "
@@ -145,7 +145,7 @@ try:
     costs.save_projection(ws, projection, new_overrides)
 except WorkbenchError as exc:
     show_error(exc)
-    st.stop()
+    stop_page()
 
 result = costs.project(measured, projection, table)
 rows = costs.projection_rows(result)
@@ -168,7 +168,9 @@ with st.expander("How each figure was computed", icon=":material/calculate:"):
 st.subheader("4. Break-even")
 c1, c2 = st.columns(2)
 pair_a = c1.selectbox("Compare", list(NAMES), index=2, format_func=NAMES.get, key="be_a")
-pair_b = c2.selectbox("with", [a for a in NAMES if a != pair_a], index=0, format_func=NAMES.get, key="be_b")
+others = [a for a in NAMES if a != pair_a]
+pair_b = c2.selectbox("with", others, index=others.index("rag") if "rag" in others else 0, format_func=NAMES.get,
+                      key="be_b")
 sentences = costs.breakeven_sentences(measured, projection, table, pair_a, pair_b)
 for s in sentences:
     st.markdown(f"- {s}")
@@ -186,7 +188,7 @@ rate_curves = costs.curve(measured, projection, table, "docs_changed_per_month",
 rate_points = costs.crossings(rates, rate_curves[pair_a], rate_curves[pair_b])
 col2.plotly_chart(breakeven_chart(rates, rate_curves, NAMES, "Documents changed per month (log scale)",
                                   f"Monthly cost vs change rate ({projection.queries_per_day:,.0f} queries/day)",
-                                  marker_x=projection.docs_changed_per_month,
+                                  marker_x=projection.docs_changed_per_month, log_y=False,
                                   crossings=[(x, f"{NAMES[pair_a]} = {NAMES[pair_b]}") for x, _ in rate_points]),
                   width="stretch")
 

@@ -1,16 +1,20 @@
 """Decide: a short questionnaire plus the measured evidence, a recommendation with its reasons and
 counter-arguments, and a memo to download."""
 
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
-from workbench import costs
+from workbench import costs, paths
 from workbench.charts import breakeven_chart, cost_stack_chart, metric_bars_chart, tradeoff_chart
-from workbench.decision import CHANGE_RATES, NAMES, Answers, Evidence, latest_run, load_answers, recommend, save_answers
+from workbench.decision import (ANSWERS_FILE, CHANGE_RATES, NAMES, Answers, Evidence, latest_run, load_answers,
+                                recommend, save_answers)
 from workbench.errors import WorkbenchError
 from workbench.eval_runs import accuracy, summarize
 from workbench.memo import memo_content, memo_html, memo_markdown
 from workbench.strategies import LABELS
+from workbench.training import list_adapters
 from workbench.ui.common import show_error, workspace
 
 st.title("Decide")
@@ -18,6 +22,9 @@ st.caption("Which approach to ship? Answer a few questions about your use; the a
            "your evaluation measured. Every reason below points to an answer or a measurement.")
 ws = workspace()
 saved = load_answers(ws)
+if not (paths.workspace_dir(ws) / ANSWERS_FILE).exists():  # first visit: start from what the workspace holds
+    pairs = max((a.get("pairs") or 0 for a in list_adapters(ws)), default=0)
+    saved = dataclasses.replace(saved, labelled_examples=pairs)
 projection, overrides = costs.load_projection(ws)
 
 # -- questionnaire -----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from workbench.documents import SUPPORTED, parse_document, parse_uploads
 from workbench.errors import WorkbenchError
 from workbench.index import open_index, rebuild_index
 from workbench.retrieval import retrieve
-from workbench.ui.common import StatusSink, show_error, workspace
+from workbench.ui.common import StatusSink, show_error, stop_page, workspace
 
 st.title("Documents")
 st.caption(
@@ -26,7 +26,7 @@ try:
     st.session_state["index_embedder_id"] = index.config.embedder_id
 except WorkbenchError as exc:
     show_error(exc)
-    st.stop()
+    stop_page()
 
 
 def report_indexing(report, problems=()) -> None:

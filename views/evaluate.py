@@ -19,7 +19,7 @@ from workbench.reports import evaluation_report
 from workbench.jobs import ACTIVE, get_runner
 from workbench.strategies import LABELS, MODES, availability
 from workbench.training import adapter_system_prompt, list_adapters
-from workbench.ui.common import job_header, load_generator, show_error, workspace
+from workbench.ui.common import job_header, load_generator, show_error, stop_page, workspace
 
 st.title("Evaluate")
 st.caption("One question proves nothing. Run a test set through every approach and compare correctness, grounding, "
@@ -284,7 +284,7 @@ if not runs:
     st.info("No evaluation runs yet: choose a test set and approaches above and press Run evaluation. It needs "
             "documents (Documents page) for RAG and an adapter (Fine-tune page) for the fine-tuned approaches.",
             icon=":material/query_stats:")
-    st.stop()
+    stop_page()
 
 
 def run_label(r: dict) -> str:
@@ -301,7 +301,7 @@ if run["status"] in {CANCELLED, INTERRUPTED, "failed"}:
     st.caption(f":orange[{run.get('error') or run['status']}]")
 if not run["results"]:
     st.info("This run has no finished question yet.", icon=":material/hourglass_top:")
-    st.stop()
+    stop_page()
 
 rate = st.number_input("Hardware cost ($ per hour)", 0.0, 100.0, step=0.1, key="hardware_rate",
                        help="Local answers cost their measured seconds at this rate (0 for a laptop you own).")

@@ -8,14 +8,14 @@ import streamlit as st
 
 from workbench import paths, workshop
 from workbench.jobs import ACTIVE, get_runner
-from workbench.ui.common import show_error
+from workbench.ui.common import show_error, stop_page
 
 st.title("Facilitator")
 if not workshop.facilitator_enabled():
     st.info("No facilitator passphrase is set on this server. Whoever runs it sets one with "
             "`python -m workbench facilitator --set-passphrase` (stored as a salted hash under the data folder), "
             f"or passes a hash in `{workshop.ENV_PASSPHRASE_HASH}`.", icon=":material/lock:")
-    st.stop()
+    stop_page()
 if not st.session_state.get("facilitator"):
     with st.form("facilitator_login"):
         phrase = st.text_input("Facilitator passphrase", type="password")
@@ -25,7 +25,7 @@ if not st.session_state.get("facilitator"):
                 st.rerun()
             time.sleep(1.0)  # slow down guessing
             st.error("That passphrase is not the facilitator's.", icon=":material/lock:")
-    st.stop()
+    stop_page()
 
 runner = get_runner()
 c1, c2 = st.columns([4, 1])

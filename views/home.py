@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from workbench import paths, workshop
+from workbench import paths, samples, workshop
 from workbench.config import GenerationConfig
 from workbench.doctor import MISSING, OK, run_doctor
 from workbench.errors import WorkbenchError
@@ -58,10 +58,11 @@ with col_ws:
     if error is not None:
         show_error(error)
     st.markdown("**Start from the sample**")
-    st.caption("A fictional company's 8 documents, already indexed, copied into a workspace of your own (the shared "
+    st.caption(f"A fictional company's {len(samples.sample_documents())} documents, already indexed, copied into a workspace of your own (the shared "
                "sample stays untouched). Its training pairs and test set are offered on the Fine-tune and Evaluate "
                "pages.")
-    if st.button("Copy the sample into a new workspace", icon=":material/content_copy:"):
+    if st.button("Copy the sample", icon=":material/content_copy:",
+                 help="Creates a new workspace holding the indexed sample documents, and opens it."):
         try:
             target = workshop.fresh_workspace_name().replace("guest-", "sample-", 1)
             with st.status("Preparing the sample workspace...", expanded=False) as box:

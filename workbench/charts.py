@@ -301,10 +301,12 @@ def cost_stack_chart(result: dict[str, list[Any]], names: dict[str, str],
 
 
 def breakeven_chart(xs: list[float], curves: dict[str, list[float | None]], names: dict[str, str], x_title: str,
-                    title: str, marker_x: float | None = None, log_x: bool = True,
+                    title: str, marker_x: float | None = None, log_x: bool = True, log_y: bool = True,
                     crossings: list[tuple[float, str]] | None = None) -> Any:
     """Monthly cost of each approach against ``xs``; a dotted line at the user's current value and a
-    labelled point at each crossing."""
+    labelled dashed line at each crossing."""
+    import math
+
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -313,13 +315,20 @@ def breakeven_chart(xs: list[float], curves: dict[str, list[float | None]], name
                                  line=dict(color=MODE_COLOURS[APPROACH_TO_MODE[approach]], width=2.5),
                                  hovertemplate=f"{names[approach]}: $%{{y:,.2f}} per month at %{{x:,.3g}}<extra></extra>"))
     for x, text in crossings or []:
-        fig.add_vline(x=x, line=dict(color="#555", dash="dash", width=1), annotation_text=text,
-                      annotation_position="top left")
+        fig.add_vline(x=x, line=dict(color="#555", dash="dash", width=1))
+        fig.add_annotation(x=math.log10(x) if log_x else x, y=1.0, yref="paper", text=f"{text} at ~{x:,.3g}",
+                           showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=11))
     if marker_x is not None and marker_x > 0:
-        fig.add_vline(x=marker_x, line=dict(color="#222", dash="dot", width=1.5), annotation_text="you",
-                      annotation_position="bottom right")
-    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="Cost ($ per month, log scale)", height=380,
-                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
-    fig.update_xaxes(type="log" if log_x else "linear")
-    fig.update_yaxes(type="log")
+        fig.add_vline(x=marker_x, line=dict(color="#222", dash="dot", width=1.5))
+        fig.add_annotation(x=math.log10(marker_x) if log_x else marker_x, y=0.0, yref="paper", text="you",
+                           showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=11))
+    fig.update_layout(title=title, xaxis_title=x_title,
+                      yaxis_title="Cost ($ per month" + (", log scale)" if log_y else ")"), height=400,
+                      margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.25))
+    lo, hi = min(xs), max(xs)
+    if log_x:
+        fig.update_xaxes(type="log", range=[math.log10(lo), math.log10(hi)])
+    else:
+        fig.update_xaxes(range=[lo, hi])
+    fig.update_yaxes(type="log" if log_y else "linear", rangemode="tozero")
     return fig

@@ -174,9 +174,15 @@ class Recommendation:
 
 def _measured_effects(rule: Rule, a: Answers, e: Evidence) -> tuple[dict[str, int], str]:
     if rule.id == "measured-best-quality":
-        best = _best(e.correct)
-        return {best: 2}, (f"Measured: {NAMES[best]} answered most questions correctly ({e.correct[best]:.0%}, "
-                           f"{e.source}).")
+        top = max(e.correct.values())
+        best = [k for k in APPROACHES if k in e.correct and e.correct[k] == top]
+        small = " On so few questions the difference may be chance." if _questions(e) < 20 else ""
+        if len(best) == len(e.correct):
+            return {}, (f"Measured: every approach answered {top:.0%} correctly ({e.source}): quality does not "
+                        "separate them on this test set.")
+        names = " and ".join(NAMES[k] for k in best)
+        return {k: 2 for k in best}, (f"Measured: {names} answered most questions correctly ({top:.0%}, "
+                                      f"{e.source}).{small}")
     if rule.id == "measured-format":
         best = _best(e.format_ok)
         return {best: 1}, f"Measured: {NAMES[best]} followed the format best ({e.format_ok[best]:.0%})."
@@ -190,6 +196,14 @@ def _measured_effects(rule: Rule, a: Answers, e: Evidence) -> tuple[dict[str, in
         return {cheapest: 1}, (f"Measured: {NAMES[cheapest]} is the cheapest per query "
                                f"(${e.cost_per_1k[cheapest]:.4f} per 1,000), which matters at your volume.")
     return {}, ""
+
+
+def _questions(e: Evidence) -> int:
+    """Questions behind the evidence, read from its source ('... (N questions)'); 0 when unknown."""
+    import re
+
+    m = re.search(r"\((\d+) questions\)", e.source)
+    return int(m.group(1)) if m else 0
 
 
 def recommend(answers: Answers, evidence: Evidence | None = None, rules: list[Rule] | None = None) -> Recommendation:

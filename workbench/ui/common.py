@@ -41,6 +41,15 @@ def init_session() -> None:
     st.session_state.setdefault("embedder_id", DEFAULT_EMBEDDER)
 
 
+class PageDone(Exception):
+    """Raised by ``stop_page``: the page has nothing more to show (app.py catches it)."""
+
+
+def stop_page() -> None:
+    """End the page here, like ``st.stop()``, but let app.py still draw the sidebar after it."""
+    raise PageDone
+
+
 def workspace() -> str:
     return st.session_state.get("workspace", paths.DEFAULT_WORKSPACE)
 
