@@ -86,3 +86,26 @@ def test_a_row_that_stops_early_leaves_the_others_running(smollm2):
     assert out[1].usage.tokens_out == 40 and out[1].finish_reason == "length"
     assert out[1].text == smollm2.generate(*([{"role": "user", "content": "Write a long story about a cat."}],),
                                            config).text
+
+
+def test_concurrent_callers_are_decoded_together_with_the_same_text(smollm2, random_adapter):
+    """Sessions asking at once: their requests join one batch, and each gets exactly its own answer."""
+    import threading
+
+    config = GenerationConfig(max_new_tokens=16)
+    alone = [smollm2.generate(PROMPTS[i], config, adapter=random_adapter if i == 3 else None).text for i in range(4)]
+    merged_before = smollm2._coalescer.merged_calls
+    results: dict[int, str] = {}
+    start = threading.Barrier(4)
+
+    def ask(i: int) -> None:
+        start.wait()
+        results[i] = smollm2.generate(PROMPTS[i], config, adapter=random_adapter if i == 3 else None).text
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert [results[i] for i in range(4)] == alone
+    assert smollm2._coalescer.merged_calls > merged_before  # at least the callers that waited were merged

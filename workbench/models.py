@@ -175,13 +175,20 @@ def live_model_copies() -> dict[str, int]:
     gc.collect()
     with warnings.catch_warnings():  # isinstance() touches lazy, deprecated torch attributes
         warnings.simplefilter("ignore")
+        found = []
         for obj in gc.get_objects():
             try:
                 if isinstance(obj, base):
-                    name = str(getattr(obj.config, "_name_or_path", "") or type(obj).__name__)
-                    counts[name] = counts.get(name, 0) + 1
+                    found.append(obj)
             except ReferenceError:  # a weak proxy to a collected object
                 continue
+    # A causal LM holds its backbone (also a PreTrainedModel): count only the outermost ones.
+    ids = {id(m) for m in found}
+    inner = {id(sub) for m in found for sub in m.modules() if sub is not m and id(sub) in ids}
+    for m in found:
+        if id(m) not in inner:
+            name = str(getattr(m.config, "_name_or_path", "") or type(m).__name__)
+            counts[name] = counts.get(name, 0) + 1
     return counts
 
 

@@ -193,3 +193,55 @@ def test_new_user_walkthrough(page, server):
     assert "walkthrough" in page.get_by_test_id("stSidebar").inner_text()
     assert_no_errors(page)
     tall(page, "19-history-after-restart")
+
+    # 18. Costs: a projection from the measured tokens and seconds; the break-even follows the traffic.
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Costs").click()
+    wait_idle(page)
+    page.get_by_text("3. Monthly projection").wait_for()
+    body = page.get_by_test_id("stMain").inner_text()
+    assert "From evaluation run" in body and "Monthly cost by component" in body
+    page.get_by_text(re.compile(r"cheaper.* at 1,000 queries/day")).first.wait_for()
+    page.get_by_label("Queries per day", exact=True).fill("100000")
+    page.keyboard.press("Tab")
+    wait_idle(page)
+    page.get_by_text("Monthly cost vs change rate (100,000 queries/day)").wait_for()
+    page.get_by_text(re.compile(r"cheaper.* at 100,000 queries/day")).first.wait_for()
+    assert_no_errors(page)
+    tall(page, "20-costs", height=4400)
+
+    # 19. Decide: the questionnaire plus the measured evidence, a recommendation with reasons, the memo.
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Decide").click()
+    wait_idle(page)
+    page.get_by_text("2. What you measured").wait_for()
+    page.get_by_text("Answers must cite their sources").click()
+    page.get_by_role("button", name="Recommend", exact=True).click()
+    wait_idle(page)
+    assert "Answers must cite their sources" in page.get_by_test_id("stMain").inner_text()
+    assert_no_errors(page)
+    tall(page, "21-decide", height=2200)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download memo (HTML, with charts)").click()
+    memo = ROOT / "test-artifacts" / "browser" / "decision-memo.html"
+    info.value.save_as(str(memo))
+    html = memo.read_text()
+    assert "Decision memo" in html and "Monthly cost projection" in html and "Recommendation" in html
+
+    # 20. The memo opens in a browser, offline, with its charts drawn.
+    page.goto(memo.as_uri())
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    assert page.locator(".js-plotly-plot").count() >= 3
+    page.wait_for_timeout(1000)
+    shot(page, "22-memo")
+
+    # 21. A new workspace from the shared sample, in one click.
+    page.goto(server.url)
+    wait_idle(page)
+    page.get_by_role("button", name="Copy the sample", exact=True).click()
+    page.get_by_text("holds the sample documents, indexed").wait_for(timeout=300_000)
+    wait_idle(page)
+    assert "sample-" in page.get_by_test_id("stSidebar").inner_text()
+    assert_no_errors(page)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Documents").click()
+    wait_idle(page)
+    assert "returns-policy.md" in page.get_by_test_id("stMain").inner_text()
+    shot(page, "23-sample-copied")

@@ -23,6 +23,7 @@ from ..errors import ModelLoadError
 from ..paths import models_dir
 from ..progress import ProgressEvent, ProgressSink, null_sink
 from .base import Emit, Execution, Generator, Messages
+from .coalesce import Coalescer
 
 CACHE_META = "workbench-source.json"
 
@@ -117,6 +118,8 @@ class LocalGenerator(Generator):
             raise ModelLoadError(f"Expected {source!r} to have a chat template (an instruct model); it has none.")
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
         self._lock = threading.RLock()  # one generate at a time per model copy
+        # Concurrent callers (sessions) with the same settings are decoded together, not one by one.
+        self._coalescer = Coalescer(self._execute_batch)
         self._peft: Any = None  # PeftModel wrapping self.model once an adapter is used
         self._torch = torch
         eos = self.model.generation_config.eos_token_id
@@ -179,6 +182,10 @@ class LocalGenerator(Generator):
                       emits: list[Emit], done: Callable[[int], None]) -> list[Execution]:
         if not self.batches:
             return super()._execute_many(requests, config, emits, done)
+        return self._coalescer.run(requests, config, emits, done)
+
+    def _execute_batch(self, requests: list[tuple[Messages, str | None]], config: GenerationConfig,
+                       emits: list[Emit], done: Callable[[int], None]) -> list[Execution]:
         from .batching import Row, Sampling, decode
 
         with self._lock:
@@ -192,8 +199,8 @@ class LocalGenerator(Generator):
             base = groups.pop(None, [])
             for n, members in enumerate(groups.values()):
                 members = (base + members) if n == 0 else members
-                outs = self._execute_many([requests[i] for i in members], config, [emits[i] for i in members],
-                                          lambda j, members=members: done(members[j]))
+                outs = self._execute_batch([requests[i] for i in members], config, [emits[i] for i in members],
+                                           lambda j, members=members: done(members[j]))
                 for i, e in zip(members, outs):
                     executions[i] = e
             return executions  # type: ignore[return-value]
