@@ -1,0 +1,74 @@
+"""Workshop mode in real browsers: two attendees in their own workspaces start trainings at the same
+time and see their places in the queue; the facilitator, after the passphrase, sees both workspaces
+and both jobs, and cancels them."""
+
+from tests.browser.conftest import ARTIFACTS, Server
+from tests.browser.helpers import assert_no_errors, shot, upload, wait_idle
+from tests.conftest import ROOT
+
+
+def test_two_trainings_queue_and_the_facilitator_sees_both(browser, tmp_path, monkeypatch):
+    from workbench import workshop
+
+    monkeypatch.setenv("WORKBENCH_WORKSHOP", "1")
+    monkeypatch.setenv(workshop.ENV_PASSPHRASE_HASH, workshop.hash_passphrase("facilitate-me"))
+    server = Server(tmp_path / "home")
+    contexts = []
+    try:
+        pages = []
+        for name in ("alice", "bob"):
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            contexts.append(context)
+            page = context.new_page()
+            page.set_default_timeout(120_000)
+            page.goto(f"{server.url}/finetune?workspace={name}")
+            wait_idle(page)
+            page.get_by_text("Upload a file").click()
+            wait_idle(page)
+            upload(page, 0, [ROOT / "sample_data" / "training_pairs.jsonl"], "training_pairs.jsonl")
+            page.get_by_text("Usable pairs").wait_for()
+            wait_idle(page)
+            page.get_by_label("Adapter name", exact=True).fill(f"{name}-adapter")
+            page.get_by_label("Epochs", exact=True).fill("0.5")
+            pages.append(page)
+        for page in pages:
+            page.get_by_role("button", name="Start training", exact=True).click()
+        pages[1].get_by_text("Waiting in the queue: position 1").wait_for()
+        wait_idle(pages[1])
+        assert_no_errors(pages[1])
+        shot(pages[1], "workshop-1-queued")
+
+        # A new visitor without a link gets a fresh workspace of their own.
+        context = browser.new_context(viewport={"width": 1280, "height": 1400})
+        contexts.append(context)
+        fac = context.new_page()
+        fac.set_default_timeout(180_000)
+        fac.goto(server.url)
+        wait_idle(fac)
+        assert "guest-" in fac.get_by_test_id("stSidebar").inner_text()
+
+        # The facilitator: a wrong passphrase is refused, the right one opens the page.
+        fac.get_by_test_id("stSidebarNav").get_by_role("link", name="Facilitator").click()
+        wait_idle(fac)
+        fac.get_by_label("Facilitator passphrase").fill("wrong passphrase")
+        fac.get_by_role("button", name="Open").click()
+        fac.get_by_text("That passphrase is not the facilitator's").wait_for()
+        fac.get_by_label("Facilitator passphrase").fill("facilitate-me")
+        fac.get_by_role("button", name="Open").click()
+        fac.get_by_text("Leaderboard").wait_for()
+        wait_idle(fac, 300_000)
+        body = fac.get_by_test_id("stMain").inner_text()
+        assert "2 job(s) queued or running" in body
+        assert "alice" in body and "bob" in body and "queued, position 1" in body
+        assert_no_errors(fac)
+        shot(fac, "workshop-2-facilitator")
+        for _ in range(2):  # cancel both jobs from the facilitator page
+            fac.get_by_role("button", name="Cancel").first.click()
+            wait_idle(fac, 300_000)
+        fac.get_by_text("0 job(s) queued or running").wait_for(timeout=300_000)
+        assert_no_errors(fac)
+    finally:
+        for context in contexts:
+            context.close()
+        server.stop()
+        (ARTIFACTS / f"server-{server.port}.log").unlink(missing_ok=True)
