@@ -62,10 +62,18 @@ def test_two_trainings_queue_and_the_facilitator_sees_both(browser, tmp_path, mo
         assert "alice" in body and "bob" in body and "queued, position 1" in body
         assert_no_errors(fac)
         shot(fac, "workshop-2-facilitator")
-        for _ in range(2):  # cancel both jobs from the facilitator page
-            fac.get_by_role("button", name="Cancel").first.click()
+        # Cancel both from the facilitator page: the queued one first, then the running one.
+        fac.get_by_role("button", name="Cancel").last.click()
+        wait_idle(fac, 300_000)
+        fac.get_by_role("button", name="Cancel").first.click()
+        wait_idle(fac, 300_000)
+        for _ in range(60):  # a running training stops at its next step
+            if "0 job(s) queued or running" in fac.get_by_test_id("stMain").inner_text():
+                break
+            fac.wait_for_timeout(3000)
+            fac.reload()
             wait_idle(fac, 300_000)
-        fac.get_by_text("0 job(s) queued or running").wait_for(timeout=300_000)
+        assert "0 job(s) queued or running" in fac.get_by_test_id("stMain").inner_text()
         assert_no_errors(fac)
     finally:
         for context in contexts:
