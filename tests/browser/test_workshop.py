@@ -71,7 +71,10 @@ def test_two_trainings_queue_and_the_facilitator_sees_both(browser, tmp_path, mo
             if "0 job(s) queued or running" in fac.get_by_test_id("stMain").inner_text():
                 break
             fac.wait_for_timeout(3000)
-            fac.reload()
+            nav = fac.get_by_test_id("stSidebarNav")  # visit another page and come back (same session)
+            nav.get_by_role("link", name="Home").click()
+            wait_idle(fac, 300_000)
+            nav.get_by_role("link", name="Facilitator").click()
             wait_idle(fac, 300_000)
         assert "0 job(s) queued or running" in fac.get_by_test_id("stMain").inner_text()
         assert_no_errors(fac)
