@@ -70,7 +70,8 @@ def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: dic
                                "tokens_in": s["tokens_in_per_1k"] / 1000, "tokens_out": s["tokens_out_per_1k"] / 1000})
     else:
         data.append(("Evaluation", "none yet: the recommendation rests on the questionnaire alone"))
-    assumptions = [(k.replace("_", " "), str(v)) for k, v in projection.to_dict().items()]
+    assumptions = [(k.replace("_", " "), "derived from the change rate" if k == "retrains_per_month" and v is None
+                    else str(v)) for k, v in projection.to_dict().items()]
     assumptions.append(("retrainings per month used", f"{projection.retrains:g}"
                         + (" (derived: one per change, at most daily)" if projection.retrains_per_month is None
                            else " (set)")))
