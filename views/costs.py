@@ -113,7 +113,7 @@ qpd = c1.number_input("Queries per day", 0, 1_000_000_000, int(projection.querie
                       help="Expected traffic; charts below show the whole range.")
 changes = c2.number_input("Documents changed per month", 0.0, 1_000_000.0, float(projection.docs_changed_per_month),
                           step=1.0, help="Each change is re-embedded (RAG) and, for fine-tuning, calls for retraining.")
-derived = c3.toggle("Derive retraining from the change rate", projection.retrains_per_month is None,
+derived = c3.toggle("Retrain on each change", projection.retrains_per_month is None,
                     help="One retraining per change so the model is never stale, batched at most daily (30 a month).")
 retrains = None if derived else c3.number_input("Retrainings per month", 0.0, 744.0,
                                                  float(projection.retrains_per_month or 1.0), step=0.5)

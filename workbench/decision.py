@@ -224,8 +224,12 @@ def recommend(answers: Answers, evidence: Evidence | None = None, rules: list[Ru
     # Ties go to the simpler approach: prompt < rag < finetune < hybrid.
     best = max(APPROACHES, key=lambda k: (scores[k], -APPROACHES.index(k)))
     reasons = [r for _, eff, r in applied if eff.get(best, 0) > 0]
-    counter = [r for _, eff, r in applied if eff.get(best, 0) < 0 or (eff.get(best, 0) == 0 and
-                                                                    any(v > 0 for v in eff.values()))]
+    counter = [r for _, eff, r in applied if r and (eff.get(best, 0) < 0 or not eff or (
+        eff.get(best, 0) == 0 and any(v > 0 for v in eff.values())))]
+    tied = [k for k in APPROACHES if k != best and scores[k] == scores[best]]
+    if tied:
+        counter.append(f"{' and '.join(NAMES[k] for k in tied)} scored the same ({scores[best]:+d}); the simpler "
+                       "approach wins a tie.")
     return Recommendation(best, scores, reasons, counter, measured=not evidence.empty, applied=applied)
 
 
