@@ -55,7 +55,7 @@ def test_two_trainings_queue_and_the_facilitator_sees_both(browser, tmp_path, mo
         fac.get_by_text("That passphrase is not the facilitator's").wait_for()
         fac.get_by_label("Facilitator passphrase").fill("facilitate-me")
         fac.get_by_role("button", name="Open").click()
-        fac.get_by_text("Leaderboard").wait_for()
+        fac.get_by_role("heading", name="Leaderboard").wait_for()
         wait_idle(fac, 300_000)
         body = fac.get_by_test_id("stMain").inner_text()
         assert "2 job(s) queued or running" in body
