@@ -266,3 +266,38 @@ def test_costs_page_refuses_a_bad_price_and_keeps_the_table():
     at.run()
     assert not at.exception and not at.error
     assert any("unknown" in c.value for c in at.caption)
+
+
+def test_facilitator_page_is_locked_then_lists_workspaces_jobs_and_leaderboard(monkeypatch):
+    import threading
+
+    from workbench import workshop
+    from workbench.jobs import get_runner
+
+    monkeypatch.setenv(workshop.ENV_PASSPHRASE_HASH, workshop.hash_passphrase("facilitate-me"))
+    release = threading.Event()
+    runner = get_runner()
+    running = runner.submit("evaluate", "team-a", "holds the worker", lambda progress, cancel: release.wait(30))
+    queued = runner.submit("train", "team-b", "waits its turn", lambda progress, cancel: None)
+    try:
+        at = _app().run()
+        at.switch_page("views/facilitator.py").run()
+        assert not at.exception
+        box = next(t for t in at.text_input if t.label == "Facilitator passphrase")
+        box.input("not it at all")
+        at.button[0].click() if at.button[0].label == "Open" else None
+        at.run()
+        assert "not the facilitator's" in at.error[0].value
+        next(t for t in at.text_input if t.label == "Facilitator passphrase").input("facilitate-me")
+        next(b for b in at.button if b.label == "Open").click()
+        at.run()
+        assert not at.exception and not at.error
+        text = " ".join(m.value for m in at.markdown)
+        assert "team-a" in text and "team-b" in text and "queued, position 1" in text
+        assert any(s.value == "Leaderboard" for s in at.subheader)
+        next(b for b in at.button if b.label == "Cancel" and b.key == f"cancel_{queued.id}").click()
+        at.run()
+        assert queued.status == "cancelled"
+    finally:
+        release.set()
+        runner.cancel(running.id)

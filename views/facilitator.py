@@ -54,7 +54,7 @@ if not jobs:
 for job in sorted(jobs, key=lambda j: j.created_at):
     c1, c2 = st.columns([5, 1])
     pos = runner.position(job.id)
-    last = job.last()
+    last = job.last
     c1.markdown(f"**{job.workspace}** · {job.kind}: {job.label} · "
                 + (f"queued, position {pos}" if pos else f"running ({last.message if last else 'starting'})"))
     if c2.button("Cancel", key=f"cancel_{job.id}", icon=":material/cancel:"):
