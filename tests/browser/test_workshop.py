@@ -67,14 +67,13 @@ def test_two_trainings_queue_and_the_facilitator_sees_both(browser, tmp_path, mo
         wait_idle(fac, 300_000)
         fac.get_by_role("button", name="Cancel").first.click()
         wait_idle(fac, 300_000)
-        for _ in range(60):  # a running training stops at its next step
+        for n in range(60):  # a running training stops at its next step; a widget change reruns the page
             if "0 job(s) queued or running" in fac.get_by_test_id("stMain").inner_text():
                 break
             fac.wait_for_timeout(3000)
-            nav = fac.get_by_test_id("stSidebarNav")  # visit another page and come back (same session)
-            nav.get_by_role("link", name="Home").click()
-            wait_idle(fac, 300_000)
-            nav.get_by_role("link", name="Facilitator").click()
+            rate = fac.get_by_label("Hardware cost for the cost column ($ per hour)", exact=True)
+            rate.fill(f"{(n % 2) / 10:.2f}")
+            rate.press("Tab")
             wait_idle(fac, 300_000)
         assert "0 job(s) queued or running" in fac.get_by_test_id("stMain").inner_text()
         assert_no_errors(fac)
