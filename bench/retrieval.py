@@ -41,7 +41,7 @@ def main() -> None:
 
     import numpy as np
 
-    from workbench import models, samples
+    from workbench import samples
     from workbench.config import IndexConfig, RetrievalConfig
     from workbench.documents import parse_uploads
     from workbench.index import open_index

@@ -1,7 +1,6 @@
 """Parsing every sample format, and every bad-input case, at the boundary."""
 
 import io
-import zipfile
 
 import pytest
 

@@ -1,6 +1,5 @@
 """Each limit, when hit, names itself and how to raise it, and leaves what exists intact."""
 
-import json
 
 import pytest
 

@@ -38,7 +38,7 @@ if c2.button("Lock", icon=":material/lock:"):
 st.subheader("Workspaces")
 statuses = [workshop.workspace_status(n) for n in paths.list_workspaces()]
 frame = pd.DataFrame(statuses)
-frame["last_activity"] = pd.to_datetime(frame["last_activity"], unit="s").dt.strftime("%H:%M:%S")
+frame["last_activity"] = pd.to_datetime(frame["last_activity"], unit="s").dt.strftime("%H:%M:%S").fillna("–")
 st.dataframe(frame, hide_index=True, width="stretch", column_config={
     "workspace": "Workspace", "documents": "Documents", "adapters": "Adapters", "questions": "Compare questions",
     "evaluations": "Evaluations", "finished_evaluations": "Finished", "jobs": "Jobs now",

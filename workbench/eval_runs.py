@@ -329,7 +329,6 @@ def per_question(run: dict[str, Any]) -> list[dict[str, Any]]:
     for r in run["results"]:
         row = rows.setdefault(r["item_id"], {"id": r["item_id"], "question": r["question"],
                                               "reference": r["reference"], "answerable": r["answerable"]})
-        m = r["metrics"]
         row[f"{r['mode']}_answer"] = r["text"]
         row[f"{r['mode']}_correct"] = _correct(r)
     modes = run["config"]["modes"]

@@ -11,7 +11,6 @@ that after a restart a job that was running is reported as interrupted, never as
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time

@@ -14,7 +14,6 @@ each, when hit, says which limit it was and how to raise it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from .errors import ConfigError, DataError
 
