@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 QUESTION = "What is a return window?"
+LOAD_TIMEOUT_MS = 240_000
 IDLE_JS = """() => { const w = document.querySelector('[data-testid="stStatusWidget"]');
                     return !w || !/Running|Connecting/i.test(w.innerText); }"""
 
@@ -42,12 +43,17 @@ async def _idle(page, timeout: float = 600_000) -> None:
 
 async def _session(browser, url: str, n: int, ready: list, start: asyncio.Event, timeout_s: float) -> dict:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    # Twenty pages opening at once on a small server (with the twenty browsers on it too) take a while
+    # to draw: a page counts as failed only when it has not drawn in LOAD_TIMEOUT_MS.
+    context.set_default_timeout(LOAD_TIMEOUT_MS)
     page = await context.new_page()
     out = {"session": n, "error": None, "seconds": None}
     try:
-        await page.goto(f"{url}/?workspace=load-{n:02d}", timeout=120_000)
+        await page.goto(f"{url}/?workspace=load-{n:02d}", timeout=LOAD_TIMEOUT_MS)
+        question = page.get_by_label("Question", exact=True)
+        await question.wait_for(state="visible")
         await _idle(page)
-        await page.get_by_label("Question", exact=True).fill(QUESTION)
+        await question.fill(QUESTION)
         ready.append(n)
         await start.wait()  # everyone clicks at the same moment
         t0 = time.perf_counter()
@@ -68,6 +74,7 @@ async def _session(browser, url: str, n: int, ready: list, start: asyncio.Event,
 
 async def _model_copies(browser, url: str) -> int | None:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(LOAD_TIMEOUT_MS)
     page = await context.new_page()
     try:
         await page.goto(f"{url}/?workspace=load-report")
@@ -90,7 +97,7 @@ async def _run(url: str, sessions: int, timeout_s: float) -> tuple[list[dict], i
         browser = await pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
         start, ready = asyncio.Event(), []
         tasks = [asyncio.create_task(_session(browser, url, n, ready, start, timeout_s)) for n in range(sessions)]
-        deadline = time.time() + 300  # every session loads its page first; then all ask at once
+        deadline = time.time() + LOAD_TIMEOUT_MS / 1000 + 60  # every session loads its page first; then all ask at once
         while len(ready) + sum(t.done() for t in tasks) < sessions and time.time() < deadline:
             await asyncio.sleep(0.5)
         start.set()

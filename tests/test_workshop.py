@@ -130,3 +130,21 @@ def test_memory_report_counts_model_copies_on_the_heap(workbench_home):
         models.get_embedder("local:all-minilm-l6-v2")
         open_index(name).documents()
     assert workshop.memory_report()["copies"] == before["copies"]
+
+
+def test_model_copy_count_is_reused_for_a_while_but_not_across_a_registry_change(monkeypatch):
+    from workbench import models
+
+    calls = []
+    monkeypatch.setattr(models, "_count_model_copies", lambda: calls.append(1) or {"m": 1})
+    monkeypatch.setattr(models, "_copies_cache", {})
+    keys = [("generator", "a")]
+    monkeypatch.setattr(models, "loaded_models", lambda: list(keys))
+    assert models.live_model_copies(max_age_s=30) == {"m": 1}
+    assert models.live_model_copies(max_age_s=30) == {"m": 1}
+    assert len(calls) == 1  # many page views, one heap walk
+    keys.append(("embedder", "b"))
+    models.live_model_copies(max_age_s=30)
+    assert len(calls) == 2  # a model loaded since: counted again
+    models.live_model_copies()
+    assert len(calls) == 3  # no age given: always counted now

@@ -148,9 +148,9 @@ with st.expander("Limits on this server", icon=":material/tune:"):
                  hide_index=True, width="stretch")
 
 with st.expander("Memory on this server", icon=":material/memory:"):
-    report = workshop.memory_report()
+    report = workshop.memory_report(max_age_s=30)
     st.caption("All sessions on this server share one copy of each model: the figures are for the whole server "
-               "process, measured now.")
+               "process, measured now (the count of model copies at most 30 s ago).")
     c1, c2, c3 = st.columns(3)
     c1.metric("Memory in use", f"{report['rss_mb']:,.0f} MB" if report["rss_mb"] else "unknown")
     c2.metric("Peak", f"{report['peak_rss_mb']:,.0f} MB" if report["peak_rss_mb"] else "unknown")

@@ -159,9 +159,31 @@ def _model_bytes(obj: Any) -> tuple[int, int]:
     return params, size
 
 
-def live_model_copies() -> dict[str, int]:
+_copies_lock = threading.Lock()
+_copies_cache: dict[str, Any] = {}
+
+
+def live_model_copies(max_age_s: float = 0.0) -> dict[str, int]:
     """How many transformers models live in this process, by their name or path: counted on the heap
-    (garbage collector), not from the registry, so a second copy loaded by mistake would show."""
+    (garbage collector), not from the registry, so a second copy loaded by mistake would show.
+
+    A count takes about half a second with a model loaded (a full collection holds the interpreter), so a
+    page shown to many people passes ``max_age_s``: a count that recent, taken while the registry held
+    the same models, is reused, and concurrent callers wait for one count instead of making their own."""
+    import time
+
+    with _copies_lock:
+        key = tuple(loaded_models())
+        cached = _copies_cache.get("value")
+        if (max_age_s > 0 and cached is not None and _copies_cache.get("key") == key
+                and time.monotonic() - _copies_cache["at"] < max_age_s):
+            return dict(cached)
+        counts = _count_model_copies()
+        _copies_cache.update(value=counts, key=key, at=time.monotonic())
+        return dict(counts)
+
+
+def _count_model_copies() -> dict[str, int]:
     import gc
     import sys
 
