@@ -187,7 +187,7 @@ def live_training() -> None:
             c1, c2, c3, c4 = st.columns(4)
             c1.metric("Step", f"{last.step} / {last.total or '?'}")
             c2.metric("Epoch", f"{m.get('epoch', 0):.2f}")
-            c3.metric("Speed", f"{m.get('tokens_per_s', 0):.0f} tokens/s")
+            c3.metric("Speed (tokens/s)", f"{m.get('tokens_per_s', 0):.0f}")
             c4.metric("Time left", f"{m.get('eta_s', 0):.0f} s" if "eta_s" in m else "–")
         history = [{"step": e.step, **e.metrics} for e in job.events if e.stage == "train" and e.metrics]
         if history:

@@ -130,7 +130,7 @@ if asked:
         tok_s = (answer.usage.tokens_out - 1) / decode if decode > 0 and answer.usage.tokens_out > 1 else 0.0
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Time to first token", f"{(answer.timing('ttft') or 0) * 1000:.0f} ms")
-        c2.metric("Decode speed", f"{tok_s:.1f} tokens/s")
+        c2.metric("Decode speed (tokens/s)", f"{tok_s:.1f}")
         c3.metric("Tokens in / out", f"{answer.usage.tokens_in} / {answer.usage.tokens_out}")
         c4.metric("Total time", f"{answer.total_s:.2f} s")
         if answer.finish_reason == "length":
