@@ -193,12 +193,6 @@ STOPWORDS = frozenset(
     "these those you your we our i me my he she they them their do does did have has had can could will would "
     "should may might not no yes so than then there here what which who whom when where why how all any each "
     "about into over under up down out just also only very more most some such".split())
-REFUSAL = re.compile(
-    r"\b(i\s+(do\s+not|don't|don’t)\s+know|i\s+am\s+not\s+sure|i'm\s+not\s+sure|(cannot|can't|can’t|could\s+not"
-    r"|couldn't)\s+(find|answer|tell|say)|(not|no)\s+(mentioned|stated|covered|provided|included|given)\s+in|"
-    r"(do|does)\s+not\s+(contain|mention|say|include|provide)|no\s+information\s+(about|on)|"
-    r"not\s+(enough|sufficient)\s+information|unable\s+to\s+(answer|find|determine))", re.IGNORECASE)
-
 
 def normalise(text: str) -> str:
     text = text.lower().translate(_PUNCT)
@@ -235,7 +229,10 @@ def exact_match(prediction: str, reference: str) -> bool:
 
 
 def is_refusal(text: str) -> bool:
-    return bool(REFUSAL.search(text or ""))
+    """Whether the answer declines (see ``verdicts.is_refusal``: a negative fact is not a refusal)."""
+    from .verdicts import is_refusal as declines
+
+    return declines(text)
 
 
 def sentences(text: str) -> list[str]:
@@ -269,9 +266,24 @@ GROUNDED_SIMILARITY = 0.75
 
 
 def groundedness(answer: str, chunks: list[str], embed: Any = None) -> float | None:
-    """Share of the answer's sentences supported by one retrieved chunk (None: no sentence or no chunk).
+    """How much of the answer the given passages support (None: nothing to judge, or no passage).
 
-    ``embed(texts) -> vectors`` (unit-normalised) enables the similarity criterion."""
+    When the answer states facts (numbers, dates, codes, names), the share of them found in the
+    passages: "90 days" is not grounded in a passage that says 30. Otherwise the share of its
+    sentences supported by one passage (most content words appear in it, or, with ``embed(texts) ->
+    unit vectors``, its embedding is close to one of the passage's sentences)."""
+    if not chunks:
+        return None
+    from .verdicts import facts_supported
+
+    found, total = facts_supported(answer, chunks)
+    if total:
+        return found / total
+    return sentence_groundedness(answer, chunks, embed)
+
+
+def sentence_groundedness(answer: str, chunks: list[str], embed: Any = None) -> float | None:
+    """Share of the answer's sentences supported by one passage (words or embedding similarity)."""
     answer_sentences = sentences(answer_core(answer)) or sentences(answer)
     if not answer_sentences or not chunks:
         return None

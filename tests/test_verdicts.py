@@ -1,0 +1,90 @@
+"""The fact-level judge: hand-made cases for each rule, and the hand-labelled tables written against the sample."""
+
+import json
+
+import pytest
+
+from workbench import samples
+from workbench.eval_runs import judge_names
+from workbench.evaluation import groundedness, read_testset
+from workbench.verdicts import (CORRECT, PARTIAL, REFUSED, STALE, UNSCORED, WRONG, extract_facts, is_refusal,
+                                judge)
+
+Q = "How many days do I have to return something I bought from you?"
+
+
+def keys(text):
+    return {f.key for f in extract_facts(text)}
+
+
+def test_facts_are_read_with_their_units_in_any_spelling():
+    assert "45|time-d" in keys("within 45 days") and "45|time-d" in keys("a 45-day window")
+    assert "45|time-d" in keys("forty-five days") and "315|time-d" in keys("45 weeks")
+    assert keys("€219.00") == keys("219 euros") == keys("EUR 219") == {"219|EUR"}
+    assert "2.99|EUR|month" in keys("€2.99 per month") and "1500" in keys("1,500 Seeds")
+    assert "2025-03-12" in keys("12 March 2025") and "2025-03-12" in keys("March 12, 2025")
+    assert "15:00" in keys("before 3 pm") and "15:00" in keys("before 15:00 CET")
+    assert "4.3.2" in keys("firmware 4.3.2") and "E410" in keys("error E-410") and "BMF800" in keys("BM-F800")
+    assert "18|time-m" in keys("a year and a half")
+
+
+def test_a_stale_value_is_wrong_against_the_current_reference():
+    v = judge("You can return it within 45 days.", "You can return a product within 30 days of delivery.", question=Q)
+    assert v.verdict == WRONG and "30 days" in v.reason and "45 days" in v.reason
+    assert judge("Within thirty days of delivery.", "You can return within 30 days.", question=Q).verdict == CORRECT
+    assert judge("Within 45 weeks.", "You can return within 45 days.", question=Q).verdict == WRONG  # wrong unit
+
+
+def test_stale_answers_are_told_apart_from_wrong_ones_after_an_update():
+    old, new = "Within 45 days of delivery.", "Within 30 days of delivery."
+    assert judge("You have 45 days.", new, question=Q, old_reference=old).verdict == STALE
+    assert judge("You have 14 days.", new, question=Q, old_reference=old).verdict == WRONG
+    assert judge("You have 30 days.", new, question=Q, old_reference=old).verdict == CORRECT
+
+
+def test_refusals_and_negative_facts():
+    assert is_refusal("I don't know based on the available documents.")
+    assert is_refusal("The documents do not say whether customs apply.")
+    assert is_refusal("I cannot find this information.")
+    assert not is_refusal("The warranty does not include water damage.")
+    assert not is_refusal("No, we do not deliver to the United States.")
+    ref = "You can return a product within 45 days of the delivery date."
+    assert judge("I'm not sure, please contact support.", ref, question=Q).verdict == REFUSED
+    assert judge("I don't know.", "I don't know.", question="Revenue?", answerable=False).verdict == CORRECT
+    assert judge("Revenue was €6.8 million.", "I don't know.", question="Revenue?", answerable=False).verdict == WRONG
+
+
+def test_partial_contradicted_and_unscored():
+    ref = "Standard shipping to Germany costs €8.50, is free for orders from €120 and takes 2 to 4 business days."
+    q = "How much does shipping to Germany cost?"
+    assert judge("Shipping to Germany costs €8.50.", ref, question=q).verdict == PARTIAL
+    assert judge("It costs €8.50, free from €100.", ref, question=q).verdict == WRONG
+    v = judge("It costs €8.50, free from €120, in 2 to 4 business days.", ref, question=q)
+    assert v.verdict == CORRECT and all(f.status == "found" for f in v.facts)
+    assert judge("Yes, anything.", "Be kind to the staff.", question="Any tips?").verdict == UNSCORED
+
+
+def test_grounding_checks_facts_not_words():
+    passage = "You can return any product within 30 days of the delivery date."
+    assert groundedness("You can return any product within 90 days of the delivery date.", [passage]) == 0.0
+    assert groundedness("You can return any product within 30 days of the delivery date.", [passage]) == 1.0
+    assert groundedness("Anything", []) is None
+
+
+@pytest.mark.parametrize("table", ["judge_cases", "judge_cases_heldout", "judge_cases_fresh"])
+def test_the_judge_agrees_with_the_hand_labels(table):
+    path = samples.sample_dir() / "eval_set.jsonl"
+    items, _ = read_testset(path.name, path.read_bytes())
+    by_id, names = {i.id: i for i in items}, judge_names(items)
+    cases = [json.loads(line) for line in (samples.sample_dir() / f"{table}.jsonl").read_text().splitlines()]
+    assert len(cases) >= 45
+    wrong = []
+    for case in cases:
+        item = by_id[case["item"]]
+        updated = case["scored_against"] == "updated_reference"
+        v = judge(case["answer"], item.updated_reference if updated else item.reference, question=item.question,
+                  answerable=item.answerable, old_reference=item.reference if updated else None,
+                  background=names.background, known=names.known)
+        if v.verdict != case["expected"]:
+            wrong.append((case["id"], case["expected"], v.verdict, v.reason))
+    assert 1 - len(wrong) / len(cases) >= 0.95, wrong
