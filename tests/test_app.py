@@ -167,9 +167,29 @@ def test_evaluate_page_shows_a_stored_run(fake_generator):
     assert len(at.get("plotly_chart")) >= 4  # metric bars, two trade-offs, latency box
     labels = [d.label for d in at.get("download_button")]
     assert "Download answers and metrics (CSV)" in labels
+    summary = at.dataframe[0].value
+    assert {"Correct", "95% range", "Partial", "Wrong", "Stale", "Refused", "Declined unanswerable"} <= set(summary)
+    assert any("Wilson interval" in c.value for c in at.caption)
+    per_question = next(d.value for d in at.dataframe if "base_verdict" in d.value)
+    assert set(per_question["base_verdict"]) <= {"correct", "partial", "wrong", "stale", "refused", "unscored"}
     next(t for t in at.toggle if t.label.startswith("Only questions")).set_value(True).run()
     assert not at.exception
     close_all()
+
+
+def test_prompt_editor_saves_an_edit_and_resets_it(fake_generator):
+    from workbench.prompts import load_prompts
+
+    at = _app().run()
+    at.switch_page("views/compare.py").run()
+    assert not at.exception
+    at.text_area(key="compare_prompts_system_base").input("Answer in one short sentence.").run()
+    next(b for b in at.button if b.label == "Save").click().run()
+    assert not at.exception and load_prompts("default").template("base").system == "Answer in one short sentence."
+    at.run()
+    assert any("Prompts (edited: Base)" in e.label for e in at.expander)
+    next(b for b in at.button if b.label == "Reset to default").click().run()
+    assert not at.exception and load_prompts("default").edited() == []
 
 
 def test_workspace_comes_from_the_url_and_a_bad_name_is_refused():

@@ -11,8 +11,8 @@ from tests.fakes import EchoGenerator
 from workbench import samples
 from workbench.documents import parse_uploads
 from workbench.errors import DataError
-from workbench.eval_runs import (accuracy, compare_runs, evaluate, evals_dir, get_eval_run, list_eval_runs,
-                                 per_question, same_answers, summarize)
+from workbench.eval_runs import evaluate, evals_dir, get_eval_run, list_eval_runs
+from workbench.eval_summary import accuracy, compare_runs, per_question, same_answers, summarize
 from workbench.evaluation import (TestItem, answer_core, exact_match, groundedness, is_refusal, leakage,
                                   mentions_source, percentile, read_testset, token_f1)
 from workbench.index import close_all, open_index

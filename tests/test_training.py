@@ -168,3 +168,38 @@ def test_epoch_scores_are_recorded_for_the_training_curve(workbench_home):
     # The adapter folder keeps the pairs it learned from (for provenance and leakage checks).
     pairs = [json.loads(line) for line in (adapters_dir("t") / "scored" / "training_pairs.jsonl").read_text().splitlines()]
     assert len(pairs) == 12 and {"question", "answer"} == set(pairs[0])
+
+
+def test_retrieval_aware_training_puts_the_hybrids_own_prompt_in_the_pairs(workbench_home):
+    """The adapter learns from the hybrid's exact prompt (retrieved, shortened passages), records how, and the
+    hybrid then shows it passages the same way; only the top layers are adapted when asked."""
+    from safetensors.torch import load_file
+
+    from tests.fakes import EchoGenerator
+    from workbench import samples
+    from workbench.documents import parse_uploads
+    from workbench.index import close_all, open_index
+    from workbench.strategies import run_comparison
+
+    close_all()
+    index = open_index("t")
+    index.add_documents(parse_uploads([d for d in samples.sample_documents()
+                                       if d[0] in {"returns-policy.md", "faq.md"}])[0])
+    config = TrainConfig(rank=4, alpha=8, max_length=384, batch_size=4, val_fraction=0.2, context_passages=2,
+                         context_sentences=2, distractor_share=0.2, top_layers=4)
+    meta = train_adapter(PAIRS[:20], config, workspace="t", name="raft", max_steps=1, index=index)
+    ra = meta["retrieval_aware"]
+    assert ra["passages"] == 2 and ra["index_fingerprint"] == index.fingerprint() and ra["distractor_pairs"] >= 1
+    assert meta["context"] == {"top_k": 2, "sentences": 2}
+    prompt = meta["val_questions"][0]["messages"][1]["content"]
+    assert prompt.startswith("Context:\n[1] (") and "[2] (" in prompt and "\n\nQuestion: " in prompt
+    layers = {int(k.split(".layers.")[1].split(".")[0])
+              for k in load_file(str(adapters_dir("t") / "raft" / "adapter_model.safetensors"))}
+    assert layers == {26, 27, 28, 29}  # the top 4 of the model's 30 layers
+    with pytest.raises(ConfigError, match="needs the workspace's documents indexed"):
+        train_adapter(PAIRS[:20], config, workspace="t", name="none", max_steps=1, index=None)
+    answer = run_comparison("How many days do I have to return a product?", ["hybrid"], EchoGenerator(),
+                            index=index, adapter=str(adapters_dir("t") / "raft")).answers[0]
+    content = answer.messages[-1]["content"]
+    assert len(answer.citations) == 2 and "[2] (" in content and "[3] (" not in content
+    close_all()

@@ -7,8 +7,8 @@ import pytest
 from workbench import samples
 from workbench.eval_runs import judge_names
 from workbench.evaluation import groundedness, read_testset
-from workbench.verdicts import (CORRECT, PARTIAL, REFUSED, STALE, UNSCORED, WRONG, extract_facts, is_refusal,
-                                judge)
+from workbench.facts import extract_facts
+from workbench.verdicts import CORRECT, PARTIAL, REFUSED, STALE, UNSCORED, WRONG, is_refusal, judge
 
 Q = "How many days do I have to return something I bought from you?"
 

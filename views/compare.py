@@ -13,11 +13,14 @@ from workbench.charts import (MODE_COLOURS, cumulative_cost_chart, latency_by_st
 from workbench.config import GenerationConfig, RetrievalConfig
 from workbench.history import (ALL_BAD, BLIND_LETTERS, DEFAULT_CACHE_THRESHOLD, answer_rows, clear_history,
                                export_csv, export_json, get_run, list_runs, record_vote, run_and_record,
-                               vote_tally)
+                               vote_agreement, vote_tally)
 from workbench.index import open_index
 from workbench.strategies import DESCRIPTIONS, LABELS, MODES, availability
 from workbench.training import adapter_system_prompt, list_adapters
+from workbench.prompts import example_pool
+from workbench.raft import adapter_label
 from workbench.ui.common import answer_markdown, load_generator, show_error, workspace
+from workbench.ui.prompts import prompt_editor
 
 st.title("Compare")
 st.caption("Ask one question and see each approach answer it side by side, with what it used, how long each stage "
@@ -26,6 +29,7 @@ st.caption("Ask one question and see each approach answer it side by side, with 
 ws = workspace()
 index = open_index(ws)
 adapters = list_adapters(ws)
+adapter_names = {a["name"]: adapter_label(a) for a in adapters} | {"(none yet)": "(none yet)"}
 st.session_state.setdefault("session_runs", [])
 st.session_state.setdefault("hardware_rate", 0.0)
 
@@ -41,9 +45,10 @@ with st.form("compare"):
     question = st.text_input("Question", value="" if picked.startswith("(") else picked,
                              placeholder="How many days do I have to return a product?", max_chars=2000)
     c1, c2 = st.columns([2, 1])
-    modes = c1.multiselect("Approaches", list(MODES), default=["base", "rag", "finetuned", "hybrid"],
+    modes = c1.multiselect("Approaches", list(MODES), default=["base", "prompted", "rag", "finetuned", "hybrid"],
                            format_func=lambda m: LABELS[m])
-    adapter_name = c2.selectbox("Adapter (fine-tuned and hybrid)", [a["name"] for a in adapters] or ["(none yet)"])
+    adapter_name = c2.selectbox("Adapter (fine-tuned and hybrid)", [a["name"] for a in adapters] or ["(none yet)"],
+                                format_func=adapter_names.get)
     c3, c4 = st.columns(2)
     top_k = c3.slider("Chunks retrieved (RAG, hybrid)", 1, 10, 5)
     max_tokens = c4.slider("Maximum answer length (tokens)", 16, 256, 96, step=16)
@@ -66,10 +71,12 @@ with st.form("compare"):
                                        key="backend_remote_adapter")
     go = st.form_submit_button("Compare", icon=":material/compare_arrows:", type="primary")
 
+prompts = prompt_editor(ws, "compare_prompts")
 chosen = next((a for a in adapters if a["name"] == adapter_name), None)
+examples = example_pool(ws, chosen["path"] if chosen else None, models.get_embedder(index.config.embedder_id).embed)
 remote_modes = {m for m, b in backend_ids.items() if b.strip()}
 plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None,
-                    tuned_elsewhere={m for m in remote_modes if m in {"finetuned", "hybrid"}})
+                    tuned_elsewhere={m for m in remote_modes if m in {"finetuned", "hybrid"}}, examples=examples)
 with st.expander("What each approach does, and what it needs"):
     for mode in MODES:
         reason = plan.get(mode)
@@ -113,7 +120,8 @@ def live_run() -> None:
         adapter_system=adapter_system_prompt(chosen) if chosen else None,
         retrieval_config=RetrievalConfig(top_k=top_k), config=GenerationConfig(max_new_tokens=max_tokens),
         cache_threshold=threshold if use_cache else None, blind=blind, blind_order=shown if blind else None,
-        embedder_id=index.config.embedder_id, on_text=on_text, on_cached=on_cached, backends=backends)
+        embedder_id=index.config.embedder_id, on_text=on_text, on_cached=on_cached, backends=backends,
+        prompts=prompts, examples=examples)
     st.session_state["last_run"] = run["id"]
     st.session_state["session_runs"].append(run["id"])
     st.rerun()
@@ -256,6 +264,17 @@ else:
                        "Win rate": f"{tally['wins'].get(m, 0) / n:.0%}"}
                       for m, n in sorted(tally["entered"].items(), key=lambda kv: -tally["wins"].get(kv[0], 0))],
                      hide_index=True)
+        from workbench.evaluation import read_testset
+
+        sample_path = samples.sample_dir() / "eval_set.jsonl"
+        agreement = vote_agreement(runs, read_testset(sample_path.name, sample_path.read_bytes())[0])
+        if agreement:
+            st.caption(f"On the {agreement['n']} voted question(s) from the sample test set, the vote agrees with the "
+                       f"fact-level verdicts {agreement['agree']} time(s): it picked an answer judged correct, or "
+                       "'all bad' when none was.")
+            if agreement["disagreements"]:
+                with st.expander(f"Where votes and verdicts disagree ({len(agreement['disagreements'])})"):
+                    st.dataframe(agreement["disagreements"], hide_index=True)
 
     # -- history --------------------------------------------------------------------------------------
     st.subheader(f"History ({len(runs)} question{'s' if len(runs) != 1 else ''})")

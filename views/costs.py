@@ -72,7 +72,7 @@ usage_frame = pd.DataFrame([
      "tokens_out": (measured_raw.modes.get(m) or costs.ModeUsage(0, 0, 0)).tokens_out,
      "machine_s": (measured_raw.modes.get(m) or costs.ModeUsage(0, 0, 0)).machine_s,
      "answers": (measured_raw.modes.get(m) or costs.ModeUsage(0, 0, 0)).answers}
-    for a, m in costs.APPROACH_MODES.items()])
+    for a, m in ((a, costs.mode_of(a, measured_raw.modes)) for a in costs.APPROACH_MODES)])
 for i, row in usage_frame.iterrows():
     for k, v in (overrides.get(row["mode"]) or {}).items():
         usage_frame.at[i, k] = v

@@ -11,7 +11,7 @@ from workbench.charts import breakeven_chart, cost_stack_chart, metric_bars_char
 from workbench.decision import (ANSWERS_FILE, CHANGE_RATES, NAMES, Answers, Evidence, latest_run, load_answers,
                                 recommend, save_answers)
 from workbench.errors import WorkbenchError
-from workbench.eval_runs import accuracy, summarize
+from workbench.eval_summary import summarize
 from workbench.memo import memo_content, memo_html, memo_markdown
 from workbench.strategies import LABELS
 from workbench.training import list_adapters
@@ -65,10 +65,11 @@ if run is None:
     evidence = Evidence()
 else:
     evidence = Evidence.from_run(run, rate)
-    summary, acc = summarize(run, rate), accuracy(run)
+    summary = summarize(run, rate)
     st.caption(f"From {evidence.source}, finished {pd.Timestamp(run.get('finished_at') or run['created_at'], unit='s'):%Y-%m-%d %H:%M}; "
                f"cost at {projection.hardware} (${rate:g}/h, set on the Costs page).")
-    st.dataframe(pd.DataFrame([{"Approach": LABELS.get(m, m), "Correct": acc.get(m), "Format": s.get("format_ok"),
+    st.dataframe(pd.DataFrame([{"Approach": LABELS.get(m, m), "Correct": s.get("correct_answerable"),
+                                "Questions": s.get("n_answerable"), "Format": s.get("format_ok"),
                                 "Latency p50 (s)": s.get("latency_p50_s"), "$ per 1k queries": s.get("cost_per_1k_usd")}
                                for m, s in summary.items()]).style.format(
         {"Correct": "{:.0%}", "Format": "{:.0%}", "Latency p50 (s)": "{:.2f}", "$ per 1k queries": "{:.4f}"},
@@ -102,11 +103,10 @@ st.caption("Monthly cost at your traffic: " + " · ".join(
 content = memo_content(ws, answers, rec, run, measured, memo_projection, table, result, breakeven, rate)
 figures = []
 if run is not None:
-    figures.append(metric_bars_chart({m: dict(s, correct=acc.get(m)) for m, s in summary.items()},
-                                     {"correct": "Correct", "f1": "Token F1", "grounded": "Grounded",
-                                      "format_ok": "Format"}, LABELS, title="Quality per approach"))
-    figures.append(tradeoff_chart(summary, acc, "latency_p50_s", "Median latency (s)", "Correct", LABELS,
-                                  "Correct vs latency"))
+    figures.append(metric_bars_chart(summary, {"correct_answerable": "Correct", "grounded": "Grounded (facts)",
+                                               "format_ok": "Format"}, LABELS, title="Quality per approach"))
+    figures.append(tradeoff_chart(summary, {m: s.get("correct_answerable") for m, s in summary.items()},
+                                  "latency_p50_s", "Median latency (s)", "Correct", LABELS, "Correct vs latency"))
 figures.append(cost_stack_chart(result, costs.APPROACH_NAMES))
 xs = costs.log_space(1, 1e7, 60)
 figures.append(breakeven_chart(xs, costs.curve(measured, memo_projection, table, "queries_per_day", xs),

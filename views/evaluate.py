@@ -10,16 +10,20 @@ import streamlit as st
 from workbench import samples
 from workbench.charts import latency_box_chart, metric_bars_chart, tradeoff_chart
 from workbench.config import GenerationConfig, RetrievalConfig
-from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, accuracy, compare_runs, evaluate, get_eval_run,
-                                 knowledge_update, list_eval_runs, per_question, summarize, training_pairs_of,
-                                 update_questions)
+from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, evaluate, get_eval_run, knowledge_update,
+                                 list_eval_runs, training_pairs_of, update_questions)
+from workbench.eval_summary import compare_runs, judge_agreement, per_question, summarize
+from workbench.verdicts import DESCRIPTIONS as VERDICT_HELP
 from workbench.evaluation import leakage, read_testset
 from workbench.index import open_index
 from workbench.reports import evaluation_report
 from workbench.jobs import ACTIVE, get_runner
 from workbench.strategies import LABELS, MODES, availability
 from workbench.training import adapter_system_prompt, list_adapters
+from workbench.prompts import example_pool
+from workbench.raft import adapter_label
 from workbench.ui.common import job_header, load_generator, show_error, stop_page, workspace
+from workbench.ui.prompts import prompt_editor
 
 st.title("Evaluate")
 st.caption("One question proves nothing. Run a test set through every approach and compare correctness, grounding, "
@@ -28,6 +32,7 @@ ws = workspace()
 runner = get_runner()
 index = open_index(ws)
 adapters = list_adapters(ws)
+adapter_names = {a["name"]: adapter_label(a) for a in adapters} | {"(none yet)": "(none yet)"}
 st.session_state.setdefault("hardware_rate", 0.0)
 
 # -- 1. test set --------------------------------------------------------------------------------------
@@ -71,10 +76,10 @@ job = runner.get(job_id) if job_id else None
 if items:
     with st.form("evaluate"):
         c1, c2 = st.columns([2, 1])
-        modes = c1.multiselect("Approaches", list(MODES), default=["base", "rag", "finetuned", "hybrid"],
+        modes = c1.multiselect("Approaches", list(MODES), default=["base", "prompted", "rag", "finetuned", "hybrid"],
                                format_func=lambda m: LABELS[m])
         adapter_name = c2.selectbox("Adapter (fine-tuned and hybrid)",
-                                    [a["name"] for a in adapters] or ["(none yet)"])
+                                    [a["name"] for a in adapters] or ["(none yet)"], format_func=adapter_names.get)
         c3, c4, c5 = st.columns(3)
         count = c3.number_input("Questions to run (from the top)", 1, len(items), min(len(items), 50),
                                 help="A slice runs faster; the whole set measures better.")
@@ -96,10 +101,20 @@ if items:
                                            key="eval_backend_adapter")
         go = st.form_submit_button("Run evaluation", icon=":material/play_arrow:", type="primary",
                                    disabled=bool(job and job.status in ACTIVE))
+    prompts = prompt_editor(ws, "eval_prompts")
     chosen = next((a for a in adapters if a["name"] == adapter_name), None)
+    from workbench import models as _models
+
+    examples = example_pool(ws, chosen["path"] if chosen else None,
+                            _models.get_embedder(index.config.embedder_id).embed)
     remote_modes = {m for m, b in backend_ids.items() if b.strip()}
     plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None,
-                        tuned_elsewhere={m for m in remote_modes if m in {"finetuned", "hybrid"}})
+                        tuned_elsewhere={m for m in remote_modes if m in {"finetuned", "hybrid"}}, examples=examples)
+    if chosen and chosen.get("retrieval_aware"):
+        ra = chosen["retrieval_aware"]
+        st.caption(f"Adapter **{chosen['name']}** is retrieval-aware: trained with {ra['passages']} retrieved passages "
+                   f"in each prompt ({'their ' + str(ra['sentences']) + ' best sentences' if ra['sentences'] else 'whole'}"
+                   f"); the hybrid shows it passages the same way.")
     for mode, reason in plan.items():
         if reason:
             st.caption(f":orange[{LABELS[mode]} will be skipped: {reason}]")
@@ -151,7 +166,8 @@ if items:
                               adapter_system=adapter_system_prompt(chosen) if chosen else None,
                               retrieval_config=RetrievalConfig(top_k=top_k),
                               config=GenerationConfig(max_new_tokens=max_tokens), testset_name=name,
-                              embedder_id=index.config.embedder_id, label=label.strip(), run_id=run_id)
+                              embedder_id=index.config.embedder_id, label=label.strip(), run_id=run_id,
+                              prompts=prompts, examples=examples)
                 job = runner.submit("evaluate", ws, f"Evaluate {len(subset)} questions × {len(runnable)} approaches",
                                     lambda sink, cancel: evaluate(subset, runnable, generator, progress=sink,
                                                                   cancel=cancel, judge=judge, backends=backends,
@@ -261,19 +277,23 @@ with st.expander("Knowledge-update experiment: the policy changed, who catches u
         ex = experiments[0]["experiment"]
         st.markdown(f"**Latest result** ({ex['document']}, {ex['questions']} questions)")
         rows = []
+        after_verdicts = ex.get("after_verdicts") or {}
         for mode in sorted(set(ex["before_accuracy"]) | set(ex["after_accuracy"])):
             retrieval = mode in {"rag", "hybrid", "stuffed"}
             catch_up = (f"{ex['reindex_s']:.1f} s re-index (measured)" if retrieval else
                         (f"{ex['retrain_s']:.0f} s retraining (measured last training) + new pairs"
-                         if ex.get("retrain_s") else "retraining on new pairs (time unknown)") if mode != "base"
-                        else "never (it knows no documents)")
+                         if ex.get("retrain_s") else "retraining on new pairs (time unknown)") if mode not in
+                        {"base", "prompted"} else "never (it knows no documents)")
+            counts = after_verdicts.get(mode, {})
             rows.append({"Approach": LABELS.get(mode, mode),
                          "Correct before (old answers)": ex["before_accuracy"].get(mode),
-                         "Correct after (updated answers)": ex["after_accuracy"].get(mode),
-                         "Time to catch up": catch_up})
+                         "Updated": counts.get("correct"), "Stale (old value)": counts.get("stale"),
+                         "Wrong": counts.get("wrong"), "Partial": counts.get("partial"),
+                         "Refused": counts.get("refused"), "Time to catch up": catch_up})
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
-            "Correct before (old answers)": st.column_config.NumberColumn(format="percent"),
-            "Correct after (updated answers)": st.column_config.NumberColumn(format="percent")})
+            "Correct before (old answers)": st.column_config.NumberColumn(format="percent")})
+        st.caption(f"After the update, of {ex['questions']} questions: **updated** gives the new value, **stale** the "
+                   "old one, **wrong** another one. Each answer's facts are in the run's per-question table.")
         st.caption(f"Re-index: {ex['reindex_s']:.2f} s for {ex['reindexed_chunks']} chunks. Retraining: "
                    f"{ex['retrain_basis']}.")
 
@@ -306,7 +326,6 @@ if not run["results"]:
 rate = st.number_input("Hardware cost ($ per hour)", 0.0, 100.0, step=0.1, key="hardware_rate",
                        help="Local answers cost their measured seconds at this rate (0 for a laptop you own).")
 summary = summarize(run, rate)
-acc = accuracy(run)
 config = run["config"]
 st.caption(f"Model `{config['model_id']}` · adapter `{config.get('adapter') or 'none'}` · top {config['retrieval']['top_k']} "
            f"chunks · up to {config['generation']['max_new_tokens']} tokens · greedy "
@@ -324,36 +343,62 @@ if run.get("leakage"):
 
 table = []
 for mode, s in summary.items():
-    table.append({"Approach": s["approach"], "Correct": acc.get(mode), "Token F1": s["f1"],
-                  "Similarity": s["similarity"], "Grounded": s["grounded"], "Source retrieved": s["retrieved"],
-                  "Source cited": s["cited"], "Format": s["format_ok"], "Refusal right": s["refusal_ok"],
-                  "Refused unanswerable": s["refused_when_should"],
-                  "Refused answerable": s["refused_when_should_not"], "p50 (s)": s["latency_p50_s"],
-                  "p95 (s)": s["latency_p95_s"], "Tokens in / 1k": s["tokens_in_per_1k"],
-                  "Tokens out / 1k": s["tokens_out_per_1k"], "$ / 1k queries": s["cost_per_1k_usd"],
-                  "Closer to training pairs": s["closer_to_training"],
+    ci = s.get("correct_answerable_ci")
+    table.append({"Approach": s["approach"], "Correct": s.get("correct_answerable"),
+                  "95% range": f"{ci[0]:.0%}–{ci[1]:.0%}" if ci else "–", "Questions": s.get("n_answerable"),
+                  "Partial": s.get("verdict_partial"), "Wrong": s.get("verdict_wrong"),
+                  "Stale": s.get("verdict_stale"), "Refused": s.get("verdict_refused"),
+                  "Unscored": s.get("verdict_unscored"), "Declined unanswerable": s.get("declined_unanswerable"),
+                  "Grounded (facts)": s["grounded"], "Source retrieved": s["retrieved"], "Source cited": s["cited"],
+                  "Format": s["format_ok"], "Token F1": s["f1"], "Similarity": s["similarity"],
+                  "p50 (s)": s["latency_p50_s"], "p95 (s)": s["latency_p95_s"],
+                  "Tokens in / 1k": s["tokens_in_per_1k"], "Tokens out / 1k": s["tokens_out_per_1k"],
+                  "$ / 1k queries": s["cost_per_1k_usd"], "Closer to training pairs": s["closer_to_training"],
                   **({"LLM judge": s["judge"], "Judge cost ($)": s["judge_cost_usd"]} if "judge" in s else {})})
 pct = st.column_config.NumberColumn(format="percent")
 st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", column_config={
-    **{k: pct for k in ("Correct", "Token F1", "Similarity", "Grounded", "Source retrieved", "Source cited", "Format",
-                        "Refusal right", "Refused unanswerable", "Refused answerable", "Closer to training pairs",
-                        "LLM judge")},
+    **{k: pct for k in ("Correct", "Partial", "Wrong", "Stale", "Refused", "Unscored", "Declined unanswerable",
+                        "Token F1", "Similarity", "Grounded (facts)", "Source retrieved", "Source cited", "Format",
+                        "Closer to training pairs", "LLM judge")},
+    "Correct": st.column_config.NumberColumn("Correct", format="percent", help=VERDICT_HELP["correct"]),
+    "Partial": st.column_config.NumberColumn("Partial", format="percent", help=VERDICT_HELP["partial"]),
+    "Wrong": st.column_config.NumberColumn("Wrong", format="percent", help=VERDICT_HELP["wrong"]),
+    "Stale": st.column_config.NumberColumn("Stale", format="percent", help=VERDICT_HELP["stale"]),
+    "Refused": st.column_config.NumberColumn("Refused", format="percent", help=VERDICT_HELP["refused"]),
+    "Unscored": st.column_config.NumberColumn("Unscored", format="percent", help=VERDICT_HELP["unscored"]),
     "Judge cost ($)": st.column_config.NumberColumn(format="$%.4f"),
     "p50 (s)": st.column_config.NumberColumn(format="%.2f"), "p95 (s)": st.column_config.NumberColumn(format="%.2f"),
     "Tokens in / 1k": st.column_config.NumberColumn(format="%.0f"),
     "Tokens out / 1k": st.column_config.NumberColumn(format="%.0f"),
     "$ / 1k queries": st.column_config.NumberColumn(format="$%.4f")})
-st.caption("Correct: token F1 ≥ 0.5 or similarity ≥ 0.8 on answerable questions, a refusal on unanswerable ones. "
-           "Empty cells: the metric does not apply (no retrieval, no expected source, no unanswerable question).")
+st.caption("Verdicts are per answer, on the questions the documents answer: **correct** holds every key fact of the "
+           "reference (numbers with units, dates, codes, names, a leading yes/no) and contradicts none; the 95% range "
+           "is a Wilson interval over that many questions. **Declined unanswerable**: the share of questions the "
+           "documents cannot answer where the approach said so. Grounded: share of the answer's facts found in the "
+           "passages it was given (empty for approaches given none). Token F1 and similarity are kept as secondary "
+           "columns: they score \"45 days\" as close to \"30 days\". Empty cells: the metric does not apply.")
+st.caption("How sure the verdicts are: on answers written by hand against the sample, the judge first agreed with the "
+           "hand label on 54 of 57 and 54 of 67 cases of two tables written after it; after the fixes their misses "
+           "suggested, on 205 of all 207 cases (2026-12-02, `bench/quality.py`). It misses what facts cannot show, "
+           "such as two values swapped between their roles. Each answer's facts are listed in the per-question "
+           "table below, so any verdict can be checked.")
+agreement = judge_agreement(run)
+if agreement:
+    st.markdown(f"**LLM judge agrees with the verdicts on {agreement['agree']} of {agreement['n']} answers "
+                f"({agreement['share']:.0%})**")
+    if agreement["disagreements"]:
+        with st.expander(f"The {len(agreement['disagreements'])} disagreements"):
+            st.dataframe(pd.DataFrame(agreement["disagreements"]), hide_index=True, width="stretch")
 
-shown_metrics = {"f1": "Token F1", "similarity": "Similarity", "grounded": "Grounded", "cited": "Source cited",
-                 "format_ok": "Format", "refusal_ok": "Refusal right"}
-with_acc = {m: dict(s, correct=acc.get(m)) for m, s in summary.items()}
+shown_metrics = {"grounded": "Grounded (facts)", "cited": "Source cited", "format_ok": "Format",
+                 "declined_unanswerable": "Declined unanswerable", "f1": "Token F1"}
+with_acc = {m: dict(s, correct=s.get("correct_answerable")) for m, s in summary.items()}
 st.plotly_chart(metric_bars_chart(with_acc, {"correct": "Correct", **shown_metrics}, LABELS), width="stretch")
 quality_name = st.radio("Quality measure for the trade-off charts", ["Correct", "Token F1", "Similarity", "Format"],
                         horizontal=True)
 key = {"Correct": None, "Token F1": "f1", "Similarity": "similarity", "Format": "format_ok"}[quality_name]
-quality = acc if key is None else {m: s[key] for m, s in summary.items()}
+quality = ({m: s.get("correct_answerable") for m, s in summary.items()} if key is None
+           else {m: s[key] for m, s in summary.items()})
 a, b = st.columns(2)
 if all(s["cost_per_1k_usd"] == 0 for s in summary.values()):
     a.plotly_chart(tradeoff_chart(summary, quality, "machine_s_per_answer", "Machine seconds per answer", quality_name,
@@ -373,7 +418,9 @@ only = st.toggle("Only questions where the approaches disagree")
 rows = per_question(run)
 if only:
     rows = [r for r in rows if r["disagree"]]
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=min(500, 40 + 35 * max(1, len(rows))))
+shown = [{k: v for k, v in r.items() if not k.endswith("_correct")} for r in rows]
+st.dataframe(pd.DataFrame(shown), hide_index=True, width="stretch", height=min(500, 40 + 35 * max(1, len(rows))))
+st.caption("Each approach's verdict and why: the key facts found, missing, contradicted or stale.")
 
 if len(runs) > 1:
     with st.expander("Compare with another run"):

@@ -22,6 +22,25 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _prompt_settings(args: argparse.Namespace, adapter: str | None, embedder_id: str):
+    """The workspace's prompts (or those of --prompts FILE, in the workspace's prompts.json shape), with
+    --examples K for the Prompted approach, and its example pool."""
+    from . import models
+    from .prompts import PromptSet, example_pool, load_prompts
+
+    if args.prompts:
+        from pathlib import Path
+
+        prompts = PromptSet.from_dict(json.loads(Path(args.prompts).read_text(encoding="utf-8")))
+    else:
+        prompts = load_prompts(args.workspace)
+    if args.examples is not None:
+        prompts = PromptSet(prompts.templates, args.examples)
+    pool = example_pool(args.workspace, adapter, models.get_embedder(embedder_id).embed) \
+        if "prompted" in args.modes else None
+    return prompts, pool
+
+
 def _cmd_ask(args: argparse.Namespace) -> int:
     from . import models
     from .index import open_index
@@ -59,11 +78,12 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     stream = not args.json and len(modes) == 1
     if not args.json and not stream:
         print(f"answering with {', '.join(modes)} (decoded together) ...", flush=True)
+    embedder_id = index.config.embedder_id if index else DEFAULT_EMBEDDER
+    prompts, examples = _prompt_settings(args, adapter, embedder_id)
     run = run_and_record(args.question, modes, generator, workspace=args.workspace, index=index, adapter=adapter,
                          adapter_name=args.adapter, adapter_system=system, config=config,
-                         cache_threshold=args.cache, embedder_id=index.config.embedder_id if index else
-                         DEFAULT_EMBEDDER, on_text=on_text if stream else None,
-                         on_cached=on_cached if stream else None)
+                         cache_threshold=args.cache, embedder_id=embedder_id, on_text=on_text if stream else None,
+                         on_cached=on_cached if stream else None, prompts=prompts, examples=examples)
     if not args.json and not stream:
         for answer in run["answers"]:
             hit = answer.get("cache_hit")
@@ -168,14 +188,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
     pairs, report = read_pairs(path.name, path.read_bytes(), strict=not args.keep_good_rows)
     for line, reason in report.rejected:
         print(f"skipped {path.name}, line {line}: {reason}", file=sys.stderr)
-    defaults = TrainConfig()
+    from .raft import RAFT_DEFAULTS
+
+    # Unset options take the plain defaults, or the retrieval-aware ones with --with-context.
+    base = RAFT_DEFAULTS if args.with_context else TrainConfig()
+    pick = lambda value, name: getattr(base, name) if value is None else value  # noqa: E731
     config = TrainConfig(method=args.method, rank=args.rank, alpha=args.alpha or 2 * args.rank,
-                         epochs=args.epochs, learning_rate=args.lr, max_length=args.max_length,
-                         batch_size=args.batch_size, seed=args.seed, target_modules=args.target_modules,
-                         val_fraction=args.val_fraction, overflow=defaults.overflow)
+                         epochs=pick(args.epochs, "epochs"), learning_rate=args.lr,
+                         max_length=pick(args.max_length, "max_length"), batch_size=args.batch_size, seed=args.seed,
+                         target_modules=args.target_modules, val_fraction=args.val_fraction, overflow=base.overflow,
+                         context_passages=pick(args.context_passages, "context_passages") if args.with_context else 0,
+                         context_sentences=pick(args.context_sentences, "context_sentences"),
+                         distractor_share=pick(args.distractor_share, "distractor_share"),
+                         top_layers=pick(args.top_layers, "top_layers"))
+    index = prompts = None
+    if args.with_context:
+        from .index import open_index
+        from .prompts import load_prompts
+
+        index, prompts = open_index(args.workspace), load_prompts(args.workspace)
     sink = TqdmSink()
     meta = train_adapter(pairs, config, workspace=args.workspace, name=args.name, base_model=args.model,
-                         progress=sink, max_steps=args.max_steps)
+                         progress=sink, max_steps=args.max_steps, index=index, prompts=prompts)
     sink.close()
     print(f"saved adapter {meta['name']} ({meta['method']}, {meta['train_pairs']} pairs, {meta['steps']} steps) "
           f"in {meta['wall_s']:.1f} s; final training loss {meta['final_train_loss']:.3f}"
@@ -187,7 +221,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from . import models
-    from .eval_runs import accuracy, evaluate, summarize
+    from .eval_runs import evaluate
+    from .eval_summary import accuracy, summarize
     from .evaluation import read_testset
     from .index import open_index
     from .progress import TqdmSink
@@ -207,27 +242,35 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.adapter:
         folder = adapter_path(args.workspace, args.adapter)
         adapter, system = str(folder), adapter_system_prompt(read_json(folder / ADAPTER_META))
-    runnable = [m for m, reason in availability(modes, index=index, adapter=adapter).items() if not reason]
+    prompts, examples = _prompt_settings(args, adapter, index.config.embedder_id)
+    plan = availability(modes, index=index, adapter=adapter, examples=examples)
+    runnable = [m for m, reason in plan.items() if not reason]
     for mode in set(modes) - set(runnable):
-        print(f"skipped {mode}: {availability([mode], index=index, adapter=adapter)[mode]}", file=sys.stderr)
+        print(f"skipped {mode}: {plan[mode]}", file=sys.stderr)
     sink = TqdmSink()
     generator = models.get_generator(args.model, progress=sink)
     run = evaluate(items, runnable, generator, workspace=args.workspace, index=index, adapter=adapter,
                    adapter_name=args.adapter, adapter_system=system,
                    config=GenerationConfig(max_new_tokens=args.max_new_tokens), testset_name=path.name,
-                   embedder_id=index.config.embedder_id, label=args.label or "", progress=sink)
+                   embedder_id=index.config.embedder_id, label=args.label or "", progress=sink,
+                   prompts=prompts, examples=examples)
     sink.close()
     summary, acc = summarize(run), accuracy(run)
     if args.json:
         print(json.dumps({"run_id": run["id"], "status": run["status"], "accuracy": acc, "summary": summary},
                          indent=2, default=str))
         return 0
-    cols = [("correct", "correct"), ("f1", "F1"), ("similarity", "sim"), ("grounded", "grounded"),
-            ("cited", "cited"), ("format_ok", "format"), ("refusal_ok", "refusal"), ("latency_p50_s", "p50 s")]
+    cols = [("correct_answerable", "correct"), ("verdict_partial", "partial"), ("verdict_wrong", "wrong"),
+            ("verdict_stale", "stale"), ("verdict_refused", "refused"), ("declined_unanswerable", "declined"),
+            ("grounded", "grounded"), ("cited", "cited"), ("format_ok", "format"), ("f1", "F1"),
+            ("latency_p50_s", "p50 s")]
     print("\n" + "approach".ljust(12) + "".join(h.rjust(10) for _, h in cols))
     for mode, s in summary.items():
-        values = [acc.get(mode) if k == "correct" else s.get(k) for k, _ in cols]
+        values = [s.get(k) for k, _ in cols]
         print(LABELS.get(mode, mode).ljust(12) + "".join(("-" if v is None else f"{v:.2f}").rjust(10) for v in values))
+    n = next(iter(summary.values()), {}).get("n_answerable", 0)
+    print(f"\ncorrect, partial, wrong, stale, refused: verdicts on the {n} answerable questions (facts found, missing "
+          "or contradicted);\ndeclined: share of unanswerable questions the approach declined.")
     print(f"\nrun {run['id']} ({run['status']}, {run['done']} questions) stored in workspace {args.workspace!r}")
     return 0
 
@@ -292,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="answer a question and print the timings")
     ask.add_argument("question")
-    ask.add_argument("--modes", default="base", help="comma-separated: base, rag, finetuned, hybrid, stuffed")
+    ask.add_argument("--modes", default="base", help="comma-separated: base, prompted, rag, finetuned, hybrid, stuffed")
     ask.add_argument("--adapter", help="adapter name (for finetuned and hybrid)")
     ask.add_argument("--workspace", default="default")
     ask.add_argument("--cache", type=float, metavar="THRESHOLD",
@@ -303,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--temperature", type=float, default=0.0, help=help_for(GenerationConfig, "temperature"))
     ask.add_argument("--seed", type=int, default=0, help=help_for(GenerationConfig, "seed"))
     ask.add_argument("--json", action="store_true", help="print each answer as JSON")
+    ask.add_argument("--prompts", metavar="FILE", help="prompt templates as JSON (default: the workspace's)")
+    ask.add_argument("--examples", type=int, help="few-shot examples for the prompted approach (default: the "
+                                                   "workspace's, 3)")
     ask.set_defaults(func=_cmd_ask)
 
     from .config import IndexConfig
@@ -330,7 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="run a test set through approaches and print the metrics")
     ev.add_argument("testset", nargs="?", help="JSONL or CSV test set (default: the sample evaluation set)")
-    ev.add_argument("--modes", default="base,rag,finetuned,hybrid")
+    ev.add_argument("--modes", default="base,prompted,rag,finetuned,hybrid")
+    ev.add_argument("--prompts", metavar="FILE", help="prompt templates as JSON (default: the workspace's)")
+    ev.add_argument("--examples", type=int, help="few-shot examples for the prompted approach (default: 3)")
     ev.add_argument("--adapter", help="adapter name (for finetuned and hybrid)")
     ev.add_argument("--workspace", default="default")
     ev.add_argument("--limit", type=int, help="only the first N questions")
@@ -354,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .config import TrainConfig
 
     d = TrainConfig()
+    from .raft import RAFT_DEFAULTS  # light: no model libraries
     train = sub.add_parser("train", help="train a LoRA/QLoRA adapter from training pairs (JSONL or CSV)")
     train.add_argument("pairs", help="chat JSONL, Alpaca JSONL, prompt/completion JSONL or CSV")
     train.add_argument("--workspace", default="default")
@@ -362,14 +411,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--method", default=d.method, choices=["auto", "lora", "qlora"], help=help_for(TrainConfig, "method"))
     train.add_argument("--rank", type=int, default=d.rank, help=help_for(TrainConfig, "rank"))
     train.add_argument("--alpha", type=int, help="LoRA alpha (default 2 x rank)")
-    train.add_argument("--epochs", type=float, default=d.epochs, help=help_for(TrainConfig, "epochs"))
+    train.add_argument("--epochs", type=float, help=help_for(TrainConfig, "epochs") + f" (default {d.epochs:g}; "
+                                                     f"with --with-context {RAFT_DEFAULTS.epochs:g})")
     train.add_argument("--lr", type=float, default=d.learning_rate, help=help_for(TrainConfig, "learning_rate"))
-    train.add_argument("--max-length", type=int, default=d.max_length, help=help_for(TrainConfig, "max_length"))
+    train.add_argument("--max-length", type=int, help=help_for(TrainConfig, "max_length") + f" (default "
+                                                         f"{d.max_length}; with --with-context {RAFT_DEFAULTS.max_length})")
     train.add_argument("--batch-size", type=int, default=d.batch_size, help=help_for(TrainConfig, "batch_size"))
     train.add_argument("--target-modules", default=d.target_modules, help=help_for(TrainConfig, "target_modules"))
     train.add_argument("--val-fraction", type=float, default=d.val_fraction, help=help_for(TrainConfig, "val_fraction"))
     train.add_argument("--seed", type=int, default=d.seed, help=help_for(TrainConfig, "seed"))
     train.add_argument("--max-steps", type=int, help="stop after this many steps (quick checks)")
+    train.add_argument("--top-layers", type=int, help=help_for(TrainConfig, "top_layers") + " (default all; with "
+                                                       f"--with-context {RAFT_DEFAULTS.top_layers})")
+    train.add_argument("--with-context", action="store_true",
+                       help="retrieval-aware: put the passages the workspace's index retrieves in each pair's prompt, "
+                            "in the hybrid's format")
+    train.add_argument("--context-passages", type=int, help=help_for(TrainConfig, "context_passages") + " (default 3)")
+    train.add_argument("--context-sentences", type=int, help=help_for(TrainConfig, "context_sentences"))
+    train.add_argument("--distractor-share", type=float, help=help_for(TrainConfig, "distractor_share"))
     train.add_argument("--keep-good-rows", action="store_true", help="train on the good rows when some are bad")
     train.set_defaults(func=_cmd_train)
 

@@ -147,6 +147,18 @@ class TrainConfig:
     val_fraction: float = _help("Share of pairs held out for validation loss and the before/after check.", 0.1)
     overflow: str = _help("Pairs longer than max_length: 'truncate' or 'drop'.", "truncate")
     gradient_checkpointing: bool = _help("Trade speed for memory (useful on small GPUs; slower).", False)
+    top_layers: int = _help(
+        "Adapt only the top N transformer layers (0: all). Backpropagation then stops at the lowest adapted "
+        "layer, so each step is faster; the adapter is smaller.", 0)
+    context_passages: int = _help(
+        "Retrieval-aware training: passages the workspace's index retrieves for each pair's question, put in its "
+        "prompt in the hybrid's own format (0: plain training on bare questions).", 0)
+    context_sentences: int = _help(
+        "Keep each passage's N sentences nearest to the question (0: whole passages). Shorter prompts train "
+        "faster; the hybrid then shows the adapter passages shortened the same way.", 2)
+    distractor_share: float = _help(
+        "Share of answerable pairs shown only unrelated passages and taught to say the documents do not answer.",
+        0.1)
 
     def __post_init__(self) -> None:
         if self.method not in {"auto", "lora", "qlora"}:
@@ -169,6 +181,14 @@ class TrainConfig:
             raise ConfigError(f"Expected batch_size between 1 and 256, got {self.batch_size}.")
         if not 0.0 <= self.val_fraction <= 0.5:
             raise ConfigError(f"Expected val_fraction between 0 and 0.5, got {self.val_fraction}.")
+        if not 0 <= self.top_layers <= 512:
+            raise ConfigError(f"Expected top_layers between 0 (all) and 512, got {self.top_layers}.")
+        if not 0 <= self.context_passages <= 10:
+            raise ConfigError(f"Expected context_passages between 0 and 10, got {self.context_passages}.")
+        if not 0 <= self.context_sentences <= 20:
+            raise ConfigError(f"Expected context_sentences between 0 and 20, got {self.context_sentences}.")
+        if not 0.0 <= self.distractor_share <= 0.5:
+            raise ConfigError(f"Expected distractor_share between 0 and 0.5, got {self.distractor_share}.")
         if self.overflow not in {"truncate", "drop"}:
             raise ConfigError(f"Expected overflow 'truncate' or 'drop', got {self.overflow!r}.")
 

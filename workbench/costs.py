@@ -488,6 +488,14 @@ DAYS_PER_MONTH = 30.0
 HOURS_PER_MONTH = 730.0
 APPROACH_MODES = {"prompt": "base", "rag": "rag", "finetune": "finetuned", "hybrid": "hybrid"}
 APPROACH_NAMES = {"prompt": "Prompt only", "rag": "RAG", "finetune": "Fine-tuned", "hybrid": "Hybrid"}
+
+
+def mode_of(approach: str, measured_modes: Any) -> str:
+    """The evaluated mode behind an approach: prompt-only is the Prompted mode (format and examples in
+    the prompt, so its longer prompts are priced) when it was measured, else the bare base model."""
+    if approach == "prompt" and "prompted" in measured_modes:
+        return "prompted"
+    return APPROACH_MODES[approach]
 COMPONENTS = ("Embedding", "Vector database", "Generation", "Reranker", "Training and retraining")
 #: When the cadence is derived: retrain after each change (so the model is never stale), batched at
 #: most daily.
@@ -578,7 +586,7 @@ def project(measured: Measured, p: Projection, table: dict[str, Any],
     rate = (find_price(table, "hardware", p.hardware) or {}).get("per_hour")
     api = find_price(table, "api", p.generator) if p.generator != "local" else None
     for approach in approaches:
-        mode = APPROACH_MODES[approach]
+        mode = mode_of(approach, measured.modes)
         retrieves, trains = approach in {"rag", "hybrid"}, approach in {"finetune", "hybrid"}
         usage = measured.modes.get(mode)
         rows: list[Component] = []

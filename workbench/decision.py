@@ -73,13 +73,15 @@ class Evidence:
 
     @classmethod
     def from_run(cls, run: dict[str, Any], hardware_per_hour: float = 0.0) -> "Evidence":
-        from .eval_runs import accuracy, summarize
+        from .eval_summary import summarize
 
-        summary, acc = summarize(run, hardware_per_hour), accuracy(run)
+        summary = summarize(run, hardware_per_hour)
         by_approach = {a: MODE_OF[a] for a in APPROACHES}
+        if "prompted" in summary:  # the fair prompt-only baseline: told the format, shown examples
+            by_approach["prompt"] = "prompted"
         pick = lambda key: {a: summary[m][key] for a, m in by_approach.items()  # noqa: E731
                             if m in summary and summary[m].get(key) is not None}
-        return cls(correct={a: acc[m] for a, m in by_approach.items() if m in acc}, format_ok=pick("format_ok"),
+        return cls(correct=pick("correct_answerable"), format_ok=pick("format_ok"),
                    latency_p50_s=pick("latency_p50_s"), cost_per_1k=pick("cost_per_1k_usd"),
                    source=f"evaluation run {run['id']} ({run['done']} questions)")
 

@@ -13,36 +13,27 @@ import logging
 import secrets
 import threading
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from . import paths
 from .config import DEFAULT_EMBEDDER, GenerationConfig, RetrievalConfig
-from .costs import answer_cost, machine_seconds
 from .errors import CancelledError, DataError
 from .evaluation import (TestItem, answer_core, cosine, exact_match, groundedness, is_refusal, leakage,
-                         mentions_source, percentile, testset_hash, token_f1)
+                         mentions_source, testset_hash, token_f1)
+from .eval_summary import CORRECT_SIMILARITY, accuracy, is_correct, verdict_counts
 from .formats import FormatCheck
+from .facts import background_names, known_names
+from .verdicts import UNSCORED, judge
 from .generation.base import Generator
 from .progress import ProgressEvent, ProgressSink, null_sink
 from .store import atomic_write_json
-from .strategies import LABELS, run_comparison
+from .strategies import run_comparison
 
 log = logging.getLogger("workbench.eval")
 
 RUNNING, DONE, CANCELLED, FAILED, INTERRUPTED = "running", "done", "cancelled", "failed", "interrupted"
-#: Metrics shown per approach, with what they mean (higher is better for all).
-METRICS = {
-    "f1": "Token F1 against the reference (answer line of formatted answers)",
-    "exact": "Exact match with the reference (normalised)",
-    "similarity": "Embedding similarity to the reference",
-    "grounded": "Share of answer sentences supported by a retrieved chunk",
-    "retrieved": "Expected source among the retrieved chunks",
-    "cited": "Expected source named or cited in the answer",
-    "format_ok": "Answer follows the trained format",
-    "refusal_ok": "Refused exactly when the documents cannot answer",
-}
-STAGES = ("embed_query", "dense_search", "keyword_search", "fusion", "rerank", "prompt_build", "ttft", "decode")
 _active: set[str] = set()
 _active_lock = threading.Lock()
 
@@ -70,18 +61,27 @@ def training_pairs_of(adapter: str | None) -> list[dict[str, str]]:
     return out
 
 
-def score_answer(item: TestItem, answer: dict[str, Any], chunks: list[str], check: FormatCheck, embed: Any,
-                 reference: str) -> dict[str, Any]:
-    """Every metric of one answer."""
+def score_answer(item: TestItem, answer: dict[str, Any], passages: list[str] | None, check: FormatCheck, embed: Any,
+                 reference: str, *, old_reference: str | None = None,
+                 names: TestsetNames | None = None) -> dict[str, Any]:
+    """Every metric of one answer, and its verdict (``metrics["verdict"]``; the facts behind it in
+    ``metrics["verdict_detail"]``).
+
+    ``passages``: the texts this approach was given (None for approaches without retrieval, which get
+    no grounding score); ``old_reference``: the answer before a document update, to tell stale answers."""
     text = answer["text"]
     core = answer_core(text)
     refused = is_refusal(text)
     retrieved_docs = [c["doc_name"] for c in answer.get("citations", [])]
+    names = names or TestsetNames()
+    verdict = judge(text, reference, question=item.question, answerable=item.answerable,
+                    old_reference=old_reference, background=names.background, known=names.known)
     metrics: dict[str, Any] = {
+        "verdict": verdict.verdict,
         "f1": token_f1(core, reference) if item.answerable else None,
         "exact": float(exact_match(core, reference)) if item.answerable else None,
         "similarity": None,
-        "grounded": groundedness(text, chunks, embed),
+        "grounded": groundedness(text, passages, embed) if passages else None,
         "retrieved": (float(item.source in retrieved_docs) if retrieved_docs else None) if item.source else None,
         "cited": float(mentions_source(text, item.source, answer.get("citations", []))) if item.source else None,
         "format_ok": float(check.passes(text)),
@@ -91,6 +91,13 @@ def score_answer(item: TestItem, answer: dict[str, Any], chunks: list[str], chec
     if embed is not None and item.answerable:
         a, r = embed([core, reference])
         metrics["similarity"] = float(sum(x * y for x, y in zip(a, r)))
+    if verdict.verdict == UNSCORED:
+        similar = metrics["similarity"] is not None and metrics["similarity"] >= CORRECT_SIMILARITY
+        verdict.reason += (f" Fallback: similarity {metrics['similarity']:.2f} "
+                           f"{'≥' if similar else '<'} {CORRECT_SIMILARITY} to the reference."
+                           if metrics["similarity"] is not None else " No similarity available either.")
+        metrics["fallback_correct"] = similar
+    metrics["verdict_detail"] = verdict.to_dict()
     return metrics
 
 
@@ -143,10 +150,13 @@ def evaluate(
     testset_name: str = "test set", check: FormatCheck | None = None, embedder_id: str = DEFAULT_EMBEDDER,
     use_updated_reference: bool = False, label: str = "", progress: ProgressSink = null_sink,
     cancel: threading.Event | None = None, run_id: str | None = None, judge: Generator | None = None,
-    backends: dict[str, tuple[Generator, str | None]] | None = None,
+    backends: dict[str, tuple[Generator, str | None]] | None = None, names: TestsetNames | None = None,
+    prompts: Any = None, examples: Any = None,
 ) -> dict[str, Any]:
     """Run every item through ``modes`` (one batched comparison per question), scoring each answer.
 
+    ``names``: the test set's background and known names for the verdicts (default: from ``items``);
+    ``prompts``/``examples``: the workspace's templates and the Prompted approach's example pool.
     Results are saved after every question; on cancel the partial run is kept (status ``cancelled``)."""
     from . import models
     from .retrieval import retrieve
@@ -163,6 +173,8 @@ def evaluate(
     pairs = training_pairs_of(adapter)
     pair_vectors = embed([p["answer"] for p in pairs]) if pairs else None
     adapter_meta = _adapter_meta(adapter)
+    if names is None:
+        names = judge_names(items)
     run: dict[str, Any] = {
         "id": run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3),
         "label": label, "created_at": time.time(), "finished_at": None, "status": RUNNING, "error": None,
@@ -176,6 +188,11 @@ def evaluate(
                    "index_documents": len(index.documents()) if index is not None else 0,
                    "format_check": {"kind": check.kind, "pattern": check.pattern, "lines": list(check.lines)},
                    "judge": judge.model_id if judge is not None else None,
+                   "background_names": sorted(names.background),
+                   "prompts": {m: asdict(prompts.template(m)) for m in modes} if prompts is not None else None,
+                   "prompt_examples": ({"k": prompts.examples if prompts is not None else None,
+                                        "origin": examples.origin, "pairs": len(examples.pairs)}
+                                       if examples is not None else None),
                    "backends": {m: {"model_id": g.model_id, "adapter": a} for m, (g, a) in (backends or {}).items()}},
         "leakage": leakage([i.question for i in items], [p["question"] for p in pairs], embed) if pairs else [],
         "unavailable": {}, "done": 0, "results": [],
@@ -192,16 +209,19 @@ def evaluate(
             reference = (item.updated_reference or item.reference) if use_updated_reference else item.reference
             comparison = run_comparison(item.question, modes, generator, index=index, adapter=adapter,
                                         adapter_system=adapter_system, retrieval_config=retrieval_config,
-                                        config=config, backends=backends)
+                                        config=config, backends=backends, prompts=prompts, examples=examples)
             run["unavailable"] = comparison.unavailable
             if comparison.errors:
                 run.setdefault("errors", []).append({"item_id": item.id, **comparison.errors})
             hits = comparison.retrieval.hits if comparison.retrieval is not None else None
+            given = [h.chunk.text for h in hits or []]
             if hits is None and index is not None and index.documents():
-                hits = retrieve(index, item.question, retrieval_config).hits  # to judge grounding of every mode
+                hits = retrieve(index, item.question, retrieval_config).hits  # provenance: documents vs pairs
             chunks = [h.chunk.text for h in hits or []]
+            old_reference = item.reference if use_updated_reference and item.updated_reference else None
             for answer in comparison.answers:
                 record = answer.to_dict()
+                passages = _passages_given(answer.mode, given, index)
                 run["results"].append({
                     "item_id": item.id, "question": item.question, "reference": reference, "source": item.source,
                     "answerable": item.answerable, "mode": answer.mode, "text": answer.text,
@@ -211,7 +231,8 @@ def evaluate(
                     "messages": record["messages"],
                     "citations": [{"doc_name": c["doc_name"], "chunk_id": c.get("chunk_id"), "rank": c.get("rank")}
                                   for c in record["citations"]],
-                    "metrics": score_answer(item, record, chunks, check, embed, reference),
+                    "metrics": score_answer(item, record, passages, check, embed, reference,
+                                            old_reference=old_reference, names=names),
                     "provenance": provenance(answer.text, chunks, pairs, pair_vectors, embed),
                 })
                 if judge is not None:
@@ -235,6 +256,33 @@ def evaluate(
         with _active_lock:
             _active.discard(run["id"])
     return run
+
+
+@dataclass(frozen=True)
+class TestsetNames:
+    """The names of a test set that the verdicts need (see ``verdicts.judge``)."""
+
+    __test__ = False
+    background: frozenset[str] = frozenset()
+    """Names recurring across the set: context, not key facts."""
+    known: frozenset[str] = frozenset()
+    """Names its references use: one of them in place of the right one contradicts it."""
+
+
+def judge_names(items: list[TestItem]) -> TestsetNames:
+    return TestsetNames(background_names([[i.question, i.reference, i.updated_reference or ""] for i in items]),
+                        known_names([t for i in items for t in (i.reference, i.updated_reference or "")]))
+
+
+def _passages_given(mode: str, chunks: list[str], index: Any) -> list[str] | None:
+    """The texts an approach was shown: retrieved chunks (RAG, hybrid), every document (stuffed), else None."""
+    from .strategies import uses_passages
+
+    if not uses_passages(mode):
+        return None
+    if mode == "stuffed" and index is not None:
+        return [index.document_text(d["name"]) for d in index.documents()]
+    return chunks
 
 
 def _adapter_meta(adapter: str | None) -> dict[str, Any]:
@@ -278,123 +326,14 @@ def delete_eval_run(workspace: str, run_id: str) -> None:
     _path(workspace, run_id).unlink(missing_ok=True)
 
 
-def _mean(values: list[Any]) -> float | None:
-    values = [float(v) for v in values if v is not None]
-    return sum(values) / len(values) if values else None
-
-
-def summarize(run: dict[str, Any], hardware_per_hour: float = 0.0) -> dict[str, dict[str, Any]]:
-    """mode -> mean of every metric, refusal rates, latency p50/p95 (total and per stage), tokens and
-    cost per 1,000 queries, and the share of answers closer to the training pairs than to the documents."""
-    out: dict[str, dict[str, Any]] = {}
-    for mode in run["config"]["modes"]:
-        rows = [r for r in run["results"] if r["mode"] == mode]
-        if not rows:
-            continue
-        totals = [sum(t["seconds"] for t in r["timings"]) for r in rows]
-        summary: dict[str, Any] = {"mode": mode, "approach": LABELS.get(mode, mode), "answers": len(rows)}
-        for metric in METRICS:
-            summary[metric] = _mean([r["metrics"].get(metric) for r in rows])
-        unanswerable = [r for r in rows if not r["answerable"]]
-        answerable = [r for r in rows if r["answerable"]]
-        summary["refused_when_should"] = _mean([r["metrics"]["refused"] for r in unanswerable])
-        summary["refused_when_should_not"] = _mean([r["metrics"]["refused"] for r in answerable])
-        summary["latency_p50_s"] = percentile(totals, 0.5)
-        summary["latency_p95_s"] = percentile(totals, 0.95)
-        for stage in STAGES:
-            values = [next((t["seconds"] for t in r["timings"] if t["stage"] == stage), None) for r in rows]
-            summary[f"{stage}_p50_s"] = percentile([v for v in values if v is not None], 0.5)
-            summary[f"{stage}_p95_s"] = percentile([v for v in values if v is not None], 0.95)
-        summary["tokens_in_per_1k"] = _mean([r["usage"]["tokens_in"] for r in rows]) * 1000
-        summary["tokens_out_per_1k"] = _mean([r["usage"]["tokens_out"] for r in rows]) * 1000
-        costs = [answer_cost(r, hardware_per_hour).usd for r in rows]
-        summary["cost_per_1k_usd"] = None if any(c is None for c in costs) else sum(costs) / len(costs) * 1000
-        summary["machine_s_per_answer"] = _mean([machine_seconds(r) for r in rows])
-        judged = [r["judge"] for r in rows if r.get("judge")]
-        if judged:
-            summary["judge"] = _mean([j["verdict"] for j in judged])
-            judge_costs = [answer_cost(j["record"], hardware_per_hour).usd for j in judged]
-            summary["judge_cost_usd"] = None if any(c is None for c in judge_costs) else sum(judge_costs)
-            summary["judge_tokens"] = sum(j["tokens_in"] + j["tokens_out"] for j in judged)
-        closer = [r["provenance"].get("closer_to") for r in rows if r.get("provenance") and
-                  r["provenance"].get("closer_to")]
-        summary["closer_to_training"] = (sum(c == "training pairs" for c in closer) / len(closer)) if closer else None
-        out[mode] = summary
-    return out
-
-
-def per_question(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per question with every mode's answer and F1/refusal side by side."""
-    rows: dict[str, dict[str, Any]] = {}
-    for r in run["results"]:
-        row = rows.setdefault(r["item_id"], {"id": r["item_id"], "question": r["question"],
-                                              "reference": r["reference"], "answerable": r["answerable"]})
-        row[f"{r['mode']}_answer"] = r["text"]
-        row[f"{r['mode']}_correct"] = _correct(r)
-    modes = run["config"]["modes"]
-    for row in rows.values():
-        verdicts = {row.get(f"{m}_correct") for m in modes if f"{m}_correct" in row}
-        row["disagree"] = len(verdicts) > 1
-    return list(rows.values())
-
-
-#: An answer counts as correct at this token F1 or embedding similarity (answerable questions) ...
-CORRECT_F1 = 0.5
-CORRECT_SIMILARITY = 0.8
-
-
-def _correct(result: dict[str, Any]) -> bool:
-    """... and, for unanswerable questions, when it refuses."""
-    m = result["metrics"]
-    if not result["answerable"]:
-        return bool(m["refused"])
-    if m["refused"]:
-        return False
-    return (m.get("f1") or 0) >= CORRECT_F1 or (m.get("similarity") or 0) >= CORRECT_SIMILARITY
-
-
 def score_texts(items: list[TestItem], texts: list[str], embed: Any = None) -> float:
-    """Share of ``texts`` (answers to ``items``, in order) counted correct (see ``_correct``)."""
+    """Share of ``texts`` (answers to ``items``, in order) counted correct (see ``is_correct``)."""
     check = FormatCheck()
-    results = [{"answerable": i.answerable, "metrics": score_answer(i, {"text": t}, [], check, embed, i.reference)}
+    names = judge_names(items)
+    results = [{"answerable": i.answerable, "text": t, "reference": i.reference,
+                "metrics": score_answer(i, {"text": t}, None, check, embed, i.reference, names=names)}
                for i, t in zip(items, texts)]
-    return sum(_correct(r) for r in results) / len(results) if results else 0.0
-
-
-def rag_score_on(run: dict[str, Any], item_ids: set[str], mode: str = "rag") -> float | None:
-    """Share of ``mode``'s answers counted correct in ``run``, on the given questions only."""
-    rows = [r for r in run["results"] if r["mode"] == mode and r["item_id"] in item_ids]
-    return sum(_correct(r) for r in rows) / len(rows) if rows else None
-
-
-def accuracy(run: dict[str, Any]) -> dict[str, float]:
-    """mode -> share of answers counted correct (see ``_correct``)."""
-    out: dict[str, list[bool]] = {}
-    for r in run["results"]:
-        out.setdefault(r["mode"], []).append(_correct(r))
-    return {m: sum(v) / len(v) for m, v in out.items()}
-
-
-def compare_runs(a: dict[str, Any], b: dict[str, Any], hardware_per_hour: float = 0.0) -> list[dict[str, Any]]:
-    """Per mode and metric: the value in run ``a``, in run ``b`` and the change (b - a)."""
-    sa, sb = summarize(a, hardware_per_hour), summarize(b, hardware_per_hour)
-    acc_a, acc_b = accuracy(a), accuracy(b)
-    rows = []
-    for mode in [m for m in sa if m in sb]:
-        for metric in ["accuracy", *METRICS, "latency_p50_s", "cost_per_1k_usd"]:
-            va = acc_a.get(mode) if metric == "accuracy" else sa[mode].get(metric)
-            vb = acc_b.get(mode) if metric == "accuracy" else sb[mode].get(metric)
-            rows.append({"approach": LABELS.get(mode, mode), "metric": metric, "run_a": va, "run_b": vb,
-                         "change": None if va is None or vb is None else vb - va})
-    return rows
-
-
-def same_answers(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """Share of (question, mode) answers that are identical in both runs (1.0: a repeat reproduced them)."""
-    ta = {(r["item_id"], r["mode"]): r["text"] for r in a["results"]}
-    tb = {(r["item_id"], r["mode"]): r["text"] for r in b["results"]}
-    common = set(ta) & set(tb)
-    return sum(ta[k] == tb[k] for k in common) / len(common) if common else 0.0
+    return sum(is_correct(r) for r in results) / len(results) if results else 0.0
 
 
 # -- the knowledge-update experiment ---------------------------------------------------------------------
@@ -432,7 +371,8 @@ def knowledge_update(
         raise DataError(f"The index already holds the updated {name}, so there is nothing to catch up on.",
                         fix="Restore the original document first (Restore button), then run the experiment.")
     common = dict(workspace=workspace, adapter=adapter, adapter_name=adapter_name, adapter_system=adapter_system,
-                  retrieval_config=retrieval_config, config=config, embedder_id=embedder_id, cancel=cancel)
+                  retrieval_config=retrieval_config, config=config, embedder_id=embedder_id, cancel=cancel,
+                  names=judge_names(items))
 
     def stage(prefix: str) -> ProgressSink:
         return lambda e: progress(ProgressEvent(e.stage, e.step, e.total, f"{prefix}: {e.message}", e.metrics))
@@ -460,6 +400,7 @@ def knowledge_update(
                          "unknown: no adapter with a recorded training time",
         "before_run": before["id"], "after_run": after["id"],
         "before_accuracy": accuracy(before), "after_accuracy": accuracy(after),
+        "before_verdicts": verdict_counts(before), "after_verdicts": verdict_counts(after),
     }
     after["experiment"] = experiment
     atomic_write_json(_path(workspace, after["id"]), after)

@@ -22,6 +22,7 @@ import logging
 import random
 import secrets
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +31,7 @@ from .config import DEFAULT_EMBEDDER, GenerationConfig, RetrievalConfig
 from .costs import answer_cost, machine_seconds
 from .errors import DataError
 from .generation.base import Generator
+from .prompts import ExamplePool, PromptSet
 from .store import atomic_write_json
 from .strategies import LABELS, run_comparison, validate_question
 
@@ -52,9 +54,15 @@ def _run_path(workspace: str, run_id: str) -> Path:
 
 
 def mode_signature(mode: str, *, model_id: str, adapter: str | None, adapter_system: str | None,
-                   config: GenerationConfig, retrieval: RetrievalConfig, index_fingerprint: str | None) -> str:
-    """What must match for an earlier answer of ``mode`` to be reused."""
+                   config: GenerationConfig, retrieval: RetrievalConfig, index_fingerprint: str | None,
+                   prompt: str | None = None, examples: str | None = None) -> str:
+    """What must match for an earlier answer of ``mode`` to be reused (the prompt template and, for the
+    Prompted approach, the pairs its examples come from, included)."""
     key: dict[str, Any] = {"mode": mode, "model": model_id, "generation": config.to_dict()}
+    if prompt is not None:
+        key["prompt"] = prompt
+    if examples is not None and mode == "prompted":
+        key["examples"] = examples
     if mode in ADAPTER_MODES:
         key["adapter"] = [adapter, adapter_system, _adapter_stamp(adapter)]
     if mode in RETRIEVAL_MODES:
@@ -145,6 +153,39 @@ def vote_tally(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"votes": votes, "all_bad": all_bad, "wins": wins, "entered": entered}
 
 
+def vote_agreement(runs: list[dict[str, Any]], items: list[Any]) -> dict[str, Any] | None:
+    """How often blind votes agree with the verdicts, on voted questions that come from the test set
+    ``items``: a vote agrees when it picks an answer judged correct, or says 'all bad' when none is.
+    None when no voted question has a checkable reference."""
+    from .eval_runs import judge_names
+    from .verdicts import CORRECT, UNSCORED, judge
+
+    def norm(text: str) -> str:
+        return " ".join(text.lower().split())
+
+    by_question = {norm(i.question): i for i in items}
+    names = judge_names(items)
+    checked, disagreements = 0, []
+    for run in runs:
+        blind, item = run.get("blind") or {}, by_question.get(norm(run["question"]))
+        if not blind.get("vote") or item is None:
+            continue
+        verdicts = {a["mode"]: judge(a["text"], item.reference, question=item.question, answerable=item.answerable,
+                                     background=names.background, known=names.known).verdict
+                    for a in run["answers"]}
+        if UNSCORED in verdicts.values():
+            continue
+        checked += 1
+        correct = {m for m, v in verdicts.items() if v == CORRECT}
+        winner = blind.get("winner")
+        if (winner == ALL_BAD and correct) or (winner != ALL_BAD and winner not in correct):
+            disagreements.append({"question": run["question"], "vote": LABELS.get(winner, "all bad"),
+                                  "verdicts": ", ".join(f"{LABELS.get(m, m)}: {v}" for m, v in verdicts.items())})
+    if not checked:
+        return None
+    return {"n": checked, "agree": checked - len(disagreements), "disagreements": disagreements}
+
+
 # -- the cache ------------------------------------------------------------------------------------------
 def _embed(question: str, embedder_id: str) -> list[float]:
     from . import models
@@ -181,9 +222,12 @@ def run_and_record(
     cache_threshold: float | None = None, blind: bool = False, blind_order: list[str] | None = None,
     embedder_id: str = DEFAULT_EMBEDDER,
     on_text: Callable[[str, str], None] | None = None, on_cached: Callable[[str, dict[str, Any]], None] | None = None,
-    backends: dict[str, tuple[Generator, str | None]] | None = None,
+    backends: dict[str, tuple[Generator, str | None]] | None = None, prompts: PromptSet | None = None,
+    examples: ExamplePool | None = None,
 ) -> dict[str, Any]:
     """Answer ``question`` with ``modes`` (cache first when ``cache_threshold`` is set), store the run, return it.
+
+    ``prompts``: the workspace's templates; ``examples``: the Prompted approach's pairs.
 
     ``blind``: the run gets a random order of its answers (or ``blind_order``, the order the page
     already showed) under letters A, B, ...; ``record_vote`` stores the user's pick."""
@@ -194,10 +238,12 @@ def run_and_record(
         raise DataError(f"Expected a cache threshold between 0.5 and 1.0 (cosine similarity), got {cache_threshold}.")
     fingerprint = index.fingerprint() if index is not None else None
     backends = backends or {}
+    prompts = prompts or PromptSet()
     signatures = {m: mode_signature(m, model_id=backends[m][0].model_id if m in backends else generator.model_id,
                                     adapter=backends[m][1] if m in backends else adapter,
                                     adapter_system=adapter_system, config=config, retrieval=retrieval_config,
-                                    index_fingerprint=fingerprint)
+                                    index_fingerprint=fingerprint, prompt=prompts.signature(m),
+                                    examples=examples.digest if examples is not None else None)
                   for m in modes}
     started = time.perf_counter()
     vector = _embed(question, embedder_id)
@@ -221,7 +267,8 @@ def run_and_record(
     to_run = [m for m in modes if m not in cached_answers]
     comparison = run_comparison(question, to_run, generator, index=index, adapter=adapter,
                                 adapter_system=adapter_system, retrieval_config=retrieval_config, config=config,
-                                on_text=on_text, backends=backends) if to_run else None
+                                on_text=on_text, backends=backends, prompts=prompts,
+                                examples=examples) if to_run else None
     fresh = {a.mode: dict(a.to_dict(), signature=signatures[a.mode]) for a in (comparison.answers if comparison else [])}
     answers = [cached_answers.get(m) or fresh[m] for m in modes if m in cached_answers or m in fresh]
     unavailable = comparison.unavailable if comparison else {}
@@ -236,7 +283,10 @@ def run_and_record(
         "settings": {"model_id": generator.model_id, "adapter": adapter_name, "adapter_path": adapter,
                      "backends": {m: {"model_id": g.model_id, "adapter": a} for m, (g, a) in backends.items()},
                      "generation": config.to_dict(), "retrieval": retrieval_config.to_dict(),
-                     "index_fingerprint": fingerprint, "cache_threshold": cache_threshold},
+                     "index_fingerprint": fingerprint, "cache_threshold": cache_threshold,
+                     "prompts": {m: asdict(prompts.template(m)) for m in modes},
+                     "prompt_examples": ({"k": prompts.examples, "origin": examples.origin, "pairs": len(examples.pairs)}
+                                         if examples is not None and "prompted" in modes else None)},
         "embedder_id": embedder_id,
         "question_vector": vector,
         "blind": None,

@@ -46,7 +46,7 @@ def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: dic
                  result: dict[str, list[costs.Component]], breakeven: list[str],
                  hardware_rate: float = 0.0) -> dict[str, Any]:
     """Everything the memo says, as plain data (both formats render from it; tests read it)."""
-    from .eval_runs import accuracy, summarize
+    from .eval_summary import summarize
     from .index import open_index
     from .strategies import LABELS
 
@@ -60,11 +60,12 @@ def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: dic
                      if measured.training_s else measured.adapter))
     comparison = []
     if run is not None:
-        summary, acc = summarize(run, hardware_rate), accuracy(run)
+        summary = summarize(run, hardware_rate)
         data.append(("Evaluation", f"run {run['id']}: {run['done']} questions from {run['testset']['name']}, "
                                    f"model {run['config']['model_id']}"))
         for mode, s in summary.items():
-            comparison.append({"approach": LABELS.get(mode, mode), "correct": acc.get(mode), "f1": s.get("f1"),
+            comparison.append({"approach": LABELS.get(mode, mode), "correct": s.get("correct_answerable"),
+                               "questions": s.get("n_answerable"), "f1": s.get("f1"),
                                "grounded": s.get("grounded"), "format_ok": s.get("format_ok"),
                                "latency_p50_s": s.get("latency_p50_s"), "latency_p95_s": s.get("latency_p95_s"),
                                "tokens_in": s["tokens_in_per_1k"] / 1000, "tokens_out": s["tokens_out_per_1k"] / 1000})
@@ -111,9 +112,10 @@ def memo_markdown(c: dict[str, Any]) -> str:
             "## Data used", _md_table(["", ""], [list(d) for d in c["data"]]), ""]
     if c["comparison"]:
         out += ["## Measured comparison", _md_table(
-            ["Approach", "Correct", "Token F1", "Grounded", "Format", "Latency p50", "Latency p95",
+            ["Approach", "Correct", "Questions", "Token F1", "Grounded", "Format", "Latency p50", "Latency p95",
              "Tokens in", "Tokens out"],
-            [[r["approach"], _pct(r["correct"]), _pct(r["f1"]), _pct(r["grounded"]), _pct(r["format_ok"]),
+            [[r["approach"], _pct(r["correct"]), str(r.get("questions", "")), _pct(r["f1"]), _pct(r["grounded"]),
+              _pct(r["format_ok"]),
               _sec(r["latency_p50_s"]), _sec(r["latency_p95_s"]), f"{r['tokens_in']:.0f}", f"{r['tokens_out']:.0f}"]
              for r in c["comparison"]]), ""]
     approaches = [a for a in names if a in c["projection"][0]]
@@ -154,9 +156,10 @@ def memo_html(c: dict[str, Any], figures: list[Any]) -> str:
     ]
     if c["comparison"]:
         sections += ["<h2>Measured comparison</h2>", table(
-            ["Approach", "Correct", "Token F1", "Grounded", "Format", "Latency p50", "Latency p95", "Tokens in",
-             "Tokens out"],
-            [[r["approach"], _pct(r["correct"]), _pct(r["f1"]), _pct(r["grounded"]), _pct(r["format_ok"]),
+            ["Approach", "Correct", "Questions", "Token F1", "Grounded", "Format", "Latency p50", "Latency p95",
+             "Tokens in", "Tokens out"],
+            [[r["approach"], _pct(r["correct"]), str(r.get("questions", "")), _pct(r["f1"]), _pct(r["grounded"]),
+              _pct(r["format_ok"]),
               _sec(r["latency_p50_s"]), _sec(r["latency_p95_s"]), f"{r['tokens_in']:.0f}", f"{r['tokens_out']:.0f}"]
              for r in c["comparison"]])]
     sections += [

@@ -74,13 +74,12 @@ def page(title: str, subtitle: str, sections: list[str]) -> str:
 def evaluation_report(run: dict[str, Any], hardware_per_hour: float = 0.0) -> str:
     """A self-contained HTML report of one evaluation run: settings, metrics, charts, every answer."""
     from .charts import latency_box_chart, metric_bars_chart, tradeoff_chart
-    from .eval_runs import accuracy, per_question, summarize
+    from .eval_summary import per_question, summarize
     from .strategies import LABELS
 
     summary = summarize(run, hardware_per_hour)
-    acc = accuracy(run)
     config = run["config"]
-    rows = [dict(s, correct=acc.get(m)) for m, s in summary.items()]
+    rows = list(summary.values())
     sections = [
         "<h2>Settings</h2>",
         table_html([{"k": k, "v": v} for k, v in [
@@ -99,20 +98,27 @@ def evaluation_report(run: dict[str, Any], hardware_per_hour: float = 0.0) -> st
                         "training pairs: the fine-tuned scores on them measure memory.</p>")
     sections += [
         "<h2>Per approach</h2>",
-        table_html(rows, {"approach": ("Approach", ""), "correct": ("Correct", "pct"), "f1": ("Token F1", "pct"),
-                          "similarity": ("Similarity", "pct"), "grounded": ("Grounded", "pct"),
-                          "cited": ("Source cited", "pct"), "format_ok": ("Format", "pct"),
-                          "refusal_ok": ("Refusal right", "pct"), "latency_p50_s": ("p50", "s"),
-                          "latency_p95_s": ("p95", "s"), "cost_per_1k_usd": ("$ per 1k queries", "usd")}),
-        "<p class=\"meta\">Correct: token F1 ≥ 0.5 or similarity ≥ 0.8 on answerable questions, a refusal on "
-        "unanswerable ones. – : the metric does not apply.</p>",
+        table_html(rows, {"approach": ("Approach", ""), "correct_answerable": ("Correct", "pct"),
+                          "n_answerable": ("Questions", ""), "verdict_partial": ("Partial", "pct"),
+                          "verdict_wrong": ("Wrong", "pct"), "verdict_stale": ("Stale", "pct"),
+                          "verdict_refused": ("Refused", "pct"), "verdict_unscored": ("Unscored", "pct"),
+                          "declined_unanswerable": ("Declined unanswerable", "pct"),
+                          "grounded": ("Grounded (facts)", "pct"), "cited": ("Source cited", "pct"),
+                          "format_ok": ("Format", "pct"), "f1": ("Token F1", "pct"),
+                          "latency_p50_s": ("p50", "s"), "latency_p95_s": ("p95", "s"),
+                          "cost_per_1k_usd": ("$ per 1k queries", "usd")}),
+        "<p class=\"meta\">Verdicts on the questions the documents answer: correct holds every key fact of the "
+        "reference (numbers with units, dates, codes, names, a leading yes/no) and contradicts none; partial holds "
+        "some; wrong contradicts one or holds none; stale gives the value from before a document update; refused "
+        "declines. Declined unanswerable: share of the questions the documents cannot answer that the approach "
+        "declined. Token F1 is secondary: it scores \"45 days\" as close to \"30 days\". – : does not apply.</p>",
         "<h2>Charts</h2>",
         figures_html([
-            metric_bars_chart({m: dict(s, correct=acc.get(m)) for m, s in summary.items()},
-                              {"correct": "Correct", "f1": "Token F1", "similarity": "Similarity",
-                               "grounded": "Grounded", "format_ok": "Format", "refusal_ok": "Refusal right"}, LABELS),
-            tradeoff_chart(summary, acc, "latency_p50_s", "Median latency (s)", "Correct", LABELS,
-                           "Correct vs latency"),
+            metric_bars_chart(summary, {"correct_answerable": "Correct", "grounded": "Grounded (facts)",
+                                        "format_ok": "Format", "declined_unanswerable": "Declined unanswerable",
+                                        "f1": "Token F1"}, LABELS),
+            tradeoff_chart(summary, {m: s.get("correct_answerable") for m, s in summary.items()}, "latency_p50_s",
+                           "Median latency (s)", "Correct", LABELS, "Correct vs latency"),
             latency_box_chart(run["results"], LABELS),
         ]),
         "<h2>Every question</h2>",
@@ -121,6 +127,7 @@ def evaluation_report(run: dict[str, Any], hardware_per_hour: float = 0.0) -> st
     columns: dict[str, tuple[str, str]] = {"question": ("Question", ""), "reference": ("Reference", "")}
     for m in modes:
         columns[f"{m}_answer"] = (LABELS.get(m, m), "")
-        columns[f"{m}_correct"] = (f"{LABELS.get(m, m)} correct", "")
+        columns[f"{m}_verdict"] = (f"{LABELS.get(m, m)} verdict", "")
+        columns[f"{m}_why"] = ("Why", "")
     sections.append(table_html(per_question(run), columns))
     return page("Evaluation report", f"Run {run['id']}" + (f" · {run['label']}" if run.get("label") else ""), sections)

@@ -101,6 +101,29 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in parts if len(p) >= 12]
 
 
+def best_sentences(question: str, text: str, n: int, embed: Any = None) -> str:
+    """The ``n`` consecutive sentences of a passage nearest to the question: a shorter passage for a
+    prompt that must stay short. A window rather than scattered sentences keeps a fact with what it is
+    about ("Model number: BM-F800. Price: EUR 219.00." stays next to its product). Nearness is the
+    embedding similarity (``embed(texts) -> vectors``; it knows that "cost" asks for a "price") plus
+    shared words and codes; without ``embed``, shared words and codes alone."""
+    sentences = [s for s in split_sentences(text) if not s.lstrip().startswith("#")]
+    if len(sentences) <= n:
+        return " ".join(sentences) if sentences else text.strip()
+    terms, ids = content_terms(question), identifiers(question)
+    similarity = [0.0] * len(sentences)
+    if embed is not None:
+        import numpy as np
+
+        vectors = np.asarray(embed([question] + sentences), dtype=float)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12
+        similarity = list(vectors[1:] @ vectors[0])
+    scores = [similarity[i] + 0.15 * len(content_terms(s) & terms) + 0.1 * bool(identifiers(s))
+              + 0.3 * len(identifiers(s) & ids) for i, s in enumerate(sentences)]
+    start = max(range(len(sentences) - n + 1), key=lambda i: (sum(scores[i:i + n]), -i))
+    return " ".join(sentences[start:start + n])
+
+
 class SentenceMaxSimReranker:
     """Offline reranker built on the index's embedder (see the module docstring).
 
@@ -185,6 +208,18 @@ def clear_rerankers() -> None:
     history of earlier queries; a measurement that must be repeatable starts from empty caches."""
     with _rerankers_lock:
         _rerankers.clear()
+
+
+def sentence_embed(index: KnowledgeIndex) -> Any:
+    """``embed(texts) -> vectors`` for sentences of the index's chunks, through the offline reranker's
+    sentence cache: the sentences a query just reranked are not embedded twice."""
+    reranker = get_reranker(SentenceMaxSimReranker.reranker_id, index)
+
+    def embed(texts: list[str]) -> list[Any]:
+        vectors = reranker._vectors(list(texts))
+        return [vectors[t] for t in texts]
+
+    return embed
 
 
 def get_reranker(reranker_id: str, index: KnowledgeIndex) -> Any:

@@ -20,26 +20,54 @@ from typing import Any, Callable
 from .config import GenerationConfig, RetrievalConfig
 from .errors import ConfigError, DataError, WorkbenchError
 from .generation.base import Generator, Messages
+from .prompts import DEFAULTS, ExamplePool, PromptSet
 from .records import Answer, StageTiming
 
-BASE_SYSTEM_PROMPT = (
-    "You are a helpful customer support assistant. Answer the customer's question briefly. "
-    "If you do not know the answer, say that you don't know."
-)
-RAG_SYSTEM_PROMPT = (
-    "You are a customer support assistant. Answer the question using only the numbered context passages. "
-    "Cite the passages you used like [1]. If the passages do not contain the answer, say that you don't know."
-)
 MAX_QUESTION_CHARS = 2000
-MODES = ("base", "rag", "finetuned", "hybrid", "stuffed")
-LABELS = {"base": "Base", "rag": "RAG", "finetuned": "Fine-tuned", "hybrid": "Hybrid", "stuffed": "Stuffed"}
-DESCRIPTIONS = {
-    "base": "The model alone, with a short system prompt: no documents, no adapter.",
-    "rag": "The base model with the retrieved chunks in the prompt, citing them as [1], [2] ...",
-    "finetuned": "The base model with your adapter and its system prompt; no retrieval.",
-    "hybrid": "Your adapter with the retrieved chunks and a short prompt.",
-    "stuffed": "Every document in the prompt (only when they fit in the model's context).",
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    """What an approach is and what it needs."""
+
+    label: str
+    """Name shown to people."""
+    description: str
+    """One sentence on how it answers."""
+    passages: bool = False
+    """Given retrieved passages (or whole documents) in its prompt."""
+    adapter: bool = False
+    """Runs with the fine-tuned adapter."""
+    examples: bool = False
+    """Given few-shot examples from the training pairs."""
+
+
+MODE_TABLE: dict[str, ModeSpec] = {
+    "base": ModeSpec("Base", "The model alone, with a short system prompt: no documents, no adapter, no examples."),
+    "prompted": ModeSpec("Prompted", "The base model told the answer format, with the training pairs nearest to the "
+                         "question as examples: prompt engineering, no training.", examples=True),
+    "rag": ModeSpec("RAG", "The base model with the retrieved chunks in the prompt, citing them as [1], [2] ...",
+                    passages=True),
+    "finetuned": ModeSpec("Fine-tuned", "The base model with your adapter and its system prompt; no retrieval.",
+                          adapter=True),
+    "hybrid": ModeSpec("Hybrid", "Your adapter with the retrieved chunks in the prompt.", passages=True, adapter=True),
+    "stuffed": ModeSpec("Stuffed", "Every document in the prompt (only when they fit in the model's context).",
+                        passages=True),
 }
+MODES = tuple(MODE_TABLE)
+LABELS = {m: spec.label for m, spec in MODE_TABLE.items()}
+DESCRIPTIONS = {m: spec.description for m, spec in MODE_TABLE.items()}
+BASE_SYSTEM_PROMPT = DEFAULTS["base"].system
+RAG_SYSTEM_PROMPT = DEFAULTS["rag"].system
+
+
+def uses_passages(mode: str) -> bool:
+    """Whether ``mode`` is given passages (and so can be judged on grounding)."""
+    return MODE_TABLE[mode].passages if mode in MODE_TABLE else False
+
+
+def uses_adapter(mode: str) -> bool:
+    return MODE_TABLE[mode].adapter if mode in MODE_TABLE else False
 
 
 def validate_question(question: str) -> str:
@@ -57,20 +85,16 @@ def context_block(passages: list[tuple[str, str]]) -> str:
 
 
 def build_messages(mode: str, question: str, passages: list[tuple[str, str]] | None = None,
-                   adapter_system: str | None = None) -> Messages:
-    """The chat messages a strategy sends; ``passages`` are (source, text) pairs for rag/hybrid/stuffed."""
-    if mode == "base":
-        return [{"role": "system", "content": BASE_SYSTEM_PROMPT}, {"role": "user", "content": question}]
-    if mode == "finetuned":
-        system = [{"role": "system", "content": adapter_system}] if adapter_system else []
-        return system + [{"role": "user", "content": question}]
-    if mode in {"rag", "stuffed"}:
-        return [{"role": "system", "content": RAG_SYSTEM_PROMPT},
-                {"role": "user", "content": f"Context:\n{context_block(passages or [])}\n\nQuestion: {question}"}]
-    if mode == "hybrid":
-        system = [{"role": "system", "content": adapter_system}] if adapter_system else []
-        return system + [{"role": "user", "content": f"Context:\n{context_block(passages or [])}\n\nQuestion: {question}"}]
-    raise ConfigError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
+                   adapter_system: str | None = None, prompts: PromptSet | None = None,
+                   examples: list[dict[str, str]] | None = None, format_text: str = "") -> Messages:
+    """The chat messages a strategy sends; ``passages`` are (source, text) pairs for rag/hybrid/stuffed,
+    ``examples`` the Prompted approach's few-shot pairs, ``prompts`` the workspace's templates."""
+    if mode not in MODE_TABLE:
+        raise ConfigError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
+    prompts = prompts or PromptSet()
+    return prompts.render(mode, question, context=context_block(passages or []) if uses_passages(mode) else "",
+                          adapter_system=adapter_system, format_text=format_text,
+                          examples=examples if MODE_TABLE[mode].examples else None)
 
 
 @dataclass
@@ -91,20 +115,26 @@ class Comparison:
 
 def availability(modes: list[str], *, index: Any = None, adapter: str | None = None,
                  generator: Generator | None = None, max_new_tokens: int = 160,
-                 tuned_elsewhere: set[str] | frozenset[str] = frozenset()) -> dict[str, str | None]:
+                 tuned_elsewhere: set[str] | frozenset[str] = frozenset(),
+                 examples: ExamplePool | None | bool = True) -> dict[str, str | None]:
     """mode -> None when it can run, else the reason it cannot.
 
     ``tuned_elsewhere``: fine-tuned/hybrid modes served by a remote backend (a fine-tuned API model,
-    or an adapter on a server), which need no local adapter."""
+    or an adapter on a server), which need no local adapter. ``examples``: the Prompted approach's
+    pool (None or False: there are no training pairs to draw from)."""
     out: dict[str, str | None] = {}
     has_docs = bool(index is not None and index.documents())
     for mode in modes:
         if mode not in MODES:
             raise ConfigError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
         reason = None
-        if mode in {"rag", "hybrid", "stuffed"} and not has_docs:
+        spec = MODE_TABLE[mode]
+        if spec.passages and not has_docs:
             reason = "No documents indexed yet: add some on the Documents page."
-        if mode in {"finetuned", "hybrid"} and not adapter and mode not in tuned_elsewhere:
+        if spec.examples and not examples:
+            reason = ("No training pairs to take the answer format and examples from: train an adapter on the "
+                      "Fine-tune page first (its pairs are kept in the workspace).")
+        if spec.adapter and not adapter and mode not in tuned_elsewhere:
             reason = (reason + " " if reason else "") + "No adapter chosen: train one on the Fine-tune page."
         if mode == "stuffed" and reason is None and generator is not None:
             total = sum(generator.count_tokens(index.document_text(d["name"])) for d in index.documents())
@@ -121,9 +151,14 @@ def run_comparison(
     adapter_system: str | None = None, retrieval_config: RetrievalConfig | None = None,
     config: GenerationConfig | None = None, on_text: Callable[[str, str], None] | None = None,
     on_answer: Callable[[Answer], None] | None = None,
-    backends: dict[str, tuple[Generator, str | None]] | None = None,
+    backends: dict[str, tuple[Generator, str | None]] | None = None, prompts: PromptSet | None = None,
+    examples: ExamplePool | None = None, adapter_context: dict[str, Any] | None = None,
 ) -> Comparison:
     """Answer ``question`` with each mode in ``modes`` (one shared retrieval), measuring every stage.
+
+    ``prompts``: the workspace's templates (defaults when None); ``examples``: the training pairs the
+    Prompted approach draws from; ``adapter_context``: how a retrieval-aware adapter was shown its
+    passages in training (``top_k``, ``sentences``), which the hybrid then repeats.
 
     ``backends`` maps a mode to another (generator, adapter) than ``generator`` with the local
     ``adapter``: e.g. RAG on ``openai:gpt-4o-mini``, or the fine-tuned mode on a vLLM server whose
@@ -136,9 +171,12 @@ def run_comparison(
     config = config or GenerationConfig()
     backends = backends or {}
     result = Comparison(question)
-    remote_tuned = {m for m in backends if m in {"finetuned", "hybrid"}}
+    prompts = prompts or PromptSet()
+    if adapter_context is None and adapter and "hybrid" in modes and "hybrid" not in backends:
+        adapter_context = adapter_context_of(adapter)
+    remote_tuned = {m for m in backends if uses_adapter(m)}
     plan = availability(modes, index=index, adapter=adapter, generator=generator, max_new_tokens=config.max_new_tokens,
-                        tuned_elsewhere=remote_tuned)
+                        tuned_elsewhere=remote_tuned, examples=examples)
     result.unavailable = {m: r for m, r in plan.items() if r}
     runnable = [m for m in modes if not plan[m]]
     hits_needed = [m for m in runnable if m in {"rag", "hybrid"}]
@@ -149,20 +187,31 @@ def run_comparison(
         started = time.perf_counter()
         citations: list[dict[str, Any]] = []
         timings: list[StageTiming] = []
-        passages = None
+        passages, shots, format_text = None, None, ""
         if mode in {"rag", "hybrid"}:
             hits = result.retrieval.hits
-            passages = [(_source(h.chunk), h.chunk.text) for h in hits]
+            if mode == "hybrid" and adapter_context and adapter_context.get("top_k"):
+                hits = hits[: int(adapter_context["top_k"])]
+            passages = [(source_label(h.chunk), h.chunk.text) for h in hits]
+            if mode == "hybrid" and adapter_context and adapter_context.get("sentences"):
+                from .retrieval import best_sentences, sentence_embed
+
+                embed = sentence_embed(index)
+                passages = [(src, best_sentences(question, text, int(adapter_context["sentences"]), embed))
+                            for src, text in passages]
             citations = [h.to_dict() for h in hits]
             timings += result.retrieval.timings  # shared: every retrieval mode waited for it
+        elif mode == "prompted" and examples is not None:
+            shots, format_text = examples.select(question, prompts.examples), examples.format_text
         elif mode == "stuffed":
             docs = index.documents()
             passages = [(d["name"], index.document_text(d["name"])) for d in docs]
             citations = [{"doc_name": d["name"], "rank": i + 1} for i, d in enumerate(docs)]
-        messages = build_messages(mode, question, passages, adapter_system)
+        system = adapter_system if uses_adapter(mode) or examples is None else (examples.system or adapter_system)
+        messages = build_messages(mode, question, passages, system, prompts, shots, format_text)
         timings.append(StageTiming("prompt_build", time.perf_counter() - started))
         backend, use_adapter = backends.get(mode, (generator, adapter))
-        use_adapter = use_adapter if mode in {"finetuned", "hybrid"} else None
+        use_adapter = use_adapter if uses_adapter(mode) else None
         prepared.append((mode, messages, timings, citations, use_adapter, backend))
     if not prepared:
         return result
@@ -195,7 +244,19 @@ def run_comparison(
     return result
 
 
-def _source(chunk: Any) -> str:
+def adapter_context_of(adapter: str) -> dict[str, Any] | None:
+    """How a retrieval-aware adapter was shown passages in training (None for a plain adapter)."""
+    import json
+    from pathlib import Path
+
+    meta = Path(adapter) / "workbench-adapter.json"
+    try:
+        return json.loads(meta.read_text(encoding="utf-8")).get("context") if meta.exists() else None
+    except (OSError, ValueError):
+        return None
+
+
+def source_label(chunk: Any) -> str:
     page = f", page {chunk.page}" if chunk.page else ""
     return f"{chunk.doc_name}{page}" + (f" > {chunk.heading.split(' > ')[-1]}" if chunk.heading else "")
 

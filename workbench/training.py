@@ -49,12 +49,22 @@ def resolve_method(config: TrainConfig, cuda: bool) -> tuple[str, str]:
                     "per step for this model size and saves no time.")
 
 
-def to_lora_config(config: TrainConfig) -> Any:
-    """Our TrainConfig -> peft.LoraConfig (the one place that maps it)."""
+def to_lora_config(config: TrainConfig, model: Any = None) -> Any:
+    """Our TrainConfig -> peft.LoraConfig (the one place that maps it); ``model``: the base model, needed
+    when only the top layers are adapted (its layer count and linear layer names)."""
     from peft import LoraConfig
 
+    layers, modules = None, config.modules()
+    count = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    if config.top_layers and count and config.top_layers < count:
+        layers = list(range(count - config.top_layers, count))
+        if modules == "all-linear":  # peft takes a layer subset only with named modules
+            import torch
+
+            modules = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+                              if isinstance(m, torch.nn.Linear) and "lm_head" not in name})
     return LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
-                      target_modules=config.modules(), bias="none", task_type="CAUSAL_LM")
+                      target_modules=modules, bias="none", task_type="CAUSAL_LM", layers_to_transform=layers)
 
 
 def to_bnb_config(cuda: bool) -> Any:
@@ -221,11 +231,14 @@ def validate_adapter_name(name: str) -> str:
 def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = paths.DEFAULT_WORKSPACE,
                   name: str | None = None, base_model: str = DEFAULT_GENERATOR, progress: ProgressSink = null_sink,
                   cancel: threading.Event | None = None, max_steps: int | None = None,
-                  score_items: list[Any] | None = None, embedder_id: str | None = None) -> dict[str, Any]:
+                  score_items: list[Any] | None = None, embedder_id: str | None = None, index: Any = None,
+                  prompts: Any = None) -> dict[str, Any]:
     """Train an adapter and save it as a standard PEFT folder with its metadata; returns the metadata.
 
     ``score_items`` (test questions): after every epoch the adapter answers them and the share it
-    gets right is added to the history (``eval_score``), for the training-curve chart."""
+    gets right is added to the history (``eval_score``), for the training-curve chart.
+    ``config.context_passages`` > 0: retrieval-aware training (see ``workbench.raft``) on ``index``,
+    with the hybrid's prompt from ``prompts``; the adapter records how, and the hybrid repeats it."""
     import torch
     from datasets import Dataset
     from peft import get_peft_model, prepare_model_for_kbit_training
@@ -244,9 +257,15 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
 
     source = model_source(base_model)
     tokenizer = AutoTokenizer.from_pretrained(source)
+    shown, raft = pairs, None
+    if config.context_passages:
+        from .raft import with_retrieved_context
+
+        shown, raft = with_retrieved_context(pairs, index, config, prompts, progress)
     train_pairs, val_pairs = split_pairs(pairs, config.val_fraction, config.seed)
-    train_enc, stats = encode_pairs(tokenizer, train_pairs, config)
-    val_enc, _ = encode_pairs(tokenizer, val_pairs, config)
+    train_shown, val_shown = split_pairs(shown, config.val_fraction, config.seed)
+    train_enc, stats = encode_pairs(tokenizer, train_shown, config)
+    val_enc, _ = encode_pairs(tokenizer, val_shown, config)
     if len(train_enc) < 5:
         raise DataError(f"Expected at least 5 training pairs within max_length={config.max_length} tokens, got "
                         f"{len(train_enc)} ({stats['dropped']} dropped as too long). Raise max_length or choose "
@@ -273,7 +292,7 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
     elif config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
-    model = get_peft_model(model, to_lora_config(config))
+    model = get_peft_model(model, to_lora_config(config, model))
     model.config.use_cache = False
 
     steps_per_epoch = math.ceil(len(train_enc) / config.batch_size)
@@ -319,7 +338,8 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
             "device_name": torch.cuda.get_device_name(0) if cuda else f"cpu ({torch.get_num_threads()} threads)",
             "wall_s": round(wall, 2), "steps": trainer.state.global_step,
             "final_train_loss": reporter.train_loss, "final_val_loss": final_val, "history": reporter.history,
-            "created_at": time.time(), "val_questions": [p.to_chat() for p in val_pairs],
+            "created_at": time.time(), "val_questions": [p.to_chat() for p in val_shown],
+            "retrieval_aware": raft, "context": raft["context"] if raft else None,
             "system_prompt": training_system_prompt(pairs),
             "score_items": [{"id": i.id, "question": i.question} for i in score_items or []],
         }
@@ -330,6 +350,7 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
             "".join(json.dumps({"question": p.question, "answer": p.completion}, ensure_ascii=False) + "\n"
                     for p in train_pairs), encoding="utf-8")
         os.replace(work / "adapter", target)
+        _save_workspace_pairs(workspace, train_pairs)
         progress(ProgressEvent("save", 1, 1, f"Saved adapter {name}"))
         return meta
     except torch.OutOfMemoryError as exc:
@@ -342,6 +363,16 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _save_workspace_pairs(workspace: str, pairs: list[Pair]) -> None:
+    """The latest training pairs, kept in the workspace: the Prompted approach draws its examples from them."""
+    from .store import atomic_write_text
+
+    atomic_write_text(paths.workspace_dir(workspace) / TRAINING_PAIRS, "".join(
+        json.dumps({"question": p.question, "answer": p.completion,
+                    "system": next((c for r, c in p.messages if r == "system"), None)}, ensure_ascii=False) + "\n"
+        for p in pairs))
 
 
 def training_system_prompt(pairs: list[Pair]) -> str | None:

@@ -141,7 +141,7 @@ def workspace_status(name: str) -> dict[str, Any]:
 def leaderboard(hardware_per_hour: float = 0.0) -> list[dict[str, Any]]:
     """One row per workspace and approach, from each workspace's latest finished evaluation run."""
     from .decision import latest_run
-    from .eval_runs import accuracy, summarize
+    from .eval_summary import summarize
     from .strategies import LABELS
 
     rows = []
@@ -149,9 +149,9 @@ def leaderboard(hardware_per_hour: float = 0.0) -> list[dict[str, Any]]:
         run = latest_run(name)
         if run is None:
             continue
-        summary, acc = summarize(run, hardware_per_hour), accuracy(run)
+        summary = summarize(run, hardware_per_hour)
         for mode, s in summary.items():
-            rows.append({"workspace": name, "approach": LABELS.get(mode, mode), "correct": acc.get(mode),
+            rows.append({"workspace": name, "approach": LABELS.get(mode, mode), "correct": s.get("correct_answerable"),
                          "f1": s.get("f1"), "format_ok": s.get("format_ok"), "latency_p50_s": s.get("latency_p50_s"),
                          "cost_per_1k_usd": s.get("cost_per_1k_usd"), "questions": run["done"], "run": run["id"]})
     return sorted(rows, key=lambda r: (-(r["correct"] or 0), r["latency_p50_s"] or 0))

@@ -128,7 +128,8 @@ def test_new_user_walkthrough(page, server):
     wait_idle(page)
     assert_no_errors(page)
     body = page.get_by_test_id("stMain").inner_text()
-    for label in ("Base", "RAG", "Fine-tuned", "Hybrid", "Sources (5)", "Prompt sent", "tokens/s"):
+    for label in ("Base", "Prompted", "RAG", "Fine-tuned", "Hybrid", "Sources (5)", "Prompt sent", "tokens/s",
+                  "Prompts (defaults)"):
         assert label in body, label
     tall(page, "13-compare")
 
@@ -183,6 +184,7 @@ def test_new_user_walkthrough(page, server):
     assert_no_errors(page)
     body = page.get_by_test_id("stMain").inner_text()
     assert "Question 3 of 3" in body and "Pareto front" in body and "Token F1" in body
+    assert "Declined unanswerable" in body and "Wilson interval" in body
     tall(page, "18-evaluate-results", height=4200)
 
     # 17. A restart keeps the history.

@@ -1,0 +1,161 @@
+"""Answer quality on the sample: every approach, the retrieval-aware adapter, the knowledge update and the judge.
+
+    python bench/quality.py [--json PATH] [--limit N] [--home DIR]
+
+On a fresh workspace it indexes the sample documents, trains a plain adapter on all 80 sample pairs
+(default settings) and a retrieval-aware one (``train --with-context``, default settings), runs the
+sample test set through base, prompted, RAG, fine-tuned and hybrid (plain adapter) and the hybrid
+with the retrieval-aware adapter, runs the knowledge-update experiment (RAG and fine-tuned) and
+checks the verdicts against the hand-labelled judge tables. Greedy decoding, 96 new tokens.
+
+Keys: correct_base, correct_prompted, correct_rag, correct_finetuned, correct_hybrid,
+correct_hybrid_raft (share of answerable questions judged correct), format_prompted, format_finetuned
+(share of answers in the house format), stale_rag_after_update, stale_finetuned_after_update (share
+of the update questions answered with the old value after the document changed), judge_accuracy (all
+labelled cases), raft_train_s (the retrieval-aware training call: retrieval, model load, training,
+saving), plain_train_s, and raft_over_plain_train (ratio, same run). ``--home DIR`` reuses a
+workspace (and its adapters) from an earlier run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+
+from _common import parser, report
+
+WS = "quality"
+
+
+def judge_tables() -> dict[str, tuple[int, int]]:
+    """table name -> (right, cases) of the verdicts on the hand-labelled tables."""
+    from workbench import samples
+    from workbench.eval_runs import judge_names
+    from workbench.evaluation import read_testset
+    from workbench.verdicts import judge
+
+    path = samples.sample_dir() / "eval_set.jsonl"
+    items, _ = read_testset(path.name, path.read_bytes())
+    by_id = {i.id: i for i in items}
+    names = judge_names(items)
+    out = {}
+    for table in sorted(samples.sample_dir().glob("judge_cases*.jsonl")):
+        right = total = 0
+        for line in table.read_text(encoding="utf-8").splitlines():
+            case = json.loads(line)
+            item = by_id[case["item"]]
+            updated = case["scored_against"] == "updated_reference"
+            verdict = judge(case["answer"], item.updated_reference if updated else item.reference,
+                            question=item.question, answerable=item.answerable,
+                            old_reference=item.reference if updated else None,
+                            background=names.background, known=names.known)
+            right += verdict.verdict == case["expected"]
+            total += 1
+        out[table.stem] = (right, total)
+    return out
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--limit", type=int, help="only the first N test questions (quick runs)")
+    p.add_argument("--home", help="reuse this WORKBENCH_HOME (adapters trained by an earlier run are kept)")
+    p.add_argument("--max-new-tokens", type=int, default=96)
+    args = p.parse_args()
+    os.environ["WORKBENCH_HOME"] = args.home or tempfile.mkdtemp(prefix="wb-bench-quality-")
+    print(f"workspace home: {os.environ['WORKBENCH_HOME']}")
+
+    from workbench import models, samples
+    from workbench.config import GenerationConfig, TrainConfig
+    from workbench.documents import parse_uploads
+    from workbench.eval_runs import evaluate, knowledge_update
+    from workbench.eval_summary import summarize
+    from workbench.evaluation import read_testset
+    from workbench.index import open_index
+    from workbench.pairs import read_pairs
+    from workbench.progress import TqdmSink
+    from workbench.prompts import example_pool, load_prompts
+    from workbench.raft import RAFT_DEFAULTS
+    from workbench.store import read_json
+    from workbench.training import ADAPTER_META, adapter_system_prompt, adapters_dir, train_adapter
+
+    tables = judge_tables()
+    index = open_index(WS)
+    if not index.documents():
+        docs, problems = parse_uploads(samples.sample_documents())
+        index.add_documents(docs)
+    path = samples.sample_dir() / "training_pairs.jsonl"
+    pairs, _ = read_pairs(path.name, path.read_bytes())
+    models.get_generator()  # the one-time model conversion is not training time
+    prompts = load_prompts(WS)
+    timings: dict[str, float] = {}
+    for name, config in [("plain", TrainConfig()), ("raft", RAFT_DEFAULTS)]:
+        folder = adapters_dir(WS) / name
+        if not (folder / ADAPTER_META).exists():
+            sink = TqdmSink()
+            started = time.perf_counter()
+            train_adapter(pairs, config, workspace=WS, name=name, progress=sink, index=index, prompts=prompts)
+            sink.close()
+            timings[name] = time.perf_counter() - started
+        else:
+            timings[name] = read_json(folder / ADAPTER_META)["wall_s"]
+            print(f"reusing adapter {name} (training loop {timings[name]:.0f} s; whole call not measured)")
+    plain, raft = str(adapters_dir(WS) / "plain"), str(adapters_dir(WS) / "raft")
+    plain_meta, raft_meta = read_json(adapters_dir(WS) / "plain" / ADAPTER_META), read_json(
+        adapters_dir(WS) / "raft" / ADAPTER_META)
+
+    test_path = samples.sample_dir() / "eval_set.jsonl"
+    items, _ = read_testset(test_path.name, test_path.read_bytes())
+    items = items[: args.limit] if args.limit else items
+    generator = models.get_generator()
+    embed = models.get_embedder(index.config.embedder_id).embed
+    gen = GenerationConfig(max_new_tokens=args.max_new_tokens)
+    common = dict(workspace=WS, index=index, config=gen, embedder_id=index.config.embedder_id, prompts=prompts)
+    sink = TqdmSink()
+    raft_run = evaluate(items, ["hybrid"], generator, adapter=raft, adapter_name="raft",
+                        adapter_system=adapter_system_prompt(raft_meta), progress=sink,
+                        label="quality: retrieval-aware adapter", **common)
+    print(f"hybrid with the retrieval-aware adapter: {summarize(raft_run)['hybrid']['correct_answerable']:.3f} correct")
+    main_run = evaluate(items, ["base", "prompted", "rag", "finetuned", "hybrid"], generator, adapter=plain,
+                        adapter_name="plain", adapter_system=adapter_system_prompt(plain_meta), progress=sink,
+                        examples=example_pool(WS, plain, embed), label="quality: plain adapter", **common)
+    original = dict(samples.sample_documents())["returns-policy.md"]
+    update = knowledge_update(items if not args.limit else read_testset(test_path.name, test_path.read_bytes())[0],
+                              ["rag", "finetuned"], generator, workspace=WS, index=index,
+                              updated=samples.updated_document("returns-policy.md"), adapter=plain,
+                              adapter_name="plain", adapter_system=adapter_system_prompt(plain_meta),
+                              config=gen, embedder_id=index.config.embedder_id, progress=sink)
+    index.add_documents(parse_uploads([("returns-policy.md", original)])[0])  # leave the workspace as found
+    sink.close()
+    s, sr = summarize(main_run), summarize(raft_run)
+    after = update["after_verdicts"]
+    stale = {m: after[m]["stale"] / max(1, sum(after[m].values())) for m in after}
+    right = sum(r for r, _ in tables.values())
+    cases = sum(t for _, t in tables.values())
+    n = s["rag"]["n_answerable"]
+    rows = [(f"correct_{m}", s[m]["correct_answerable"], f"share of {n} answerable questions judged correct")
+            for m in ("base", "prompted", "rag", "finetuned", "hybrid")]
+    rows += [
+        ("correct_hybrid_raft", sr["hybrid"]["correct_answerable"], "the same, hybrid with the retrieval-aware adapter"),
+        ("format_prompted", s["prompted"]["format_ok"], "share of answers in the house format"),
+        ("format_finetuned", s["finetuned"]["format_ok"], "share of answers in the house format"),
+        ("stale_rag_after_update", stale.get("rag", float("nan")),
+         f"share of {update['questions']} update questions answered with the old value"),
+        ("stale_finetuned_after_update", stale.get("finetuned", float("nan")), "the same, fine-tuned"),
+        ("judge_accuracy", right / cases, f"{right} of {cases} hand-labelled cases ("
+         + ", ".join(f"{k}: {r}/{t}" for k, (r, t) in tables.items()) + ")"),
+        ("raft_train_s", timings["raft"], f"s, retrieval-aware training of {len(pairs)} pairs "
+         f"({raft_meta['steps']} steps, loop {raft_meta['wall_s']:.0f} s)"),
+        ("plain_train_s", timings["plain"], f"s, plain training ({plain_meta['steps']} steps, loop "
+         f"{plain_meta['wall_s']:.0f} s)"),
+        ("raft_over_plain_train", timings["raft"] / timings["plain"], "ratio, same run"),
+    ]
+    for m, v in after.items():
+        print(f"after the update, {m}: " + ", ".join(f"{k} {c}" for k, c in v.items() if c))
+    report(f"Answer quality on the sample ({len(items)} questions, {generator.model_id}, greedy, "
+           f"{args.max_new_tokens} new tokens)", rows, args.json)
+
+
+if __name__ == "__main__":
+    main()

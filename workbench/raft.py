@@ -1,0 +1,122 @@
+"""Retrieval-aware fine-tuning: training pairs that carry the passages the index retrieves for them.
+
+A plain adapter learns from bare questions and is then asked, as the hybrid, to read five passages
+it has never seen the like of. Here each pair's prompt is rebuilt exactly as the hybrid builds it
+at answer time (same template, same numbered passages), so the adapter learns to take its facts
+from the passages. A share of answerable pairs gets only unrelated passages (distractors) and
+the data set's own "not in the documents" answer, so it also learns to say when the passages do not
+hold the answer (the RAFT recipe).
+
+    pairs, info = with_retrieved_context(pairs, index, TrainConfig(context_passages=3), prompts)
+
+Passages can be cut to the few consecutive sentences nearest the question and its answer
+(``context_sentences``): the prompts get several times shorter, which is what makes this train in
+workshop time on a CPU; the hybrid then shows this adapter passages cut the same way, by the question
+(``info["context"]``, saved with the adapter).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from typing import Any
+
+from .config import RetrievalConfig, TrainConfig
+from .errors import ConfigError
+from .pairs import Pair
+from .progress import ProgressEvent, ProgressSink, null_sink
+from .verdicts import is_refusal
+
+NOT_IN_DOCUMENTS = "Not in the documents"
+
+
+def refusal_completion(pairs: list[Pair]) -> str | None:
+    """The data set's own answer for "the documents do not say" (its most common refusal), with the
+    lines that differ between its refusals (a per-question summary) made generic; None without one."""
+    refusals = [p.completion for p in pairs if is_refusal(p.completion)]
+    if not refusals:
+        return None
+    common = Counter(refusals).most_common(1)[0][0]
+    lines = common.splitlines()
+    others = [r.splitlines() for r in refusals]
+    out = []
+    for i, line in enumerate(lines):
+        label, sep, _ = line.partition(":")
+        varies = any(len(o) > i and o[i] != line for o in others)
+        out.append(f"{label}: {NOT_IN_DOCUMENTS}" if sep and varies and label.strip() and len(label) < 25 else line)
+    return "\n".join(out)
+
+
+def _system(pair: Pair) -> str | None:
+    return next((c for r, c in pair.messages if r == "system"), None)
+
+
+def with_retrieved_context(pairs: list[Pair], index: Any, config: TrainConfig, prompts: Any = None,
+                           progress: ProgressSink = null_sink) -> tuple[list[Pair], dict[str, Any]]:
+    """Each pair with the passages the index retrieves for its question, in the hybrid's prompt format;
+    returns the new pairs (same order, same lines) and what was done (for the adapter's record)."""
+    from .retrieval import best_sentences, retrieve, sentence_embed
+    from .strategies import source_label, build_messages
+
+    if config.context_passages <= 0:
+        raise ConfigError("Expected context_passages of at least 1 for retrieval-aware training, got 0.")
+    if index is None or not index.documents():
+        raise ConfigError("Retrieval-aware training needs the workspace's documents indexed: add them on the "
+                          "Documents page (or `python -m workbench index PATH`) first.")
+    retrieval = RetrievalConfig(top_k=config.context_passages, candidates=max(20, config.context_passages))
+    started = time.perf_counter()
+    retrieved: list[list[tuple[str, str, str]]] = []  # (doc name, source label, text) per pair
+    for i, pair in enumerate(pairs):
+        hits = retrieve(index, pair.question, retrieval).hits
+        retrieved.append([(h.chunk.doc_name, source_label(h.chunk), h.chunk.text) for h in hits])
+        if i % 10 == 0 or i == len(pairs) - 1:
+            progress(ProgressEvent("context", i + 1, len(pairs), f"Retrieving passages for pair {i + 1} of {len(pairs)}"))
+    refusal = refusal_completion(pairs)
+    embed = sentence_embed(index)
+    rng = random.Random(config.seed)
+    answerable = [i for i, p in enumerate(pairs) if not is_refusal(p.completion)]
+    n_distract = round(config.distractor_share * len(answerable)) if refusal else 0
+    distracted = set(rng.sample(answerable, n_distract)) if n_distract else set()
+    out: list[Pair] = []
+    prompt_tokens = 0
+    for i, pair in enumerate(pairs):
+        passages = retrieved[i]
+        completion = pair.completion
+        if i in distracted:
+            own = {doc for doc, _, _ in passages}
+            others = [j for j in range(len(pairs)) if j != i and not own & {d for d, _, _ in retrieved[j]}]
+            if not others:
+                distracted.discard(i)
+            else:
+                passages, completion = retrieved[rng.choice(others)], refusal
+        # Cut by the question and the answer to be learned: a cut by the question alone can drop the very
+        # sentence that holds the answer, and the adapter would learn to answer without reading.
+        focus = pair.question if i in distracted else f"{pair.question} {pair.completion}"
+        shown = [(label, best_sentences(focus, text, config.context_sentences, embed)
+                  if config.context_sentences else text) for _, label, text in passages]
+        messages = build_messages("hybrid", pair.question, shown, _system(pair), prompts)
+        prompt_tokens += sum(len(m["content"]) for m in messages) // 4
+        out.append(Pair(tuple((m["role"], m["content"]) for m in messages), completion, pair.line))
+    info = {
+        "passages": config.context_passages, "sentences": config.context_sentences,
+        "distractor_share": config.distractor_share, "distractor_pairs": len(distracted),
+        "refusal_completion": refusal, "retrieval": retrieval.to_dict(),
+        "index_fingerprint": index.fingerprint(), "embedder_id": index.config.embedder_id,
+        "index_documents": len(index.documents()), "prompt_chars_per_pair": round(prompt_tokens * 4 / max(1, len(out))),
+        "retrieve_s": round(time.perf_counter() - started, 2),
+        "context": {"top_k": config.context_passages, "sentences": config.context_sentences},
+    }
+    return out, info
+
+
+#: The settings a retrieval-aware training starts from (the Fine-tune page, ``train --with-context``,
+#: bench/quality.py): chosen to train the 80 sample pairs within the workshop budget on 2 CPU cores
+#: (README, "Answer quality").
+RAFT_DEFAULTS = TrainConfig(context_passages=3, context_sentences=2, distractor_share=0.05, top_layers=8,
+                            epochs=2.0, max_length=320)
+
+
+def adapter_label(meta: dict[str, Any]) -> str:
+    """An adapter's name, marked when it was trained with retrieved passages."""
+    return meta["name"] + (" (retrieval-aware)" if meta.get("retrieval_aware") else "")
