@@ -3,10 +3,15 @@ are saved under test-artifacts/browser/."""
 
 import re
 
+import pytest
+
 from tests.browser.helpers import assert_no_errors, choose, shot, tall, upload, wait_idle
 from tests.conftest import ROOT
 
 
+# Five approaches answer every Compare question and the three evaluation questions on 2 CPU cores,
+# each question about a minute: the whole walk takes longer than the suite's 15-minute default.
+@pytest.mark.timeout(2400)
 def test_new_user_walkthrough(page, server):
     # 1. Home: what the workbench is, the machine check, the workspace picker.
     page.goto(server.url)

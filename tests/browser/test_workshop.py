@@ -33,7 +33,8 @@ def test_two_trainings_queue_and_the_facilitator_sees_both(browser, tmp_path, mo
             page.get_by_text("Usable pairs").wait_for()
             wait_idle(page)
             page.get_by_label("Adapter name", exact=True).fill(f"{name}-adapter")
-            page.get_by_label("Epochs", exact=True).fill("0.5")
+            # Long enough to be still running when the facilitator looks; the test cancels it.
+            page.get_by_label("Epochs", exact=True).fill("3")
             pages.append(page)
         for page in pages:
             page.get_by_role("button", name="Start training", exact=True).click()
