@@ -3,7 +3,7 @@ answer or a measurement; the questionnaire alone works without an evaluation; ba
 
 import pytest
 
-from workbench.decision import Answers, Evidence, recommend
+from workbench.decision import APPROACHES, MIN_QUESTIONS, RULES, Answers, Evidence, describe_rules, recommend
 from workbench.errors import DataError
 
 
@@ -27,18 +27,79 @@ def test_format_and_citations_together_recommend_hybrid():
     assert rec.approach == "hybrid"
 
 
+def _evidence(correct, latency=None, n=42, source="evaluation run X (50 questions)"):
+    from workbench.eval_summary import wilson
+
+    return Evidence(correct=correct, latency_p50_s=latency or {}, source=source,
+                    questions={k: n for k in correct},
+                    interval={k: wilson(round(v * n), n) for k, v in correct.items()})
+
+
 def test_measurements_take_part_and_are_named():
-    evidence = Evidence(correct={"prompt": 0.1, "rag": 0.7, "finetune": 0.3, "hybrid": 0.6},
-                        latency_p50_s={"prompt": 1.0, "rag": 6.0, "finetune": 1.2, "hybrid": 6.5},
-                        source="evaluation run X")
+    evidence = _evidence({"prompt": 0.1, "rag": 0.7, "finetune": 0.3, "hybrid": 0.6},
+                         {"prompt": 1.0, "rag": 6.0, "finetune": 1.2, "hybrid": 6.5})
     answers = Answers(data_changes="monthly", latency_limit_s=3.0, labelled_examples=100)
     rec = recommend(answers, evidence)
     assert rec.measured
-    assert any(r.startswith("Measured: RAG answered most questions correctly (70%") for _, _, r in rec.applied)
-    assert any("over your limit of 3 s" in r for _, _, r in rec.applied)
-    assert rec.approach != "rag"  # too slow for the limit, although the most correct
+    assert any(r.startswith("Measured: of the approaches within your limits, Fine-tuning answered most")
+               for _, _, r in rec.applied)
+    assert {v.approach for v in rec.vetoed} == {"rag", "hybrid"}
+    assert any("RAG takes 6.0 s (median" in v.reason and "over your limit of 3 s" in v.reason for v in rec.vetoed)
+    assert rec.approach == "finetune"  # the most correct approach that meets the limit...
+    assert rec.warnings and "far below RAG (70%" in rec.warnings[0] and "latency" in rec.warnings[0]  # ...said first
     without = recommend(answers)
     assert not without.measured and all(not rule.startswith("measured") for rule, _, _ in without.applied)
+
+
+def test_what_the_product_manager_saw_is_vetoed():
+    """Hybrid measured 0% for a team that cannot train, and RAG/base broke a 10 s limit: neither is recommended
+    silently."""
+    evidence = _evidence({"prompt": 0.02, "rag": 0.05, "finetune": 0.0, "hybrid": 0.0},
+                         {"prompt": 11.0, "rag": 14.0, "finetune": 4.0, "hybrid": 9.0})
+    rec = recommend(Answers(data_changes="monthly", latency_limit_s=10.0, team_can_train=False,
+                            labelled_examples=80), evidence)
+    assert rec.approach is None and {v.approach for v in rec.vetoed} == set(APPROACHES)
+    assert any("Prompt only (base model) takes 11.0 s" in v.reason for v in rec.vetoed)
+    assert any("nobody can run and maintain training" in v.reason for v in rec.vetoed)
+    assert rec.warnings
+
+
+def test_citations_rule_out_what_retrieves_nothing():
+    rec = recommend(Answers(citations_required=True, strict_format=True, labelled_examples=5000,
+                            data_changes="rarely", queries_per_day=100_000))
+    assert {v.approach for v in rec.vetoed} == {"prompt", "finetune"}
+    assert rec.approach == "hybrid"
+
+
+def test_too_few_questions_rank_nothing():
+    small = _evidence({"prompt": 0.0, "rag": 0.6, "finetune": 0.2, "hybrid": 0.2}, n=5)
+    rec = recommend(Answers(labelled_examples=100), small)
+    assert not small.enough
+    reason = next(r for rule, _, r in rec.applied if rule == "measured-best-quality")
+    assert reason.startswith("Not enough evidence yet") and f"at least {MIN_QUESTIONS}" in reason
+    assert all(not eff for rule, eff, _ in rec.applied if rule == "measured-best-quality")
+    big = recommend(Answers(labelled_examples=100), _evidence(small.correct, n=40))
+    assert any(eff == {"rag": 3} for rule, eff, _ in big.applied if rule == "measured-best-quality")
+
+
+def test_a_far_better_approach_is_named_before_the_recommendation():
+    # Fine-tuning wins on the questionnaire, RAG measured 30 points more correct: said first.
+    evidence = _evidence({"prompt": 0.1, "rag": 0.5, "finetune": 0.2, "hybrid": 0.1})
+    rec = recommend(Answers(data_changes="rarely", strict_format=True, queries_per_day=200_000,
+                            labelled_examples=5000), evidence)
+    assert rec.approach == "finetune"
+    assert any(w.startswith("Fine-tuning answered 20% of 42") and "far below RAG (50%" in w for w in rec.warnings)
+    close = recommend(Answers(data_changes="rarely", strict_format=True, queries_per_day=200_000,
+                              labelled_examples=5000), _evidence({"rag": 0.25, "finetune": 0.2}))
+    assert close.approach == "finetune" and not close.warnings  # 5 points apart: no warning
+    assert "42 answerable questions" in rec.evidence_size
+
+
+def test_the_rules_read_in_plain_words():
+    lines = describe_rules()
+    assert len(lines) == len(RULES) + 4
+    assert not any("decision.py" in line or "lambda" in line for line in lines)
+    assert any("latency limit" in line for line in lines) and any("+3 RAG" in line for line in lines)
 
 
 @pytest.mark.parametrize("kwargs, message", [

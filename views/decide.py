@@ -6,30 +6,30 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from workbench import costs, paths
+from workbench import costs
 from workbench.charts import breakeven_chart, cost_stack_chart, metric_bars_chart, tradeoff_chart
-from workbench.decision import (ANSWERS_FILE, CHANGE_RATES, NAMES, Answers, Evidence, latest_run, load_answers,
-                                recommend, save_answers)
+from workbench.decision import (CHANGE_RATES, NAMES, Answers, Evidence, answers_saved,
+                                describe_rules, latest_run, load_answers, recommend, save_answers)
 from workbench.errors import WorkbenchError
-from workbench.eval_summary import summarize
+from workbench.eval_summary import MIN_QUESTIONS, summarize
 from workbench.memo import memo_content, memo_html, memo_markdown
 from workbench.strategies import LABELS
 from workbench.training import list_adapters
-from workbench.ui.common import show_error, workspace
+from workbench.ui.common import model_line, show_error, stop_page, workspace
 
 st.title("Decide")
 st.caption("Which approach to ship? Answer a few questions about your use; the advisor combines them with what "
            "your evaluation measured. Every reason below points to an answer or a measurement.")
 ws = workspace()
 saved = load_answers(ws)
-if not (paths.workspace_dir(ws) / ANSWERS_FILE).exists():  # first visit: start from what the workspace holds
+if not answers_saved(ws):  # first visit: start from what the workspace holds
     pairs = max((a.get("pairs") or 0 for a in list_adapters(ws)), default=0)
     saved = dataclasses.replace(saved, labelled_examples=pairs)
 projection, overrides = costs.load_projection(ws)
 
 # -- questionnaire -----------------------------------------------------------------------------------------
 st.subheader("1. Your situation")
-with st.form("questionnaire", border=True):
+with st.form("questionnaire", border=True, enter_to_submit=False):
     c1, c2 = st.columns(2)
     changes = c1.select_slider("How often does the knowledge change?", CHANGE_RATES,
                                value=saved.data_changes)
@@ -67,28 +67,55 @@ else:
     evidence = Evidence.from_run(run, rate)
     summary = summarize(run, rate)
     st.caption(f"From {evidence.source}, finished {pd.Timestamp(run.get('finished_at') or run['created_at'], unit='s'):%Y-%m-%d %H:%M}; "
-               f"cost at {projection.hardware} (${rate:g}/h, set on the Costs page).")
+               f"cost at {projection.hardware} (${rate:g}/h, set on the Costs page). Correct is the share of "
+               "answerable questions whose key facts were all found and none contradicted; the range is a 95% "
+               "Wilson interval.")
+    model_line(evidence.model_id)
+
+    def _range(s):
+        ci = s.get("correct_answerable_ci")
+        return f"{ci[0]:.0%}-{ci[1]:.0%}" if ci else "–"
+
     st.dataframe(pd.DataFrame([{"Approach": LABELS.get(m, m), "Correct": s.get("correct_answerable"),
-                                "Questions": s.get("n_answerable"), "Format": s.get("format_ok"),
-                                "Latency p50 (s)": s.get("latency_p50_s"), "$ per 1k queries": s.get("cost_per_1k_usd")}
+                                "95% range": _range(s), "Questions": s.get("n_answerable"),
+                                "Follows the format": s.get("format_ok"), "Median latency (s)": s.get("latency_p50_s"),
+                                "$ per 1k queries": s.get("cost_per_1k_usd")}
                                for m, s in summary.items()]).style.format(
-        {"Correct": "{:.0%}", "Format": "{:.0%}", "Latency p50 (s)": "{:.2f}", "$ per 1k queries": "{:.4f}"},
-        na_rep="–"), hide_index=True, width="stretch")
+        {"Correct": "{:.0%}", "Follows the format": "{:.0%}", "Median latency (s)": "{:.2f}",
+         "$ per 1k queries": "{:.4f}"}, na_rep="–"), hide_index=True, width="stretch")
+    if not evidence.enough:
+        st.caption(f"Fewer than {MIN_QUESTIONS} answerable questions per approach: correctness is shown but does not "
+                   "rank the approaches yet.")
 
 # -- recommendation ---------------------------------------------------------------------------------------------
 st.subheader("3. Recommendation")
+with st.expander("How the advisor decides", icon=":material/rule:"):
+    st.markdown("\n".join(f"- {line}" for line in describe_rules()))
+if not answers_saved(ws):
+    st.info("Answer the questions above and press **Recommend**: the advisor recommends nothing before it knows "
+            "your situation.", icon=":material/lightbulb:")
+    stop_page()
 rec = recommend(answers, evidence)
-label = "" if rec.measured else " (from your answers alone)"
-st.success(f"**{NAMES[rec.approach]}**{label}", icon=":material/recommend:")
-c1, c2 = st.columns(2)
-with c1:
-    st.markdown("**Why**")
-    st.markdown("\n".join(f"- {r}" for r in rec.reasons) or "- No rule favoured it strongly; it won on a tie.")
-with c2:
-    st.markdown("**Against / what to watch**")
-    st.markdown("\n".join(f"- {r}" for r in rec.counter) or "- Nothing raised.")
-st.caption("Scores: " + " · ".join(f"{NAMES[a]} {s:+d}" for a, s in sorted(rec.scores.items(), key=lambda kv: -kv[1]))
-           + ". The rules are listed in workbench/decision.py.")
+for warning in rec.warnings:
+    st.warning(warning, icon=":material/warning:")
+if rec.approach is None:
+    st.error("No approach meets all of your hard limits.", icon=":material/block:")
+else:
+    label = "" if rec.measured else " (from your answers alone)"
+    st.success(f"**{NAMES[rec.approach]}**{label}", icon=":material/recommend:")
+if rec.vetoed:
+    st.markdown("**Ruled out by your hard limits**")
+    st.markdown("\n".join(f"- {v.reason}" for v in rec.vetoed))
+if rec.approach is not None:
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown("**Why**")
+        st.markdown("\n".join(f"- {r}" for r in rec.reasons) or "- No rule favoured it strongly; it won on a tie.")
+    with c2:
+        st.markdown("**Against / what to watch**")
+        st.markdown("\n".join(f"- {r}" for r in rec.counter) or "- Nothing raised.")
+st.caption("Points: " + " · ".join(f"{NAMES[a]} {s:+d}" for a, s in sorted(rec.scores.items(), key=lambda kv: -kv[1]))
+           + (f". Evidence: {rec.evidence_size}." if rec.evidence_size else ". No measurements yet."))
 
 # -- memo ------------------------------------------------------------------------------------------------------------
 st.subheader("4. Decision memo")
@@ -97,7 +124,8 @@ measured = costs.with_overrides(costs.measured_usage(ws), overrides)
 memo_projection = projection.__class__(**{**projection.to_dict(), "queries_per_day": float(answers.queries_per_day)})
 result = costs.project(measured, memo_projection, table)
 breakeven = costs.breakeven_sentences(measured, memo_projection, table)
-totals = {costs.APPROACH_NAMES[a]: costs.total(c) for a, c in result.items()}
+cost_names = costs.approach_names(measured.modes)
+totals = {cost_names[a]: costs.total(c) for a, c in result.items()}
 st.caption("Monthly cost at your traffic: " + " · ".join(
     f"{n} {'unknown' if v is None else f'${v:,.2f}'}" for n, v in totals.items()) + " (details on the Costs page).")
 content = memo_content(ws, answers, rec, run, measured, memo_projection, table, result, breakeven, rate)
@@ -106,11 +134,13 @@ if run is not None:
     figures.append(metric_bars_chart(summary, {"correct_answerable": "Correct", "grounded": "Grounded (facts)",
                                                "format_ok": "Format"}, LABELS, title="Quality per approach"))
     figures.append(tradeoff_chart(summary, {m: s.get("correct_answerable") for m, s in summary.items()},
-                                  "latency_p50_s", "Median latency (s)", "Correct", LABELS, "Correct vs latency"))
-figures.append(cost_stack_chart(result, costs.APPROACH_NAMES))
+                                  "latency_p50_s", "Median latency (s)", "Correct", LABELS, "Correct vs latency",
+                                  evidence_n=min((s.get("n_answerable") or 0) for s in summary.values()),
+                                  min_n=MIN_QUESTIONS))
+figures.append(cost_stack_chart(result, cost_names))
 xs = costs.log_space(1, 1e7, 60)
 figures.append(breakeven_chart(xs, costs.curve(measured, memo_projection, table, "queries_per_day", xs),
-                               costs.APPROACH_NAMES, "Queries per day (log scale)", "Monthly cost vs traffic",
+                               cost_names, "Queries per day (log scale)", "Monthly cost vs traffic",
                                marker_x=memo_projection.queries_per_day))
 c1, c2 = st.columns(2)
 c1.download_button("Download memo (HTML, with charts)", memo_html(content, figures), file_name=f"{ws}-decision-memo.html",

@@ -96,6 +96,12 @@ def is_correct(result: dict[str, Any]) -> bool:
     return verdict == CORRECT
 
 
+#: Answerable questions before correctness ranks approaches ("best", stars, a recommendation).
+MIN_QUESTIONS = 20
+#: Blind votes before a win rate is shown.
+MIN_VOTES = 5
+
+
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
     """95% Wilson score interval of k successes in n trials (None for n = 0)."""
     if n <= 0:

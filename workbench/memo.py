@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from . import costs
+from . import costs, models
 from .decision import NAMES, Answers, Recommendation
 
 _ANSWER_LABELS = {
@@ -63,6 +63,7 @@ def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: dic
         summary = summarize(run, hardware_rate)
         data.append(("Evaluation", f"run {run['id']}: {run['done']} questions from {run['testset']['name']}, "
                                    f"model {run['config']['model_id']}"))
+        data.append(("Model", models.model_note(run["config"]["model_id"])[0].replace("`", "")))
         for mode, s in summary.items():
             comparison.append({"approach": LABELS.get(mode, mode), "correct": s.get("correct_answerable"),
                                "questions": s.get("n_answerable"), "f1": s.get("f1"),
@@ -92,8 +93,11 @@ def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: dic
         "data": data, "comparison": comparison,
         "projection": costs.projection_rows(result),
         "projection_how": {a: [(c.name, c.how) for c in comps] for a, comps in result.items()},
-        "breakeven": breakeven, "recommendation": NAMES[rec.approach], "approach": rec.approach,
-        "measured": rec.measured, "reasons": rec.reasons, "counter": rec.counter, "scores": rec.scores,
+        "breakeven": breakeven,
+        "recommendation": NAMES[rec.approach] if rec.approach else "None: every approach breaks a hard limit",
+        "approach": rec.approach, "measured": rec.measured, "reasons": rec.reasons, "counter": rec.counter,
+        "scores": rec.scores, "vetoed": [v.reason for v in rec.vetoed], "warnings": rec.warnings,
+        "evidence_size": rec.evidence_size,
         "assumptions": assumptions, "prices": prices, "generated": time.strftime("%Y-%m-%d %H:%M"),
     }
 
@@ -104,8 +108,15 @@ def memo_markdown(c: dict[str, Any]) -> str:
            "measured in this workspace or follows from the listed prices and inputs._", "",
            "## The question", c["question"], "", "### What we told the advisor",
            _md_table(["Question", "Answer"], [list(a) for a in c["answers"]]), "",
-           "## Recommendation", f"**{c['recommendation']}**"
-           + ("" if c["measured"] else " (from the questionnaire alone: no evaluation run yet)"), "", "Why:"]
+           "## Recommendation"]
+    out += [f"> **Note first:** {w}" for w in c.get("warnings", [])] + ([""] if c.get("warnings") else [])
+    out += [f"**{c['recommendation']}**"
+            + ("" if c["measured"] else " (from the questionnaire alone: no evaluation run yet)"), ""]
+    if c.get("evidence_size"):
+        out += [f"Evidence: {c['evidence_size']}.", ""]
+    if c.get("vetoed"):
+        out += ["Ruled out by hard limits:"] + [f"- {v}" for v in c["vetoed"]] + [""]
+    out += ["Why:"]
     out += [f"- {r}" for r in c["reasons"]] or ["- (no rule favoured it strongly; it won on a tie)"]
     out += ["", "Against / what to watch:"] + ([f"- {r}" for r in c["counter"]] or ["- nothing raised"])
     out += ["", "Scores: " + ", ".join(f"{names[a]} {s:+d}" for a, s in c["scores"].items()), "",
@@ -148,8 +159,11 @@ def memo_html(c: dict[str, Any], figures: list[Any]) -> str:
         "<h2>The question</h2>", f"<p>{esc(c['question'])}</p>",
         table(["Question", "Answer"], [list(a) for a in c["answers"]]),
         "<h2>Recommendation</h2>",
+        *[f"<p><strong>Note first:</strong> {esc(w)}</p>" for w in c.get("warnings", [])],
         f"<p style=\"font-size:1.3em\"><strong>{esc(c['recommendation'])}</strong>"
         + ("" if c["measured"] else " <em>(from the questionnaire alone: no evaluation run yet)</em>") + "</p>",
+        f"<p>Evidence: {esc(c['evidence_size'])}.</p>" if c.get("evidence_size") else "",
+        *(["<h3>Ruled out by hard limits</h3>", li(c["vetoed"])] if c.get("vetoed") else []),
         "<h3>Why</h3>", li(c["reasons"] or ["No rule favoured it strongly; it won on a tie."]),
         "<h3>Against / what to watch</h3>", li(c["counter"] or ["Nothing raised."]),
         "<h2>Data used</h2>", table(["", ""], [list(d) for d in c["data"]]),
