@@ -19,7 +19,11 @@ from workbench.strategies import DESCRIPTIONS, LABELS, MODES, availability
 from workbench.training import adapter_system_prompt, list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
-from workbench.ui.common import answer_markdown, load_generator, show_error, workspace
+from workbench.eval_runs import judge_names
+from workbench.eval_summary import MIN_VOTES, wilson
+from workbench.evidence import answer_evidence, find_item, known_items
+from workbench.facts import answer_text
+from workbench.ui.common import answer_markdown, load_generator, model_line, show_error, workspace
 from workbench.ui.prompts import prompt_editor
 
 st.title("Compare")
@@ -55,6 +59,9 @@ with st.form("compare"):
     c5, c6, c7 = st.columns(3)
     blind = c5.toggle("Blind test", help="Answers are shown as A, B, C ... in random order; vote for the best, "
                                          "then see which approach wrote it.")
+    hide_format = c5.toggle("Hide the format while voting", value=True,
+                            help="During a blind vote, show only each answer's statement (no 'Summary:' or "
+                                 "'Sources:' lines), so the trained format does not give the adapters away.")
     use_cache = c6.toggle("Semantic cache", help="A question close enough to an earlier one (asked with the same "
                                                  "settings) returns the earlier answer instantly, marked as a cache hit.")
     threshold = c7.slider("Cache threshold (cosine similarity)", 0.80, 1.00, DEFAULT_CACHE_THRESHOLD, 0.01,
@@ -124,6 +131,8 @@ def live_run() -> None:
         prompts=prompts, examples=examples)
     st.session_state["last_run"] = run["id"]
     st.session_state["session_runs"].append(run["id"])
+    if blind and hide_format:
+        st.session_state.setdefault("blind_plain", set()).add(run["id"])
     st.rerun()
 
 
@@ -154,9 +163,25 @@ def answer_details(col, answer: dict, rate: float) -> None:
                 score = f" · score {c['score']:.3f}" if c.get("score") is not None else ""
                 st.markdown(f"**[{c['rank']}]** `{c['doc_name']}`{moved}{score}  \n{c.get('heading') or ''}")
                 if c.get("text"):
-                    st.text(c["text"][:700])
+                    st.markdown(answer_markdown(c["text"][:700]))
     with col.expander("Prompt sent"):
         st.text("\n\n".join(f"[{m['role']}]\n{m['content']}" for m in answer["messages"]))
+
+
+VERDICT_BADGES = {"correct": "green", "partial": "orange", "wrong": "red", "stale": "violet", "refused": "gray",
+                  "unscored": "gray"}
+
+
+def show_evidence(col, answer: dict, item, names, indexed: set[str]) -> None:
+    """The verdict against the expected answer, retrieval's part in it, and invented sources."""
+    ev = answer_evidence(answer, item, indexed, background=names.background, known=names.known)
+    if ev.verdict is not None:
+        colour = VERDICT_BADGES.get(ev.verdict.verdict, "gray")
+        col.markdown(f":{colour}-badge[{ev.verdict.verdict.capitalize()}] {ev.verdict.reason}")
+    if ev.attribution:
+        col.caption(ev.attribution)
+    for name, why in ev.invented:
+        col.warning(f"Invented source: `{name}` ({why}).", icon=":material/report:")
 
 
 def show_run(run: dict) -> None:
@@ -164,12 +189,22 @@ def show_run(run: dict) -> None:
     blind_info = run.get("blind")
     by_mode = {a["mode"]: a for a in run["answers"]}
     st.markdown(f"**Question:** {run['question']}")
+    items = known_items(ws)
+    item = find_item(run["question"], items)
+    if item is not None:
+        expected = item.reference if item.answerable else f"decline: the documents do not answer this ({item.reference})"
+        st.markdown(f"**Expected answer** (test item {item.id}"
+                    + (f", from `{item.source}`" if item.source else "") + f"): {expected}")
+    if run["answers"]:
+        model_line(run["answers"][0].get("model_id") or st.session_state["generator_id"])
     if blind_info and not blind_info.get("vote"):
         order = blind_info["order"]
+        plain = run["id"] in st.session_state.get("blind_plain", set())
         cols = st.columns(len(order))
         for i, (mode, col) in enumerate(zip(order, cols)):
             col.markdown(f"#### Answer {BLIND_LETTERS[i]}")
-            col.markdown(answer_markdown(by_mode[mode]["text"]) or "(empty answer)")
+            text = by_mode[mode]["text"]
+            col.markdown(answer_markdown(answer_text(text).strip() if plain else text) or "(empty answer)")
         with st.form(f"vote-{run['id']}"):
             choices = [BLIND_LETTERS[i] for i in range(len(order))] + [ALL_BAD]
             vote = st.radio("Which answer is best?", choices, horizontal=True,
@@ -177,8 +212,11 @@ def show_run(run: dict) -> None:
             if st.form_submit_button("Vote and reveal", icon=":material/how_to_vote:", type="primary"):
                 record_vote(ws, run["id"], vote)
                 st.rerun()
-        st.caption("Approach names, sources, prompts and timings are hidden until you vote.")
+        st.caption("Approach names, verdicts, sources, prompts and timings are hidden until you vote"
+                   + (", and only each answer's statement is shown (the format is hidden)." if plain else "."))
         return
+    names = judge_names(items)
+    indexed = {d["name"] for d in index.documents()}
     order = blind_info["order"] if blind_info else [a["mode"] for a in run["answers"]]
     cols = st.columns(max(1, len(order) + len(run.get("unavailable", {})) + len(run.get("errors", {}))))
     for i, mode in enumerate(order):
@@ -187,6 +225,7 @@ def show_run(run: dict) -> None:
         star = " ★ your pick" if blind_info and blind_info.get("winner") == mode else ""
         cols[i].markdown(f"#### {dot(mode)} {letter}{LABELS.get(mode, mode)}{star}", unsafe_allow_html=True)
         cols[i].markdown(answer_markdown(answer["text"]) or "(empty answer)")
+        show_evidence(cols[i], answer, item, names, indexed)
         answer_details(cols[i], answer, rate)
     extra = list(run.get("errors", {}).items())
     for j, (mode, message) in enumerate(extra, start=len(order)):
@@ -260,8 +299,15 @@ else:
     tally = vote_tally(runs)
     if tally["votes"]:
         st.markdown(f"**Blind votes** ({tally['votes']}, of which {tally['all_bad']} 'all bad')")
+
+        def win_rate(wins: int, n: int) -> str:
+            if n < MIN_VOTES:
+                return f"not enough votes yet ({n} of {MIN_VOTES})"
+            lo, hi = wilson(wins, n)
+            return f"{wins / n:.0%} of {n} (95% range {lo:.0%}-{hi:.0%})"
+
         st.dataframe([{"Approach": LABELS.get(m, m), "Wins": tally["wins"].get(m, 0), "Took part": n,
-                       "Win rate": f"{tally['wins'].get(m, 0) / n:.0%}"}
+                       "Win rate": win_rate(tally["wins"].get(m, 0), n)}
                       for m, n in sorted(tally["entered"].items(), key=lambda kv: -tally["wins"].get(kv[0], 0))],
                      hide_index=True)
         from workbench.evaluation import read_testset
@@ -289,7 +335,11 @@ else:
                       "Fastest": LABELS.get(fastest["mode"], fastest["mode"]) if fastest else "",
                       "Cache hits": sum(1 for a in answers if a.get("cache_hit")),
                       "Blind vote": "" if not winner else ("all bad" if winner == ALL_BAD else LABELS.get(winner, winner))})
-    st.dataframe(table[::-1], hide_index=True, height=min(400, 40 + 35 * len(table)))
+    st.dataframe(table[::-1], hide_index=True, height=min(400, 40 + 35 * len(table)), width="stretch",
+                 column_config={"#": st.column_config.NumberColumn(width="small"),
+                                "Question": st.column_config.TextColumn(width="large"),
+                                "Cache hits": st.column_config.NumberColumn(width="small"),
+                                "Blind vote": st.column_config.TextColumn(width="medium")})
     all_rows = answer_rows(runs, st.session_state["hardware_rate"])
     d1, d2, d3 = st.columns(3)
     d1.download_button("Download answers (CSV)", export_csv(all_rows), f"compare-history-{ws}.csv", "text/csv",

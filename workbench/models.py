@@ -347,7 +347,8 @@ def remote_generator(model_id: str, api_key: str | None = None):
     """A generator for ``openai:MODEL`` or ``compat:BASE_URL#MODEL`` (not cached when ``api_key`` is given:
     a key typed into one browser session must never serve another)."""
     from .errors import BackendError
-    from .generation.openai_compat import OPENAI_BASE_URL, OpenAICompatGenerator, parse_compat_id, resolve_api_key
+    from .generation.openai_compat import (OPENAI_BASE_URL, OpenAICompatGenerator, compat_key_for, parse_compat_id,
+                                           resolve_api_key)
 
     if model_id.startswith("openai:"):
         key = resolve_api_key(api_key)
@@ -356,8 +357,10 @@ def remote_generator(model_id: str, api_key: str | None = None):
                                fix="Set OPENAI_API_KEY, add it to .streamlit/secrets.toml, or paste it on the Settings page.")
         return OpenAICompatGenerator(model_id, os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
                                      model_id.split(":", 1)[1], key)
+    # A compat server gets the operator's shared key only if it is the server that key was configured
+    # for; never a session's OpenAI key (that one is OpenAI's alone).
     base_url, model = parse_compat_id(model_id)
-    return OpenAICompatGenerator(model_id, base_url, model, resolve_api_key(api_key, "WORKBENCH_COMPAT_API_KEY"))
+    return OpenAICompatGenerator(model_id, base_url, model, compat_key_for(base_url))
 
 
 # -- built-in embedders ------------------------------------------------------------------------
@@ -409,7 +412,7 @@ def _load_remote_embedder(model_id: str, progress: ProgressSink):
     _require("openai", "openai")
     from .embedding import OpenAICompatEmbedder
     from .errors import BackendError
-    from .generation.openai_compat import OPENAI_BASE_URL, parse_compat_id, resolve_api_key
+    from .generation.openai_compat import OPENAI_BASE_URL, compat_key_for, parse_compat_id, resolve_api_key
 
     if model_id.startswith("openai:"):
         key = resolve_api_key()
@@ -420,7 +423,7 @@ def _load_remote_embedder(model_id: str, progress: ProgressSink):
         return OpenAICompatEmbedder(model_id, os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
                                     model_id.split(":", 1)[1], key)
     base_url, model = parse_compat_id(model_id)
-    return OpenAICompatEmbedder(model_id, base_url, model, resolve_api_key(None, "WORKBENCH_COMPAT_API_KEY"))
+    return OpenAICompatEmbedder(model_id, base_url, model, compat_key_for(base_url))
 
 
 register(ModelEntry("openai:", "embedder", "An OpenAI embedding model, e.g. openai:text-embedding-3-small",
@@ -429,3 +432,24 @@ register(ModelEntry("compat:", "embedder", "Embeddings from an OpenAI-compatible
                     _load_remote_embedder, _locate_remote))
 register(ModelEntry("st:", "embedder",
                     "Any sentence-transformers model: a hub id or a local folder", _load_st, _locate_st))
+
+
+#: What is known about packaged generators without loading them: display name and parameter count.
+_KNOWN_GENERATORS = {DEFAULT_GENERATOR: ("SmolLM2-135M-Instruct", 135_000_000, "the packaged offline default")}
+#: Below this size, quality measured here says little about a production-sized model.
+SMALL_MODEL_PARAMS = 1_000_000_000
+
+
+def model_note(model_id: str) -> tuple[str, bool]:
+    """Which model answered, in one short line, and whether it is small enough that its quality
+    figures will not carry over to a production-sized model."""
+    known = _KNOWN_GENERATORS.get(model_id)
+    if known is None:
+        return f"Answers from `{model_id}`.", False
+    name, params, what = known
+    size = f"{params / 1e6:.0f} million" if params < 1e9 else f"{params / 1e9:.1f} billion"
+    small = params < SMALL_MODEL_PARAMS
+    line = f"Answers from {name} ({size} parameters, {what})."
+    if small:
+        line += " Quality measured on a model this small will not carry over to a production-sized model."
+    return line, small

@@ -112,3 +112,23 @@ def job_header(runner, job, queue_note: str = "") -> None:
     if job.status == "queued":
         st.info(f"Waiting in the queue: position {runner.position(job.id)}.{' ' + queue_note if queue_note else ''}",
                 icon=":material/hourglass_top:")
+
+
+def model_line(model_id: str) -> None:
+    """One small line: which model answered and, for a small one, that its quality will not carry over."""
+    line, small = models.model_note(model_id)
+    if small:
+        c1, c2 = st.columns([5, 1], vertical_alignment="center")
+        c1.caption(line)
+        c2.page_link("views/settings.py", label="Connect a larger model", icon=":material/settings:")
+    else:
+        st.caption(line)
+
+
+def md_escape(text: str, limit: int = 80) -> str:
+    """Text from outside (a URL parameter, a file name) made inert for ``st.markdown``: every Markdown and
+    HTML character escaped, control characters shown as escapes, and cut to ``limit`` characters."""
+    import re
+
+    shown = repr(str(text)[:limit])[1:-1] + ("..." if len(str(text)) > limit else "")
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", shown)

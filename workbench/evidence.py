@@ -1,0 +1,138 @@
+"""The evidence beside one answer: the expected answer and its verdict, whether retrieval found the
+passage that holds the answer (so a wrong answer is attributed to retrieval or to the model), and
+sources the answer cites that it was never given (invented, often written from an adapter's memory).
+
+Pure functions over stored answers (dicts as ``history`` keeps them) and test items; no page logic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .evaluation import TestItem, normalise
+from .facts import answer_text
+from .verdicts import Verdict, judge
+
+#: File names an answer may cite: a word, a dot and a document extension.
+_RE_FILE = re.compile(r"\b([\w][\w.\-]*\.(?:md|markdown|txt|pdf|docx|html?|csv|json|rst))\b", re.IGNORECASE)
+_RE_MARK = re.compile(r"\[(\d{1,2})\]")
+
+
+@dataclass
+class AnswerEvidence:
+    """What the page shows beside one answer."""
+
+    verdict: Verdict | None = None
+    """Against the test item's reference (None when the question is not from a test set)."""
+    answer_rank: int | None = None
+    """Rank of the first passage given to the approach that holds the expected answer (None: none did)."""
+    passages: int = 0
+    """How many passages the approach was given (0: it retrieves nothing)."""
+    attribution: str = ""
+    """One sentence: retrieval missed, the model missed what it was given, or both worked."""
+    invented: list[tuple[str, str]] = field(default_factory=list)
+    """(cited name, why it is flagged) for each source the answer cites but was not given."""
+
+
+def find_item(question: str, items: list[TestItem]) -> TestItem | None:
+    """The test item asking ``question`` (same words, case and punctuation aside), if any."""
+    key = normalise(question)
+    return next((i for i in items if normalise(i.question) == key), None)
+
+
+def known_items(workspace: str) -> list[TestItem]:
+    """Test items a Compare question may come from: the sample evaluation set, then the questions of the
+    workspace's evaluation runs (the newest run's wording wins)."""
+    from . import samples
+    from .eval_runs import list_eval_runs
+
+    items = [TestItem(r.get("id", ""), r["question"], r["reference"], r.get("source"), r.get("answerable", True),
+                      r.get("updated_reference")) for r in samples.eval_rows()]
+    seen = {normalise(i.question) for i in items}
+    for run in sorted(list_eval_runs(workspace), key=lambda r: -r.get("created_at", 0)):
+        for r in run.get("results") or []:
+            key = normalise(r.get("question", ""))
+            if key and key not in seen and r.get("reference"):
+                seen.add(key)
+                items.append(TestItem(r.get("item_id", ""), r["question"], r["reference"], r.get("source"),
+                                      r.get("answerable", True)))
+    return items
+
+
+def passage_holds(item: TestItem, text: str, doc_name: str | None = None, *,
+                  background: frozenset[str] = frozenset()) -> bool:
+    """Whether a passage holds the expected answer: every key fact of the reference is in it; for a
+    reference without such facts, the passage comes from the expected source document."""
+    if not item.answerable:
+        return False
+    reference = item.reference
+    checks = [c for c in judge(text, reference, question=item.question, background=background).facts
+              if c.kind != "polarity"]
+    if checks:
+        return all(c.status == "found" for c in checks)
+    return bool(item.source) and doc_name == item.source
+
+
+def cited_sources(answer: str, citations: list[dict[str, Any]]) -> list[str]:
+    """Document names the answer cites: file names it writes (a "Sources:" line or in the text)."""
+    seen: list[str] = []
+    for name in _RE_FILE.findall(answer or ""):
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+def invented_sources(answer: str, citations: list[dict[str, Any]], indexed: set[str]) -> list[tuple[str, str]]:
+    """Sources cited that are not in the index, or that the approach was not given, with why; also [n]
+    marks past the number of passages given."""
+    given = {c.get("doc_name") for c in citations}
+    out = []
+    for name in cited_sources(answer, citations):
+        if name not in indexed:
+            out.append((name, "not in the index"))
+        elif name not in given:
+            out.append((name, "in the index, but not among the passages this approach was given"
+                              if citations else "this approach was given no passages: cited from memory"))
+    for n in sorted({int(m) for m in _RE_MARK.findall(answer_text_marks(answer))}):
+        if n < 1 or n > len(citations):
+            out.append((f"[{n}]", f"there were {len(citations)} passage(s)" if citations else
+                                  "this approach was given no passages"))
+    return out
+
+
+def answer_text_marks(answer: str) -> str:
+    """The answer without its "Sources:" line, where [n] marks are citations."""
+    return re.sub(r"^\s*Sources:.*$", " ", answer or "", flags=re.MULTILINE)
+
+
+def answer_evidence(answer: dict[str, Any], item: TestItem | None, indexed: set[str], *,
+                    background: frozenset[str] = frozenset(), known: frozenset[str] = frozenset()) -> AnswerEvidence:
+    """The evidence for one stored answer (``item``: the test item it answers, if any)."""
+    citations = answer.get("citations") or []
+    text = answer.get("text") or ""
+    ev = AnswerEvidence(passages=len(citations), invented=invented_sources(text, citations, indexed))
+    if item is None:
+        return ev
+    ev.verdict = judge(text, item.reference, question=item.question, answerable=item.answerable,
+                       background=background, known=known)
+    if not citations or not item.answerable:
+        return ev
+    ev.answer_rank = next((c.get("rank") or i + 1 for i, c in enumerate(citations)
+                           if passage_holds(item, c.get("text") or "", c.get("doc_name"), background=background)),
+                          None)
+    correct = ev.verdict.verdict == "correct"
+    if ev.answer_rank is None:
+        ev.attribution = (f"Retrieval missed: none of the {len(citations)} passages holds the expected answer"
+                          + (", yet the answer is right." if correct else "."))
+    elif correct:
+        ev.attribution = f"Retrieval found the answer (passage [{ev.answer_rank}]) and the model used it."
+    else:
+        ev.attribution = (f"The model missed it: passage [{ev.answer_rank}] holds the expected answer, "
+                          "but the answer does not say it.")
+    return ev
+
+
+__all__ = ["AnswerEvidence", "answer_evidence", "answer_text", "cited_sources", "find_item", "invented_sources", "known_items",
+           "passage_holds"]
