@@ -2,6 +2,7 @@
 and the API what-if, the monthly projection (one cell recomputed by hand), break-even points that
 move with prices and traffic, and unknown prices shown as unknown, never as $0."""
 
+import dataclasses
 import json
 
 import pytest
@@ -19,7 +20,9 @@ from workbench.training import ADAPTER_META, adapters_dir
 ITEMS = [TestItem("q1", "How many days do I have to return a product?", "Within 45 days of delivery.",
                   "returns-policy.md"),
          TestItem("q2", "What was the revenue last year?", "I don't know.", None, answerable=False),
-         TestItem("q3", "Do you sell gift cards?", "Yes, digital gift cards.", "faq.md")]
+         TestItem("q3", "Do you sell gift cards?", "Yes, digital gift cards.", "faq.md"),
+         TestItem("q4", "Is there a restocking fee?", "Yes, 8% for opened products.", "returns-policy.md"),
+         TestItem("q5", "How do I start a return?", "Open a return request in your account.", "returns-policy.md")]
 
 
 @pytest.fixture
@@ -105,6 +108,17 @@ def test_measured_usage_comes_from_the_latest_evaluation(evaluated):
     assert measured.adapter == "house"
 
 
+def test_a_cost_comparison_needs_enough_answers_and_names_its_assumptions(evaluated):
+    measured = costs.measured_usage("c")
+    table = costs.default_prices()
+    p = costs.Projection(queries_per_day=5000)
+    sentence = costs.breakeven_sentences(measured, p, table)[0]
+    assert "assuming the measured local model on small GPU at $0.526/h" in sentence
+    assert "the embedded index (no server)" in sentence and "always" not in sentence
+    few = dataclasses.replace(measured, modes={k: dataclasses.replace(u, answers=2) for k, u in measured.modes.items()})
+    assert costs.breakeven_sentences(few, p, table)[0].startswith("Fine-tuned vs RAG: not enough evidence yet")
+
+
 def test_one_projection_cell_recomputed_by_hand(evaluated):
     measured = costs.measured_usage("c")
     table = costs.default_prices()
@@ -120,6 +134,10 @@ def test_one_projection_cell_recomputed_by_hand(evaluated):
     # The vector database is a RAG cost only; the table's total row is the sum of its column.
     rows = costs.projection_rows(result)
     assert next(r for r in rows if r["component"] == "Vector database")["finetune"] == 0.0
+    # By default it prices the store in use: the embedded index, no server; a hosted server when chosen.
+    assert next(c for c in result["rag"] if c.name == "Vector database").usd == 0.0
+    hosted = costs.project(measured, costs.Projection(queries_per_day=5000, vector_server=True), table)
+    assert next(c for c in hosted["rag"] if c.name == "Vector database").usd == 30.37
     assert rows[-1]["rag"] == pytest.approx(sum(r["rag"] for r in rows[:-1]))
 
 

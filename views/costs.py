@@ -14,9 +14,9 @@ st.caption("What each approach costs per answer and per month, computed from the
            "this workspace and a price table you can edit. Unknown prices stay unknown: nothing is counted as $0 "
            "unless its price is $0.")
 ws = workspace()
-NAMES = costs.APPROACH_NAMES
 table = costs.load_prices(ws)
 measured_raw = costs.measured_usage(ws)
+NAMES = costs.approach_names(measured_raw.modes)  # the words the other pages use
 projection, overrides = costs.load_projection(ws)
 
 # -- 1. prices ---------------------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ retrains = None if derived else c3.number_input("Retrainings per month", 0.0, 74
 gen_options = ["local", *api_models]
 generator = c1.selectbox("Where answers are generated", gen_options,
                          index=gen_options.index(projection.generator) if projection.generator in gen_options else 0,
-                         format_func=lambda g: "The measured local model (rented hardware)" if g == "local" else g,
+                         format_func=lambda g: "Local model (as measured)" if g == "local" else g,
                          help="An API model uses the measured tokens at that model's prices (fine-tuned prices "
                               "for fine-tuned and hybrid).")
 hw = c2.selectbox("Hardware for local models", hardware,
@@ -133,13 +133,19 @@ always_on = c1.toggle("Rent whole machines (always on)", projection.always_on, d
                       help="Off: pay for the seconds used. On: whole machines for 730 h a month each.")
 emb = c2.selectbox("Embedding model", embedders,
                    index=embedders.index(projection.embedding_model) if projection.embedding_model in embedders else 0)
-reranker = c3.toggle("Host a reranker", projection.reranker)
+reranker = c3.toggle("Host a reranker", projection.reranker,
+                     help="A cross-encoder on its own server. Off: what the workbench runs (no reranker, or the "
+                          "built-in sentence rescoring inside the app), which costs no extra server.")
+vector_server = c2.toggle("Host the index on a Chroma server", projection.vector_server,
+                          help="Off: the embedded index inside the app, as measured here (no server). On: a hosted "
+                               "Chroma server at the price table's 'vector database' row.")
 amortise = c1.number_input("Months to spread the first training over", 1.0, 120.0, float(projection.amortise_months),
                            step=1.0)
 try:
     projection = costs.Projection(queries_per_day=float(qpd), docs_changed_per_month=float(changes),
                                   retrains_per_month=retrains, generator=generator, hardware=hw, speedup=float(speedup),
                                   always_on=always_on, embedding_model=emb, reranker=reranker,
+                                  vector_server=vector_server,
                                   amortise_months=float(amortise))
     measured = costs.with_overrides(measured_raw, new_overrides)
     costs.save_projection(ws, projection, new_overrides)

@@ -490,6 +490,14 @@ APPROACH_MODES = {"prompt": "base", "rag": "rag", "finetune": "finetuned", "hybr
 APPROACH_NAMES = {"prompt": "Prompt only", "rag": "RAG", "finetune": "Fine-tuned", "hybrid": "Hybrid"}
 
 
+def approach_names(measured_modes: Any = ()) -> dict[str, str]:
+    """Approach -> the name the other pages give the mode behind it (the prompt-only approach is
+    "Prompted" when that mode was measured, else "Base")."""
+    from .strategies import LABELS
+
+    return {a: LABELS[mode_of(a, measured_modes)] if a == "prompt" else n for a, n in APPROACH_NAMES.items()}
+
+
 def mode_of(approach: str, measured_modes: Any) -> str:
     """The evaluated mode behind an approach: prompt-only is the Prompted mode (format and examples in
     the prompt, so its longer prompts are priced) when it was measured, else the bare base model."""
@@ -518,6 +526,9 @@ class Projection:
     always_on: bool = False
     """Local serving rents whole machines for the month (730 h each) instead of paying per second used."""
     embedding_model: str = "local:all-minilm-l6-v2"
+    vector_server: bool = False
+    """False: the embedded Chroma index inside the app's process (what the workbench runs; no server to
+    pay for). True: a hosted Chroma server, priced from the table's 'vector database' row."""
     reranker: bool = False
     amortise_months: float = 12.0
     """The first training is spread over this many months."""
@@ -596,9 +607,12 @@ def project(measured: Measured, p: Projection, table: dict[str, Any],
             rows.append(Component("Embedding", None if emb_price is None else tokens * emb_price / 1e6,
                                   f"{tokens:,.0f} tokens x ${emb_price:g}/1M ({p.embedding_model})"
                                   if emb_price is not None else f"no price known for {p.embedding_model}"))
-            vdb = hosting["vector database"]
-            rows.append(Component("Vector database", vdb, "hosting per month" if vdb is not None
-                                  else "no price known for vector database hosting"))
+            if p.vector_server:
+                vdb = hosting["vector database"]
+                rows.append(Component("Vector database", vdb, "a hosted Chroma server, per month" if vdb is not None
+                                      else "no price known for vector database hosting"))
+            else:
+                rows.append(Component("Vector database", 0.0, "the embedded index runs inside the app: no server"))
         else:
             rows += [Component("Embedding", 0.0, "not used"), Component("Vector database", 0.0, "not used")]
         # Generation.
@@ -710,6 +724,11 @@ def _round(x: float) -> str:
     return f"{x:.2g}" if x < 10 else f"{x:.0f}"
 
 
+#: Answers an approach's usage must be averaged over before a cost comparison names the cheaper one
+#: (tokens and seconds per answer vary far less between questions than correctness does).
+MIN_COST_ANSWERS = 3
+
+
 def breakeven_sentences(measured: Measured, p: Projection, table: dict[str, Any],
                         a: str = "finetune", b: str = "rag") -> list[str]:
     """The crossing points of approaches ``a`` and ``b`` in words, over traffic and over change rate."""
@@ -722,13 +741,29 @@ def breakeven_sentences(measured: Measured, p: Projection, table: dict[str, Any]
     if any(v is None for v in c[a] + c[b]):
         out.append(f"{na} vs {nb}: unknown, because a price or a measurement it needs is missing.")
         return out
+    few = {APPROACH_NAMES[k]: u.answers for k in (a, b)
+           if (u := measured.modes.get(mode_of(k, measured.modes))) is not None and 0 < u.answers < MIN_COST_ANSWERS}
+    if few:
+        out.append(f"{na} vs {nb}: not enough evidence yet to say which is cheaper ("
+                   + ", ".join(f"{k} measured on {n} answer(s)" for k, n in few.items())
+                   + f"; at least {MIN_COST_ANSWERS} each are needed).")
+        return out
+    if p.generator == "local":
+        rate = (find_price(table, "hardware", p.hardware) or {}).get("per_hour")
+        where = f"the measured local model on {p.hardware} at ${rate:g}/h" + (
+            f", {p.speedup:g}x faster than the measuring machine" if p.speedup != 1 else "")
+    else:
+        where = f"{p.generator} at its listed prices"
+    basis = (f"assuming {where}, {change}, "
+             + ("a hosted Chroma server" if p.vector_server else "the embedded index (no server)")
+             + (" and a hosted reranker" if p.reranker else ""))
     points = crossings(xs, c[a], c[b])
     if not points:
         cheaper = na if c[a][-1] < c[b][-1] else nb
-        out.append(f"From 1 to 10,000,000 queries/day, {cheaper} is always the cheaper of the two (at {change}).")
+        out.append(f"From 1 to 10,000,000 queries/day, {cheaper} is the cheaper of the two, {basis}.")
     for x, which in points:
         after, before = (na, nb) if which == "a" else (nb, na)
-        out.append(f"Above ~{_round(x)} queries/day, {after} is cheaper than {before} (at {change}).")
+        out.append(f"Above ~{_round(x)} queries/day, {after} is cheaper than {before}, {basis}.")
     rates = [0.0] + log_space(0.1, 1000)
     r = curve(measured, p, table, "docs_changed_per_month", rates, (a, b))
     points = crossings(rates, r[a], r[b])
