@@ -9,14 +9,14 @@ import logging
 import streamlit as st
 
 from workbench import models, paths, workshop
-from workbench.ui.common import PageDone, init_session, show_error, workspace
+from workbench.ui.common import PageDone, init_session, md_escape, show_error, workspace
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 st.set_page_config(page_title="RAG-vs-Fine-tune Workbench", page_icon=":material/science:", layout="wide")
 init_session()
 if (bad := st.session_state.pop("bad_workspace_param", None)) is not None:
-    st.warning(f"The link asked for workspace {bad!r}, which is not a valid workspace name (lowercase letters, digits, "
+    st.warning(f"The link asked for workspace “{md_escape(bad)}”, which is not a valid workspace name (lowercase letters, digits, "
                "'-' or '_'); opened the default workspace instead.", icon=":material/link_off:")
 
 pages = [
@@ -28,6 +28,7 @@ pages = [
     st.Page("views/costs.py", title="Costs", icon=":material/payments:"),
     st.Page("views/decide.py", title="Decide", icon=":material/recommend:"),
     st.Page("views/settings.py", title="Settings", icon=":material/settings:"),
+    st.Page("views/glossary.py", title="Glossary", icon=":material/menu_book:"),
 ]
 if workshop.workshop_mode() or workshop.facilitator_enabled():
     pages.append(st.Page("views/facilitator.py", title="Facilitator", icon=":material/groups:"))

@@ -202,6 +202,12 @@ def test_workspace_comes_from_the_url_and_a_bad_name_is_refused():
     bad.run()
     assert not bad.exception and bad.session_state["workspace"] == "default"
     assert any("not a valid workspace name" in w.value for w in bad.warning)
+    # Text from the link is shown inert: no link or image can be injected into the page.
+    evil = _app()
+    evil.query_params["workspace"] = "[click](http://evil.example) ![x](http://evil.example/i.png)"
+    evil.run()
+    shown = next(w.value for w in evil.warning if "not a valid workspace name" in w.value)
+    assert "](http" not in shown and "\\[click\\]" in shown
 
 
 def test_settings_checks_a_compat_backend_and_keeps_the_key_in_the_session(fake_generator):
@@ -245,6 +251,11 @@ def test_costs_and_decide_pages_work_on_a_brand_new_workspace():
     at.switch_page("views/decide.py").run()
     assert not at.exception and not at.error
     assert any("No finished evaluation yet" in i.value for i in at.info)
+    # No recommendation before the questionnaire is answered.
+    assert not at.success and any("recommends nothing before it knows" in i.value for i in at.info)
+    next(b for b in at.button if b.label == "Recommend").click()
+    at.run()
+    assert not at.exception and not at.error
     assert "(from your answers alone)" in at.success[0].value
 
 
@@ -319,3 +330,15 @@ def test_facilitator_page_is_locked_then_lists_workspaces_jobs_and_leaderboard(m
     finally:
         release.set()
         runner.cancel(running.id)
+
+
+def test_glossary_explains_the_words_the_pages_use():
+    at = _app().run()
+    at.switch_page("views/glossary.py").run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    for term in ("RAG", "Adapter (LoRA, QLoRA)", "LoRA rank", "Token", "Time to first token", "BM25", "Fusion",
+                 "Rerank", "Pareto front", "Token F1", "Grounded"):
+        assert f"**{term}" in text, term
+    at.text_input[0].set_value("wilson").run()
+    assert len(at.markdown) >= 1 and "95% range" in " ".join(m.value for m in at.markdown)

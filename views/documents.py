@@ -13,7 +13,7 @@ from workbench.documents import SUPPORTED, parse_document, parse_uploads
 from workbench.errors import WorkbenchError
 from workbench.index import open_index, rebuild_index
 from workbench.retrieval import retrieve
-from workbench.ui.common import StatusSink, show_error, stop_page, workspace
+from workbench.ui.common import StatusSink, answer_markdown, show_error, stop_page, workspace
 
 st.title("Documents")
 st.caption(
@@ -55,7 +55,11 @@ def report_indexing(report, problems=()) -> None:
 
 def index_files(files) -> None:
     with st.status("Reading files...", expanded=True) as status:
-        docs, problems = parse_uploads(files, max_bytes=st.get_option("server.maxUploadSize") * 2**20)
+        # The smaller of the workbench's limit (WORKBENCH_MAX_UPLOAD_MB) and Streamlit's own upload cap.
+        from workbench import limits
+
+        cap = min(limits.value("WORKBENCH_MAX_UPLOAD_MB"), st.get_option("server.maxUploadSize")) * 2**20
+        docs, problems = parse_uploads(files, max_bytes=cap)
         sink = StatusSink(status)
         report = index.add_documents(docs, progress=sink)
         status.update(label="Indexing finished", state="complete" if not (problems or report.problems) else "error",
@@ -114,7 +118,7 @@ with tab_docs:
             "Name": d["name"], "Type": d["kind"], "Characters": d["chars"], "Chunks": d["chunks"],
             "Added": datetime.fromtimestamp(d["added_at"]), "Updated": datetime.fromtimestamp(d["updated_at"]),
         } for d in docs])
-        st.dataframe(table, hide_index=True, width="stretch",
+        st.dataframe(table, hide_index=True, width="stretch", height=min(35 * (len(docs) + 1) + 3, 600),
                      column_config={"Added": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
                                     "Updated": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
 
@@ -207,7 +211,7 @@ with tab_search:
                             f"keyword {fmt(hit.keyword_score, 2)} (rank {hit.keyword_rank or '–'}) · "
                             f"fused {fmt(hit.fused_score, 4)} · rerank {fmt(hit.rerank_score)}"
                         )
-                        st.text(hit.chunk.text)
+                        st.markdown(answer_markdown(hit.chunk.text))  # the passage's Markdown, rendered
             except Exception as exc:
                 show_error(exc)
 

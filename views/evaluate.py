@@ -12,8 +12,10 @@ from workbench.charts import latency_box_chart, metric_bars_chart, tradeoff_char
 from workbench.config import GenerationConfig, RetrievalConfig
 from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, evaluate, get_eval_run, knowledge_update,
                                  list_eval_runs, training_pairs_of, update_questions)
-from workbench.eval_summary import compare_runs, judge_agreement, per_question, summarize
+from workbench.eval_summary import MIN_QUESTIONS, compare_runs, judge_agreement, per_question, summarize
 from workbench.verdicts import DESCRIPTIONS as VERDICT_HELP
+from workbench.estimates import evaluation_estimate
+from workbench.store import csv_bytes
 from workbench.evaluation import leakage, read_testset
 from workbench.index import open_index
 from workbench.reports import evaluation_report
@@ -22,7 +24,7 @@ from workbench.strategies import LABELS, MODES, availability
 from workbench.training import adapter_system_prompt, list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
-from workbench.ui.common import job_header, load_generator, show_error, stop_page, workspace
+from workbench.ui.common import job_header, load_generator, model_line, show_error, stop_page, workspace
 from workbench.ui.prompts import prompt_editor
 
 st.title("Evaluate")
@@ -74,7 +76,7 @@ st.subheader("2. Run")
 job_id = st.session_state.get("eval_job")
 job = runner.get(job_id) if job_id else None
 if items:
-    with st.form("evaluate"):
+    with st.form("evaluate", enter_to_submit=False):
         c1, c2 = st.columns([2, 1])
         modes = c1.multiselect("Approaches", list(MODES), default=["base", "prompted", "rag", "finetuned", "hybrid"],
                                format_func=lambda m: LABELS[m])
@@ -101,6 +103,10 @@ if items:
                                            key="eval_backend_adapter")
         go = st.form_submit_button("Run evaluation", icon=":material/play_arrow:", type="primary",
                                    disabled=bool(job and job.status in ACTIVE))
+    estimate = evaluation_estimate(ws, int(count), modes)
+    st.caption(f"Estimated time for {int(count)} question(s) through {len(modes)} approach(es): {estimate.text()}."
+               if estimate else "No evaluation has run in this workspace yet, so there is no measured speed to "
+                                "estimate from: the progress bar shows the time left once the first questions finish.")
     prompts = prompt_editor(ws, "eval_prompts")
     chosen = next((a for a in adapters if a["name"] == adapter_name), None)
     from workbench import models as _models
@@ -331,6 +337,7 @@ st.caption(f"Model `{config['model_id']}` · adapter `{config.get('adapter') or 
            f"chunks · up to {config['generation']['max_new_tokens']} tokens · greedy "
            f"(seed {config['generation']['seed']}) · {run['done']} questions · "
            f"{len(run['results'])} answers")
+model_line(config["model_id"])
 if run.get("errors"):
     first = next(iter({k: v for k, v in run["errors"][0].items() if k != "item_id"}.values()))
     st.warning(f"{len(run['errors'])} question(s) had an approach whose backend failed; those answers are missing. "
@@ -399,18 +406,22 @@ quality_name = st.radio("Quality measure for the trade-off charts", ["Correct", 
 key = {"Correct": None, "Token F1": "f1", "Similarity": "similarity", "Format": "format_ok"}[quality_name]
 quality = ({m: s.get("correct_answerable") for m, s in summary.items()} if key is None
            else {m: s[key] for m, s in summary.items()})
+evidence_n = min((s.get("n_answerable") or 0) if key is None else run["done"] for s in summary.values())
+enough = dict(evidence_n=evidence_n, min_n=MIN_QUESTIONS)
 a, b = st.columns(2)
 if all(s["cost_per_1k_usd"] == 0 for s in summary.values()):
     a.plotly_chart(tradeoff_chart(summary, quality, "machine_s_per_answer", "Machine seconds per answer", quality_name,
-                                  LABELS, f"{quality_name} vs compute"), width="stretch")
+                                  LABELS, f"{quality_name} vs compute", **enough), width="stretch")
     a.caption("At $0/h every local answer costs $0, so compute time stands in for cost; set a hardware rate to see "
               "dollars.")
 else:
     a.plotly_chart(tradeoff_chart(summary, quality, "cost_per_1k_usd", "Cost per 1,000 queries (US$)", quality_name,
-                                  LABELS, f"{quality_name} vs cost"), width="stretch")
+                                  LABELS, f"{quality_name} vs cost", **enough), width="stretch")
 b.plotly_chart(tradeoff_chart(summary, quality, "latency_p50_s", "Median latency (s)", quality_name, LABELS,
-                              f"{quality_name} vs latency"), width="stretch")
-st.caption("★ marks the Pareto front: no other approach is both cheaper (or faster) and better.")
+                              f"{quality_name} vs latency", **enough), width="stretch")
+st.caption(f"★ marks the Pareto front: no other approach is both cheaper (or faster) and better. It is marked from "
+           f"{MIN_QUESTIONS} questions on"
+           + (f"; this run has {evidence_n}, not enough evidence yet." if evidence_n < MIN_QUESTIONS else "."))
 st.plotly_chart(latency_box_chart(run["results"], LABELS), width="stretch")
 
 st.markdown("**Per question**")
@@ -439,7 +450,7 @@ flat = [{k: v for k, v in r.items() if k not in {"metrics", "timings", "citation
                           "closer_to": (r.get("provenance") or {}).get("closer_to"),
                           "nearest_pair": (r.get("provenance") or {}).get("nearest_pair")}
         for r in run["results"]]
-d1.download_button("Download answers and metrics (CSV)", pd.DataFrame(flat).to_csv(index=False).encode(),
+d1.download_button("Download answers and metrics (CSV)", csv_bytes(flat, list(pd.DataFrame(flat).columns)),
                    f"evaluation-{run_id}.csv", "text/csv", icon=":material/download:")
 d2.download_button("Download the run (JSON)", json.dumps(run, indent=2).encode(), f"evaluation-{run_id}.json",
                    "application/json", icon=":material/download:")

@@ -65,9 +65,13 @@ with col_ws:
                  help="Creates a new workspace holding the indexed sample documents, and opens it."):
         try:
             target = workshop.fresh_workspace_name().replace("guest-", "sample-", 1)
-            with st.status("Preparing the sample workspace...", expanded=False) as box:
-                workshop.clone_sample(target, StatusSink(box))
-                box.update(label=f"Copied the sample into workspace {target}", state="complete")
+            if (workshop.sample_folder() / ".complete").exists():  # indexed before: a plain copy, no indexing
+                with st.spinner("Copying the indexed sample..."):
+                    workshop.clone_sample(target)
+            else:
+                with st.status("Indexing the sample documents (once per server)...", expanded=False) as box:
+                    workshop.clone_sample(target, StatusSink(box))
+                    box.update(label=f"Copied the sample into workspace {target}", state="complete")
             st.session_state["workspace"] = target
             st.session_state["home_sample_done"] = target
             st.rerun()
@@ -96,7 +100,9 @@ with col_status:
         "detail": st.column_config.TextColumn("What was found", width="large"),
     }
     key_rows = [c for c in report["checks"] if not c["name"].startswith("package ")]
-    st.dataframe(pd.DataFrame(key_rows)[list(columns)], column_config=columns, hide_index=True, width="stretch")
+    # A static table wraps long findings instead of cutting them off.
+    st.table(pd.DataFrame(key_rows)[list(columns)].rename(columns={k: v["label"] for k, v in columns.items()})
+             .set_index("Check"))
     with st.expander("Package versions"):
         pkg_rows = [c for c in report["checks"] if c["name"].startswith("package ")]
         st.dataframe(pd.DataFrame(pkg_rows)[list(columns)], column_config=columns, hide_index=True,

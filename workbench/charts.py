@@ -148,6 +148,9 @@ def cumulative_cost_chart(rows: list[dict[str, Any]], labels: dict[str, str], ra
     fig.update_layout(title=title + (f" ({rate_note})" if rate_note else ""), xaxis_title="Question number",
                       yaxis_title="Cumulative cost (US$)", height=340, margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", y=-0.3), xaxis=dict(dtick=1))
+    top = max((y for trace in fig.data for y in trace.y or ()), default=0.0)
+    # Costs never go below zero; when every cost is $0 show a flat line at 0, not a -$1 to $1 axis.
+    fig.update_yaxes(range=[0, top * 1.1] if top > 0 else [0, 1], tickformat="$.2g" if top > 0 else "$")
     return fig
 
 
@@ -163,14 +166,16 @@ def tokens_chart(rows: list[dict[str, Any]], labels: dict[str, str], title: str 
         hover = ("Q%{x}: %{customdata[0]}<br>%{customdata[1]} in, %{customdata[2]} out%{customdata[3]}"
                  "<extra>%{fullData.name}</extra>")
         fig.add_trace(go.Bar(x=[r["question_no"] for r in items], y=[r["tokens_in"] for r in items],
-                             name=f"{labels.get(mode, mode)} (prompt)", marker=dict(color=colour, opacity=0.45),
+                             name=f"{labels.get(mode, mode)} (prompt)",
+                             marker=dict(color="white", line=dict(color=colour, width=1.5),
+                                         pattern=dict(shape="/", fgcolor=colour, solidity=0.35)),
                              offsetgroup=mode, customdata=custom, hovertemplate=hover))
         fig.add_trace(go.Bar(x=[r["question_no"] for r in items], y=[r["tokens_out"] for r in items],
                              name=f"{labels.get(mode, mode)} (answer)", marker=dict(color=colour),
                              offsetgroup=mode, base=[r["tokens_in"] for r in items], customdata=custom,
                              hovertemplate=hover))
     fig.update_layout(title=title, barmode="group", xaxis_title="Question number",
-                      yaxis_title="Tokens (prompt, then answer on top)", height=360,
+                      yaxis_title="Tokens (hatched: prompt; solid: answer)", height=360,
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3),
                       xaxis=dict(dtick=1))
     return fig
@@ -208,26 +213,40 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 
 def tradeoff_chart(summary: dict[str, dict[str, Any]], quality: dict[str, float], x_key: str, x_title: str,
-                   quality_title: str, labels: dict[str, str], title: str) -> Any:
-    """Quality against cost or latency, one point per approach; the Pareto front is drawn as a line."""
+                   quality_title: str, labels: dict[str, str], title: str, *, evidence_n: int | None = None,
+                   min_n: int = 0) -> Any:
+    """Quality against cost or latency, one point per approach; the Pareto front is drawn as a line and
+    starred, unless ``evidence_n`` (questions behind the quality figures) is under ``min_n``."""
     import plotly.graph_objects as go
 
     modes = [m for m in summary if summary[m].get(x_key) is not None and quality.get(m) is not None]
     points = [(summary[m][x_key], quality[m]) for m in modes]
-    front = pareto_front(points)
+    enough = evidence_n is None or evidence_n >= min_n
+    front = pareto_front(points) if enough else []
+    if not enough:
+        title = f"{title}<br><sup>No front marked: {evidence_n} questions, {min_n} needed</sup>"
     fig = go.Figure()
     if len(front) > 1:
         fig.add_trace(go.Scatter(x=[points[i][0] for i in front], y=[points[i][1] for i in front], mode="lines",
                                  name="Pareto front", line=dict(color="#000000", dash="dot"), hoverinfo="skip"))
+    # Labels of points close together go to alternate sides, so "Base" and "RAG" at the same height do not
+    # overlap; nothing is clipped at the plot's edge.
+    order = sorted(range(len(modes)), key=lambda i: (points[i][1], points[i][0]))
+    sides = {}
+    for rank, i in enumerate(order):
+        sides[i] = ("top center", "bottom center", "middle right", "middle left")[rank % 4]
     for i, mode in enumerate(modes):
         fig.add_trace(go.Scatter(
-            x=[points[i][0]], y=[points[i][1]], mode="markers+text", name=labels.get(mode, mode),
-            text=[labels.get(mode, mode) + (" ★" if i in front else "")], textposition="top center",
+            x=[points[i][0]], y=[points[i][1]], mode="markers+text", name=labels.get(mode, mode), cliponaxis=False,
+            text=[labels.get(mode, mode) + (" ★" if i in front else "")], textposition=sides[i],
             marker=dict(color=MODE_COLOURS.get(mode, "#555555"), size=14,
                         symbol="star" if i in front else "circle"),
             hovertemplate=f"{x_title}: %{{x:.4g}}<br>{quality_title}: %{{y:.2f}}<extra>%{{fullData.name}}</extra>"))
+    xs = [x for x, _ in points] or [0.0]
+    pad = (max(xs) - min(xs)) * 0.25 or max(abs(max(xs)) * 0.25, 0.5)
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=quality_title, height=380,
-                      yaxis=dict(range=[-0.05, 1.1]), margin=dict(l=10, r=10, t=40, b=10), showlegend=False)
+                      xaxis=dict(range=[min(xs) - pad, max(xs) + pad]),
+                      yaxis=dict(range=[-0.12, 1.15]), margin=dict(l=60, r=30, t=50, b=50), showlegend=False)
     return fig
 
 

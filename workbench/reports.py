@@ -59,6 +59,12 @@ def figures_html(figures: list[Any]) -> str:
     """The figures as HTML, plotly.js embedded once (the first figure carries it)."""
     parts = []
     for i, fig in enumerate(figures):
+        # On a static page the in-app tight margins clip tick labels and put axis titles over the numbers:
+        # give every axis room of its own.
+        fig = fig.__class__(fig)
+        fig.update_layout(margin=dict(l=80, r=40, t=60, b=80))
+        fig.update_xaxes(automargin=True, title_standoff=12)
+        fig.update_yaxes(automargin=True, title_standoff=12)
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False}))
     return "\n".join(parts)
 
@@ -74,7 +80,7 @@ def page(title: str, subtitle: str, sections: list[str]) -> str:
 def evaluation_report(run: dict[str, Any], hardware_per_hour: float = 0.0) -> str:
     """A self-contained HTML report of one evaluation run: settings, metrics, charts, every answer."""
     from .charts import latency_box_chart, metric_bars_chart, tradeoff_chart
-    from .eval_summary import per_question, summarize
+    from .eval_summary import MIN_QUESTIONS, per_question, summarize
     from .strategies import LABELS
 
     summary = summarize(run, hardware_per_hour)
@@ -118,7 +124,9 @@ def evaluation_report(run: dict[str, Any], hardware_per_hour: float = 0.0) -> st
                                         "format_ok": "Format", "declined_unanswerable": "Declined unanswerable",
                                         "f1": "Token F1"}, LABELS),
             tradeoff_chart(summary, {m: s.get("correct_answerable") for m, s in summary.items()}, "latency_p50_s",
-                           "Median latency (s)", "Correct", LABELS, "Correct vs latency"),
+                           "Median latency (s)", "Correct", LABELS, "Correct vs latency",
+                           evidence_n=min((s.get("n_answerable") or 0) for s in summary.values()),
+                           min_n=MIN_QUESTIONS),
             latency_box_chart(run["results"], LABELS),
         ]),
         "<h2>Every question</h2>",
