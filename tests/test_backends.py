@@ -222,3 +222,26 @@ def test_compat_embeddings_build_an_index_and_count_their_tokens(workbench_home)
         models.unregister("embedder", model_id)
     assert embedding_cost("openai:text-embedding-3-small", 1_000_000) == 0.02
     assert embedding_cost("local:all-minilm-l6-v2", 10**6) == 0.0 and embedding_cost("openai:new", 5) is None
+
+
+def test_the_shared_key_goes_only_to_the_server_it_was_configured_for(monkeypatch):
+    """Two loopback servers that both require the shared key: the configured one receives it, a URL typed
+    by a visitor does not (its request is refused for want of a key), and a session's OpenAI key is
+    never sent to a compat server."""
+    from workbench import models
+
+    app = lambda: create_app(EchoGenerator(), model_name="echo", api_key=KEY)  # noqa: E731
+    with BackgroundServer(app()) as operators, BackgroundServer(app()) as typed:
+        monkeypatch.setenv("WORKBENCH_COMPAT_API_KEY", KEY)
+        monkeypatch.setenv("WORKBENCH_COMPAT_BASE_URL", operators.base_url)
+        ok = models.remote_generator(f"compat:{operators.base_url}#echo").generate(Q)
+        assert ok.text.startswith("Echo:")
+        with pytest.raises(BackendError, match=r"\(401\)"):
+            models.remote_generator(f"compat:{typed.base_url}#echo").generate(Q)
+        # A session's own OpenAI key is OpenAI's alone.
+        with pytest.raises(BackendError, match=r"\(401\)"):
+            models.remote_generator(f"compat:{typed.base_url}#echo", api_key=KEY).generate(Q)
+        # Without a configured base URL the shared key goes nowhere.
+        monkeypatch.delenv("WORKBENCH_COMPAT_BASE_URL")
+        with pytest.raises(BackendError, match=r"\(401\)"):
+            models.remote_generator(f"compat:{operators.base_url}#echo").generate(Q)

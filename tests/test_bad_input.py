@@ -29,6 +29,14 @@ def _zip(files):
     return buffer.getvalue()
 
 
+def _zip_deflated(files):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buffer.getvalue()
+
+
 def _pairs(lines):
     return "\n".join(lines).encode()
 
@@ -47,6 +55,18 @@ DOCUMENTS = [
     ("doc-binary-txt", ("notes.txt", bytes(range(256)) * 4), "text"),
     ("doc-too-big", ("big.md", b"x" * (2 * 1024 * 1024)), "limit"),
     ("doc-html-no-text", ("page.html", b"<html><head><script>var a=1;</script></head><body></body></html>"), "expected some text"),
+    # A .docx whose main part is not XML: the parser's own error, named, not a crash of the whole upload.
+    ("doc-docx-bad-xml", ("memo.docx", _zip({
+        "[Content_Types].xml": '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+                               'content-types"><Override PartName="/word/document.xml" ContentType="application/'
+                               'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
+        "_rels/.rels": '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+                       'relationships"><Relationship Id="r1" Type="http://schemas.openxmlformats.org/officeDocument/'
+                       '2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>',
+        "word/document.xml": "<w:document><unclosed>"})), "memo.docx: expected a readable docx file"),
+    # 64 KB that unpacks to 32 MB: refused before any XML is parsed.
+    ("doc-docx-bomb", ("bomb.docx", _zip_deflated({"word/document.xml": b"<" + b"a" * (32 * 2**20)})),
+     "unpacks to 32 MB"),
 ]
 PAIRS = [
     ("pairs-empty", ("p.jsonl", b""), "found an empty file"),
@@ -63,6 +83,15 @@ PAIRS = [
     ("pairs-not-utf8", ("p.jsonl", b"\xff\xfe" + "é".encode("latin-1") * 20), "UTF-8"),
     ("pairs-csv-no-columns", ("p.csv", b"a,b\n1,2\n"), "column"),
     ("pairs-wrong-extension", ("p.docx", b"{}"), "expected"),
+    # Hostile lines: each is a reason with its line number, never a crash of the whole file.
+    ("pairs-deep-nesting", ("p.jsonl", _pairs([GOOD_PAIR] * 11 + ["[" * 100_000 + "]" * 100_000])),
+     "line 12: nested more than"),
+    ("pairs-huge-number", ("p.jsonl", _pairs([GOOD_PAIR] * 11 + ['{"prompt": "Q?", "completion": "A", "n": '
+                                                                  + "9" * 5001 + "}"])), "line 12: not usable JSON"),
+    ("pairs-surrogate", ("p.jsonl", _pairs([GOOD_PAIR] * 11 + ['{"prompt": "Q\\ud800?", "completion": "A"}'])),
+     "line 12: holds an unpaired surrogate"),
+    ("pairs-csv-huge-field", ("p.csv", b"prompt,completion\nQ?,A\n\"" + b"x" * 200_000 + b"\",y\n"),
+     "line 3"),
 ]
 TESTSETS = [
     ("testset-empty", ("t.jsonl", b""), "at least one usable question"),
@@ -75,6 +104,12 @@ TESTSETS = [
     ("testset-too-many", ("t.jsonl", b"\n".join(json.dumps({"question": f"Q{i}?", "reference": "A"}).encode()
                                                 for i in range(2001))), "the limit is 2,000 questions"),
     ("testset-source-number", ("t.jsonl", b'{"question": "Q?", "reference": "A", "source": 5}'), "line 1"),
+    ("testset-deep-nesting", ("t.jsonl", b"[" * 100_000 + b"]" * 100_000), "line 1: nested more than"),
+    ("testset-huge-number", ("t.jsonl", b'{"question": "Q?", "reference": ' + b"9" * 5001 + b"}"),
+     "line 1: not usable JSON"),
+    ("testset-surrogate", ("t.jsonl", b'{"question": "Q\\udc00?", "reference": "A"}'), "line 1: holds an unpaired"),
+    ("testset-csv-huge-field", ("t.csv", b"question,reference\n\"" + b"x" * 200_000 + b"\",y\n"),
+     "line 2"),
 ]
 
 
@@ -113,6 +148,10 @@ URLS = [
     ("eval-id-traversal", lambda: __import__("workbench.eval_runs", fromlist=["x"]).get_eval_run("default", "a/b"),
      "letters, digits and dashes"),
     ("adapter-name", lambda: __import__("workbench.training", fromlist=["x"]).validate_adapter_name("../evil"),
+     "adapter"),
+    # A trailing newline (?workspace=default%0A) must not open a look-alike of another workspace.
+    ("workspace-newline", lambda: paths.validate_workspace_name("default\n"), "workspace name"),
+    ("adapter-newline", lambda: __import__("workbench.training", fromlist=["x"]).validate_adapter_name("house\n"),
      "adapter"),
 ]
 
@@ -191,5 +230,72 @@ def test_bad_names_from_urls(workbench_home, case, call, expected):
     assert _tree(workbench_home) == before
 
 
-def test_the_corpus_has_at_least_forty_cases():
-    assert len(DOCUMENTS) + len(PAIRS) + len(TESTSETS) + len(_settings_cases()) + len(URLS) >= 40
+def test_the_corpus_has_at_least_sixty_cases():
+    assert len(DOCUMENTS) + len(PAIRS) + len(TESTSETS) + len(_settings_cases()) + len(URLS) >= 60
+
+
+def test_serve_asked_for_a_key_refuses_to_start_without_one(monkeypatch, capsys):
+    from workbench.cli import main
+
+    monkeypatch.delenv("WORKBENCH_SERVE_API_KEY", raising=False)
+    assert main(["serve", "--api-key-env"]) == 2
+    err = capsys.readouterr().err
+    assert "Expected an API key in WORKBENCH_SERVE_API_KEY" in err and "refusing to serve" in err
+    monkeypatch.setenv("WORKBENCH_SERVE_API_KEY", "   ")
+    assert main(["serve", "--api-key-env"]) == 2
+
+
+def test_exported_csv_cells_cannot_run_as_spreadsheet_formulas():
+    import csv
+    import io
+
+    from workbench.history import export_csv
+
+    rows = [{"question": "=HYPERLINK(\"http://evil.example\")", "answer": "+1", "who": "@me", "score": -0.5,
+             "note": "-cmd", "plain": "45 days"}]
+    back = next(csv.DictReader(io.StringIO(export_csv(rows).decode())))
+    assert back["question"].startswith("'=") and back["answer"] == "'+1" and back["who"] == "'@me"
+    assert back["note"] == "'-cmd" and back["score"] == "-0.5" and back["plain"] == "45 days"
+
+
+def test_a_pdf_text_layer_with_unpaired_surrogates_is_cleaned(monkeypatch):
+    from workbench import documents
+
+    monkeypatch.setattr(documents, "_parse_pdf", lambda name, data: ("Returns within 30 days \ud800 of delivery.", []))
+    doc = documents.parse_document("odd.pdf", b"%PDF-1.4 stand-in")
+    assert "\ud800" not in doc.text and "30 days" in doc.text
+    doc.text.encode("utf-8")  # storable and embeddable
+
+
+def test_index_settings_that_do_not_work_are_never_saved(workbench_home):
+    from workbench.config import IndexConfig
+    from workbench.index import close_all, open_index, saved_config
+
+    close_all()
+    with pytest.raises(WorkbenchError):
+        open_index("s", IndexConfig(chroma_url="http://127.0.0.1:9"))  # nothing listens on port 9
+    assert saved_config("s") is None  # nothing recorded
+    with pytest.raises(WorkbenchError):
+        open_index("s2", IndexConfig(embedder_id="st:/no/such/folder"))
+    assert saved_config("s2") is None
+    close_all()
+    assert open_index("s").config == IndexConfig()  # the workspace still opens with the defaults
+    close_all()
+
+
+def test_damaged_records_give_a_clear_message_not_a_crash(workbench_home):
+    from workbench.index import close_all, index_dir, open_index
+    from workbench.jobs import _jobs_dir, job_history
+
+    jobs = _jobs_dir("d")
+    jobs.mkdir(parents=True, exist_ok=True)
+    (jobs / "broken.json").write_text("{not json")
+    (jobs / "list.json").write_text("[1, 2]")
+    assert job_history("d") == []  # skipped, the page that lists jobs still draws
+    close_all()
+    index_dir("d").mkdir(parents=True, exist_ok=True)
+    (index_dir("d") / "manifest.json").write_text("{\"documents\": ")
+    with pytest.raises(WorkbenchError, match="index record of workspace 'd' .* is damaged"):
+        open_index("d")
+    assert (index_dir("d") / "manifest.json").read_text() == "{\"documents\": "  # left as found
+    close_all()

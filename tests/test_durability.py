@@ -108,3 +108,34 @@ def test_killed_while_training_the_job_is_interrupted_and_nothing_half_saved_app
     assert list(adapters_dir("k").glob(".tmp-never-*"))  # the killed training's work folder is left behind ...
     assert list_adapters("k") == []  # ... the half-trained adapter never appears
     assert not list(adapters_dir("k").glob(".tmp-*"))  # ... and listing removed the leftover
+
+
+def _index_in_a_process(home, workspace: str, folder) -> subprocess.Popen:
+    env = dict(os.environ, WORKBENCH_HOME=str(home), PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "workbench", "index", str(folder), "--workspace", workspace],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.parametrize("repetition", range(2))
+def test_two_processes_indexing_one_workspace_lose_nothing(workbench_home, tmp_path, repetition):
+    # Each process adds five documents of its own to the same workspace at the same time (the app and the
+    # CLI, or two CLI runs). Every document ends in the manifest, and Chroma holds exactly their chunks.
+    from workbench.index import close_all, open_index
+
+    folders = []
+    for who in ("a", "b"):
+        folder = tmp_path / who
+        folder.mkdir()
+        for i in range(5):
+            (folder / f"{who}-{i}.md").write_text(f"# Note {who}{i}\n\nDocument {who}-{i} says the code is "
+                                                  f"{who.upper()}-{100 + i} and the answer is {i * 7} days.\n")
+        folders.append(folder)
+    procs = [_index_in_a_process(workbench_home, "shared", f) for f in folders]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    close_all()
+    index = open_index("shared")
+    names = {d["name"] for d in index.documents()}
+    assert names == {f"{w}-{i}.md" for w in "ab" for i in range(5)}, (names, outputs)
+    assert index.count() == sum(d["chunks"] for d in index.documents())
+    close_all()

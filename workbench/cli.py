@@ -278,6 +278,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import os
 
+    from .errors import ConfigError
+
+    key = os.environ.get("WORKBENCH_SERVE_API_KEY") if args.api_key_env else None
+    if args.api_key_env and not (key or "").strip():
+        # Asked for authentication: never fall back to serving without it.
+        raise ConfigError("Expected an API key in WORKBENCH_SERVE_API_KEY (--api-key-env), found none: refusing to "
+                          "serve without authentication.",
+                          fix="export WORKBENCH_SERVE_API_KEY=some-long-secret, or drop --api-key-env on a machine "
+                              "only you can reach.")
     import uvicorn
 
     from . import models
@@ -287,7 +296,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     sink = TqdmSink()
     generator = models.get_generator(args.model, progress=sink)
     sink.close()
-    key = os.environ.get("WORKBENCH_SERVE_API_KEY") if args.api_key_env else None
     name = args.model_name or args.model
     embedder = models.get_embedder(args.embedder) if args.embedder else None
     app = create_app(generator, model_name=name, api_key=key,
@@ -426,7 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--with-context", action="store_true",
                        help="retrieval-aware: put the passages the workspace's index retrieves in each pair's prompt, "
                             "in the hybrid's format")
-    train.add_argument("--context-passages", type=int, help=help_for(TrainConfig, "context_passages") + " (default 3)")
+    train.add_argument("--context-passages", type=int, help=help_for(TrainConfig, "context_passages")
+                       + f" (default {RAFT_DEFAULTS.context_passages})")
     train.add_argument("--context-sentences", type=int, help=help_for(TrainConfig, "context_sentences"))
     train.add_argument("--distractor-share", type=float, help=help_for(TrainConfig, "distractor_share"))
     train.add_argument("--keep-good-rows", action="store_true", help="train on the good rows when some are bad")

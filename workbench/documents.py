@@ -114,7 +114,15 @@ def parse_document(name: str, data: bytes, max_bytes: int | None = None) -> Docu
     if not data:
         raise DataError(f"{name}: the file is empty (0 bytes).")
     parse = {"txt": _parse_text, "md": _parse_text, "html": _parse_html, "pdf": _parse_pdf, "docx": _parse_docx}[kind]
-    text, pages = parse(name, data)
+    try:
+        text, pages = parse(name, data)
+    except DataError:
+        raise
+    except RecursionError:
+        raise DataError(f"{name}: expected a {kind} file; its structure is nested too deeply to read.") from None
+    except Exception as exc:  # a damaged file of the right kind: the parser's own error, named
+        raise DataError(f"{name}: expected a readable {kind} file; it could not be read "
+                        f"({type(exc).__name__}: {str(exc)[:200]}).") from None
     text = _tidy(text)
     if not text.strip():
         hint = " (a scanned PDF needs text recognition first)" if kind == "pdf" else ""
@@ -281,12 +289,27 @@ def _pdf_page_lines(page: Any) -> list[tuple[float, str]]:
     return [(size, line) for size, chunk in pieces for line in chunk.splitlines() if line.strip()]
 
 
+#: A .docx is a zip: one that unpacks to more than this many times its size (and more than
+#: ``DOCX_MIN_UNPACKED``) is refused before parsing, so a small file cannot cost minutes of CPU.
+DOCX_MAX_RATIO = 40
+DOCX_MIN_UNPACKED = 8 * 2**20
+
+
 def _parse_docx(name: str, data: bytes) -> tuple[str, list[int]]:
     import zipfile
 
     import docx
     from docx.table import Table
 
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"{name}: expected a Word .docx file; it could not be opened ({exc}).") from None
+    limit = max(len(data) * DOCX_MAX_RATIO, DOCX_MIN_UNPACKED)
+    if unpacked > limit:
+        raise DataError(f"{name}: expected a Word file that unpacks to at most {limit / 2**20:.0f} MB "
+                        f"({DOCX_MAX_RATIO}x its size); it unpacks to {unpacked / 2**20:.0f} MB.")
     try:
         document = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
@@ -314,6 +337,8 @@ def _parse_docx(name: str, data: bytes) -> tuple[str, list[int]]:
 
 
 def _tidy(text: str) -> str:
+    # Unpaired surrogates (some PDFs' text layers hold them) cannot be stored or embedded: replace them.
+    text = re.sub("[\ud800-\udfff]", "\ufffd", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = re.sub(r"[ \t]+\n", "\n", text)
     text = re.sub(r"\n{3,}", "\n\n", text)

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import DataError
+from .pairs import csv_rows, json_line
 
 MAX_QUESTIONS = 2000
 MAX_FIELD_CHARS = 4000
@@ -137,13 +138,18 @@ def read_testset(name: str, data: bytes) -> tuple[list[TestItem], TestSetReport]
             if not raw.strip():
                 continue
             where = f"{name} line {n}"
+            obj, problem = json_line(raw)
+            if problem:
+                report.problems.append(f"{where}: {problem}")
+                continue
             try:
-                items.append(_item(json.loads(raw), n, where))
-            except json.JSONDecodeError as exc:
-                report.problems.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
+                items.append(_item(obj, n, where))
             except DataError as exc:
                 report.problems.append(str(exc))
     elif lower.endswith(".csv"):
+        rows, stopped = csv_rows(name, text)
+        if stopped:
+            raise DataError(f"{stopped}; nothing was read past it. Shorten that field and upload again.")
         reader = csv.DictReader(io.StringIO(text))
         columns = [c.strip().lower() for c in (reader.fieldnames or [])]
         if "question" not in columns or not {"reference", "answer"} & set(columns):

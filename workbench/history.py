@@ -14,9 +14,7 @@ answer.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 import random
@@ -339,9 +337,6 @@ def export_json(runs: list[dict[str, Any]]) -> bytes:
 
 
 def export_csv(rows: list[dict[str, Any]]) -> bytes:
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")
+    from .store import csv_bytes
+
+    return csv_bytes(rows)

@@ -34,6 +34,9 @@ from .store import atomic_write_json, atomic_write_text, read_json
 MANIFEST = "manifest.json"
 #: Present while the index is being written; found at open, it means the last write was interrupted.
 WRITING_MARK = "writing.mark"
+WRITE_LOCK = ".write.lock"
+#: How long a write waits for another process's write to the same index before giving up.
+WRITE_LOCK_TIMEOUT_S = 1800
 HEADING_BUDGET = 24  # tokens kept for the "document > heading" prefix of each chunk
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP] count against the embedder's limit
 
@@ -241,7 +244,11 @@ class KnowledgeIndex:
         self._lock = threading.RLock()
         self._collection: Any = None
         self._keyword: Any = None  # (revision, bm25 retriever, chunk ids)
-        manifest = read_json(folder / manifest_name, None) or {}
+        manifest = _read_manifest(folder / manifest_name, workspace)
+        try:
+            self._manifest_stamp: int | None = (folder / manifest_name).stat().st_mtime_ns
+        except OSError:
+            self._manifest_stamp = None
         self._documents: dict[str, dict[str, Any]] = manifest.get("documents", {})
         self.revision: int = manifest.get("revision", 0)
         #: The Chroma collection; a rebuild fills a new one and switches over when it is complete.
@@ -255,11 +262,43 @@ class KnowledgeIndex:
     # -- crash safety ------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
-        """Mark the index as being written; a process killed inside leaves the mark for ``repair``."""
-        marker = self.folder / WRITING_MARK
-        atomic_write_text(marker, f"{os.getpid()} {time.time()}")
-        yield
-        marker.unlink(missing_ok=True)
+        """Hold the workspace's write lock (across processes: the app and the CLI, or two CLI runs), take
+        in what another process wrote meanwhile, and mark the index as being written; a process killed
+        inside leaves the mark for ``repair``."""
+        from filelock import FileLock, Timeout
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.folder / WRITE_LOCK))
+        try:
+            lock.acquire(timeout=WRITE_LOCK_TIMEOUT_S)
+        except Timeout:
+            raise BackendError(f"Another process has been writing the index of {self.workspace!r} for over "
+                               f"{WRITE_LOCK_TIMEOUT_S // 60} minutes; nothing was changed.",
+                               fix="Wait for it to finish (or stop it), then try again.") from None
+        try:
+            self._reload()
+            marker = self.folder / WRITING_MARK
+            atomic_write_text(marker, f"{os.getpid()} {time.time()}")
+            yield
+            marker.unlink(missing_ok=True)
+        finally:
+            lock.release()
+
+    def _reload(self) -> None:
+        """Adopt the manifest on disk when another process saved a newer one."""
+        path = self.folder / self.manifest_name
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            return
+        if stamp == self._manifest_stamp:
+            return
+        manifest = _read_manifest(path, self.workspace)
+        if manifest.get("revision", 0) != self.revision or manifest.get("documents", {}) != self._documents:
+            self._documents = manifest.get("documents", {})
+            self.revision = manifest.get("revision", 0)
+            self._keyword = None
+        self._manifest_stamp = stamp
 
     def needs_repair(self) -> bool:
         return (self.folder / WRITING_MARK).exists()
@@ -342,6 +381,7 @@ class KnowledgeIndex:
     def _save_manifest(self) -> None:
         self.revision += 1
         atomic_write_json(self.folder / self.manifest_name, self._manifest())
+        self._manifest_stamp = (self.folder / self.manifest_name).stat().st_mtime_ns
 
     def _text_path(self, content_hash: str) -> Path:
         return self.folder / "texts" / f"{content_hash}.txt"
@@ -349,6 +389,8 @@ class KnowledgeIndex:
     # -- reading ---------------------------------------------------------------------------------
     def documents(self) -> list[dict[str, Any]]:
         """One record per indexed document: name, kind, chars, chunks, hash, added_at, updated_at."""
+        with self._lock:
+            self._reload()  # another process may have written since
         return [dict(name=name, **rec) for name, rec in sorted(self._documents.items())]
 
     def fingerprint(self) -> str:
@@ -508,9 +550,24 @@ def index_dir(workspace: str) -> Path:
     return paths.workspace_dir(workspace) / "index"
 
 
+def _read_manifest(path: Path, workspace: str) -> dict[str, Any]:
+    """The index's record ({} when there is none); a damaged one is a clear error, not a crash."""
+    try:
+        manifest = read_json(path, None) or {}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"The index record of workspace {workspace!r} ({path.name}) is damaged and cannot be read "
+                        f"({str(exc)[:120]}); nothing was changed.",
+                        fix=f"Restore {path} from a backup, or move the workspace's index folder aside and add the "
+                            "documents again.") from None
+    if not isinstance(manifest, dict):
+        raise DataError(f"The index record of workspace {workspace!r} ({path.name}) is damaged: expected a JSON "
+                        f"object, found {type(manifest).__name__}; nothing was changed.")
+    return manifest
+
+
 def saved_config(workspace: str) -> IndexConfig | None:
     """The config recorded by the workspace's index, if it has one."""
-    manifest = read_json(index_dir(workspace) / MANIFEST, None)
+    manifest = _read_manifest(index_dir(workspace) / MANIFEST, workspace)
     return IndexConfig(**manifest["config"]) if manifest and "config" in manifest else None
 
 
@@ -528,6 +585,8 @@ def open_index(workspace: str = paths.DEFAULT_WORKSPACE, config: IndexConfig | N
             saved = saved_config(workspace)
             index = KnowledgeIndex(workspace, saved or config or IndexConfig(), folder)
             if saved is None:
+                if config is not None and config != IndexConfig():
+                    _verify_config(index)  # a setting that does not work is never recorded
                 folder.mkdir(parents=True, exist_ok=True)
                 index._save_manifest()
             elif index.needs_repair():  # the last write was interrupted (a crash or a kill)
@@ -545,10 +604,27 @@ def open_index(workspace: str = paths.DEFAULT_WORKSPACE, config: IndexConfig | N
                     f"{config.chroma_url or 'embedded'}).",
                     fix="Rebuild the index with the new settings (it keeps every document).",
                 )
-            index = KnowledgeIndex(workspace, config, folder)
+            candidate = KnowledgeIndex(workspace, config, folder)
+            _verify_config(candidate)  # a setting that does not work is never recorded
+            index = candidate
             index._save_manifest()
             _open[str(folder)] = index
         return index
+
+
+def _verify_config(index: KnowledgeIndex) -> None:
+    """Prove an index's settings work before they are saved: its embedder loads and embeds, and a Chroma
+    server, when one is named, answers. Raises the clear error of whichever fails."""
+    models.get_embedder(index.config.embedder_id, precision=index.config.precision).embed(["settings check"])
+    if index.config.chroma_url:
+        try:
+            index.client().heartbeat()
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"Could not reach the Chroma server at {index.config.chroma_url}: {exc}",
+                               fix="Start it with: chroma run --path DIR --port PORT, or leave the field empty "
+                                   "for the embedded index.") from exc
 
 
 def rebuild_index(workspace: str, config: IndexConfig, progress: ProgressSink = null_sink) -> IndexReport:

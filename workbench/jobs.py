@@ -11,6 +11,8 @@ that after a restart a job that was running is reported as interrupted, never as
 
 from __future__ import annotations
 
+import logging
+
 import queue
 import threading
 import time
@@ -23,6 +25,8 @@ from . import paths
 from .errors import CancelledError, WorkbenchError
 from .progress import ProgressEvent
 from .store import atomic_write_json, read_json
+
+log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = "queued", "running", "done", "failed", "cancelled", "interrupted"
 ACTIVE = {QUEUED, RUNNING}
@@ -160,8 +164,12 @@ def job_history(workspace: str) -> list[dict[str, Any]]:
     live = {j.id for j in get_runner().jobs(workspace)} if _runner is not None else set()
     out = []
     for f in _jobs_dir(workspace).glob("*.json"):
-        rec = read_json(f, None)
-        if not rec:
+        try:
+            rec = read_json(f, None)
+        except (OSError, ValueError) as exc:  # a damaged record must not stop the page that lists jobs
+            log.warning("Skipping unreadable job record %s: %s", f, exc)
+            continue
+        if not isinstance(rec, dict) or not {"id", "status", "created_at"} <= set(rec):
             continue
         if rec["status"] in ACTIVE and rec["id"] not in live:
             rec["status"] = INTERRUPTED

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import random
+import re
 import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -79,6 +80,66 @@ def _decode(name: str, data: bytes) -> str:
     except UnicodeDecodeError as exc:
         raise DataError(f"{name}: expected UTF-8 text; byte 0x{data[exc.start]:02x} at position {exc.start} is "
                         "not valid UTF-8. Save the file as UTF-8 and upload it again.") from None
+
+
+#: Deepest nesting a data line may have (a training pair or a test item is two or three levels deep).
+MAX_JSON_DEPTH = 20
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_line(line: str) -> tuple[Any, str | None]:
+    """One JSONL line parsed defensively: (object, None), or (None, what is wrong with it). Hostile lines
+    (nesting thousands deep, a 5,000-digit number, an unpaired surrogate escape) become a reason, never
+    an exception that would stop the file."""
+    depth = 0
+    deepest = 0
+    in_string = escaped = False
+    for ch in line:  # a cheap depth check before the recursive parser sees it
+        if in_string:
+            escaped = not escaped and ch == "\\"
+            if ch == '"' and not escaped:
+                in_string = False
+            continue
+        if ch == '"':
+            in_string, escaped = True, False
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                return None, f"nested more than {MAX_JSON_DEPTH} levels deep"
+        elif ch in "]}":
+            depth -= 1
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+    except (ValueError, RecursionError) as exc:
+        return None, f"not usable JSON ({str(exc)[:120]})"
+    if _has_surrogate(obj):
+        return None, "holds an unpaired surrogate escape (\\ud800-\\udfff), which is not text"
+    return obj, None
+
+
+def _has_surrogate(obj: Any) -> bool:
+    if isinstance(obj, str):
+        return bool(_SURROGATE.search(obj))
+    if isinstance(obj, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return any(_has_surrogate(v) for v in obj)
+    return False
+
+
+def csv_rows(name: str, text: str) -> tuple[list[list[str]], str | None]:
+    """The rows of a CSV text, or the rows read so far and what stopped the reader (with its line)."""
+    rows: list[list[str]] = []
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for row in reader:
+            rows.append(row)
+    except csv.Error as exc:
+        return rows, f"{name} line {reader.line_num}: {exc} (a field over {csv.field_size_limit():,} characters)"
+    return rows, None
 
 
 def detect_format(obj: dict[str, Any]) -> str | None:
@@ -151,7 +212,9 @@ def read_pairs(name: str, data: bytes, *, fmt: str | None = None, mapping: dict[
     pairs: list[Pair] = []
     report = PairsReport(name, "csv" if is_csv else (fmt or "?"))
     if is_csv:
-        rows = list(csv.reader(io.StringIO(text)))
+        rows, stopped = csv_rows(name, text)
+        if stopped:
+            raise DataError(f"{stopped}; nothing was read past it. Shorten that field and upload again.")
         header = rows[0] if rows else []
         mapping = mapping or guess_csv_mapping(header)
         if not mapping.get("prompt") or not mapping.get("completion"):
@@ -179,10 +242,9 @@ def read_pairs(name: str, data: bytes, *, fmt: str | None = None, mapping: dict[
             if not line.strip():
                 continue
             report.rows_read += 1
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                report.rejected.append((line_no, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+            obj, problem = json_line(line)
+            if problem:
+                report.rejected.append((line_no, problem))
                 continue
             row_fmt = fmt or (detect_format(obj) if isinstance(obj, dict) else None)
             if row_fmt is None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 DEFAULT_WORKSPACE = "default"
-_WORKSPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_WORKSPACE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")  # fullmatch: "name\n" is refused
 
 
 def home() -> Path:
@@ -41,7 +41,7 @@ def validate_workspace_name(name: str) -> str:
 
     Names are never used as paths without this check, so ``../x`` or ``a/b`` cannot escape.
     """
-    if not isinstance(name, str) or not _WORKSPACE_RE.match(name):
+    if not isinstance(name, str) or not _WORKSPACE_RE.fullmatch(name):
         raise ConfigError(
             "Expected a workspace name of 1-40 characters: lowercase letters, digits, '-' or '_', "
             f"starting with a letter or digit; got {name!r}."
@@ -65,7 +65,7 @@ def workspace_dir(name: str = DEFAULT_WORKSPACE, *, create: bool = True) -> Path
 
 def list_workspaces() -> list[str]:
     """Names of existing workspaces, sorted; the default one is always listed."""
-    names = {p.name for p in workspaces_dir().iterdir() if p.is_dir() and _WORKSPACE_RE.match(p.name)}
+    names = {p.name for p in workspaces_dir().iterdir() if p.is_dir() and _WORKSPACE_RE.fullmatch(p.name)}
     names.add(DEFAULT_WORKSPACE)
     return sorted(names)
 

@@ -36,3 +36,29 @@ def read_json(path: Path, default: Any = None) -> Any:
     if not path.exists():
         return default
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+#: A spreadsheet runs a cell that starts with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A cell that a spreadsheet will show as text: strings that start like a formula get a leading
+    apostrophe (numbers, negative ones included, stay numbers)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_bytes(rows: list[dict[str, Any]], fieldnames: list[str] | None = None) -> bytes:
+    """Rows as UTF-8 CSV, every text cell made safe to open in a spreadsheet."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    names = fieldnames or (list(rows[0]) if rows else [])
+    if names:
+        writer = csv.DictWriter(buffer, fieldnames=names, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({k: csv_safe(v) for k, v in row.items()} for row in rows)
+    return buffer.getvalue().encode("utf-8")

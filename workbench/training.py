@@ -31,7 +31,7 @@ from .store import atomic_write_json, read_json
 
 TRAINING_PAIRS = "training_pairs.jsonl"
 ADAPTER_META = "workbench-adapter.json"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: "name\n" is refused
 
 
 def resolve_method(config: TrainConfig, cuda: bool) -> tuple[str, str]:
@@ -223,7 +223,7 @@ def adapters_dir(workspace: str) -> Path:
 
 
 def validate_adapter_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ConfigError(f"Expected an adapter name of 1-64 letters, digits, '.', '_' or '-', got {name!r}.")
     return name
 

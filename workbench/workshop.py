@@ -197,7 +197,7 @@ _EXPORTED_FILES = ("prices.json", "projection.json", "decision.json")
 def export_all(hardware_per_hour: float = 0.0) -> bytes:
     """A zip of every workspace's results (compare history, evaluation runs, job records, cost and
     decision inputs, adapter records) plus the leaderboard as CSV and JSON."""
-    import csv
+    from .store import csv_bytes
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -215,11 +215,7 @@ def export_all(hardware_per_hour: float = 0.0) -> bytes:
                 zf.write(meta, f"{name}/adapters/{meta.parent.name}.json")
         rows = leaderboard(hardware_per_hour)
         zf.writestr("leaderboard.json", json.dumps(rows, indent=1))
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["workspace"])
-        writer.writeheader()
-        writer.writerows(rows)
-        zf.writestr("leaderboard.csv", text.getvalue())
+        zf.writestr("leaderboard.csv", csv_bytes(rows, None if rows else ["workspace"]))
     return buffer.getvalue()
 
 

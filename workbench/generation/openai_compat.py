@@ -49,6 +49,32 @@ def resolve_api_key(explicit: str | None = None, env_var: str = "OPENAI_API_KEY"
     return _secrets_file_value(env_var)
 
 
+#: The shared key for an OpenAI-compatible server the operator runs, and the only base URL it is sent to.
+COMPAT_KEY_ENV = "WORKBENCH_COMPAT_API_KEY"
+COMPAT_URL_ENV = "WORKBENCH_COMPAT_BASE_URL"
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    from urllib.parse import urlparse
+
+    u = urlparse(url.strip())
+    port = u.port or (443 if u.scheme == "https" else 80)
+    return u.scheme.lower(), (u.hostname or "").lower(), port
+
+
+def compat_key_for(base_url: str) -> str | None:
+    """The shared compat key, only for the server it was configured for.
+
+    ``WORKBENCH_COMPAT_API_KEY`` goes to the base URL in ``WORKBENCH_COMPAT_BASE_URL`` (same scheme, host
+    and port) and to no other: a URL a visitor types never receives the server's key. With no base URL
+    configured, the shared key is sent nowhere."""
+    key = resolve_api_key(None, COMPAT_KEY_ENV)
+    allowed = os.environ.get(COMPAT_URL_ENV) or _secrets_file_value(COMPAT_URL_ENV)
+    if not key or not allowed:
+        return None
+    return key if _origin(base_url) == _origin(allowed) else None
+
+
 def _secrets_file_value(name: str) -> str | None:
     """``name`` from Streamlit's secrets files (``./.streamlit/secrets.toml``, then ``~/.streamlit/``),
     read directly so the CLI sees the same key as the app."""
