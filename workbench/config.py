@@ -155,7 +155,7 @@ class TrainConfig:
         "prompt in the hybrid's own format (0: plain training on bare questions).", 0)
     context_sentences: int = _help(
         "Keep each passage's N sentences nearest to the question (0: whole passages). Shorter prompts train "
-        "faster; the hybrid then shows the adapter passages shortened the same way.", 2)
+        "faster; the hybrid then shows the adapter passages shortened the same way.", 0)
     distractor_share: float = _help(
         "Share of answerable pairs shown only unrelated passages and taught to say the documents do not answer.",
         0.1)
