@@ -59,3 +59,25 @@ def test_sources_not_in_the_index_or_not_given_are_invented():
 def test_a_question_outside_the_test_set_still_gets_its_sources_checked():
     ev = answer_evidence({"text": "See warranty.pdf", "citations": []}, None, INDEXED)
     assert ev.verdict is None and ev.invented == [("warranty.pdf", "not in the index")]
+
+
+def test_after_a_document_update_the_updated_answer_is_expected_and_the_old_one_is_stale(workbench_home):
+    import dataclasses
+
+    from workbench.documents import parse_uploads
+    from workbench.evidence import current_item
+    from workbench.index import close_all, open_index
+
+    item = dataclasses.replace(ITEM, updated_reference="You can return a product within 30 days of the delivery date.")
+    close_all()
+    index = open_index("u")
+    index.add_documents(parse_uploads([("returns-policy.md", b"# Returns\n\nReturn any product within 45 days "
+                                                             b"of the delivery date.\n")])[0])
+    assert current_item(item, index) == (item, None)  # the document still says 45
+    index.add_documents(parse_uploads([("returns-policy.md", b"# Returns\n\nReturn any product within 30 days "
+                                                             b"of the delivery date.\n")])[0])
+    now, old = current_item(item, index)
+    assert "30 days" in now.reference and old == ITEM.reference
+    ev = answer_evidence({"text": "You have 45 days to return it.", "citations": []}, now, INDEXED, old_reference=old)
+    assert ev.verdict.verdict == "stale"
+    close_all()

@@ -21,7 +21,7 @@ from workbench.prompts import example_pool
 from workbench.raft import adapter_label
 from workbench.eval_runs import judge_names
 from workbench.eval_summary import MIN_VOTES, wilson
-from workbench.evidence import answer_evidence, find_item, known_items
+from workbench.evidence import answer_evidence, current_item, find_item, known_items
 from workbench.facts import answer_text
 from workbench.ui.common import answer_markdown, load_generator, model_line, show_error, workspace
 from workbench.ui.prompts import prompt_editor
@@ -172,9 +172,10 @@ VERDICT_BADGES = {"correct": "green", "partial": "orange", "wrong": "red", "stal
                   "unscored": "gray"}
 
 
-def show_evidence(col, answer: dict, item, names, indexed: set[str]) -> None:
+def show_evidence(col, answer: dict, item, names, indexed: set[str], old_reference: str | None) -> None:
     """The verdict against the expected answer, retrieval's part in it, and invented sources."""
-    ev = answer_evidence(answer, item, indexed, background=names.background, known=names.known)
+    ev = answer_evidence(answer, item, indexed, background=names.background, known=names.known,
+                         old_reference=old_reference)
     if ev.verdict is not None:
         colour = VERDICT_BADGES.get(ev.verdict.verdict, "gray")
         col.markdown(f":{colour}-badge[{ev.verdict.verdict.capitalize()}] {ev.verdict.reason}")
@@ -191,10 +192,16 @@ def show_run(run: dict) -> None:
     st.markdown(f"**Question:** {run['question']}")
     items = known_items(ws)
     item = find_item(run["question"], items)
+    old_reference = None
     if item is not None:
+        item, old_reference = current_item(item, index)
         expected = item.reference if item.answerable else f"decline: the documents do not answer this ({item.reference})"
         st.markdown(f"**Expected answer** (test item {item.id}"
-                    + (f", from `{item.source}`" if item.source else "") + f"): {expected}")
+                    + (f", from `{item.source}`" if item.source else "")
+                    + (", as updated" if old_reference else "") + f"): {expected}")
+        if old_reference:
+            st.caption(f"The indexed `{item.source}` holds the updated answer; before the update it was: "
+                       f"{old_reference} An answer that still says so is judged stale.")
     if run["answers"]:
         model_line(run["answers"][0].get("model_id") or st.session_state["generator_id"])
     if blind_info and not blind_info.get("vote"):
@@ -225,7 +232,7 @@ def show_run(run: dict) -> None:
         star = " ★ your pick" if blind_info and blind_info.get("winner") == mode else ""
         cols[i].markdown(f"#### {dot(mode)} {letter}{LABELS.get(mode, mode)}{star}", unsafe_allow_html=True)
         cols[i].markdown(answer_markdown(answer["text"]) or "(empty answer)")
-        show_evidence(cols[i], answer, item, names, indexed)
+        show_evidence(cols[i], answer, item, names, indexed, old_reference)
         answer_details(cols[i], answer, rate)
     extra = list(run.get("errors", {}).items())
     for j, (mode, message) in enumerate(extra, start=len(order)):
@@ -309,7 +316,11 @@ else:
         st.dataframe([{"Approach": LABELS.get(m, m), "Wins": tally["wins"].get(m, 0), "Took part": n,
                        "Win rate": win_rate(tally["wins"].get(m, 0), n)}
                       for m, n in sorted(tally["entered"].items(), key=lambda kv: -tally["wins"].get(kv[0], 0))],
-                     hide_index=True)
+                     hide_index=True, width="stretch")
+        fewest = min(tally["entered"].values(), default=0)
+        if fewest < MIN_VOTES:
+            st.caption(f"Win rates appear from {MIN_VOTES} votes per approach on ({fewest} so far for the least "
+                       "voted): fewer say too little to rank anything.")
         from workbench.evaluation import read_testset
 
         sample_path = samples.sample_dir() / "eval_set.jsonl"

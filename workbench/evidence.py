@@ -61,6 +61,23 @@ def known_items(workspace: str) -> list[TestItem]:
     return items
 
 
+def current_item(item: TestItem, index: Any) -> tuple[TestItem, str | None]:
+    """The item as the indexed documents answer it now, and the old reference when that changed: a test
+    item with an ``updated_reference`` whose source document, as indexed, holds the updated answer and
+    not the original is judged against the updated one (an answer with the old value is then stale)."""
+    import dataclasses
+
+    if not (item.updated_reference and item.source and index is not None):
+        return item, None
+    if item.source not in {d["name"] for d in index.documents()}:
+        return item, None
+    text = index.document_text(item.source)
+    updated = dataclasses.replace(item, reference=item.updated_reference, updated_reference=None)
+    if passage_holds(updated, text) and not passage_holds(item, text):
+        return updated, item.reference
+    return item, None
+
+
 def passage_holds(item: TestItem, text: str, doc_name: str | None = None, *,
                   background: frozenset[str] = frozenset()) -> bool:
     """Whether a passage holds the expected answer: every key fact of the reference is in it; for a
@@ -108,15 +125,17 @@ def answer_text_marks(answer: str) -> str:
 
 
 def answer_evidence(answer: dict[str, Any], item: TestItem | None, indexed: set[str], *,
-                    background: frozenset[str] = frozenset(), known: frozenset[str] = frozenset()) -> AnswerEvidence:
-    """The evidence for one stored answer (``item``: the test item it answers, if any)."""
+                    background: frozenset[str] = frozenset(), known: frozenset[str] = frozenset(),
+                    old_reference: str | None = None) -> AnswerEvidence:
+    """The evidence for one stored answer (``item``: the test item it answers, if any; ``old_reference``:
+    its answer before the document changed, see ``current_item``)."""
     citations = answer.get("citations") or []
     text = answer.get("text") or ""
     ev = AnswerEvidence(passages=len(citations), invented=invented_sources(text, citations, indexed))
     if item is None:
         return ev
     ev.verdict = judge(text, item.reference, question=item.question, answerable=item.answerable,
-                       background=background, known=known)
+                       old_reference=old_reference, background=background, known=known)
     if not citations or not item.answerable:
         return ev
     ev.answer_rank = next((c.get("rank") or i + 1 for i, c in enumerate(citations)
@@ -134,5 +153,5 @@ def answer_evidence(answer: dict[str, Any], item: TestItem | None, indexed: set[
     return ev
 
 
-__all__ = ["AnswerEvidence", "answer_evidence", "answer_text", "cited_sources", "find_item", "invented_sources", "known_items",
+__all__ = ["AnswerEvidence", "answer_evidence", "answer_text", "cited_sources", "current_item", "find_item", "invented_sources", "known_items",
            "passage_holds"]

@@ -117,12 +117,9 @@ def job_header(runner, job, queue_note: str = "") -> None:
 def model_line(model_id: str) -> None:
     """One small line: which model answered and, for a small one, that its quality will not carry over."""
     line, small = models.model_note(model_id)
+    st.caption(line)
     if small:
-        c1, c2 = st.columns([5, 1], vertical_alignment="center")
-        c1.caption(line)
-        c2.page_link("views/settings.py", label="Connect a larger model", icon=":material/settings:")
-    else:
-        st.caption(line)
+        st.page_link("views/settings.py", label="Connect a larger model in Settings", icon=":material/settings:")
 
 
 def md_escape(text: str, limit: int = 80) -> str:
