@@ -86,9 +86,13 @@ def test_reranker_improves_on_dense_alone(sample_index):
 
 def test_replacing_a_document_touches_only_its_chunks(sample_index):
     before = {c.id for c in sample_index.chunks() if c.doc_name != "returns-policy.md"}
+    old_text = sample_index._text_path(next(d["hash"] for d in sample_index.documents()
+                                            if d["name"] == "returns-policy.md"))
+    assert old_text.exists()
     name, data = samples.updated_document()
     report = sample_index.add_documents([parse_document(name, data)])
     assert report.replaced == ["returns-policy.md"] and report.chunks_removed > 0
+    assert not old_text.exists()  # the replaced version's stored text goes with it
     after = {c.id for c in sample_index.chunks() if c.doc_name != "returns-policy.md"}
     assert before == after
     text = " ".join(h.chunk.text for h in retrieve(sample_index, "How many days do I have to return a product?").hits)

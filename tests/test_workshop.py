@@ -148,3 +148,16 @@ def test_model_copy_count_is_reused_for_a_while_but_not_across_a_registry_change
     assert len(calls) == 2  # a model loaded since: counted again
     models.live_model_copies()
     assert len(calls) == 3  # no age given: always counted now
+
+
+def test_passphrase_guessing_is_limited_across_sessions(workbench_home, monkeypatch):
+    monkeypatch.setattr(workshop, "_wrong_guesses", [])
+    workshop.set_passphrase("correct horse battery")
+    t = 1000.0
+    for i in range(workshop.MAX_WRONG_GUESSES):
+        assert not workshop.check_facilitator(f"guess {i}", now=t + i)
+    # Locked out for everyone, the right passphrase included, until the window has passed.
+    with pytest.raises(workshop.TooManyGuesses) as info:
+        workshop.check_facilitator("correct horse battery", now=t + 10)
+    assert 0 < info.value.wait_s <= workshop.GUESS_WINDOW_S
+    assert workshop.check_facilitator("correct horse battery", now=t + workshop.GUESS_WINDOW_S + 5)

@@ -485,6 +485,9 @@ class KnowledgeIndex:
                     "size_bytes": doc.size_bytes, "added_at": old["added_at"] if old else now, "updated_at": now,
                 }
                 self._save_manifest()
+                if old and old["hash"] != doc.content_hash and \
+                        old["hash"] not in {r["hash"] for r in self._documents.values()}:
+                    self._text_path(old["hash"]).unlink(missing_ok=True)  # the replaced version's text
                 (report.replaced if old else report.added).append(doc.name)
                 report.chunks_added += len(chunks)
                 done += len(chunks)

@@ -88,9 +88,36 @@ def facilitator_enabled() -> bool:
     return stored_hash() is not None
 
 
-def check_facilitator(passphrase: str) -> bool:
-    stored = stored_hash()
-    return bool(stored) and verify_passphrase(passphrase, stored)
+#: Passphrase tries: one at a time across every session of the server, at most this many wrong ones
+#: per ``GUESS_WINDOW_S``; beyond that every try is refused until the window has passed.
+MAX_WRONG_GUESSES = 5
+GUESS_WINDOW_S = 60.0
+_guess_lock = threading.Lock()
+_wrong_guesses: list[float] = []
+
+
+class TooManyGuesses(Exception):
+    """Raised by ``check_facilitator`` while tries are locked out; ``wait_s`` says for how long."""
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__(f"Too many wrong passphrases; try again in {wait_s:.0f} s.")
+        self.wait_s = wait_s
+
+
+def check_facilitator(passphrase: str, now: float | None = None) -> bool:
+    """Whether ``passphrase`` is the facilitator's. Tries are serialised across sessions (parallel
+    guessing gains nothing) and limited to MAX_WRONG_GUESSES wrong ones per GUESS_WINDOW_S."""
+    with _guess_lock:
+        t = time.time() if now is None else now
+        while _wrong_guesses and t - _wrong_guesses[0] > GUESS_WINDOW_S:
+            _wrong_guesses.pop(0)
+        if len(_wrong_guesses) >= MAX_WRONG_GUESSES:
+            raise TooManyGuesses(GUESS_WINDOW_S - (t - _wrong_guesses[0]))
+        stored = stored_hash()
+        ok = bool(stored) and verify_passphrase(passphrase, stored)
+        if not ok:
+            _wrong_guesses.append(t)
+        return ok
 
 
 # -- workspaces for people -------------------------------------------------------------------------------------
@@ -173,9 +200,9 @@ def reset_workspace(name: str) -> None:
     _busy(name)
     folder = paths.workspace_dir(name, create=False)
     close_workspace(name)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    trash = _to_trash(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _empty_trash(trash)
     log.info("workspace %s reset", name)
 
 
@@ -185,8 +212,26 @@ def delete_workspace(name: str) -> None:
     _busy(name)
     folder = paths.workspace_dir(name, create=False)
     close_workspace(name)
-    shutil.rmtree(folder, ignore_errors=True)
+    _empty_trash(_to_trash(folder))
     log.info("workspace %s deleted", name)
+
+
+def _to_trash(folder: Path) -> Path | None:
+    """Move a workspace folder out of sight in one atomic rename: from here on it is either whole or gone,
+    never half-deleted under its own name (a crash during the removal leaves only a hidden folder)."""
+    if not folder.exists():
+        return None
+    trash = folder.with_name(f".trash-{folder.name}-{os.getpid()}-{secrets.token_hex(3)}")
+    folder.rename(trash)
+    return trash
+
+
+def _empty_trash(trash: Path | None) -> None:
+    """Remove a trashed folder, and any left by an earlier interrupted removal."""
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+    for left in trash.parent.glob(".trash-*") if trash is not None else ():
+        shutil.rmtree(left, ignore_errors=True)
 
 
 #: What "export all results" holds: the records, not the index or the adapter weights.
