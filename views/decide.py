@@ -99,7 +99,7 @@ rec = recommend(answers, evidence)
 for warning in rec.warnings:
     st.warning(warning, icon=":material/warning:")
 if rec.approach is None:
-    st.error("No approach meets all of your hard limits.", icon=":material/block:")
+    st.warning("**No approach meets all of your hard limits.** The vetoes are listed below.", icon=":material/block:")
 else:
     label = "" if rec.measured else " (from your answers alone)"
     st.success(f"**{NAMES[rec.approach]}**{label}", icon=":material/recommend:")

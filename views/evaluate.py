@@ -15,6 +15,7 @@ from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, evaluate, get_eva
 from workbench.eval_summary import MIN_QUESTIONS, compare_runs, judge_agreement, per_question, summarize
 from workbench.verdicts import DESCRIPTIONS as VERDICT_HELP
 from workbench.estimates import evaluation_estimate
+from workbench.glossary import TERMS
 from workbench.store import csv_bytes
 from workbench.evaluation import leakage, read_testset
 from workbench.index import open_index
@@ -373,10 +374,20 @@ st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", column_confi
     "Stale": st.column_config.NumberColumn("Stale", format="percent", help=VERDICT_HELP["stale"]),
     "Refused": st.column_config.NumberColumn("Refused", format="percent", help=VERDICT_HELP["refused"]),
     "Unscored": st.column_config.NumberColumn("Unscored", format="percent", help=VERDICT_HELP["unscored"]),
+    # Engineering measures keep their names and explain themselves in a tooltip (the Glossary has them all).
+    "Token F1": st.column_config.NumberColumn(format="percent", help=TERMS["Token F1"]),
+    "Similarity": st.column_config.NumberColumn(format="percent", help="Embedding similarity of the answer to the "
+                                                "expected one: close wording scores high even with a wrong figure."),
+    "Grounded (facts)": st.column_config.NumberColumn(format="percent", help=TERMS["Grounded"]),
+    "Format": st.column_config.NumberColumn(format="percent", help=TERMS["Follows the format"]),
+    "Questions": st.column_config.NumberColumn(help="Answerable questions behind the Correct share."),
     "Judge cost ($)": st.column_config.NumberColumn(format="$%.4f"),
-    "p50 (s)": st.column_config.NumberColumn(format="%.2f"), "p95 (s)": st.column_config.NumberColumn(format="%.2f"),
-    "Tokens in / 1k": st.column_config.NumberColumn(format="%.0f"),
-    "Tokens out / 1k": st.column_config.NumberColumn(format="%.0f"),
+    "p50 (s)": st.column_config.NumberColumn(format="%.2f", help="Median seconds to a full answer."),
+    "p95 (s)": st.column_config.NumberColumn(format="%.2f", help="19 answers in 20 were faster than this."),
+    "Tokens in / 1k": st.column_config.NumberColumn(format="%.0f", help="Tokens read per 1,000 questions, "
+                                                    "in thousands. " + TERMS["Token"]),
+    "Tokens out / 1k": st.column_config.NumberColumn(format="%.0f", help="Tokens written per 1,000 questions, "
+                                                     "in thousands."),
     "$ / 1k queries": st.column_config.NumberColumn(format="$%.4f")})
 st.caption("Verdicts are per answer, on the questions the documents answer: **correct** holds every key fact of the "
            "reference (numbers with units, dates, codes, names, a leading yes/no) and contradicts none; the 95% range "

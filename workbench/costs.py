@@ -645,6 +645,9 @@ def project(measured: Measured, p: Projection, table: dict[str, Any],
             rr = hosting["reranker"]
             rows.append(Component("Reranker", rr, "hosting per month" if rr is not None
                                   else "no price known for reranker hosting"))
+        elif retrieves:
+            rows.append(Component("Reranker", 0.0, "no hosted reranker (the built-in rescoring, when on, runs inside "
+                                                   "the app; its time is in the measured seconds)"))
         else:
             rows.append(Component("Reranker", 0.0, "not used"))
         # Training: the first run amortised, plus every retraining.
