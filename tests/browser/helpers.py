@@ -73,3 +73,32 @@ def upload(page, index: int, files: list, expect: str, attempts: int = 3) -> Non
         except Exception:
             if attempt == attempts - 1:
                 raise
+
+
+def truncated_labels(page) -> list[str]:
+    """Texts the page cuts off with an ellipsis (an element narrower than its text, with
+    ``text-overflow: ellipsis``), in the main area: labels a person cannot read in full."""
+    return page.evaluate(
+        """() => {
+            const out = [];
+            for (const el of document.querySelectorAll('[data-testid="stMain"] *')) {
+                if (!el.childElementCount && el.innerText && el.scrollWidth > el.clientWidth + 1) {
+                    const style = getComputedStyle(el);
+                    if (style.textOverflow === 'ellipsis' && style.overflow !== 'visible') out.push(el.innerText);
+                }
+            }
+            return out;
+        }""")
+
+
+def at_widths(page, name: str, widths: tuple[int, ...] = (1280, 1440), height: int = 2400) -> dict[int, list[str]]:
+    """Screenshots at each width (tall viewport); returns width -> truncated labels seen there."""
+    size = page.viewport_size
+    found = {}
+    for width in widths:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(800)
+        shot(page, f"{name}-{width}")
+        found[width] = truncated_labels(page)
+    page.set_viewport_size(size)
+    return found
