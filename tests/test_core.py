@@ -169,3 +169,10 @@ def test_cli_evaluate_with_fake_generator(fake_generator, capsys):
     captured = capsys.readouterr()
     assert "Base" in captured.out and "stored in workspace 'default'" in captured.out
     assert "skipped rag: No documents indexed yet" in captured.err
+
+
+def test_decode_speed_is_one_formula():
+    from workbench.records import decode_speed
+
+    assert decode_speed(11, 2.0) == 5.0  # the first token belongs to the time to first token
+    assert decode_speed(1, 2.0) is None and decode_speed(5, 0.0) is None and decode_speed(5, None) is None

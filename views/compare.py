@@ -19,6 +19,7 @@ from workbench.strategies import DESCRIPTIONS, LABELS, MODES, availability
 from workbench.training import adapter_system_prompt, list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
+from workbench.records import decode_speed
 from workbench.eval_runs import judge_names
 from workbench.eval_summary import MIN_VOTES, wilson
 from workbench.evidence import answer_evidence, current_item, find_item, known_items
@@ -150,8 +151,7 @@ def answer_details(col, answer: dict, rate: float) -> None:
                     f"{hit['threshold']:.2f}); looked up in {total * 1000:.0f} ms, no model call.",
                     icon=":material/bolt:")
         return
-    decode = stages.get("decode") or 0.0
-    tok_s = (usage["tokens_out"] - 1) / decode if decode > 0 and usage["tokens_out"] > 1 else 0.0
+    tok_s = decode_speed(usage["tokens_out"], stages.get("decode")) or 0.0
     col.caption(f"{total:.2f} s · first token {stages.get('ttft', 0) * 1000:.0f} ms · {tok_s:.0f} tokens/s · "
                 f"{usage['tokens_in']} in / {usage['tokens_out']} out · {cost_text} ({cost.basis})"
                 + (" · stopped at the length limit" if answer.get("finish_reason") == "length" else ""))

@@ -7,6 +7,7 @@ from workbench import paths, samples, workshop
 from workbench.config import GenerationConfig
 from workbench.doctor import MISSING, OK, run_doctor
 from workbench.errors import WorkbenchError
+from workbench.records import decode_speed
 from workbench.strategies import answer_question
 from workbench.ui.common import StatusSink, answer_markdown, load_generator, show_error, workspace
 
@@ -132,8 +133,7 @@ if asked:
         answer = answer_question(question, generator, "base", GenerationConfig(max_new_tokens=max_tokens),
                                  on_text=on_text)
         box.markdown(answer_markdown(answer.text) or "_(empty answer)_")
-        decode = answer.timing("decode") or 0.0
-        tok_s = (answer.usage.tokens_out - 1) / decode if decode > 0 and answer.usage.tokens_out > 1 else 0.0
+        tok_s = decode_speed(answer.usage.tokens_out, answer.timing("decode")) or 0.0
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Time to first token", f"{(answer.timing('ttft') or 0) * 1000:.0f} ms")
         c2.metric("Decode speed (tokens/s)", f"{tok_s:.1f}")

@@ -30,6 +30,7 @@ from .costs import answer_cost, machine_seconds
 from .errors import DataError
 from .generation.base import Generator
 from .prompts import ExamplePool, PromptSet
+from .records import decode_speed
 from .store import atomic_write_json
 from .strategies import LABELS, run_comparison, validate_question
 
@@ -319,7 +320,7 @@ def answer_rows(runs: list[dict[str, Any]], hardware_per_hour: float = 0.0) -> l
                 "retrieval_s": sum(v for k, v in stages.items() if k in
                                    {"embed_query", "dense_search", "keyword_search", "fusion", "rerank"}),
                 "tokens_in": usage.get("tokens_in", 0), "tokens_out": out,
-                "tokens_per_s": (out - 1) / decode if decode > 0 and out > 1 else None,
+                "tokens_per_s": decode_speed(out, decode),
                 "cost_usd": cost.usd, "cost_basis": cost.basis, "cache_hit": bool(answer.get("cache_hit")),
                 "batch_size": answer.get("batch_size", 1), "finish_reason": answer.get("finish_reason"),
                 "model_id": answer.get("model_id"), "adapter": (run.get("settings") or {}).get("adapter")

@@ -10,6 +10,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+
+def decode_speed(tokens_out: int, decode_s: float | None) -> float | None:
+    """Tokens per second while decoding: the tokens after the first one over the decode time (the first
+    token's time is the time to first token). None when too few tokens or no time to tell. The one
+    formula every page, record and export uses."""
+    if tokens_out <= 1 or not decode_s or decode_s <= 0:
+        return None
+    return (tokens_out - 1) / decode_s
+
 @dataclass(frozen=True)
 class StageTiming:
     """How long one stage of answering took."""
@@ -67,9 +76,7 @@ class Generation:
     @property
     def decode_tok_s(self) -> float:
         """Generated tokens per second after the first one (0 when too few to tell)."""
-        if self.usage.tokens_out <= 1 or self.decode_s <= 0:
-            return 0.0
-        return (self.usage.tokens_out - 1) / self.decode_s
+        return decode_speed(self.usage.tokens_out, self.decode_s) or 0.0
 
     def timings(self) -> list[StageTiming]:
         return [StageTiming("ttft", self.ttft_s), StageTiming("decode", self.decode_s)]
