@@ -15,9 +15,17 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 
 st.set_page_config(page_title="RAG-vs-Fine-tune Workbench", page_icon=":material/science:", layout="wide")
 init_session()
+if "workspace" not in st.session_state:  # workshop mode, and the server's hourly limit of new workspaces reached
+    show_error(st.session_state["workspace_refused"])
+    st.stop()
 if (bad := st.session_state.pop("bad_workspace_param", None)) is not None:
-    st.warning(f"The link asked for workspace “{md_escape(bad)}”, which is not a valid workspace name (lowercase letters, digits, "
-               "'-' or '_'); opened the default workspace instead.", icon=":material/link_off:")
+    if workshop.workshop_mode():
+        st.warning("That link does not open a workspace on this server (a link holds a workspace's private name; "
+                   "empty workspaces are removed after an hour). You have a new workspace of your own.",
+                   icon=":material/link_off:")
+    else:
+        st.warning(f"The link asked for workspace “{md_escape(bad)}”, which is not a valid workspace name (lowercase "
+                   "letters, digits, '-' or '_'); opened the default workspace instead.", icon=":material/link_off:")
 
 pages = [
     st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
@@ -43,7 +51,7 @@ except Exception as exc:  # a bug: log it and show a short message, never a trac
 
 # Drawn after the page so that it reflects what the page just did (a model loaded, a workspace opened).
 with st.sidebar:
-    st.markdown(f"**Workspace:** `{workspace()}`")
+    st.markdown(f"**Workspace:** `{workshop.short_name(workspace())}`")
     loaded = ("generator", st.session_state["generator_id"]) in models.loaded_models()
     st.markdown(f"**Model:** `{st.session_state['generator_id']}`")
     st.caption("Model loaded in memory" if loaded else "Model loads on first use")

@@ -14,6 +14,9 @@ def workbench_home(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
     SHARED_MODELS.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("WORKBENCH_MODELS_DIR", str(SHARED_MODELS))
+    from workbench import workshop
+
+    workshop._new_times.clear()  # the hourly count of new workspaces is per server process
     return home
 
 

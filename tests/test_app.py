@@ -297,6 +297,75 @@ def test_costs_page_shows_a_missing_hardware_price_as_unknown():
     assert any("unknown" in c.value for c in at.caption)
 
 
+def test_workshop_mode_gives_each_visitor_a_private_workspace_and_lists_only_theirs(monkeypatch):
+    from workbench import paths, workshop
+
+    monkeypatch.setenv(workshop.ENV_WORKSHOP, "1")
+    paths.workspace_dir("team-a")  # someone else's, made with a guessable name
+    alice = _app().run()
+    mine = alice.session_state["workspace"]
+    assert not alice.exception and workshop.is_private_name(mine) and alice.query_params["workspace"] in (mine, [mine])
+    assert any(mine in c.value for c in alice.code)  # the private link to bookmark
+    bob = _app().run()
+    theirs = bob.session_state["workspace"]
+    assert theirs != mine
+    # Home lists only the visitor's own workspaces, by their short labels.
+    assert bob.selectbox[0].options == [workshop.short_name(theirs)]
+    next(t for t in bob.text_input if t.label.startswith("New workspace label")).input("second")
+    next(b for b in bob.button if b.label == "Create and open").click()
+    bob.run()
+    second = bob.session_state["workspace"]
+    assert second.startswith("second-") and bob.selectbox[0].options == [workshop.short_name(n) for n in (theirs, second)]
+    # A guessable name or a look-alike link opens nothing of anyone's: the visitor gets a fresh workspace.
+    for link in ("team-a", "default", mine[:-1] + ("0" if mine[-1] != "0" else "1")):
+        guest = _app()
+        guest.query_params["workspace"] = link
+        guest.run()
+        assert not guest.exception and guest.session_state["workspace"] not in {"team-a", "default", mine}
+        assert any("does not open a workspace" in w.value for w in guest.warning)
+    # Alice's link brings her back.
+    again = _app()
+    again.query_params["workspace"] = mine
+    again.run()
+    assert again.session_state["workspace"] == mine and not again.warning
+
+
+def test_workshop_mode_offers_only_the_operators_servers_no_typed_urls(monkeypatch):
+    import json
+
+    from workbench import paths, workshop
+
+    monkeypatch.setenv(workshop.ENV_WORKSHOP, "1")
+    (paths.home() / "servers.json").write_text(json.dumps({"generators": {"Team server": "compat:http://10.0.0.5/v1#m"},
+                                                           "chroma": {"Team Chroma": "http://10.0.0.5:8002"}}))
+    at = _app().run()
+    fields = {"Backend id", "Embedder", "Chroma server (optional)", "LLM judge (optional, off when empty)"}
+    seen = set()
+    for page in ("views/settings.py", "views/documents.py", "views/evaluate.py", "views/compare.py"):
+        at.switch_page(page).run()
+        assert not at.exception, page
+        typed = {t.label for t in at.text_input}
+        assert not typed & fields and not any(label.startswith("Model for") for label in typed), (page, typed)
+        seen |= {b.label for b in at.selectbox} & fields
+        for box in at.selectbox:
+            if box.label == "Backend id":
+                assert box.options == ["(pick a server)", "Team server"]
+            if box.label == "Chroma server (optional)":
+                assert box.options == ["embedded in this workspace", "Team Chroma"]
+    assert {"Backend id", "Embedder", "Chroma server (optional)"} <= seen
+
+
+def test_workshop_mode_refuses_a_new_workspace_past_the_hourly_limit(monkeypatch):
+    from workbench import workshop
+
+    monkeypatch.setenv(workshop.ENV_WORKSHOP, "1")
+    monkeypatch.setenv(workshop.ENV_MAX_NEW, "1")
+    assert not _app().run().exception
+    refused = _app().run()
+    assert not refused.exception and "workspace" not in refused.session_state
+    assert "1 new workspaces in the last hour" in refused.error[0].value
+
+
 def test_facilitator_page_is_locked_then_lists_workspaces_jobs_and_leaderboard(monkeypatch):
     import threading
 

@@ -245,3 +245,51 @@ def test_the_shared_key_goes_only_to_the_server_it_was_configured_for(monkeypatc
         monkeypatch.delenv("WORKBENCH_COMPAT_BASE_URL")
         with pytest.raises(BackendError, match=r"\(401\)"):
             models.remote_generator(f"compat:{operators.base_url}#echo").generate(Q)
+
+
+def test_workshop_mode_uses_only_the_operators_servers(workbench_home, monkeypatch):
+    """In workshop mode a typed URL, a local path, a hub id or a Chroma address that the operator did not
+    list is refused before any connection; the listed server works, and gets the shared key."""
+    import json
+
+    from workbench import models, paths, servers
+    from workbench.config import IndexConfig
+    from workbench.errors import ConfigError
+    from workbench.index import close_all, open_index
+
+    app = lambda: create_app(EchoGenerator(), model_name="echo", api_key=KEY)  # noqa: E731
+    with BackgroundServer(app()) as operators, BackgroundServer(app()) as typed:
+        listed = f"compat:{operators.base_url}#echo"
+        monkeypatch.setenv("WORKBENCH_WORKSHOP", "1")
+        monkeypatch.setenv("WORKBENCH_COMPAT_API_KEY", KEY)
+        monkeypatch.setenv("WORKBENCH_COMPAT_BASE_URL", operators.base_url)
+        (paths.home() / servers.SERVERS_FILE).write_text(json.dumps({"generators": {"Team server": listed}}))
+        assert [s.name for s in servers.allowed("generator")] == ["Team server"]
+        assert models.remote_generator(listed).generate(Q).text.startswith("Echo:")
+        for refused in (f"compat:{typed.base_url}#echo", "openai:gpt-4o-mini"):
+            with pytest.raises(ConfigError, match="only the models the operator listed") as info:
+                models.remote_generator(refused, api_key=KEY)
+            assert "Team server" in info.value.fix
+        for refused in ("hf:/etc", "hf:HuggingFaceTB/SmolLM2-360M-Instruct"):
+            with pytest.raises(ConfigError, match="not one"):
+                models.get_generator(refused)
+        for refused in (f"compat:{typed.base_url}#minilm", "st:/etc"):
+            with pytest.raises(ConfigError, match="not one"):
+                models.get_embedder(refused)
+        close_all()
+        with pytest.raises(ConfigError, match="only the Chroma servers the operator listed"):
+            open_index("mine", IndexConfig(chroma_url="http://127.0.0.1:9"))
+        assert models.get_embedder() is not None and servers.check_model("generator", models.DEFAULT_GENERATOR) is None
+        # Outside workshop mode one person may type any server (the shared key still stays with its own).
+        monkeypatch.delenv("WORKBENCH_WORKSHOP")
+        servers.check_model("generator", f"compat:{typed.base_url}#echo")
+    # A damaged list is a clear error, not a silent "no servers".
+    monkeypatch.setenv(servers.ENV_SERVERS, '{"generators": ["not", "a map"]}')
+    with pytest.raises(ConfigError, match="map names to ids"):
+        servers.allowed()
+    monkeypatch.setenv(servers.ENV_SERVERS, '{"chroma": {"x": "ftp://h"}}')
+    with pytest.raises(ConfigError, match="http\\(s\\) URL"):
+        servers.allowed()
+    monkeypatch.setenv(servers.ENV_SERVERS, str(workbench_home / "missing.json"))
+    with pytest.raises(ConfigError, match="no file"):
+        servers.allowed()

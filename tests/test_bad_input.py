@@ -153,7 +153,58 @@ URLS = [
     ("workspace-newline", lambda: paths.validate_workspace_name("default\n"), "workspace name"),
     ("adapter-newline", lambda: __import__("workbench.training", fromlist=["x"]).validate_adapter_name("house\n"),
      "adapter"),
+    ("workspace-empty", lambda: paths.validate_workspace_name(""), "workspace name"),
+    ("workspace-accented", lambda: paths.validate_workspace_name("équipe"), "workspace name"),
+    ("adapter-slash", lambda: __import__("workbench.training", fromlist=["x"]).validate_adapter_name("a/b"),
+     "adapter"),
 ]
+
+
+def _workshop_cases():
+    """Input a visitor of a workshop server (WORKBENCH_WORKSHOP=1) can give, and an operator's bad server list."""
+    from workbench import models, servers, workshop
+    from workbench.config import IndexConfig
+    from workbench.index import open_index
+
+    listed = {"generators": {"Team server": "compat:http://127.0.0.1:9/v1#m"}}
+    return [
+        ("typed-compat-url", {}, lambda: models.remote_generator("compat:http://attacker.example:80/v1#m"), "not one"),
+        ("typed-openai", {}, lambda: models.remote_generator("openai:gpt-4o-mini", api_key="sk-x"), "not one"),
+        ("typed-local-path", {}, lambda: models.get_generator("hf:/etc"), "not one"),
+        ("typed-hub-id", {}, lambda: models.get_generator("hf:someone/some-model"), "not one"),
+        ("typed-gguf-path", {}, lambda: models.get_generator("hf:/root/model.gguf"), "not one"),
+        ("typed-embedder-path", {}, lambda: models.get_embedder("st:/etc"), "not one"),
+        ("typed-embedder-url", {}, lambda: models.get_embedder("compat:http://10.1.2.3/v1#e"), "not one"),
+        ("typed-chroma", {}, lambda: open_index("x", IndexConfig(chroma_url="http://169.254.169.254:80")),
+         "Chroma servers the operator listed"),
+        ("label-upper", {}, lambda: workshop.fresh_workspace_name("Team"), "workspace label"),
+        ("label-dash", {}, lambda: workshop.fresh_workspace_name("a-b"), "workspace label"),
+        ("label-long", {}, lambda: workshop.fresh_workspace_name("a" * 16), "workspace label"),
+        ("new-limit-not-a-number", {workshop.ENV_MAX_NEW: "many"}, lambda: workshop.fresh_workspace_name(),
+         "whole number"),
+        ("servers-not-json", {servers.ENV_SERVERS: "{generators"}, lambda: servers.allowed(), "to be JSON"),
+        ("servers-bad-chroma", {servers.ENV_SERVERS: '{"chroma": {"c": "file:///etc"}}'}, lambda: servers.allowed(),
+         "http(s) URL"),
+        ("servers-unknown-key", {servers.ENV_SERVERS: json.dumps({**listed, "ssh": {}})}, lambda: servers.allowed(),
+         "keys generators, embedders, chroma"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(15))
+def test_bad_workshop_input(workbench_home, monkeypatch, index):
+    from workbench.index import close_all
+
+    case, env, call, expected = _workshop_cases()[index]
+    monkeypatch.setenv("WORKBENCH_WORKSHOP", "1")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    close_all()
+    before = _tree(workbench_home)
+    with pytest.raises(WorkbenchError) as info:
+        call()
+    assert expected.lower() in str(info.value).lower(), (case, str(info.value))
+    assert _tree(workbench_home) == before
+    close_all()
 
 
 @pytest.fixture
@@ -230,8 +281,8 @@ def test_bad_names_from_urls(workbench_home, case, call, expected):
     assert _tree(workbench_home) == before
 
 
-def test_the_corpus_has_at_least_sixty_cases():
-    assert len(DOCUMENTS) + len(PAIRS) + len(TESTSETS) + len(_settings_cases()) + len(URLS) >= 60
+def test_the_corpus_has_at_least_eighty_cases():
+    assert len(DOCUMENTS) + len(PAIRS) + len(TESTSETS) + len(_settings_cases()) + len(URLS) + len(_workshop_cases()) >= 80
 
 
 def test_serve_asked_for_a_key_refuses_to_start_without_one(monkeypatch, capsys):

@@ -50,6 +50,61 @@ def test_fresh_workspace_names_are_new_and_valid(workbench_home):
     assert all(paths.validate_workspace_name(n) == n and n.startswith("guest-") for n in names)
 
 
+def test_workshop_workspaces_are_private_links(workbench_home, monkeypatch):
+    monkeypatch.setenv(workshop.ENV_WORKSHOP, "1")
+    names = {workshop.fresh_workspace_name() for _ in range(20)}
+    assert len(names) == 20 and all(workshop.is_private_name(n) for n in names)
+    mine = workshop.fresh_workspace_name("team_a")
+    assert mine.startswith("team_a-") and len(mine.split("-")[1]) == 24  # 96 random bits
+    # A visitor opens only an existing private workspace from a link; never a guessable name.
+    assert workshop.may_open(mine)
+    assert not workshop.may_open("default") and not workshop.may_open("team-a")
+    assert not workshop.may_open(mine[:-1] + ("0" if mine[-1] != "0" else "1"))  # the same shape, not there
+    assert not workshop.may_open("../etc") and not workshop.may_open(mine + "\n")
+    assert workshop.may_open("default", facilitator=True)
+    # What tables, memos and file names show: the label and 4 digits, never the link's secret.
+    assert workshop.short_name(mine) == f"team_a-{mine.split('-')[1][:4]}…"
+    assert workshop.short_name("default") == "default"
+    with pytest.raises(ConfigError, match="Expected a workspace label"):
+        workshop.fresh_workspace_name("Bad Label")
+    # Outside workshop mode: one person on their own machine, any valid name opens.
+    monkeypatch.delenv(workshop.ENV_WORKSHOP)
+    assert workshop.may_open("team-a") and workshop.fresh_workspace_name().startswith("guest-")
+
+
+def test_new_workspaces_are_limited_per_hour(workbench_home, monkeypatch):
+    monkeypatch.setenv(workshop.ENV_WORKSHOP, "1")
+    monkeypatch.setenv(workshop.ENV_MAX_NEW, "3")
+    for _ in range(3):
+        workshop.fresh_workspace_name()
+    with pytest.raises(workshop.TooManyWorkspaces, match="3 new workspaces in the last hour") as info:
+        workshop.fresh_workspace_name()
+    assert workshop.ENV_MAX_NEW in info.value.fix
+    assert len(list(paths.workspaces_dir().iterdir())) == 3  # the refused one made no folder
+    workshop._new_times[:] = [t - workshop.NEW_WINDOW_S - 1 for t in workshop._new_times]  # an hour later
+    workshop.fresh_workspace_name()
+    monkeypatch.setenv(workshop.ENV_MAX_NEW, "many")
+    with pytest.raises(ConfigError, match="whole number"):
+        workshop.fresh_workspace_name()
+
+
+def test_cleanup_removes_only_old_empty_private_workspaces(workbench_home, monkeypatch):
+    import os
+    import time
+
+    monkeypatch.setenv(workshop.ENV_WORKSHOP, "1")
+    empty_old, empty_new, used_old = (workshop.fresh_workspace_name() for _ in range(3))
+    named = paths.workspace_dir("team-a")  # a named workspace (made outside workshop mode) is never removed
+    (paths.workspace_dir(empty_old) / "history").mkdir()  # folders only: still empty
+    (paths.workspace_dir(used_old) / "prices.json").write_text("{}")
+    old = time.time() - workshop.EMPTY_MAX_AGE_S - 60
+    for folder in (paths.workspace_dir(empty_old), paths.workspace_dir(empty_old) / "history",
+                   paths.workspace_dir(used_old), paths.workspace_dir(used_old) / "prices.json", named):
+        os.utime(folder, (old, old))
+    assert workshop.cleanup_empty() == [empty_old]
+    assert {p.name for p in paths.workspaces_dir().iterdir()} == {empty_new, used_old, "team-a"}
+
+
 def test_nothing_leaks_between_workspaces(workbench_home):
     from workbench import samples
 

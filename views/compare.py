@@ -8,6 +8,7 @@ import time
 import streamlit as st
 
 from workbench import models, samples
+from workbench.workshop import short_name
 from workbench.charts import (MODE_COLOURS, cumulative_cost_chart, latency_by_stage_chart,
                               latency_distribution_chart, tokens_chart)
 from workbench.config import GenerationConfig, RetrievalConfig
@@ -24,7 +25,7 @@ from workbench.eval_runs import judge_names
 from workbench.eval_summary import MIN_VOTES, wilson
 from workbench.evidence import answer_evidence, current_item, find_item, known_items
 from workbench.facts import answer_text
-from workbench.ui.common import answer_markdown, load_generator, model_line, show_error, workspace
+from workbench.ui.common import answer_markdown, load_generator, model_line, server_field, show_error, workspace
 from workbench.ui.prompts import prompt_editor
 
 st.title("Compare")
@@ -73,7 +74,7 @@ with st.form("compare"):
                    "hybrid approaches, a remote model is either itself fine-tuned (`openai:ft:...`) or serves your "
                    "adapter under a name (vLLM `--lora-modules`).")
         bcols = st.columns(2)
-        backend_ids = {m: bcols[i % 2].text_input(f"Model for {LABELS[m]}", key=f"backend_{m}", placeholder="local")
+        backend_ids = {m: server_field(bcols[i % 2], f"Model for {LABELS[m]}", "generator", key=f"backend_{m}")
                        for i, m in enumerate(MODES)}
         remote_adapter = st.text_input("Adapter name on that server (fine-tuned, hybrid; empty: the model itself)",
                                        key="backend_remote_adapter")
@@ -353,12 +354,12 @@ else:
                                 "Blind vote": st.column_config.TextColumn(width="medium")})
     all_rows = answer_rows(runs, st.session_state["hardware_rate"])
     d1, d2, d3 = st.columns(3)
-    d1.download_button("Download answers (CSV)", export_csv(all_rows), f"compare-history-{ws}.csv", "text/csv",
+    d1.download_button("Download answers (CSV)", export_csv(all_rows), f"compare-history-{short_name(ws, '')}.csv", "text/csv",
                        icon=":material/download:")
-    d2.download_button("Download runs (JSON)", export_json(runs), f"compare-history-{ws}.json", "application/json",
+    d2.download_button("Download runs (JSON)", export_json(runs), f"compare-history-{short_name(ws, '')}.json", "application/json",
                        icon=":material/download:")
     with d3.popover("Clear history", icon=":material/delete:"):
-        st.write(f"Delete all {len(runs)} stored questions and answers of workspace `{ws}`? Indexes and adapters "
+        st.write(f"Delete all {len(runs)} stored questions and answers of workspace `{short_name(ws)}`? Indexes and adapters "
                  "are kept.")
         if st.button("Yes, clear the history", type="primary"):
             clear_history(ws)

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench import costs
+from workbench.workshop import short_name
 from workbench.charts import breakeven_chart, cost_stack_chart
 from workbench.errors import WorkbenchError
 from workbench.ui.common import show_error, stop_page, workspace
@@ -225,6 +226,6 @@ else:
         "machine_s": st.column_config.NumberColumn("Machine s", format="%.3f"),
         "cost_usd": st.column_config.NumberColumn("Cost ($)", format="%.6f"), "basis": "How",
         "whatif_usd": st.column_config.NumberColumn(f"On {whatif} ($)", format="%.6f"), "whatif_basis": "How (what-if)"})
-    st.download_button("Download as CSV", df.to_csv(index=False), file_name=f"{ws}-answer-costs.csv",
+    st.download_button("Download as CSV", df.to_csv(index=False), file_name=f"{short_name(ws, '')}-answer-costs.csv",
                        mime="text/csv", icon=":material/download:")
 st.caption("Next: the **Decide** page turns these figures and your evaluation into a recommendation and a memo.")

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench import costs
+from workbench.workshop import short_name
 from workbench.charts import breakeven_chart, cost_stack_chart, metric_bars_chart, tradeoff_chart
 from workbench.decision import (CHANGE_RATES, NAMES, Answers, Evidence, answers_saved,
                                 describe_rules, latest_run, load_answers, recommend, save_answers)
@@ -143,9 +144,9 @@ figures.append(breakeven_chart(xs, costs.curve(measured, memo_projection, table,
                                cost_names, "Queries per day (log scale)", "Monthly cost vs traffic",
                                marker_x=memo_projection.queries_per_day))
 c1, c2 = st.columns(2)
-c1.download_button("Download memo (HTML, with charts)", memo_html(content, figures), file_name=f"{ws}-decision-memo.html",
+c1.download_button("Download memo (HTML, with charts)", memo_html(content, figures), file_name=f"{short_name(ws, '')}-decision-memo.html",
                    mime="text/html", type="primary", icon=":material/download:")
-c2.download_button("Download memo (Markdown)", memo_markdown(content), file_name=f"{ws}-decision-memo.md",
+c2.download_button("Download memo (Markdown)", memo_markdown(content), file_name=f"{short_name(ws, '')}-decision-memo.md",
                    mime="text/markdown", icon=":material/download:")
 with st.expander("Preview the memo", icon=":material/article:"):
     st.markdown(memo_markdown(content).split("\n", 1)[1])  # without the title line

@@ -8,12 +8,12 @@ import streamlit as st
 
 from workbench import models, samples
 from workbench.charts import stage_timings_chart
-from workbench.config import IndexConfig, RetrievalConfig, help_for
+from workbench.config import DEFAULT_EMBEDDER, IndexConfig, RetrievalConfig, help_for
 from workbench.documents import SUPPORTED, parse_document, parse_uploads
 from workbench.errors import WorkbenchError
 from workbench.index import open_index, rebuild_index
 from workbench.retrieval import retrieve
-from workbench.ui.common import StatusSink, answer_markdown, show_error, stop_page, workspace
+from workbench.ui.common import StatusSink, answer_markdown, server_field, show_error, stop_page, workspace
 
 st.title("Documents")
 st.caption(
@@ -220,8 +220,8 @@ with tab_settings:
     emb = models.get_embedder(current.embedder_id) if index.documents() else None
     limit = emb.max_tokens if emb else 256
     with st.form("index_settings"):
-        embedder_id = st.text_input(
-            "Embedder", value=current.embedder_id,
+        embedder_id = server_field(
+            st, "Embedder", "embedder", value=current.embedder_id, empty=DEFAULT_EMBEDDER,
             help="local:all-minilm-l6-v2 (packaged, offline), st:<sentence-transformers id or folder>, "
                  "openai:text-embedding-3-small (needs OPENAI_API_KEY or .streamlit/secrets.toml; its tokens are "
                  "counted and priced) or compat:http://HOST:PORT/v1#MODEL. Changing it re-embeds every document.")
@@ -231,8 +231,9 @@ with tab_settings:
                             help=help_for(IndexConfig, "overlap_tokens"))
         precision = st.radio("Embedder precision", ["int8", "fp32"], index=["int8", "fp32"].index(current.precision),
                              horizontal=True, help=help_for(IndexConfig, "precision"))
-        chroma_url = st.text_input("Chroma server (optional)", value=current.chroma_url,
-                                   placeholder="http://127.0.0.1:8000", help=help_for(IndexConfig, "chroma_url"))
+        chroma_url = server_field(st, "Chroma server (optional)", "chroma", value=current.chroma_url,
+                                  empty="embedded in this workspace", placeholder="http://127.0.0.1:8000",
+                                  help=help_for(IndexConfig, "chroma_url"))
         apply = st.form_submit_button("Apply (rebuilds the index if it has documents)", icon=":material/build:")
     if chunk_tokens > limit:
         st.warning(f"Chunks of {chunk_tokens} tokens are longer than the {limit} tokens the embedder reads: "

@@ -25,7 +25,8 @@ from workbench.strategies import LABELS, MODES, availability
 from workbench.training import adapter_system_prompt, list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
-from workbench.ui.common import job_header, load_generator, model_line, show_error, stop_page, workspace
+from workbench.ui.common import (job_header, load_generator, model_line, server_field, show_error, stop_page,
+                                 workspace)
 from workbench.ui.prompts import prompt_editor
 
 st.title("Evaluate")
@@ -90,16 +91,16 @@ if items:
         max_tokens = c5.slider("Maximum answer length (tokens)", 16, 256, 96, step=16)
         c6, c7 = st.columns(2)
         label = c6.text_input("Label for this run (optional)", placeholder="e.g. rank 16, 3 epochs")
-        judge_id = c7.text_input("LLM judge (optional, off when empty)", placeholder="openai:gpt-4o-mini or "
-                                 "compat:http://127.0.0.1:8000/v1#model",
-                                 help="A model that grades every answer against the reference (CORRECT / INCORRECT "
+        judge_id = server_field(c7, "LLM judge (optional, off when empty)", "generator", empty="off",
+                                placeholder="openai:gpt-4o-mini or compat:http://127.0.0.1:8000/v1#model",
+                                help="A model that grades every answer against the reference (CORRECT / INCORRECT "
                                       "with a reason). Its own tokens and cost are shown with the results.")
         with st.expander("Models per approach (optional): evaluate an API model or a server"):
             st.caption("Empty: the local model. `openai:MODEL` or `compat:http://HOST:PORT/v1#MODEL`; for fine-tuned "
                        "and hybrid, a remote model is itself fine-tuned or serves your adapter under a name.")
             bcols = st.columns(2)
-            backend_ids = {m: bcols[i % 2].text_input(f"Model for {LABELS[m]}", key=f"eval_backend_{m}",
-                                                      placeholder="local") for i, m in enumerate(MODES)}
+            backend_ids = {m: server_field(bcols[i % 2], f"Model for {LABELS[m]}", "generator",
+                                           key=f"eval_backend_{m}") for i, m in enumerate(MODES)}
             remote_adapter = st.text_input("Adapter name on that server (empty: the model itself)",
                                            key="eval_backend_adapter")
         go = st.form_submit_button("Run evaluation", icon=":material/play_arrow:", type="primary",

@@ -8,7 +8,7 @@ import streamlit as st
 
 from workbench import paths, workshop
 from workbench.jobs import ACTIVE, get_runner
-from workbench.ui.common import show_error, stop_page
+from workbench.ui.common import open_workspace, show_error, stop_page
 
 st.title("Facilitator")
 if not workshop.facilitator_enabled():
@@ -41,10 +41,10 @@ if c2.button("Lock", icon=":material/lock:"):
 # -- workspaces ----------------------------------------------------------------------------------------------
 st.subheader("Workspaces")
 statuses = [workshop.workspace_status(n) for n in paths.list_workspaces()]
-frame = pd.DataFrame(statuses)
+frame = pd.DataFrame(statuses).drop(columns=["workspace"])  # short labels only: this table may be projected
 frame["last_activity"] = pd.to_datetime(frame["last_activity"], unit="s").dt.strftime("%H:%M:%S").fillna("–")
 st.dataframe(frame, hide_index=True, width="stretch", column_config={
-    "workspace": "Workspace", "documents": "Documents", "adapters": "Adapters", "questions": "Compare questions",
+    "label": "Workspace", "documents": "Documents", "adapters": "Adapters", "questions": "Compare questions",
     "evaluations": "Evaluations", "finished_evaluations": "Finished", "jobs": "Jobs now",
     "last_activity": "Last change", "size_mb": st.column_config.NumberColumn("Size (MB)", format="%.1f")})
 
@@ -59,7 +59,7 @@ for job in sorted(jobs, key=lambda j: j.created_at):
     c1, c2 = st.columns([5, 1])
     pos = runner.position(job.id)
     last = job.last
-    c1.markdown(f"**{job.workspace}** · {job.kind}: {job.label} · "
+    c1.markdown(f"**{workshop.short_name(job.workspace)}** · {job.kind}: {job.label} · "
                 + (f"queued, position {pos}" if pos else f"running ({last.message if last else 'starting'})"))
     if c2.button("Cancel", key=f"cancel_{job.id}", icon=":material/cancel:"):
         runner.cancel(job.id)
@@ -88,20 +88,27 @@ st.download_button("Export all results (zip)", workshop.export_all(rate),
                         "adapter records, plus the leaderboard as CSV and JSON (no indexes or weights).")
 
 # -- reset / delete ---------------------------------------------------------------------------------------------------
-st.subheader("Reset or delete a workspace")
+st.subheader("Open, reset or delete a workspace")
+st.caption("Workspaces show their label and the first digits of their private name. Opening one lists it on your "
+           "Home page, to help its owner.")
 with st.form("facilitator_manage"):
-    target = st.selectbox("Workspace", [s["workspace"] for s in statuses])
-    action = st.radio("Action", ["Reset (empty it, keep the name)", "Delete"], horizontal=True)
-    confirm = st.text_input("Type the workspace name to confirm")
-    go = st.form_submit_button("Apply", icon=":material/delete_forever:")
-if go:
-    if confirm != target:
-        st.error(f"Expected the name {target!r} typed to confirm, got {confirm!r}; nothing was changed.",
+    target = st.selectbox("Workspace", [s["workspace"] for s in statuses], format_func=workshop.short_name)
+    action = st.radio("Action", ["Open it here", "Reset (empty it, keep the name)", "Delete"], horizontal=True)
+    confirm = st.text_input("To reset or delete, type the workspace as shown without the '…' (e.g. heron-3f2a)")
+    go = st.form_submit_button("Apply", icon=":material/task_alt:")
+if go and target is not None:
+    expected = workshop.short_name(target, "")
+    if action.startswith("Open"):
+        open_workspace(target)
+        st.success(f"Workspace {workshop.short_name(target)} is open in this tab (sidebar); the Home page lists it.",
+                   icon=":material/check:")
+    elif confirm != expected:
+        st.error(f"Expected {expected!r} typed to confirm, got {confirm!r}; nothing was changed.",
                  icon=":material/error:")
     else:
         try:
             (workshop.reset_workspace if action.startswith("Reset") else workshop.delete_workspace)(target)
-            st.success(f"Workspace {target!r} {'reset' if action.startswith('Reset') else 'deleted'}.",
+            st.success(f"Workspace {expected} {'reset' if action.startswith('Reset') else 'deleted'}.",
                        icon=":material/check:")
         except Exception as exc:
             show_error(exc)

@@ -9,7 +9,8 @@ from workbench.doctor import MISSING, OK, run_doctor
 from workbench.errors import WorkbenchError
 from workbench.records import decode_speed
 from workbench.strategies import answer_question
-from workbench.ui.common import StatusSink, answer_markdown, load_generator, show_error, workspace
+from workbench.ui.common import (StatusSink, answer_markdown, load_generator, my_workspaces, open_workspace, show_error,
+                                 workspace)
 
 st.title("RAG-vs-Fine-tune Workbench")
 st.markdown(
@@ -28,32 +29,52 @@ def doctor_report(generator_id: str, embedder_id: str) -> dict:
 
 col_ws, col_status = st.columns([1, 2], gap="large")
 
+private = workshop.workshop_mode()
+
+
 def _create_workspace() -> None:
     name = st.session_state.get("home_new_workspace", "").strip()
     try:
-        paths.workspace_dir(name)
+        if private:  # a new private workspace; what was typed is only its label
+            name = workshop.fresh_workspace_name(name or None)
+        else:
+            paths.workspace_dir(name)
     except WorkbenchError as exc:
         st.session_state["home_workspace_error"] = exc
         return
-    st.session_state["workspace"] = name
+    open_workspace(name)
 
 
 with col_ws:
     st.subheader("Workspace")
-    st.caption("A workspace holds your documents, index, adapters and results. Each person can use their own.")
-    names = paths.list_workspaces()
     current = workspace()
-    if current not in names:
-        names.append(current)
+    if private:
+        st.caption("A workspace holds your documents, index, adapters and results. On this workshop server yours is "
+                   "private: it opens only from its link, and only the facilitator sees every workspace.")
+        link = f"{str(st.context.url).split('?')[0]}?workspace={current}"
+        st.markdown(f"**Your private link** (bookmark it to come back; anyone you give it to can open "
+                    f"`{workshop.short_name(current)}`):")
+        st.code(link, language=None, wrap_lines=True)
+        names = [n for n in dict.fromkeys(my_workspaces() + [current]) if workshop.may_open(n, facilitator=True)]
+    else:
+        st.caption("A workspace holds your documents, index, adapters and results. Each person can use their own.")
+        names = paths.list_workspaces()
+        if current not in names:
+            names.append(current)
     # No key: the widget's identity follows the current workspace, so a stale browser-side value
     # can never switch the user back to another workspace.
-    choice = st.selectbox("Open workspace", names, index=names.index(current))
+    choice = st.selectbox("Open workspace", names, index=names.index(current), format_func=workshop.short_name,
+                          help="The workspaces you made or opened in this browser tab." if private else None)
     if choice != current:
-        st.session_state["workspace"] = choice
+        open_workspace(choice)
         st.rerun()
     with st.form("new_workspace", clear_on_submit=True, border=False):
-        st.text_input("New workspace name", placeholder="e.g. team-a", key="home_new_workspace",
-                      help="1-40 characters: lowercase letters, digits, '-' or '_'.")
+        if private:
+            st.text_input("New workspace label (optional)", placeholder="e.g. team_a", key="home_new_workspace",
+                          help="1-15 lowercase letters, digits or '_'; a private link is made for it.")
+        else:
+            st.text_input("New workspace name", placeholder="e.g. team-a", key="home_new_workspace",
+                          help="1-40 characters: lowercase letters, digits, '-' or '_'.")
         st.form_submit_button("Create and open", icon=":material/add:", on_click=_create_workspace)
     error = st.session_state.pop("home_workspace_error", None)
     if error is not None:
@@ -65,7 +86,7 @@ with col_ws:
     if st.button("Copy the sample", icon=":material/content_copy:",
                  help="Creates a new workspace holding the indexed sample documents, and opens it."):
         try:
-            target = workshop.fresh_workspace_name().replace("guest-", "sample-", 1)
+            target = workshop.fresh_workspace_name("sample")
             if (workshop.sample_folder() / ".complete").exists():  # indexed before: a plain copy, no indexing
                 with st.spinner("Copying the indexed sample..."):
                     workshop.clone_sample(target)
@@ -73,8 +94,8 @@ with col_ws:
                 with st.status("Indexing the sample documents (once per server)...", expanded=False) as box:
                     workshop.clone_sample(target, StatusSink(box))
                     box.update(label=f"Copied the sample into workspace {target}", state="complete")
-            st.session_state["workspace"] = target
-            st.session_state["home_sample_done"] = target
+            open_workspace(target)
+            st.session_state["home_sample_done"] = workshop.short_name(target)
             st.rerun()
         except Exception as exc:
             show_error(exc)

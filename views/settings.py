@@ -4,7 +4,7 @@ import streamlit as st
 
 from workbench import models
 from workbench.generation.openai_compat import resolve_api_key
-from workbench.ui.common import show_error
+from workbench.ui.common import server_field, show_error
 
 st.title("Settings")
 st.caption("Connect the workbench to models that run elsewhere: OpenAI, or any server that speaks the OpenAI chat "
@@ -30,7 +30,8 @@ st.subheader("Check a backend")
 st.caption("Ids: `openai:gpt-4o-mini` (OpenAI; a fine-tuned model is `openai:ft:...`) or "
            "`compat:http://HOST:PORT/v1#MODEL` for any compatible server. Use the same id as a model on the Compare "
            "and Evaluate pages.")
-backend = st.text_input("Backend id", placeholder="compat:http://127.0.0.1:8000/v1#local:smollm2-135m")
+backend = server_field(st, "Backend id", "generator", empty="(pick a server)",
+                       placeholder="compat:http://127.0.0.1:8000/v1#local:smollm2-135m")
 if st.button("Check connection", icon=":material/network_check:", type="primary", disabled=not backend.strip()):
     try:
         if not backend.strip().startswith(("openai:", "compat:")):

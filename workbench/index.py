@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 from urllib.parse import urlparse
 
-from . import models, paths
+from . import models, paths, servers
 from .config import IndexConfig
 from .documents import Document
 from .errors import BackendError, ConfigError, DataError
@@ -344,6 +344,7 @@ class KnowledgeIndex:
 
         settings = chromadb.Settings(anonymized_telemetry=False)
         if self.config.chroma_url:
+            servers.check_chroma(self.config.chroma_url)  # workshop mode: only the operator's Chroma servers
             url = urlparse(self.config.chroma_url)
             try:
                 return chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
@@ -618,6 +619,7 @@ def open_index(workspace: str = paths.DEFAULT_WORKSPACE, config: IndexConfig | N
 def _verify_config(index: KnowledgeIndex) -> None:
     """Prove an index's settings work before they are saved: its embedder loads and embeds, and a Chroma
     server, when one is named, answers. Raises the clear error of whichever fails."""
+    servers.check_chroma(index.config.chroma_url)
     models.get_embedder(index.config.embedder_id, precision=index.config.precision).embed(["settings check"])
     if index.config.chroma_url:
         try:

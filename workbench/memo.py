@@ -11,6 +11,7 @@ from typing import Any
 
 from . import costs, models
 from .decision import NAMES, Answers, Recommendation
+from .workshop import short_name
 
 _ANSWER_LABELS = {
     "data_changes": "How often the knowledge changes", "citations_required": "Citations required",
@@ -52,7 +53,7 @@ def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: dic
 
     index = open_index(workspace)
     docs = index.documents()
-    data = [("Workspace", workspace),
+    data = [("Workspace", short_name(workspace)),
             ("Documents indexed", f"{len(docs)} ({', '.join(d['name'] for d in docs[:8])}"
                                   f"{', ...' if len(docs) > 8 else ''})" if docs else "none")]
     if measured.adapter:
@@ -86,7 +87,7 @@ def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: dic
             prices.append([title, row[key], values, row.get("as_of", "-"), row.get("source", ""),
                            costs.row_status(category, row)])
     return {
-        "title": f"Decision memo: which approach to ship ({workspace})",
+        "title": f"Decision memo: which approach to ship ({short_name(workspace)})",
         "question": "Which approach should we ship for answering questions over our documents: prompt only, "
                     "RAG, fine-tuning, or a hybrid, and what will it cost per month?",
         "answers": [(label, str(asdict(answers)[k])) for k, label in _ANSWER_LABELS.items()],

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from . import servers
 from .config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR
 from .errors import ConfigError, MissingDependencyError, ModelLoadError
 from .progress import ProgressSink, null_sink
@@ -107,6 +108,7 @@ def locate(kind: str, model_id: str) -> Location:
 
 def _load(kind: str, model_id: str, progress: ProgressSink) -> Any:
     entry = find_entry(kind, model_id)
+    servers.check_model(kind, model_id)  # workshop mode: packaged models and the operator's servers only
     with _lock:
         key = (kind, model_id)
         if key not in _cache:
@@ -350,6 +352,7 @@ def remote_generator(model_id: str, api_key: str | None = None):
     from .generation.openai_compat import (OPENAI_BASE_URL, OpenAICompatGenerator, compat_key_for, parse_compat_id,
                                            resolve_api_key)
 
+    servers.check_model("generator", model_id)  # workshop mode: the operator's servers only
     if model_id.startswith("openai:"):
         key = resolve_api_key(api_key)
         if not key:

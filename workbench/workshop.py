@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -124,11 +125,78 @@ def check_facilitator(passphrase: str, now: float | None = None) -> bool:
 _WORDS = ("amber", "birch", "cedar", "delta", "ember", "fjord", "grove", "heron", "iris", "juniper", "kestrel",
           "lark", "maple", "nova", "orchid", "pine", "quartz", "raven", "sage", "tern", "umber", "vale", "willow")
 
+#: A private workspace name: a short label, then 24 hex digits (96 random bits). In workshop mode the name is
+#: the link's secret: a visitor reaches only the workspaces whose link they were given.
+PRIVATE_RE = re.compile(r"([a-z0-9][a-z0-9_]{0,14})-([0-9a-f]{24})")
+ENV_MAX_NEW = "WORKBENCH_MAX_NEW_WORKSPACES"
+DEFAULT_MAX_NEW = 200
+NEW_WINDOW_S = 3600.0
+#: An empty private workspace (no file in it) older than this is removed by ``cleanup_empty``.
+EMPTY_MAX_AGE_S = 3600.0
+_new_lock = threading.Lock()
+_new_times: list[float] = []
 
-def fresh_workspace_name() -> str:
-    """A new, unused workspace name such as ``guest-heron-3f2a`` (the folder is created)."""
+
+def is_private_name(name: str) -> bool:
+    return isinstance(name, str) and PRIVATE_RE.fullmatch(name) is not None
+
+
+def short_name(name: str, mark: str = "…") -> str:
+    """What people see of a workspace name: a private one's label and first 4 digits (``heron-3f2a…``),
+    so that a table on a projected screen, a memo or a file name gives no link away; other names
+    unchanged. ``mark`` ends a shortened name ("" for file names)."""
+    m = PRIVATE_RE.fullmatch(name) if isinstance(name, str) else None
+    return f"{m.group(1)}-{m.group(2)[:4]}{mark}" if m else name
+
+
+def max_new_per_hour() -> int:
+    raw = os.environ.get(ENV_MAX_NEW, "").strip()
+    try:
+        value = int(raw) if raw else DEFAULT_MAX_NEW
+    except ValueError:
+        raise ConfigError(f"Expected {ENV_MAX_NEW} to be a whole number, got {raw!r}.") from None
+    if value < 1:
+        raise ConfigError(f"Expected {ENV_MAX_NEW} to be 1 or more, got {value}.")
+    return value
+
+
+class TooManyWorkspaces(DataError):
+    """The server made its hourly number of new workspaces."""
+
+
+def _count_new(now: float) -> None:
+    """Count one new workspace against the server's hourly limit, or raise ``TooManyWorkspaces``."""
+    with _new_lock:
+        while _new_times and now - _new_times[0] > NEW_WINDOW_S:
+            _new_times.pop(0)
+        limit = max_new_per_hour()
+        if len(_new_times) >= limit:
+            wait = NEW_WINDOW_S - (now - _new_times[0])
+            raise TooManyWorkspaces(
+                f"This server has made {limit} new workspaces in the last hour, its limit; the next one is possible "
+                f"in {wait / 60:.0f} min.",
+                fix=f"Open your own workspace through its private link, or ask the facilitator (the limit is "
+                    f"{ENV_MAX_NEW}).")
+        _new_times.append(now)
+
+
+def fresh_workspace_name(label: str | None = None) -> str:
+    """A new, unused workspace (its folder is created) and its name.
+
+    In workshop mode the name is private (``heron-`` and 24 random hex digits, see ``PRIVATE_RE``), counted
+    against ``WORKBENCH_MAX_NEW_WORKSPACES`` per hour, and empty ones left behind are cleaned up first.
+    Otherwise a short friendly name such as ``guest-heron-3f2a``."""
+    private = workshop_mode()
+    if label is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_]{0,14}", label):
+        raise ConfigError(f"Expected a workspace label of 1-15 lowercase letters, digits or '_', got {label!r}.")
+    if private:
+        cleanup_empty()
+        _count_new(time.time())
     for _ in range(50):
-        name = f"guest-{secrets.choice(_WORDS)}-{secrets.token_hex(2)}"
+        if private:
+            name = f"{label or secrets.choice(_WORDS)}-{secrets.token_hex(12)}"
+        else:
+            name = f"{label}-{secrets.token_hex(2)}" if label else f"guest-{secrets.choice(_WORDS)}-{secrets.token_hex(2)}"
         folder = paths.workspaces_dir() / name
         try:
             folder.mkdir(parents=True)
@@ -136,6 +204,43 @@ def fresh_workspace_name() -> str:
         except FileExistsError:
             continue
     raise ConfigError("Could not find a free workspace name; type one on the Home page.")
+
+
+def may_open(name: str, facilitator: bool = False) -> bool:
+    """Whether a visitor may open workspace ``name`` from a link. Outside workshop mode, any valid name (one
+    person on their own machine). In workshop mode, only an existing private workspace, whose name is its
+    secret; the facilitator may open any."""
+    try:
+        paths.validate_workspace_name(name)
+    except ConfigError:
+        return False
+    if not workshop_mode() or facilitator:
+        return True
+    return is_private_name(name) and (paths.workspaces_dir() / name).is_dir()
+
+
+def _is_empty(folder: Path) -> bool:
+    return not any(f.is_file() for f in folder.rglob("*"))
+
+
+def cleanup_empty(max_age_s: float = EMPTY_MAX_AGE_S, now: float | None = None) -> list[str]:
+    """Remove private workspaces that hold no file and were last changed more than ``max_age_s`` ago
+    (a visit that never did anything). Returns the names removed."""
+    t = time.time() if now is None else now
+    removed = []
+    for folder in paths.workspaces_dir().iterdir():
+        if not folder.is_dir() or not is_private_name(folder.name):
+            continue
+        try:
+            newest = max([folder.stat().st_mtime] + [f.stat().st_mtime for f in folder.rglob("*")])
+            if t - newest > max_age_s and _is_empty(folder):
+                shutil.rmtree(folder)
+                removed.append(folder.name)
+        except OSError:  # removed meanwhile, or a file appeared: leave it
+            continue
+    if removed:
+        log.info("removed %d empty workspace(s)", len(removed))
+    return removed
 
 
 def _size_mb(folder: Path) -> float:
@@ -156,7 +261,7 @@ def workspace_status(name: str) -> dict[str, Any]:
     files = [f for f in folder.rglob("*") if f.is_file()] if folder.exists() else []
     jobs = [j for j in get_runner().jobs(name) if j.status in ACTIVE]
     return {
-        "workspace": name, "documents": len(docs), "adapters": len(list_adapters(name)) if folder.exists() else 0,
+        "workspace": name, "label": short_name(name), "documents": len(docs), "adapters": len(list_adapters(name)) if folder.exists() else 0,
         "questions": len(list_runs(name)) if folder.exists() else 0,
         "evaluations": len(evals), "finished_evaluations": sum(e.get("status") == "done" for e in evals),
         "jobs": ", ".join(f"{j.kind} ({j.status})" for j in jobs) or "none",
@@ -178,7 +283,7 @@ def leaderboard(hardware_per_hour: float = 0.0) -> list[dict[str, Any]]:
             continue
         summary = summarize(run, hardware_per_hour)
         for mode, s in summary.items():
-            rows.append({"workspace": name, "approach": LABELS.get(mode, mode), "correct": s.get("correct_answerable"),
+            rows.append({"workspace": short_name(name), "approach": LABELS.get(mode, mode), "correct": s.get("correct_answerable"),
                          "f1": s.get("f1"), "format_ok": s.get("format_ok"), "latency_p50_s": s.get("latency_p50_s"),
                          "cost_per_1k_usd": s.get("cost_per_1k_usd"), "questions": run["done"], "run": run["id"]})
     return sorted(rows, key=lambda r: (-(r["correct"] or 0), r["latency_p50_s"] or 0))

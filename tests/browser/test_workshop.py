@@ -1,6 +1,7 @@
-"""Workshop mode in real browsers: two attendees in their own workspaces start trainings at the same
-time and see their places in the queue; the facilitator, after the passphrase, sees both workspaces
-and both jobs, and cancels them."""
+"""Workshop mode in real browsers: two attendees, each in a private workspace of their own, start
+trainings at the same time and see their places in the queue; a third visitor cannot open theirs;
+the facilitator, after the passphrase, sees both workspaces (by short label) and both jobs, and
+cancels them."""
 
 import json
 import re
@@ -19,13 +20,18 @@ def test_two_trainings_queue_and_the_facilitator_sees_both(browser, tmp_path, mo
     server = Server(tmp_path / "home")
     contexts = []
     try:
-        pages = []
+        pages, names = [], []
         for name in ("alice", "bob"):
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             contexts.append(context)
             page = context.new_page()
             page.set_default_timeout(120_000)
-            page.goto(f"{server.url}/finetune?workspace={name}")
+            page.goto(server.url)  # a new visitor: a private workspace of their own
+            wait_idle(page)
+            ws = page.url.split("workspace=")[1]
+            assert workshop.is_private_name(ws), page.url
+            names.append(ws)
+            page.get_by_test_id("stSidebarNav").get_by_role("link", name="Fine-tune").click()
             wait_idle(page)
             page.get_by_text("Upload a file").click()
             wait_idle(page)
@@ -43,14 +49,21 @@ def test_two_trainings_queue_and_the_facilitator_sees_both(browser, tmp_path, mo
         assert_no_errors(pages[1])
         shot(pages[1], "workshop-1-queued")
 
-        # A new visitor without a link gets a fresh workspace of their own.
+        # A third visitor, with a link one digit away from alice's, opens nothing of hers: a fresh
+        # workspace, a clear line, and Home lists only their own.
         context = browser.new_context(viewport={"width": 1280, "height": 1400})
         contexts.append(context)
         fac = context.new_page()
         fac.set_default_timeout(180_000)
-        fac.goto(server.url)
+        near = names[0][:-1] + ("0" if names[0][-1] != "0" else "1")
+        fac.goto(f"{server.url}/?workspace={near}")
         wait_idle(fac)
-        assert "workspace=guest-" in fac.url
+        fac.get_by_text("That link does not open a workspace on this server").wait_for()
+        own = fac.url.split("workspace=")[1]
+        assert workshop.is_private_name(own) and own not in names + [near]
+        body = fac.get_by_test_id("stMain").inner_text()
+        assert all(workshop.short_name(n) not in body for n in names)
+        shot(fac, "workshop-0-private")
 
         # The facilitator: a wrong passphrase is refused, the right one opens the page.
         fac.get_by_test_id("stSidebarNav").get_by_role("link", name="Facilitator").click()
@@ -64,12 +77,14 @@ def test_two_trainings_queue_and_the_facilitator_sees_both(browser, tmp_path, mo
         wait_idle(fac, 300_000)
         body = fac.get_by_test_id("stMain").inner_text()
         assert "2 job(s) queued or running" in body
-        assert "alice" in body and "bob" in body and "queued, position 1" in body
+        short = [workshop.short_name(n) for n in names]
+        assert all(x in body for x in short) and "queued, position 1" in body
+        assert all(n not in body for n in names)  # the private names (the links' secrets) are not shown
         assert_no_errors(fac)
         shot(fac, "workshop-2-facilitator")
         # Cancel both from the facilitator page: the queued one first, then the running one. The job
         # records the server writes say how each ended.
-        fac.get_by_text("bob · train").wait_for()
+        fac.get_by_text(f"{short[1]} · train").wait_for()
         fac.get_by_role("button", name="Cancel").last.click()
         fac.get_by_text(re.compile(r"^1 job\(s\) queued or running")).wait_for(timeout=300_000)
         wait_idle(fac, 300_000)
@@ -78,9 +93,9 @@ def test_two_trainings_queue_and_the_facilitator_sees_both(browser, tmp_path, mo
 
         def statuses() -> dict:
             out = {}
-            for name in ("alice", "bob"):
+            for who, name in zip(("alice", "bob"), names):
                 for f in (tmp_path / "home" / "workspaces" / name / "jobs").glob("*.json"):
-                    out[name] = json.loads(f.read_text())["status"]
+                    out[who] = json.loads(f.read_text())["status"]
             return out
 
         deadline = time.time() + 300  # a running training stops at its next step

@@ -21,24 +21,29 @@ def init_session() -> None:
     """Small per-user defaults; called once per run by app.py.
 
     The workspace travels in the URL (``?workspace=NAME``): a bookmark, a reload or a restarted
-    server brings the user back to their own workspace. An invalid name in the URL is ignored."""
-    if "workspace" not in st.session_state:
-        requested = st.query_params.get("workspace")
-        try:
-            if requested:
-                st.session_state["workspace"] = paths.validate_workspace_name(requested)
-            else:  # a new visitor: their own fresh workspace in workshop mode, else the default one
-                from ..workshop import fresh_workspace_name, workshop_mode
+    server brings the user back to their own workspace. An invalid name in the URL is ignored. In
+    workshop mode the link is the key: only an existing private workspace opens from it (see
+    ``workshop.may_open``); anything else gives a new visitor a fresh private workspace."""
+    from ..workshop import TooManyWorkspaces, fresh_workspace_name, may_open, workshop_mode
 
-                st.session_state["workspace"] = fresh_workspace_name() if workshop_mode() else \
-                    paths.DEFAULT_WORKSPACE
-        except Exception:
-            st.session_state["workspace"] = paths.DEFAULT_WORKSPACE
-            st.session_state["bad_workspace_param"] = requested
-    if st.query_params.get("workspace") != st.session_state["workspace"]:
-        st.query_params["workspace"] = st.session_state["workspace"]
     st.session_state.setdefault("generator_id", DEFAULT_GENERATOR)
     st.session_state.setdefault("embedder_id", DEFAULT_EMBEDDER)
+    if "workspace" not in st.session_state:
+        requested = st.query_params.get("workspace")
+        if requested and may_open(requested):
+            st.session_state["workspace"] = requested
+        else:
+            if requested:  # a bad name, or (workshop mode) a workspace this link cannot open
+                st.session_state["bad_workspace_param"] = requested
+            try:  # a new visitor: their own fresh, private workspace in workshop mode, else the default one
+                st.session_state["workspace"] = fresh_workspace_name() if workshop_mode() else \
+                    paths.DEFAULT_WORKSPACE
+            except TooManyWorkspaces as exc:
+                st.session_state["workspace_refused"] = exc
+                return
+        my_workspaces().append(st.session_state["workspace"])
+    if st.query_params.get("workspace") != st.session_state["workspace"]:
+        st.query_params["workspace"] = st.session_state["workspace"]
 
 
 class PageDone(Exception):
@@ -52,6 +57,39 @@ def stop_page() -> None:
 
 def workspace() -> str:
     return st.session_state.get("workspace", paths.DEFAULT_WORKSPACE)
+
+
+def server_field(container, label: str, kind: str, *, key: str | None = None, value: str = "",
+                 empty: str = "local", placeholder: str | None = None, help: str | None = None) -> str:
+    """Where a model id or a Chroma address is entered. Outside workshop mode a text field; in workshop mode
+    a choice among the operator's servers (``servers.allowed``) and ``empty`` (the local default), so
+    that no visitor can type a URL or a path. Returns the id ("" for ``empty``)."""
+    from .. import servers
+
+    if not servers.restricted():
+        return container.text_input(label, value=value, key=key, placeholder=placeholder or empty, help=help)
+    options = [""] + [s.id for s in servers.allowed(kind)]
+    if value and value not in options:
+        options.insert(1, value)  # the packaged id already in use
+
+    def shown(ident: str) -> str:
+        return empty if not ident else servers.name_for(kind, ident) or ident
+
+    return container.selectbox(label, options, index=options.index(value) if value in options else 0, key=key,
+                               format_func=shown, help=(help + " " if help else "") +
+                               "This workshop server offers only the servers its operator listed.")
+
+
+def my_workspaces() -> list[str]:
+    """The workspaces this browser session created or opened from a link (in workshop mode, the only
+    ones it lists)."""
+    return st.session_state.setdefault("my_workspaces", [])
+
+
+def open_workspace(name: str) -> None:
+    st.session_state["workspace"] = name
+    if name not in my_workspaces():
+        my_workspaces().append(name)
 
 
 def show_error(exc: BaseException) -> None:
