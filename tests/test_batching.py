@@ -24,22 +24,46 @@ def smollm2():
     return models.get_generator("local:smollm2-135m")
 
 
-@pytest.fixture(scope="module")
-def random_adapter(smollm2, tmp_path_factory):
+def _random_adapter(smollm2, folder, seed: int, targets="all-linear") -> str:
     """A real PEFT LoRA adapter with random (non-zero) weights: it changes the output, which is all
     these tests need (training itself is tested in test_training)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(smollm2.source, dtype=torch.float32)
-    peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
-                                            init_lora_weights=False))
-    folder = tmp_path_factory.mktemp("adapter") / "random"
+    peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=targets, init_lora_weights=False))
     peft.save_pretrained(folder)
-    yield str(folder)
-    smollm2.unload_adapter(str(folder))
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def random_adapter(smollm2, tmp_path_factory):
+    folder = _random_adapter(smollm2, tmp_path_factory.mktemp("adapter") / "random", 0)
+    yield folder
+    smollm2.unload_adapter(folder)
+
+
+@pytest.fixture(scope="module")
+def second_adapter(smollm2, tmp_path_factory):
+    """Another adapter, on fewer layers (attention only), so the two touch different modules too."""
+    folder = _random_adapter(smollm2, tmp_path_factory.mktemp("adapter") / "second", 1, ["q_proj", "v_proj"])
+    yield folder
+    smollm2.unload_adapter(folder)
+
+
+def test_rows_with_different_adapters_decode_together_with_the_same_text(smollm2, random_adapter, second_adapter):
+    requests = [(PROMPTS[0], random_adapter), (PROMPTS[2], second_adapter), (PROMPTS[1], None),
+                (PROMPTS[3], second_adapter)]
+    config = GenerationConfig(max_new_tokens=24)
+    batched = smollm2.generate_many(requests, config)
+    alone = [smollm2.generate(messages, config, adapter=adapter) for messages, adapter in requests]
+    assert [b.text for b in batched] == [a.text for a in alone]
+    assert all(b.batch_size == 4 for b in batched)
+    assert smollm2.most_adapters_in_batch >= 2
+    # Each adapter really changed its rows: the two give different answers to the same question.
+    assert smollm2.generate(PROMPTS[0], config, adapter=second_adapter).text != alone[0].text
 
 
 def test_batched_and_one_by_one_greedy_give_the_same_text(smollm2, random_adapter):
@@ -109,3 +133,48 @@ def test_concurrent_callers_are_decoded_together_with_the_same_text(smollm2, ran
         t.join(timeout=300)
     assert [results[i] for i in range(4)] == alone
     assert smollm2._coalescer.merged_calls > merged_before  # at least the callers that waited were merged
+
+
+def test_each_caller_draws_its_own_stream_and_a_caller_that_leaves_stops_only_itself(smollm2, random_adapter):
+    """The thread that runs a merged batch never calls another caller's callbacks: each caller's pieces
+    arrive in its own thread (a web framework routes output by thread). A caller whose callback fails
+    (its page went away) gets the error; the others get their whole answers."""
+    import threading
+
+    config = GenerationConfig(max_new_tokens=24)
+    alone = [smollm2.generate(PROMPTS[i], config, adapter=random_adapter if i % 2 else None).text for i in range(4)]
+    results: dict[int, object] = {}
+    wrong_thread: list[int] = []
+    start = threading.Barrier(4)
+
+    class Gone(Exception):
+        pass
+
+    def ask(i: int) -> None:
+        me = threading.get_ident()
+        seen = []
+
+        def on_text(piece: str) -> None:
+            if threading.get_ident() != me:
+                wrong_thread.append(i)
+            seen.append(piece)
+            if i == 2 and len(seen) == 3:
+                raise Gone("page closed")
+
+        start.wait()
+        try:
+            results[i] = smollm2.generate(PROMPTS[i], config, on_text=on_text,
+                                          adapter=random_adapter if i % 2 else None).text
+        except Gone as exc:
+            results[i] = exc
+
+    merged_before = smollm2._coalescer.merged_calls
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert wrong_thread == []
+    assert isinstance(results[2], Gone)
+    assert [results[i] for i in (0, 1, 3)] == [alone[i] for i in (0, 1, 3)]
+    assert smollm2._coalescer.merged_calls > merged_before

@@ -101,3 +101,57 @@ def test_one_caller_alone_runs_directly():
     assert co.merged_calls == 0
 
 
+
+
+def test_each_caller_gets_its_pieces_in_its_own_thread_and_leaving_stops_only_its_rows():
+    """The batch runs in one caller's thread; every other caller's pieces and done() calls are made in
+    that caller's own thread. A caller whose callback raises is cancelled alone."""
+    gate = threading.Event()
+    cancelled_rows = []
+
+    def execute(requests, config, emits, done):
+        if requests == ["first"]:
+            gate.wait(5)
+        out = []
+        for step in range(3):
+            for j, r in enumerate(requests):
+                try:
+                    emits[j](f"{r}.{step}")
+                except Exception as exc:  # noqa: BLE001 - like the decode loop: the row stops, others go on
+                    cancelled_rows.append(r)
+                    out.append(exc)
+        for j, _ in enumerate(requests):
+            done(j)
+        return [f"out:{r}" for r in requests]
+
+    co = Coalescer(execute)
+    cfg = GenerationConfig()
+    out, threads_seen = {}, {}
+
+    def call(key, leave=False):
+        me = threading.get_ident()
+
+        def emit(piece):
+            threads_seen.setdefault(key, set()).add(threading.get_ident() == me)
+            if leave:
+                raise RuntimeError("page closed")
+
+        try:
+            out[key] = co.run([key], cfg, [emit], lambda i: threads_seen.setdefault(key, set()).add(
+                threading.get_ident() == me))
+        except RuntimeError as exc:
+            out[key] = exc
+
+    first = threading.Thread(target=call, args=("first",))
+    first.start()
+    time.sleep(0.2)
+    others = [threading.Thread(target=call, args=(k, k == "gone")) for k in ("a", "gone", "b")]
+    for t in others:
+        t.start()
+    time.sleep(0.3)
+    gate.set()
+    for t in [first, *others]:
+        t.join(5)
+    assert all(seen == {True} for seen in threads_seen.values())  # never drawn from another thread
+    assert out["a"] == ["out:a"] and out["b"] == ["out:b"] and out["first"] == ["out:first"]
+    assert isinstance(out["gone"], RuntimeError) and not {"a", "b", "first"} & set(cancelled_rows)

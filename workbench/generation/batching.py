@@ -89,6 +89,8 @@ class Row:
     finished: bool = False
     stopped: bool = False
     """True when the row ended with an end-of-turn token (else it hit ``max_new``)."""
+    error: BaseException | None = None
+    """What a callback of this row raised (its caller went away, say): the row stops, the others go on."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], samp
             out = forward(input_ids=row.input_ids[None], use_cache=True, logits_to_keep=1)
         caches[i] = out.past_key_values
         token = _pick(out.logits[0, -1], seen[i], sampling, generators[i])
-        _accept(row, token, eos_ids)
+        _accept_guarded(row, token, eos_ids)
         seen[i] = _seen_with(seen[i], token)
     active = [i for i, r in enumerate(rows) if not r.finished]
     if not active:
@@ -161,7 +163,7 @@ def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], samp
                 if b > 0 and slots[b - 1] == i:  # the copy of a lone row
                     continue
                 token = _pick(logits[b], seen[i], sampling, generators[i])
-                _accept(rows[i], token, eos_ids)
+                _accept_guarded(rows[i], token, eos_ids)
                 seen[i] = _seen_with(seen[i], token)
             positions = positions + 1
             if any(rows[i].finished for i in slots):  # drop finished rows: the others decode faster
@@ -254,6 +256,14 @@ def _accept(row: Row, token: int, eos_ids: set[int]) -> None:
     if len(row.out) >= row.max_new:
         row.finished = True
         row.on_done()
+
+
+def _accept_guarded(row: Row, token: int, eos_ids: set[int]) -> None:
+    """``_accept``, with a failing callback ending only its own row (kept in ``row.error``)."""
+    try:
+        _accept(row, token, eos_ids)
+    except BaseException as exc:  # noqa: BLE001 - a stopped script raises a BaseException; others still decode
+        row.error, row.finished = exc, True
 
 
 def _seen_with(seen: Any, token: int) -> Any:

@@ -120,6 +120,8 @@ class LocalGenerator(Generator):
         self._lock = threading.RLock()  # one generate at a time per model copy
         # Concurrent callers (sessions) with the same settings are decoded together, not one by one.
         self._coalescer = Coalescer(self._execute_batch)
+        #: Most distinct adapters decoded in one batch so far (the load benchmark reports it).
+        self.most_adapters_in_batch = 0
         self._peft: Any = None  # PeftModel wrapping self.model once an adapter is used
         self._torch = torch
         eos = self.model.generation_config.eos_token_id
@@ -171,8 +173,8 @@ class LocalGenerator(Generator):
                     self._peft = None
                     return
                 self._peft.delete_adapter(key)
-                if self._peft.active_adapter not in self._peft.peft_config:
-                    self._peft.set_adapter(next(iter(self._peft.peft_config)))
+                # Several adapters may have been active together (a mixed batch): leave one that exists.
+                self._peft.base_model.set_adapter(next(iter(self._peft.peft_config)), inference_mode=True)
 
     def _execute(self, messages: Messages, config: GenerationConfig, emit: Emit, adapter: str | None = None
                  ) -> Execution:
@@ -191,19 +193,8 @@ class LocalGenerator(Generator):
         with self._lock:
             # Loaded outside inference mode: PEFT must be able to change these tensors later (delete_adapter).
             keys = [self._ensure_adapter(adapter) if adapter else None for _, adapter in requests]
-        if len({k for k in keys if k}) > 1:  # one adapter per batch: decode each adapter's rows (and base) apart
-            executions: list[Execution | None] = [None] * len(requests)
-            groups: dict[str | None, list[int]] = {}
-            for i, (_, adapter) in enumerate(requests):
-                groups.setdefault(adapter, []).append(i)
-            base = groups.pop(None, [])
-            for n, members in enumerate(groups.values()):
-                members = (base + members) if n == 0 else members
-                outs = self._execute_batch([requests[i] for i in members], config, [emits[i] for i in members],
-                                           lambda j, members=members: done(members[j]))
-                for i, e in zip(members, outs):
-                    executions[i] = e
-            return executions  # type: ignore[return-value]
+        # Rows with different adapters (and base rows) decode together: each row gets only its own adapter.
+        self.most_adapters_in_batch = max(self.most_adapters_in_batch, len({k for k in keys if k}))
         rows, streamers = [], []
         for i, ((messages, _), key) in enumerate(zip(requests, keys)):
             ids = self.encode_messages(messages)[0].to(self.device)
@@ -215,42 +206,44 @@ class LocalGenerator(Generator):
         with self._lock, self._torch.inference_mode():
             forward = self._peft if self._peft is not None else self.model
             decode(forward, rows, set() if config.ignore_eos else self._eos_ids, sampling, self._adapter_scope)
-        return [Execution(int(r.input_ids.shape[0]), len(r.out) + (1 if r.stopped else 0),
+        # A row whose caller failed (went away) carries its error; the coalescer gives it to that caller only.
+        return [r.error if r.error is not None else
+                Execution(int(r.input_ids.shape[0]), len(r.out) + (1 if r.stopped else 0),
                           "stop" if r.stopped else "length") for r in rows]
 
     @contextlib.contextmanager
     def _adapter_scope(self, names: list[str | None]) -> Iterator[None]:
         """Apply adapter ``names[i]`` to batch row ``i`` (None: base weights) while the context is open.
 
-        Rows share one adapter at most (``_execute_many`` groups requests). Its LoRA layers get a
-        per-row input mask, 1 on adapter rows and 0 on base rows, so every row goes
-        through the same matrix products whatever the mix (PEFT's own mixed batches take a
-        different product for each sub-batch, which changes the rounding). The mask sits where
-        LoRA's dropout sits (an identity at inference)."""
+        Every adapter named is active at once, and each one's LoRA layers get a per-row input mask: 1 on
+        its own rows, 0 on every other row. A row's output is then its base output plus its own adapter's
+        term plus exact zeros, so any mix of adapters and base rows goes through the same matrix products
+        as each row alone would (PEFT's own mixed batches take a different product for each sub-batch,
+        which changes the rounding). The masks sit where LoRA's dropout sits (an identity at inference)."""
         if self._peft is None:
             yield
             return
-        used = {n for n in names if n}
+        used = sorted({n for n in names if n})
         if not used:  # LoRA layers are injected into the base: switch them off
             with self._peft.disable_adapter():
                 yield
             return
-        (key,) = used
-        self._peft.set_adapter(key)
+        self._peft.base_model.set_adapter(used, inference_mode=True)
         torch = self._torch
         dtype = next(self.model.parameters()).dtype
         from .batching import RowMask
 
-        mask = RowMask(torch.tensor([1.0 if n == key else 0.0 for n in names], dtype=dtype,
-                                     device=self.device).view(-1, 1, 1))
-        layers = self._lora_layers(key)
-        saved = [layer.lora_dropout[key] for layer in layers]
+        swapped = []
         try:
-            for layer in layers:
-                layer.lora_dropout[key] = mask  # LoRA input is x * mask: zero on base rows, exact elsewhere
+            for key in used:
+                mask = RowMask(torch.tensor([1.0 if n == key else 0.0 for n in names], dtype=dtype,
+                                            device=self.device).view(-1, 1, 1))
+                for layer in self._lora_layers(key):
+                    swapped.append((layer, key, layer.lora_dropout[key]))
+                    layer.lora_dropout[key] = mask  # LoRA input is x * mask: zero on other rows, exact on its own
             yield
         finally:
-            for layer, dropout in zip(layers, saved):
+            for layer, key, dropout in reversed(swapped):
                 layer.lora_dropout[key] = dropout
 
     def _lora_layers(self, key: str) -> list[Any]:
