@@ -9,6 +9,7 @@ from workbench.doctor import MISSING, OK, run_doctor
 from workbench.errors import WorkbenchError
 from workbench.records import decode_speed
 from workbench.strategies import answer_question
+from workbench.training import adapter_system_prompt, list_adapters
 from workbench.ui.common import (StatusSink, answer_markdown, load_generator, my_workspaces, open_workspace, show_error,
                                  workspace)
 
@@ -131,28 +132,36 @@ with col_status:
                      width="stretch")
 
 st.divider()
-st.subheader("Try the base model")
+st.subheader("Try the model")
 st.caption(
-    "A quick check that the local model answers. It knows nothing about your documents yet: "
-    "that is what retrieval and fine-tuning add."
+    "A quick check that the local model answers. The base model knows nothing about your documents yet: "
+    "that is what retrieval and fine-tuning add. Once you have trained an adapter, pick it to hear it."
 )
+adapters = list_adapters(workspace())
 with st.form("quick_ask"):
     question = st.text_input("Question", value="What is a return window?", max_chars=2000)
-    max_tokens = st.slider("Maximum answer length (tokens)", 16, 256, 96, step=16)
+    c_len, c_with = st.columns(2)
+    max_tokens = c_len.slider("Maximum answer length (tokens)", 16, 256, 96, step=16)
+    picked = c_with.selectbox("Answer with", ["The base model"] + [a["name"] for a in adapters],
+                              help="The base model, or one of this workspace's adapters (trained on the Fine-tune "
+                                   "page).", disabled=not adapters)
     asked = st.form_submit_button("Ask", icon=":material/send:", type="primary")
 
 if asked:
     try:
         generator = load_generator(st.session_state["generator_id"])
-        box = st.empty()
+        chosen = next((a for a in adapters if a["name"] == picked), None)
+        box = st.container(key="quick_answer").empty()
         streamed: list[str] = []
 
         def on_text(piece: str) -> None:
             streamed.append(piece)
             box.markdown(answer_markdown("".join(streamed)) + " ▌")
 
-        answer = answer_question(question, generator, "base", GenerationConfig(max_new_tokens=max_tokens),
-                                 on_text=on_text)
+        answer = answer_question(question, generator, "finetuned" if chosen else "base",
+                                 GenerationConfig(max_new_tokens=max_tokens), on_text=on_text,
+                                 adapter=chosen["path"] if chosen else None,
+                                 adapter_system=adapter_system_prompt(chosen) if chosen else None)
         box.markdown(answer_markdown(answer.text) or "_(empty answer)_")
         tok_s = decode_speed(answer.usage.tokens_out, answer.timing("decode")) or 0.0
         c1, c2, c3, c4 = st.columns(4)
@@ -183,6 +192,8 @@ with st.expander("Memory on this server", icon=":material/memory:"):
     c2.metric("Peak", f"{report['peak_rss_mb']:,.0f} MB" if report["peak_rss_mb"] else "unknown")
     c3.metric("Copies of a model in memory", report["model_copies"],
               help="Most copies of any one model found on the heap (1 = shared by every session).")
+    st.caption(f"Questions asked at the same moment are decoded together; the most adapters in one such batch so "
+               f"far: {report['adapters_in_batch']}.")
     if report["models"]:
         st.dataframe(pd.DataFrame(report["models"]).rename(columns={
             "kind": "Kind", "id": "Model", "parameters": "Parameters", "weights_mb": "Weights (MB)"}),

@@ -216,6 +216,12 @@ def _count_model_copies() -> dict[str, int]:
     return counts
 
 
+def loaded_model_objects() -> list[Any]:
+    """The loaded models themselves (one per id), for figures they keep such as batch statistics."""
+    with _lock:
+        return list(_cache.values())
+
+
 def loaded_model_details() -> list[dict[str, Any]]:
     """Every model the registry holds: kind, id, parameters and weight memory."""
     with _lock:

@@ -262,11 +262,13 @@ def source_label(chunk: Any) -> str:
 
 
 def answer_question(question: str, generator: Generator, mode: str = "base", config: GenerationConfig | None = None,
-                    on_text: Callable[[str], None] | None = None) -> Answer:
-    """Answer with a mode that needs neither an index nor an adapter (``base``)."""
+                    on_text: Callable[[str], None] | None = None, adapter: str | None = None,
+                    adapter_system: str | None = None) -> Answer:
+    """Answer with one mode that needs no index: ``base``, or ``finetuned`` with ``adapter`` (a folder)."""
     if mode not in MODES:
         raise ConfigError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
-    comparison = run_comparison(question, [mode], generator, config=config,
+    comparison = run_comparison(question, [mode], generator, config=config, adapter=adapter,
+                                adapter_system=adapter_system,
                                 on_text=(lambda m, piece: on_text(piece)) if on_text else None)
     if comparison.unavailable:
         raise ConfigError(f"Mode {mode!r} cannot run here: {comparison.unavailable[mode]}")

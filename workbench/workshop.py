@@ -439,15 +439,17 @@ def _status_kb(field: str) -> int | None:
 
 
 def memory_report(max_age_s: float = 0.0) -> dict[str, Any]:
-    """This server process: resident memory now and at its peak, and every model it holds (the heap count
-    of model copies may be up to ``max_age_s`` old; see ``models.live_model_copies``)."""
+    """This server process: resident memory now and at its peak, every model it holds (the heap count
+    of model copies may be up to ``max_age_s`` old; see ``models.live_model_copies``), and the most
+    distinct adapters decoded in one batch so far."""
     import resource
 
-    from .models import live_model_copies, loaded_model_details
+    from .models import live_model_copies, loaded_model_details, loaded_model_objects
 
     rss = _status_kb("VmRSS")
     peak = _status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     copies = live_model_copies(max_age_s)
+    mixed = max((getattr(m, "most_adapters_in_batch", 0) for m in loaded_model_objects()), default=0)
     return {"rss_mb": round(rss / 1024, 1) if rss else None, "peak_rss_mb": round(peak / 1024, 1) if peak else None,
-            "models": loaded_model_details(), "copies": copies,
-            "model_copies": max(copies.values(), default=0)}
+            "models": loaded_model_details(), "copies": copies, "model_copies": max(copies.values(), default=0),
+            "adapters_in_batch": mixed}
