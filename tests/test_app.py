@@ -139,6 +139,35 @@ def test_remove_a_document_after_confirming():
     close_all()
 
 
+def test_documents_are_indexed_as_a_job_in_a_lane_of_their_own():
+    """Indexing runs outside the page script (a reload does not stop it) and never waits behind a training."""
+    import threading
+    import time
+
+    from workbench.jobs import DONE, get_index_runner, get_runner
+
+    release = threading.Event()
+    training = get_runner().submit("train", "someone", "an hour-long training", lambda p, c: release.wait(60))
+    try:
+        at = _app().run()
+        at.switch_page("views/documents.py").run()
+        next(b for b in at.button if b.label == "Load the sample documents").click()
+        at.run()
+        assert not at.exception
+        job = get_index_runner().get(at.session_state["documents_job"])
+        assert job.kind == "index" and job.workspace == "default"
+        deadline = time.time() + 120
+        while job.status != DONE and time.time() < deadline:
+            time.sleep(0.5)
+        assert job.status == DONE and training.status == "running"  # it did not queue behind the training
+        at.run()
+        assert not at.exception and not at.error
+        assert any(s.value.startswith("12 documents") for s in at.subheader)
+        assert any(m.value.startswith("Indexed 12 documents") for m in at.success)
+    finally:
+        release.set()
+
+
 def test_evaluate_page_empty_state_and_sample_set():
     at = _app().run()
     at.switch_page("views/evaluate.py").run()

@@ -12,8 +12,11 @@ from workbench.config import DEFAULT_EMBEDDER, IndexConfig, RetrievalConfig, hel
 from workbench.documents import SUPPORTED, parse_document, parse_uploads
 from workbench.errors import WorkbenchError
 from workbench.index import open_index, rebuild_index
+from workbench.jobs import ACTIVE, DONE, get_index_runner
+from workbench.progress import ProgressEvent
 from workbench.retrieval import retrieve
-from workbench.ui.common import StatusSink, answer_markdown, server_field, show_error, stop_page, workspace
+from workbench.ui.common import (StatusSink, answer_markdown, job_header, server_field, show_error, stop_page,
+                                 workspace)
 
 st.title("Documents")
 st.caption(
@@ -53,18 +56,53 @@ def report_indexing(report, problems=()) -> None:
         st.info(f"Already indexed with the same content, skipped: {', '.join(report.unchanged)}.")
 
 
-def index_files(files) -> None:
-    with st.status("Reading files...", expanded=True) as status:
-        # The smaller of the workbench's limit (WORKBENCH_MAX_UPLOAD_MB) and Streamlit's own upload cap.
-        from workbench import limits
+def upload_cap() -> int:
+    """Bytes per file: the smaller of the workbench's limit (WORKBENCH_MAX_UPLOAD_MB) and Streamlit's own cap."""
+    from workbench import limits
 
-        cap = min(limits.value("WORKBENCH_MAX_UPLOAD_MB"), st.get_option("server.maxUploadSize")) * 2**20
+    return min(limits.value("WORKBENCH_MAX_UPLOAD_MB"), st.get_option("server.maxUploadSize")) * 2**20
+
+
+def index_files(files: list[tuple[str, bytes]], label: str | None = None) -> None:
+    """Read and index ``files`` as a background job (a lane of its own, not behind trainings): a reload
+    or another page does not stop it, and the page shows its progress until it ends."""
+    cap = upload_cap()
+    ws = workspace()
+
+    def work(progress, cancel):
+        progress(ProgressEvent("read", 0, len(files), f"Reading {len(files)} file(s)"))
         docs, problems = parse_uploads(files, max_bytes=cap)
-        sink = StatusSink(status)
-        report = index.add_documents(docs, progress=sink)
-        status.update(label="Indexing finished", state="complete" if not (problems or report.problems) else "error",
-                      expanded=False)
-    st.session_state["documents_last_report"] = (report, problems)
+        return open_index(ws).add_documents(docs, progress=progress), problems
+
+    job = index_runner.submit("index", ws, label or f"Index {len(files)} file(s)", work)
+    st.session_state["documents_job"] = job.id
+
+
+index_runner = get_index_runner()
+indexing = index_runner.get(st.session_state.get("documents_job", ""))
+
+
+@st.fragment(run_every=0.5 if indexing is not None and indexing.status in ACTIVE else None)
+def indexing_progress() -> None:
+    """The running indexing job: its progress; when it ends, its report and a fresh document list."""
+    job = index_runner.get(st.session_state.get("documents_job", ""))
+    if job is None:
+        return
+    if job.status in ACTIVE:
+        with st.container(border=True):
+            job_header(index_runner, job, "Uploads are indexed one at a time.")
+            last = job.last
+            if last is not None and last.fraction is not None:
+                st.progress(last.fraction, text=last.message)
+            elif last is not None:
+                st.caption(last.message)
+        return
+    st.session_state.pop("documents_job", None)
+    if job.status == DONE:
+        st.session_state["documents_last_report"] = job.result
+    else:
+        st.session_state["documents_job_error"] = job.error or f"Indexing {job.status}."
+    st.rerun()  # the whole page: the document list now holds what was added
 
 
 def remove_document(name: str) -> None:
@@ -90,11 +128,18 @@ with tab_docs:
     if submitted:
         if not uploads:
             st.warning("Choose one or more files first.")
+        elif indexing is not None and indexing.status in ACTIVE:
+            st.warning("The last upload is still being indexed; add these when it has finished (nothing was "
+                       "changed).", icon=":material/hourglass_top:")
         else:
             try:
                 index_files([(f.name, f.getvalue()) for f in uploads])
+                st.rerun()
             except Exception as exc:
                 show_error(exc)
+    indexing_progress()
+    if (failed := st.session_state.pop("documents_job_error", None)) is not None:
+        st.error(failed, icon=":material/error:")
     last = st.session_state.pop("documents_last_report", None)
     if last:
         report_indexing(*last)
@@ -105,7 +150,7 @@ with tab_docs:
                 icon=":material/info:")
         if st.button("Load the sample documents", icon=":material/inventory_2:"):
             try:
-                index_files(samples.sample_documents())
+                index_files(samples.sample_documents(), "Index the sample documents")
                 st.rerun()
             except Exception as exc:
                 show_error(exc)
@@ -152,8 +197,7 @@ with tab_docs:
                     st.warning("Choose the new version first.")
                 else:
                     try:
-                        doc = parse_document(new_file.name, new_file.getvalue(),
-                                             max_bytes=st.get_option("server.maxUploadSize") * 2**20)
+                        doc = parse_document(new_file.name, new_file.getvalue(), max_bytes=upload_cap())
                         report = index.add_documents([dataclasses.replace(doc, name=name)])
                         if report.replaced:
                             st.session_state["documents_replaced"] = (

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench import paths, workshop
-from workbench.jobs import ACTIVE, get_runner
+from workbench.jobs import ACTIVE, all_jobs, get_runner, runner_of
 from workbench.ui.common import open_workspace, show_error, stop_page
 
 st.title("Facilitator")
@@ -50,19 +50,19 @@ st.dataframe(frame, hide_index=True, width="stretch", column_config={
 
 # -- jobs -----------------------------------------------------------------------------------------------------------
 st.subheader("Job queue")
-jobs = [j for j in runner.jobs() if j.status in ACTIVE]
-st.caption(f"{len(jobs)} job(s) queued or running; {runner.concurrency} run at once on this server "
-           "(WORKBENCH_MAX_JOBS).")
+jobs = [j for j in all_jobs() if j.status in ACTIVE]
+st.caption(f"{len(jobs)} job(s) queued or running; {runner.concurrency} training or evaluation run(s) at once on "
+           "this server (WORKBENCH_MAX_JOBS), and one indexing of uploads in a lane of its own.")
 if not jobs:
     st.caption("No jobs right now.")
 for job in sorted(jobs, key=lambda j: j.created_at):
     c1, c2 = st.columns([5, 1])
-    pos = runner.position(job.id)
+    pos = runner_of(job).position(job.id)
     last = job.last
     c1.markdown(f"**{workshop.short_name(job.workspace)}** · {job.kind}: {job.label} · "
                 + (f"queued, position {pos}" if pos else f"running ({last.message if last else 'starting'})"))
     if c2.button("Cancel", key=f"cancel_{job.id}", icon=":material/cancel:"):
-        runner.cancel(job.id)
+        runner_of(job).cancel(job.id)
         st.rerun()
 
 # -- leaderboard -------------------------------------------------------------------------------------------------------

@@ -161,7 +161,7 @@ def _persist(job: Job) -> None:
 def job_history(workspace: str) -> list[dict[str, Any]]:
     """Every job recorded in the workspace, newest first. Jobs that were queued or running when the
     process that owned them stopped are reported (and re-recorded) as interrupted."""
-    live = {j.id for j in get_runner().jobs(workspace)} if _runner is not None else set()
+    live = {j.id for j in all_jobs(workspace)}
     out = []
     for f in _jobs_dir(workspace).glob("*.json"):
         try:
@@ -182,11 +182,12 @@ def job_history(workspace: str) -> list[dict[str, Any]]:
 
 
 _runner: JobRunner | None = None
+_index_runner: JobRunner | None = None
 _runner_lock = threading.Lock()
 
 
 def get_runner() -> JobRunner:
-    """The process-wide job runner."""
+    """The process-wide runner for trainings and evaluations (``WORKBENCH_MAX_JOBS`` at once)."""
     global _runner
     with _runner_lock:
         if _runner is None:
@@ -194,3 +195,24 @@ def get_runner() -> JobRunner:
 
             _runner = JobRunner(limits.value("WORKBENCH_MAX_JOBS"))
         return _runner
+
+
+def get_index_runner() -> JobRunner:
+    """The process-wide runner for indexing uploads: a lane of its own, so that adding a document never
+    waits behind somebody's hour-long training; one indexing at a time."""
+    global _index_runner
+    with _runner_lock:
+        if _index_runner is None:
+            _index_runner = JobRunner(1)
+        return _index_runner
+
+
+def all_jobs(workspace: str | None = None) -> list[Job]:
+    """Jobs of every lane (of ``workspace`` when given), oldest first."""
+    runners = [r for r in (_runner, _index_runner) if r is not None]
+    return sorted((j for r in runners for j in r.jobs(workspace)), key=lambda j: j.created_at)
+
+
+def runner_of(job: Job) -> JobRunner:
+    """The runner that holds ``job`` (for its queue position and to cancel it)."""
+    return _index_runner if _index_runner is not None and _index_runner.get(job.id) is job else get_runner()

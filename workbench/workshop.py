@@ -252,14 +252,14 @@ def workspace_status(name: str) -> dict[str, Any]:
     from .eval_runs import list_eval_runs
     from .history import list_runs
     from .index import open_index
-    from .jobs import ACTIVE, get_runner
+    from .jobs import ACTIVE, all_jobs
     from .training import list_adapters
 
     folder = paths.workspace_dir(name, create=False)
     docs = open_index(name).documents() if folder.exists() else []
     evals = list_eval_runs(name) if folder.exists() else []
     files = [f for f in folder.rglob("*") if f.is_file()] if folder.exists() else []
-    jobs = [j for j in get_runner().jobs(name) if j.status in ACTIVE]
+    jobs = [j for j in all_jobs(name) if j.status in ACTIVE]
     return {
         "workspace": name, "label": short_name(name), "documents": len(docs), "adapters": len(list_adapters(name)) if folder.exists() else 0,
         "questions": len(list_runs(name)) if folder.exists() else 0,
@@ -290,9 +290,9 @@ def leaderboard(hardware_per_hour: float = 0.0) -> list[dict[str, Any]]:
 
 
 def _busy(name: str) -> None:
-    from .jobs import ACTIVE, get_runner
+    from .jobs import ACTIVE, all_jobs
 
-    jobs = [j for j in get_runner().jobs(name) if j.status in ACTIVE]
+    jobs = [j for j in all_jobs(name) if j.status in ACTIVE]
     if jobs:
         raise DataError(f"Workspace {name!r} has {len(jobs)} job(s) queued or running ({jobs[0].label}); "
                         "cancel them first.")
