@@ -293,3 +293,20 @@ def test_workshop_mode_uses_only_the_operators_servers(workbench_home, monkeypat
     monkeypatch.setenv(servers.ENV_SERVERS, str(workbench_home / "missing.json"))
     with pytest.raises(ConfigError, match="no file"):
         servers.allowed()
+
+
+def test_backends_are_resolved_in_the_core(fake_generator):
+    """One place decides local or remote, and which adapter each approach runs with."""
+    from workbench import models
+    from workbench.strategies import resolve_backends
+
+    ids = {"base": "", "rag": fake_generator, "finetuned": fake_generator, "hybrid": "compat:http://127.0.0.1:9/v1#m"}
+    backends = resolve_backends(ids, adapter_path="/adapters/house", remote_adapter="house-lora", session_key=KEY)
+    assert set(backends) == {"rag", "finetuned", "hybrid"}  # empty: the local model, not a backend
+    assert backends["rag"] == (models.get_generator(fake_generator), None)
+    assert backends["finetuned"] == (models.get_generator(fake_generator), "/adapters/house")
+    remote, adapter = backends["hybrid"]
+    assert isinstance(remote, OpenAICompatGenerator) and adapter == "house-lora"
+    assert remote._key != KEY  # a session's OpenAI key never goes to a compat server
+    assert models.is_remote("openai:gpt-4o-mini") and not models.is_remote(fake_generator)
+    assert not models.is_remote("no-such-model")

@@ -16,7 +16,7 @@ from workbench.history import (ALL_BAD, BLIND_LETTERS, DEFAULT_CACHE_THRESHOLD, 
                                export_csv, export_json, get_run, list_runs, record_vote, run_and_record,
                                vote_agreement, vote_tally)
 from workbench.index import open_index
-from workbench.strategies import DESCRIPTIONS, LABELS, MODES, availability
+from workbench.strategies import DESCRIPTIONS, LABELS, MODE_TABLE, MODES, availability, resolve_backends
 from workbench.training import adapter_system_prompt, list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
@@ -85,7 +85,7 @@ chosen = next((a for a in adapters if a["name"] == adapter_name), None)
 examples = example_pool(ws, chosen["path"] if chosen else None, models.get_embedder(index.config.embedder_id).embed)
 remote_modes = {m for m, b in backend_ids.items() if b.strip()}
 plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None,
-                    tuned_elsewhere={m for m in remote_modes if m in {"finetuned", "hybrid"}}, examples=examples)
+                    tuned_elsewhere={m for m in remote_modes if MODE_TABLE[m].adapter}, examples=examples)
 with st.expander("What each approach does, and what it needs"):
     for mode in MODES:
         reason = plan.get(mode)
@@ -115,14 +115,9 @@ def live_run() -> None:
     def on_cached(mode: str, answer: dict) -> None:
         boxes[mode].markdown(answer_markdown(answer["text"]))
 
-    backends = {}
-    for mode in remote_modes & set(modes):
-        model_id = backend_ids[mode].strip()
-        backend = (models.remote_generator(model_id, st.session_state.get("openai_api_key"))
-                   if model_id.startswith(("openai:", "compat:")) else load_generator(model_id))
-        tuned = mode in {"finetuned", "hybrid"}
-        backends[mode] = (backend, (remote_adapter.strip() or None) if tuned and model_id.startswith(
-            ("openai:", "compat:")) else (chosen["path"] if tuned and chosen else None))
+    backends = resolve_backends({m: backend_ids[m] for m in remote_modes & set(modes)},
+                                adapter_path=chosen["path"] if chosen else None,
+                                remote_adapter=remote_adapter.strip(), session_key=st.session_state.get("openai_api_key"))
     run = run_and_record(
         question, modes, generator, workspace=ws, index=index, adapter=chosen["path"] if chosen else None,
         adapter_name=chosen["name"] if chosen else None,

@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from workbench import samples
+from workbench import models, samples
 from workbench.charts import latency_box_chart, metric_bars_chart, tradeoff_chart
 from workbench.config import GenerationConfig, RetrievalConfig
 from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, evaluate, get_eval_run, knowledge_update,
@@ -21,7 +21,7 @@ from workbench.evaluation import leakage, read_testset
 from workbench.index import open_index
 from workbench.reports import evaluation_report
 from workbench.jobs import ACTIVE, get_runner
-from workbench.strategies import LABELS, MODES, availability
+from workbench.strategies import LABELS, MODE_TABLE, MODES, availability, resolve_backends
 from workbench.training import adapter_system_prompt, list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
@@ -111,13 +111,10 @@ if items:
                                 "estimate from: the progress bar shows the time left once the first questions finish.")
     prompts = prompt_editor(ws, "eval_prompts")
     chosen = next((a for a in adapters if a["name"] == adapter_name), None)
-    from workbench import models as _models
-
-    examples = example_pool(ws, chosen["path"] if chosen else None,
-                            _models.get_embedder(index.config.embedder_id).embed)
+    examples = example_pool(ws, chosen["path"] if chosen else None, models.get_embedder(index.config.embedder_id).embed)
     remote_modes = {m for m, b in backend_ids.items() if b.strip()}
     plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None,
-                        tuned_elsewhere={m for m in remote_modes if m in {"finetuned", "hybrid"}}, examples=examples)
+                        tuned_elsewhere={m for m in remote_modes if MODE_TABLE[m].adapter}, examples=examples)
     if chosen and chosen.get("retrieval_aware"):
         ra = chosen["retrieval_aware"]
         st.caption(f"Adapter **{chosen['name']}** is retrieval-aware: trained with {ra['passages']} retrieved passages "
@@ -129,8 +126,6 @@ if items:
     if chosen:
         pairs = training_pairs_of(chosen["path"])
         if pairs:
-            from workbench import models
-
             overlap = leakage([i.question for i in items[:count]], [p["question"] for p in pairs],
                               models.get_embedder(index.config.embedder_id).embed)
             if overlap:
@@ -149,24 +144,11 @@ if items:
         else:
             try:
                 generator = load_generator(st.session_state["generator_id"])
-                judge = None
-                if judge_id.strip():
-                    from workbench import models
-
-                    judge = (models.remote_generator(judge_id.strip(), st.session_state.get("openai_api_key"))
-                             if judge_id.strip().startswith(("openai:", "compat:"))
-                             else models.get_generator(judge_id.strip()))
-                from workbench import models as registry
-
-                backends = {}
-                for mode in remote_modes & set(runnable):
-                    model_id = backend_ids[mode].strip()
-                    remote = model_id.startswith(("openai:", "compat:"))
-                    backend = (registry.remote_generator(model_id, st.session_state.get("openai_api_key")) if remote
-                               else load_generator(model_id))
-                    tuned = mode in {"finetuned", "hybrid"}
-                    backends[mode] = (backend, (remote_adapter.strip() or None) if tuned and remote
-                                      else (chosen["path"] if tuned and chosen else None))
+                session_key = st.session_state.get("openai_api_key")
+                judge = models.backend_for(judge_id.strip(), session_key) if judge_id.strip() else None
+                backends = resolve_backends({m: backend_ids[m] for m in remote_modes & set(runnable)},
+                                            adapter_path=chosen["path"] if chosen else None,
+                                            remote_adapter=remote_adapter.strip(), session_key=session_key)
                 subset = items[: int(count)]
                 run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + f"{int(time.time() * 1000) % 1000000:06d}"
                 kwargs = dict(workspace=ws, index=index, adapter=chosen["path"] if chosen else None,

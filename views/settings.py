@@ -34,7 +34,7 @@ backend = server_field(st, "Backend id", "generator", empty="(pick a server)",
                        placeholder="compat:http://127.0.0.1:8000/v1#local:smollm2-135m")
 if st.button("Check connection", icon=":material/network_check:", type="primary", disabled=not backend.strip()):
     try:
-        if not backend.strip().startswith(("openai:", "compat:")):
+        if not models.is_remote(backend.strip()):
             st.warning("Expected an id starting with openai: or compat:.")
         else:
             with st.spinner("Listing models and asking for a 4-token answer..."):

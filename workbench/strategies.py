@@ -261,6 +261,26 @@ def source_label(chunk: Any) -> str:
     return f"{chunk.doc_name}{page}" + (f" > {chunk.heading.split(' > ')[-1]}" if chunk.heading else "")
 
 
+def resolve_backends(model_ids: dict[str, str], *, adapter_path: str | None = None,
+                     remote_adapter: str | None = None, session_key: str | None = None
+                     ) -> dict[str, tuple[Generator, str | None]]:
+    """Per-approach backends from the ids typed or picked on a page or the command line (empty: the local
+    model, left out). An approach that uses an adapter runs a remote model with ``remote_adapter`` (the
+    name the server serves it under; None: the model itself) and a local one with ``adapter_path``."""
+    from . import models
+
+    out = {}
+    for mode, model_id in model_ids.items():
+        model_id = (model_id or "").strip()
+        if not model_id:
+            continue
+        remote = models.is_remote(model_id)
+        tuned = MODE_TABLE[mode].adapter
+        out[mode] = (models.backend_for(model_id, session_key),
+                     (remote_adapter or None) if tuned and remote else (adapter_path if tuned else None))
+    return out
+
+
 def answer_question(question: str, generator: Generator, mode: str = "base", config: GenerationConfig | None = None,
                     on_text: Callable[[str], None] | None = None, adapter: str | None = None,
                     adapter_system: str | None = None) -> Answer:
