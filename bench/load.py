@@ -74,7 +74,7 @@ def misrouted_pieces(shown: list[str], final: str) -> int:
 
 
 async def _session(browser, url: str, n: int, ready: list, start: asyncio.Event, timeout_s: float,
-                   with_adapter: bool) -> dict:
+                   with_adapter: bool, max_tokens: int) -> dict:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     # Twenty pages opening at once on a small server (with the twenty browsers on it too) take a while
     # to draw: a page counts as failed only when it has not drawn in LOAD_TIMEOUT_MS.
@@ -87,6 +87,12 @@ async def _session(browser, url: str, n: int, ready: list, start: asyncio.Event,
         await question.wait_for(state="visible")
         await _idle(page)
         await question.fill(QUESTIONS[n % len(QUESTIONS)])
+        if max_tokens != 96:  # the slider's default; 16 a step
+            slider = page.get_by_test_id("stSlider").filter(has_text="Maximum answer length").get_by_role("slider")
+            await slider.focus()
+            for _ in range((96 - max_tokens) // 16):
+                await page.keyboard.press("ArrowLeft")
+            await _idle(page)
         if with_adapter:
             box = page.get_by_label("Answer with", exact=True)
             await box.click()
@@ -137,7 +143,8 @@ async def _server_figures(browser, url: str) -> tuple[int | None, int | None]:
         await context.close()
 
 
-async def _run(url: str, sessions: int, timeout_s: float) -> tuple[list[dict], tuple[int | None, int | None]]:
+async def _run(url: str, sessions: int, timeout_s: float, max_tokens: int
+               ) -> tuple[list[dict], tuple[int | None, int | None]]:
     from playwright.async_api import async_playwright
 
     from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path
@@ -145,7 +152,7 @@ async def _run(url: str, sessions: int, timeout_s: float) -> tuple[list[dict], t
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
         start, ready = asyncio.Event(), []
-        tasks = [asyncio.create_task(_session(browser, url, n, ready, start, timeout_s, n % 2 == 0))
+        tasks = [asyncio.create_task(_session(browser, url, n, ready, start, timeout_s, n % 2 == 0, max_tokens))
                  for n in range(sessions)]
         deadline = time.time() + LOAD_TIMEOUT_MS / 1000 + 60  # every session loads its page first; then all ask at once
         while len(ready) + sum(t.done() for t in tasks) < sessions and time.time() < deadline:
@@ -181,15 +188,16 @@ def train_adapters(home: Path, sessions: int, steps: int = 4) -> float:
     return seconds
 
 
-def run(sessions: int = 20, timeout_s: float = 600.0) -> dict[str, float]:
-    """Start a server on a fresh data folder, run the sessions, return the figures."""
+def run(sessions: int = 20, timeout_s: float = 600.0, max_tokens: int = 96) -> dict[str, float]:
+    """Start a server on a fresh data folder, run the sessions (answers of at most ``max_tokens``, a multiple
+    of 16 up to 96), return the figures."""
     from tests.browser.conftest import Server
 
     with tempfile.TemporaryDirectory(prefix="workbench-load-") as home:
         train_s = train_adapters(Path(home), sessions)
         server = Server(Path(home))
         try:
-            results, (copies, mixed) = asyncio.run(_run(server.url, sessions, timeout_s))
+            results, (copies, mixed) = asyncio.run(_run(server.url, sessions, timeout_s, max_tokens))
             peak = peak_rss_mb(server.proc.pid)
         finally:
             server.stop()

@@ -306,7 +306,7 @@ def test_decide_recommends_differently_for_the_two_situations():
     assert answer("weekly", True, False, 1000, 40).startswith("**RAG**")
     first = at.success[0].value
     at.switch_page("views/decide.py").run()  # a fresh run of the page, as after navigating back to it
-    assert answer("rarely", False, True, 100_000, 2000).startswith("**Fine-tuning**") and first != at.success[0].value
+    assert answer("rarely", False, True, 100_000, 2000).startswith("**Fine-tuned**") and first != at.success[0].value
 
 
 def test_costs_page_shows_a_missing_hardware_price_as_unknown():

@@ -267,6 +267,6 @@ def test_memo_without_an_evaluation_says_it_rests_on_the_questionnaire(workbench
                                           labelled_examples=2000), None)
     md = memo_markdown(content)
     assert "from the questionnaire alone" in md and "none yet" in md
-    assert content["recommendation"] == "Fine-tuning"
+    assert content["recommendation"] == "Fine-tuned"
     assert "unknown" in md  # nothing measured: generation costs are unknown, not $0
     close_all()

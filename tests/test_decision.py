@@ -41,7 +41,7 @@ def test_measurements_take_part_and_are_named():
     answers = Answers(data_changes="monthly", latency_limit_s=3.0, labelled_examples=100)
     rec = recommend(answers, evidence)
     assert rec.measured
-    assert any(r.startswith("Measured: of the approaches within your limits, Fine-tuning answered most")
+    assert any(r.startswith("Measured: of the approaches within your limits, Fine-tuned answered most")
                for _, _, r in rec.applied)
     assert {v.approach for v in rec.vetoed} == {"rag", "hybrid"}
     assert any("RAG takes 6.0 s (median" in v.reason and "over your limit of 3 s" in v.reason for v in rec.vetoed)
@@ -59,7 +59,7 @@ def test_what_the_product_manager_saw_is_vetoed():
     rec = recommend(Answers(data_changes="monthly", latency_limit_s=10.0, team_can_train=False,
                             labelled_examples=80), evidence)
     assert rec.approach is None and {v.approach for v in rec.vetoed} == set(APPROACHES)
-    assert any("Prompt only (base model) takes 11.0 s" in v.reason for v in rec.vetoed)
+    assert any("Prompt only takes 11.0 s" in v.reason for v in rec.vetoed)
     assert any("nobody can run and maintain training" in v.reason for v in rec.vetoed)
     assert rec.warnings
 
@@ -88,7 +88,7 @@ def test_a_far_better_approach_is_named_before_the_recommendation():
     rec = recommend(Answers(data_changes="rarely", strict_format=True, queries_per_day=200_000,
                             labelled_examples=5000), evidence)
     assert rec.approach == "finetune"
-    assert any(w.startswith("Fine-tuning answered 20% of 42") and "far below RAG (50%" in w for w in rec.warnings)
+    assert any(w.startswith("Fine-tuned answered 20% of 42") and "far below RAG (50%" in w for w in rec.warnings)
     close = recommend(Answers(data_changes="rarely", strict_format=True, queries_per_day=200_000,
                               labelled_examples=5000), _evidence({"rag": 0.25, "finetune": 0.2}))
     assert close.approach == "finetune" and not close.warnings  # 5 points apart: no warning

@@ -487,15 +487,18 @@ def measured_usage(workspace: str) -> Measured:
 DAYS_PER_MONTH = 30.0
 HOURS_PER_MONTH = 730.0
 APPROACH_MODES = {"prompt": "base", "rag": "rag", "finetune": "finetuned", "hybrid": "hybrid"}
+#: The name of each approach on every page that weighs approaches (Decide, Costs, the memo): one table
+#: (``decision.NAMES`` is this one).
 APPROACH_NAMES = {"prompt": "Prompt only", "rag": "RAG", "finetune": "Fine-tuned", "hybrid": "Hybrid"}
 
 
 def approach_names(measured_modes: Any = ()) -> dict[str, str]:
-    """Approach -> the name the other pages give the mode behind it (the prompt-only approach is
-    "Prompted" when that mode was measured, else "Base")."""
+    """Approach -> its name, the prompt-only one with the mode that measured it as Compare and Evaluate
+    name it ("Prompt only (Prompted)" when that mode was measured, else "Prompt only (Base)")."""
     from .strategies import LABELS
 
-    return {a: LABELS[mode_of(a, measured_modes)] if a == "prompt" else n for a, n in APPROACH_NAMES.items()}
+    return {a: f"{n} ({LABELS[mode_of(a, measured_modes)]})" if a == "prompt" else n
+            for a, n in APPROACH_NAMES.items()}
 
 
 def mode_of(approach: str, measured_modes: Any) -> str:

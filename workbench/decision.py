@@ -19,13 +19,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .costs import APPROACH_NAMES
 from .errors import DataError
 from .eval_summary import MIN_QUESTIONS
 
 APPROACHES = ("prompt", "rag", "finetune", "hybrid")
 #: A gap in correct share this large (0.10 = 10 points) is always said before a recommendation.
 FAR_BELOW = 0.10
-NAMES = {"prompt": "Prompt only (base model)", "rag": "RAG", "finetune": "Fine-tuning", "hybrid": "Hybrid (RAG + fine-tuning)"}
+NAMES = APPROACH_NAMES  # one table of approach names, shared with Costs and the memo
 #: Evaluation modes behind each approach.
 MODE_OF = {"prompt": "base", "rag": "rag", "finetune": "finetuned", "hybrid": "hybrid"}
 CHANGE_RATES = ("daily", "weekly", "monthly", "quarterly", "rarely")
