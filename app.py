@@ -55,4 +55,5 @@ with st.sidebar:
     loaded = ("generator", st.session_state["generator_id"]) in models.loaded_models()
     st.markdown(f"**Model:** `{st.session_state['generator_id']}`")
     st.caption("Model loaded in memory" if loaded else "Model loads on first use")
-    st.caption(f"Data folder: `{paths.home()}`")
+    if not workshop.workshop_mode():  # a visitor of a shared server has no use for the server's paths
+        st.caption(f"Data folder: `{paths.home()}`")

@@ -265,7 +265,8 @@ with tab_settings:
     limit = emb.max_tokens if emb else 256
     with st.form("index_settings"):
         embedder_id = server_field(
-            st, "Embedder", "embedder", value=current.embedder_id, empty=DEFAULT_EMBEDDER,
+            st, "Embedder", "embedder", value=current.embedder_id, empty=f"{DEFAULT_EMBEDDER} (packaged, offline)",
+            empty_id=DEFAULT_EMBEDDER,
             help="local:all-minilm-l6-v2 (packaged, offline), st:<sentence-transformers id or folder>, "
                  "openai:text-embedding-3-small (needs OPENAI_API_KEY or .streamlit/secrets.toml; its tokens are "
                  "counted and priced) or compat:http://HOST:PORT/v1#MODEL. Changing it re-embeds every document.")

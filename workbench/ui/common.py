@@ -60,20 +60,21 @@ def workspace() -> str:
 
 
 def server_field(container, label: str, kind: str, *, key: str | None = None, value: str = "",
-                 empty: str = "local", placeholder: str | None = None, help: str | None = None) -> str:
+                 empty: str = "local", empty_id: str = "", placeholder: str | None = None,
+                 help: str | None = None) -> str:
     """Where a model id or a Chroma address is entered. Outside workshop mode a text field; in workshop mode
-    a choice among the operator's servers (``servers.allowed``) and ``empty`` (the local default), so
-    that no visitor can type a URL or a path. Returns the id ("" for ``empty``)."""
+    a choice among the operator's servers (``servers.allowed``) and ``empty`` (standing for ``empty_id``:
+    the local default), so that no visitor can type a URL or a path. Returns the id."""
     from .. import servers
 
     if not servers.restricted():
         return container.text_input(label, value=value, key=key, placeholder=placeholder or empty, help=help)
-    options = [""] + [s.id for s in servers.allowed(kind)]
-    if value and value not in options:
-        options.insert(1, value)  # the packaged id already in use
+    options = [empty_id] + [s.id for s in servers.allowed(kind) if s.id != empty_id]
+    if value and value not in options and servers.name_for(kind, value) is None:
+        value = empty_id  # something the list no longer offers: show the default, never the old text
 
     def shown(ident: str) -> str:
-        return empty if not ident else servers.name_for(kind, ident) or ident
+        return empty if ident == empty_id else servers.name_for(kind, ident) or ident
 
     return container.selectbox(label, options, index=options.index(value) if value in options else 0, key=key,
                                format_func=shown, help=(help + " " if help else "") +
