@@ -73,15 +73,29 @@ def test_workshop_workspaces_are_private_links(workbench_home, monkeypatch):
 
 
 def test_new_workspaces_are_limited_per_hour(workbench_home, monkeypatch):
+    import os
+    import time
+
     monkeypatch.setenv(workshop.ENV_WORKSHOP, "1")
     monkeypatch.setenv(workshop.ENV_MAX_NEW, "3")
-    for _ in range(3):
-        workshop.fresh_workspace_name()
+    made = [workshop.fresh_workspace_name() for _ in range(3)]
+    for name in made:
+        (paths.workspace_dir(name) / "prices.json").write_text("{}")  # in use
     with pytest.raises(workshop.TooManyWorkspaces, match="3 new workspaces in the last hour") as info:
         workshop.fresh_workspace_name()
     assert workshop.ENV_MAX_NEW in info.value.fix
     assert len(list(paths.workspaces_dir().iterdir())) == 3  # the refused one made no folder
-    workshop._new_times[:] = [t - workshop.NEW_WINDOW_S - 1 for t in workshop._new_times]  # an hour later
+    # Reloading a page many times cannot lock others out: when the limit is reached, workspaces left
+    # empty for over a minute make room.
+    (paths.workspace_dir(made[0]) / "prices.json").unlink()
+    old = time.time() - 2 * workshop.CROWDED_EMPTY_AGE_S
+    os.utime(paths.workspace_dir(made[0]), (old, old))
+    fourth = workshop.fresh_workspace_name()
+    assert not paths.workspace_dir(made[0], create=False).exists() and paths.workspace_dir(fourth).is_dir()
+    with pytest.raises(workshop.TooManyWorkspaces):  # the others are in use
+        workshop.fresh_workspace_name()
+    for name in list(workshop._new_times):  # an hour later
+        workshop._new_times[name] -= workshop.NEW_WINDOW_S + 1
     workshop.fresh_workspace_name()
     monkeypatch.setenv(workshop.ENV_MAX_NEW, "many")
     with pytest.raises(ConfigError, match="whole number"):
@@ -205,14 +219,37 @@ def test_model_copy_count_is_reused_for_a_while_but_not_across_a_registry_change
     assert len(calls) == 3  # no age given: always counted now
 
 
-def test_passphrase_guessing_is_limited_across_sessions(workbench_home, monkeypatch):
+def test_passphrase_guessing_is_limited_per_session_and_for_the_server(workbench_home, monkeypatch):
     monkeypatch.setattr(workshop, "_wrong_guesses", [])
     workshop.set_passphrase("correct horse battery")
-    t = 1000.0
+    t, attacker, facilitator = 1000.0, [], []
     for i in range(workshop.MAX_WRONG_GUESSES):
-        assert not workshop.check_facilitator(f"guess {i}", now=t + i)
-    # Locked out for everyone, the right passphrase included, until the window has passed.
+        assert not workshop.check_facilitator(f"guess {i}", now=t + i, session_tries=attacker)
+    # The guessing session is locked out, the right passphrase included, until the window has passed ...
     with pytest.raises(workshop.TooManyGuesses) as info:
-        workshop.check_facilitator("correct horse battery", now=t + 10)
+        workshop.check_facilitator("correct horse battery", now=t + 10, session_tries=attacker)
     assert 0 < info.value.wait_s <= workshop.GUESS_WINDOW_S
-    assert workshop.check_facilitator("correct horse battery", now=t + workshop.GUESS_WINDOW_S + 5)
+    # ... but one attendee's guesses do not lock the facilitator out of another session.
+    assert workshop.check_facilitator("correct horse battery", now=t + 10, session_tries=facilitator)
+    assert workshop.check_facilitator("correct horse battery", now=t + workshop.GUESS_WINDOW_S + 5,
+                                      session_tries=attacker)
+    # Many sessions guessing at once hit the server's limit.
+    for i in range(workshop.SERVER_WRONG_GUESSES):
+        try:
+            workshop.check_facilitator(f"g{i}", now=t + 100, session_tries=[])
+        except workshop.TooManyGuesses:
+            break
+    with pytest.raises(workshop.TooManyGuesses):
+        workshop.check_facilitator("correct horse battery", now=t + 101, session_tries=[])
+
+
+def test_a_private_workspace_name_never_reaches_chroma(workbench_home, monkeypatch):
+    """A shared Chroma server lists its collections to anyone who can reach it: a private workspace's
+    collection is named by a digest, never by the name that is its link's secret."""
+    from workbench.index import collection_base
+
+    monkeypatch.setenv(workshop.ENV_WORKSHOP, "1")
+    name = workshop.fresh_workspace_name()
+    index = open_index(name)
+    assert name not in index.collection_name and name.split("-")[1] not in index.collection_name
+    assert index.collection_name == collection_base(name) and collection_base("team-a") == "wb-team-a"

@@ -21,13 +21,13 @@ if not st.session_state.get("facilitator"):
         phrase = st.text_input("Facilitator passphrase", type="password")
         if st.form_submit_button("Open", type="primary", icon=":material/lock_open:"):
             try:
-                if workshop.check_facilitator(phrase):
+                if workshop.check_facilitator(phrase, session_tries=st.session_state.setdefault("facilitator_tries", [])):
                     st.session_state["facilitator"] = True
                     st.rerun()
                 time.sleep(1.0)  # slow down guessing
                 st.error("That passphrase is not the facilitator's.", icon=":material/lock:")
             except workshop.TooManyGuesses as exc:
-                st.error(f"Too many wrong passphrases on this server; tries are paused for {exc.wait_s:.0f} s.",
+                st.error(f"Too many wrong passphrases; tries are paused for {exc.wait_s:.0f} s.",
                          icon=":material/lock_clock:")
     stop_page()
 

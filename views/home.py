@@ -28,6 +28,25 @@ def doctor_report(generator_id: str, embedder_id: str) -> dict:
     return run_doctor(generator_id, embedder_id).to_dict()
 
 
+def render_checks(report: dict, problems: list) -> None:
+    """The doctor's findings: what is missing and how to fix it, the checks, the package versions."""
+    for c in problems:
+        st.markdown(f"- **{c['name']}**: {c['detail']}" + (f"  \n  Fix: `{c['fix']}`" if c["fix"] else ""))
+    columns = {
+        "name": st.column_config.TextColumn("Check", width="medium"),
+        "status": st.column_config.TextColumn("Status", width="small"),
+        "detail": st.column_config.TextColumn("What was found", width="large"),
+    }
+    key_rows = [c for c in report["checks"] if not c["name"].startswith("package ")]
+    # A static table wraps long findings instead of cutting them off.
+    st.table(pd.DataFrame(key_rows)[list(columns)].rename(columns={k: v["label"] for k, v in columns.items()})
+             .set_index("Check"))
+    with st.expander("Package versions"):
+        pkg_rows = [c for c in report["checks"] if c["name"].startswith("package ")]
+        st.dataframe(pd.DataFrame(pkg_rows)[list(columns)], column_config=columns, hide_index=True,
+                     width="stretch")
+
+
 col_ws, col_status = st.columns([1, 2], gap="large")
 
 private = workshop.workshop_mode()
@@ -112,24 +131,13 @@ with col_status:
     if not problems:
         st.success("Everything the workbench needs is installed and found offline.", icon=":material/check_circle:")
     elif not missing:
-        st.warning(f"Ready, with {len(problems)} warning(s) below.", icon=":material/warning:")
+        st.warning(f"Ready, with {len(problems)} warning(s){'' if private else ' below'}.", icon=":material/warning:")
     else:
         st.error(f"{len(missing)} required piece(s) missing: see the fixes below.", icon=":material/error:")
-    for c in problems:
-        st.markdown(f"- **{c['name']}**: {c['detail']}" + (f"  \n  Fix: `{c['fix']}`" if c["fix"] else ""))
-    columns = {
-        "name": st.column_config.TextColumn("Check", width="medium"),
-        "status": st.column_config.TextColumn("Status", width="small"),
-        "detail": st.column_config.TextColumn("What was found", width="large"),
-    }
-    key_rows = [c for c in report["checks"] if not c["name"].startswith("package ")]
-    # A static table wraps long findings instead of cutting them off.
-    st.table(pd.DataFrame(key_rows)[list(columns)].rename(columns={k: v["label"] for k, v in columns.items()})
-             .set_index("Check"))
-    with st.expander("Package versions"):
-        pkg_rows = [c for c in report["checks"] if c["name"].startswith("package ")]
-        st.dataframe(pd.DataFrame(pkg_rows)[list(columns)], column_config=columns, hide_index=True,
-                     width="stretch")
+    if private:  # paths and versions of a shared server are its operator's business, not its visitors'
+        st.caption("The details (paths, versions) are for whoever runs this server: `python -m workbench doctor`.")
+    else:
+        render_checks(report, problems)
 
 st.divider()
 st.subheader("Try the model")

@@ -252,7 +252,7 @@ class KnowledgeIndex:
         self._documents: dict[str, dict[str, Any]] = manifest.get("documents", {})
         self.revision: int = manifest.get("revision", 0)
         #: The Chroma collection; a rebuild fills a new one and switches over when it is complete.
-        self.collection_name: str = manifest.get("collection") or f"wb-{workspace}"
+        self.collection_name: str = manifest.get("collection") or collection_base(workspace)
         #: What ``repair`` did when this index was opened after an interrupted write (None: nothing to do).
         self.last_repair: dict[str, Any] | None = None
 
@@ -616,6 +616,19 @@ def open_index(workspace: str = paths.DEFAULT_WORKSPACE, config: IndexConfig | N
         return index
 
 
+def collection_base(workspace: str) -> str:
+    """The Chroma collection name for a workspace's index. A private workspace's name is its link's secret,
+    and a shared Chroma server lists its collections to anyone who can reach it: those get a one-way
+    digest of the name instead."""
+    import hashlib
+
+    from .workshop import is_private_name
+
+    if is_private_name(workspace):
+        return "wb-" + hashlib.sha256(workspace.encode()).hexdigest()[:24]
+    return f"wb-{workspace}"
+
+
 def _verify_config(index: KnowledgeIndex) -> None:
     """Prove an index's settings work before they are saved: its embedder loads and embeds, and a Chroma
     server, when one is named, answers. Raises the clear error of whichever fails."""
@@ -643,7 +656,7 @@ def rebuild_index(workspace: str, config: IndexConfig, progress: ProgressSink = 
     staging = "manifest.rebuilding.json"
     fresh = KnowledgeIndex(workspace, config, old.folder, manifest_name=staging)
     fresh._documents, fresh.revision = {}, old.revision
-    fresh.collection_name = f"wb-{workspace}-r{old.revision + 1}"
+    fresh.collection_name = f"{collection_base(workspace)}-r{old.revision + 1}"
     report = fresh.add_documents(docs, progress)
     with _open_lock:
         fresh.manifest_name = MANIFEST

@@ -89,9 +89,12 @@ def facilitator_enabled() -> bool:
     return stored_hash() is not None
 
 
-#: Passphrase tries: one at a time across every session of the server, at most this many wrong ones
-#: per ``GUESS_WINDOW_S``; beyond that every try is refused until the window has passed.
+#: Passphrase tries: one at a time across every session of the server (parallel guessing gains
+#: nothing), at most MAX_WRONG_GUESSES wrong ones per GUESS_WINDOW_S in one browser session, and at most
+#: SERVER_WRONG_GUESSES for the whole server. A visitor who guesses locks out only their own session;
+#: the facilitator, in another, still gets in unless the room guesses 60 times a minute.
 MAX_WRONG_GUESSES = 5
+SERVER_WRONG_GUESSES = 60
 GUESS_WINDOW_S = 60.0
 _guess_lock = threading.Lock()
 _wrong_guesses: list[float] = []
@@ -105,19 +108,26 @@ class TooManyGuesses(Exception):
         self.wait_s = wait_s
 
 
-def check_facilitator(passphrase: str, now: float | None = None) -> bool:
-    """Whether ``passphrase`` is the facilitator's. Tries are serialised across sessions (parallel
-    guessing gains nothing) and limited to MAX_WRONG_GUESSES wrong ones per GUESS_WINDOW_S."""
+def _recent(times: list[float], t: float) -> list[float]:
+    times[:] = [x for x in times if t - x <= GUESS_WINDOW_S]
+    return times
+
+
+def check_facilitator(passphrase: str, now: float | None = None, session_tries: list[float] | None = None) -> bool:
+    """Whether ``passphrase`` is the facilitator's. ``session_tries``: the wrong tries of this browser
+    session (kept by the caller), limited to MAX_WRONG_GUESSES per GUESS_WINDOW_S; the server as a whole
+    allows SERVER_WRONG_GUESSES. Tries are serialised across sessions."""
+    mine = session_tries if session_tries is not None else []
     with _guess_lock:
         t = time.time() if now is None else now
-        while _wrong_guesses and t - _wrong_guesses[0] > GUESS_WINDOW_S:
-            _wrong_guesses.pop(0)
-        if len(_wrong_guesses) >= MAX_WRONG_GUESSES:
-            raise TooManyGuesses(GUESS_WINDOW_S - (t - _wrong_guesses[0]))
+        for times, limit in ((_recent(mine, t), MAX_WRONG_GUESSES), (_recent(_wrong_guesses, t), SERVER_WRONG_GUESSES)):
+            if len(times) >= limit:
+                raise TooManyGuesses(GUESS_WINDOW_S - (t - times[0]))
         stored = stored_hash()
         ok = bool(stored) and verify_passphrase(passphrase, stored)
         if not ok:
             _wrong_guesses.append(t)
+            mine.append(t)
         return ok
 
 
@@ -134,7 +144,12 @@ NEW_WINDOW_S = 3600.0
 #: An empty private workspace (no file in it) older than this is removed by ``cleanup_empty``.
 EMPTY_MAX_AGE_S = 3600.0
 _new_lock = threading.Lock()
-_new_times: list[float] = []
+_new_times: dict[str, float] = {}  # private workspace name -> when it was made (this process)
+#: When the hourly limit is reached, empty private workspaces older than this are removed first, so
+#: that reloading a page many times (each visit without a link makes a workspace) cannot lock others out.
+CROWDED_EMPTY_AGE_S = 60.0
+CLEANUP_EVERY_S = 60.0
+_last_cleanup = 0.0
 
 
 def is_private_name(name: str) -> bool:
@@ -164,20 +179,27 @@ class TooManyWorkspaces(DataError):
     """The server made its hourly number of new workspaces."""
 
 
-def _count_new(now: float) -> None:
-    """Count one new workspace against the server's hourly limit, or raise ``TooManyWorkspaces``."""
-    with _new_lock:
-        while _new_times and now - _new_times[0] > NEW_WINDOW_S:
-            _new_times.pop(0)
-        limit = max_new_per_hour()
-        if len(_new_times) >= limit:
-            wait = NEW_WINDOW_S - (now - _new_times[0])
-            raise TooManyWorkspaces(
-                f"This server has made {limit} new workspaces in the last hour, its limit; the next one is possible "
-                f"in {wait / 60:.0f} min.",
-                fix=f"Open your own workspace through its private link, or ask the facilitator (the limit is "
-                    f"{ENV_MAX_NEW}).")
-        _new_times.append(now)
+def _room_for_one(now: float) -> None:
+    """Whether one more workspace fits the hourly limit (workspaces made in the last hour that still
+    exist), or raise ``TooManyWorkspaces``. When full, empty ones older than a minute go first."""
+    global _last_cleanup
+    limit = max_new_per_hour()
+    if now - _last_cleanup > CLEANUP_EVERY_S:  # visits that never did anything, an hour on
+        _last_cleanup = now
+        cleanup_empty(EMPTY_MAX_AGE_S, now)
+    for name, t in list(_new_times.items()):
+        if now - t > NEW_WINDOW_S or not (paths.workspaces_dir() / name).is_dir():
+            _new_times.pop(name, None)
+    if len(_new_times) >= limit:
+        for name in cleanup_empty(CROWDED_EMPTY_AGE_S, now):
+            _new_times.pop(name, None)
+    if len(_new_times) >= limit:
+        wait = NEW_WINDOW_S - (now - min(_new_times.values()))
+        raise TooManyWorkspaces(
+            f"This server has made {limit} new workspaces in the last hour that are in use, its limit; the next "
+            f"one is possible in {wait / 60:.0f} min at the latest.",
+            fix=f"Open your own workspace through its private link, or ask the facilitator (the limit is "
+                f"{ENV_MAX_NEW}).")
 
 
 def fresh_workspace_name(label: str | None = None) -> str:
@@ -189,20 +211,27 @@ def fresh_workspace_name(label: str | None = None) -> str:
     private = workshop_mode()
     if label is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_]{0,14}", label):
         raise ConfigError(f"Expected a workspace label of 1-15 lowercase letters, digits or '_', got {label!r}.")
-    if private:
-        cleanup_empty()
-        _count_new(time.time())
     for _ in range(50):
         if private:
             name = f"{label or secrets.choice(_WORDS)}-{secrets.token_hex(12)}"
         else:
             name = f"{label}-{secrets.token_hex(2)}" if label else f"guest-{secrets.choice(_WORDS)}-{secrets.token_hex(2)}"
         folder = paths.workspaces_dir() / name
-        try:
-            folder.mkdir(parents=True)
+        if not private:
+            try:
+                folder.mkdir(parents=True)
+                return name
+            except FileExistsError:
+                continue
+        with _new_lock:  # counted and made together: parallel visitors cannot pass the limit
+            now = time.time()
+            _room_for_one(now)
+            try:
+                folder.mkdir(parents=True)
+            except FileExistsError:
+                continue
+            _new_times[name] = now
             return name
-        except FileExistsError:
-            continue
     raise ConfigError("Could not find a free workspace name; type one on the Home page.")
 
 
