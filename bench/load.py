@@ -67,10 +67,21 @@ def _letters(text: str) -> str:
     return re.sub(r"[^a-z]", "", text.lower())
 
 
-def misrouted_pieces(shown: list[str], final: str) -> int:
-    """Texts shown in a session's answer box that are not the start of its own final answer."""
+def misrouted_pieces(shown: list[str], final: str, others: tuple[str, ...] = (), head: int = 40) -> int:
+    """Texts shown in a session's answer box that are not its own answer: a text whose first ``head``
+    letters are not the start of the session's own final answer, or that is the start of another
+    session's answer and not of its own. (Only the start counts for the first test: Markdown still being
+    written, a half-typed link say, is drawn differently until it is complete.)"""
     own = _letters(final)
-    return sum(1 for text in shown if not own.startswith(_letters(text)))
+    rivals = [_letters(o) for o in others if _letters(o) != own]
+    count = 0
+    for text in shown:
+        letters = _letters(text)
+        if own.startswith(letters):
+            continue
+        if not own.startswith(letters[:head]) or any(r.startswith(letters) for r in rivals):
+            count += 1
+    return count
 
 
 async def _session(browser, url: str, n: int, ready: list, start: asyncio.Event, timeout_s: float,
@@ -108,11 +119,7 @@ async def _session(browser, url: str, n: int, ready: list, start: asyncio.Event,
         out["seconds"] = time.perf_counter() - t0
         await _idle(page)
         final = await page.locator(".st-key-quick_answer").inner_text()
-        shown = await page.evaluate("() => window.__shown")
-        out["misrouted"] = misrouted_pieces(shown, final)
-        if out["misrouted"]:
-            own = _letters(final)
-            out["misrouted_example"] = (next(t for t in shown if not own.startswith(_letters(t)))[:300], final[:300])
+        out["shown"], out["final"] = await page.evaluate("() => window.__shown"), final
         if await page.locator('[data-testid="stException"]').count():
             out["error"] = "exception shown"
         elif await page.locator('[data-testid="stAlertContentError"]').count():
@@ -201,6 +208,12 @@ def run(sessions: int = 20, timeout_s: float = 600.0, max_tokens: int = 96) -> d
             peak = peak_rss_mb(server.proc.pid)
         finally:
             server.stop()
+    finals = tuple(r.get("final", "") for r in results)
+    for r in results:
+        r["misrouted"] = misrouted_pieces(r.get("shown", []), r.get("final", ""), finals)
+        if r["misrouted"]:
+            wrong = [t for t in r["shown"] if misrouted_pieces([t], r["final"], finals)]
+            r["misrouted_example"] = (wrong[0][:300], r["final"][:300])
     times = sorted(r["seconds"] for r in results if r["seconds"] is not None)
     errors = [r for r in results if r["error"]]
     for r in errors:

@@ -27,8 +27,14 @@ def test_the_misrouting_check_counts_text_that_is_not_the_sessions_own():
     sys.path.insert(0, str(ROOT / "bench"))
     import load
 
-    own = "Summary: **Returns** are accepted within 30 days.\n\nSteps:\n\nPack it"
-    # A list number shows while its item is incomplete, then the browser draws it (not in the text).
+    own = ("Summary: **Returns** are accepted within 30 days.\n\nSteps:\n\nPack it, then write to "
+           "[returns](https://example.com/returns) for a label.")
+    other = "The warranty on a lamp lasts two years from the day of delivery."
+    # A list number shows while its item is incomplete, then the browser draws it (not in the text);
+    # a half-typed link shows its raw Markdown until it is complete.
     assert load.misrouted_pieces(["Summary: **Ret ▌", "Summary: Returns are ▌", "Summary: Returns are accepted "
-                                  "within 30 days.\n\nSteps:\n\n1 ▌", own], own) == 0
-    assert load.misrouted_pieces(["Summary: Returns", "The warranty lasts two ▌", own], own) == 1
+                                  "within 30 days.\n\nSteps:\n\n1 ▌", "Summary: Returns are accepted within 30 "
+                                  "days. Steps: Pack it, then write to [returns](https://exa ▌", own], own, (other,)) == 0
+    # Another session's answer, from its start or once it is longer than the shared start.
+    assert load.misrouted_pieces(["Summary: Returns", "The warranty lasts two ▌", own], own, (other,)) == 1
+    assert load.misrouted_pieces(["The ▌"], own, (other,)) == 1
