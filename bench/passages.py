@@ -32,7 +32,7 @@ def main() -> None:
     from workbench import samples
     from workbench.config import RetrievalConfig
     from workbench.documents import parse_uploads
-    from workbench.eval_runs import judge_names
+    from workbench.scoring import judge_names
     from workbench.evaluation import read_testset
     from workbench.evidence import passage_holds
     from workbench.index import open_index

@@ -32,7 +32,7 @@ WS = "quality"
 def judge_tables() -> dict[str, tuple[int, int]]:
     """table name -> (right, cases) of the verdicts on the hand-labelled tables."""
     from workbench import samples
-    from workbench.eval_runs import judge_names
+    from workbench.scoring import judge_names
     from workbench.evaluation import read_testset
     from workbench.verdicts import judge
 

@@ -310,7 +310,7 @@ def test_decide_recommends_differently_for_the_two_situations():
 
 
 def test_costs_page_shows_a_missing_hardware_price_as_unknown():
-    from workbench import costs
+    from workbench import pricing
 
     at = _app().run()
     at.switch_page("views/costs.py").run()
@@ -318,9 +318,9 @@ def test_costs_page_shows_a_missing_hardware_price_as_unknown():
     # The projection inputs are validated at the boundary: a number box cannot go negative, and the
     # price editor's bad cells are refused by validate_prices (tested in test_costs); here the page
     # shows the unknown generation cost when the chosen hardware has no price.
-    table = costs.default_prices()
-    table["hardware"][1]["per_hour"] = None
-    costs.save_prices("default", table)
+    table = pricing.default_prices()
+    pricing.find_price(table, "hardware", pricing.DEFAULT_HARDWARE)["per_hour"] = None
+    pricing.save_prices("default", table)
     at.run()
     assert not at.exception and not at.error
     assert any("unknown" in c.value for c in at.caption)

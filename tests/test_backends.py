@@ -199,7 +199,7 @@ def test_evaluation_runs_an_approach_on_a_remote_backend(workbench_home, tmp_pat
 def test_compat_embeddings_build_an_index_and_count_their_tokens(workbench_home):
     from workbench import models, samples
     from workbench.config import IndexConfig
-    from workbench.costs import embedding_cost
+    from workbench.pricing import default_prices, embedding_cost
     from workbench.documents import parse_uploads
     from workbench.index import close_all, open_index
     from workbench.retrieval import retrieve
@@ -220,8 +220,10 @@ def test_compat_embeddings_build_an_index_and_count_their_tokens(workbench_home)
         assert float((a * b).sum()) > 0.999  # the same model behind HTTP
         close_all()
         models.unregister("embedder", model_id)
-    assert embedding_cost("openai:text-embedding-3-small", 1_000_000) == 0.02
-    assert embedding_cost("local:all-minilm-l6-v2", 10**6) == 0.0 and embedding_cost("openai:new", 5) is None
+    table = default_prices()
+    assert embedding_cost(table, "openai:text-embedding-3-small", 1_000_000).usd == 0.02
+    assert embedding_cost(table, "local:all-minilm-l6-v2", 10**6).usd == 0.0
+    assert embedding_cost(table, "openai:new", 5).usd is None
 
 
 def test_the_shared_key_goes_only_to_the_server_it_was_configured_for(monkeypatch):
@@ -279,7 +281,7 @@ def test_workshop_mode_uses_only_the_operators_servers(workbench_home, monkeypat
         close_all()
         with pytest.raises(ConfigError, match="only the Chroma servers the operator listed"):
             open_index("mine", IndexConfig(chroma_url="http://127.0.0.1:9"))
-        assert models.get_embedder() is not None and servers.check_model("generator", models.DEFAULT_GENERATOR) is None
+        assert models.get_embedder() is not None and models.check_allowed("generator", models.DEFAULT_GENERATOR) is None
         # Outside workshop mode one person may type any server (the shared key still stays with its own).
         monkeypatch.delenv("WORKBENCH_WORKSHOP")
         servers.check_model("generator", f"compat:{typed.base_url}#echo")

@@ -176,3 +176,57 @@ def test_decode_speed_is_one_formula():
 
     assert decode_speed(11, 2.0) == 5.0  # the first token belongs to the time to first token
     assert decode_speed(1, 2.0) is None and decode_speed(5, 0.0) is None and decode_speed(5, None) is None
+
+
+def _core_imports() -> dict[str, set[str]]:
+    """module -> the workbench modules it imports, at the top or inside a function (both make a circle)."""
+    import ast
+
+    modules = {}
+    for path in (ROOT / "workbench").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                candidates = [target] + [f"{target}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                candidates = [a.name for a in node.names]
+            else:
+                continue
+            graph[name] |= {c for c in candidates if c in modules and c != name}
+    return graph
+
+
+def test_no_import_circle_in_the_core():
+    graph = _core_imports()
+    assert len(graph) > 30 and "workbench.pricing" in graph["workbench.history"]  # the walk sees imports
+    done: set[str] = set()
+
+    def visit(module: str, stack: list[str]) -> None:
+        if module in stack:
+            raise AssertionError("import circle: " + " -> ".join(stack[stack.index(module):] + [module]))
+        if module in done:
+            return
+        for target in sorted(graph[module]):
+            visit(target, stack + [module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+
+
+def test_no_core_module_over_450_lines_without_a_reason_at_its_top():
+    long = {}
+    for path in (ROOT / "workbench").rglob("*.py"):
+        text = path.read_text()
+        if text.count("\n") > 450:
+            long[path.name] = "Longer than 450 lines because" in text[:3000]
+    assert long == {name: True for name in long}, "state why at the top of the module, or split it"

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from tests.fakes import EchoGenerator
-from workbench import costs, samples
+from workbench import costs, pricing, samples
+from workbench.api_tokens import api_tokens
 from workbench.documents import parse_uploads
 from workbench.errors import DataError
 from workbench.eval_runs import evaluate
@@ -45,25 +46,25 @@ def evaluated(workbench_home, tmp_path):
 
 
 def test_defaults_carry_a_source_and_a_date_and_edits_are_marked():
-    table = costs.default_prices()
+    table = pricing.default_prices()
     for category, rows in table.items():
         for row in rows:
             assert row["source"] and row["as_of"]
-            assert costs.row_status(category, row) == "default"
+            assert pricing.row_status(category, row) == "default"
     table["api"][0]["input_per_m"] = 9.0
     table["hardware"].append({"name": "my server", "per_hour": 1.0, "as_of": "2026-11", "source": "our quote"})
-    assert costs.row_status("api", table["api"][0]) == "edited"
-    assert costs.row_status("hardware", table["hardware"][-1]) == "added"
+    assert pricing.row_status("api", table["api"][0]) == "edited"
+    assert pricing.row_status("hardware", table["hardware"][-1]) == "added"
 
 
 def test_prices_are_saved_per_workspace_and_reset(workbench_home):
-    table = costs.default_prices()
-    table["hardware"][1]["per_hour"] = 1.25
-    costs.save_prices("a", table)
-    assert costs.find_price(costs.load_prices("a"), "hardware", "small GPU")["per_hour"] == 1.25
-    assert costs.find_price(costs.load_prices("b"), "hardware", "small GPU")["per_hour"] == 0.526
-    costs.reset_prices("a")
-    assert costs.load_prices("a") == costs.default_prices()
+    table = pricing.default_prices()
+    pricing.find_price(table, "hardware", "small GPU")["per_hour"] = 1.25
+    pricing.save_prices("a", table)
+    assert pricing.find_price(pricing.load_prices("a"), "hardware", "small GPU")["per_hour"] == 1.25
+    assert pricing.find_price(pricing.load_prices("b"), "hardware", "small GPU")["per_hour"] == 0.526
+    pricing.reset_prices("a")
+    assert pricing.load_prices("a") == pricing.default_prices()
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -75,26 +76,27 @@ def test_prices_are_saved_per_workspace_and_reset(workbench_home):
     (lambda t: t["api"].append({"model": "", "input_per_m": 1.0}), "expected a model, got an empty cell"),
 ])
 def test_bad_prices_are_refused_and_the_saved_table_kept(workbench_home, mutate, message):
-    costs.save_prices("a", costs.default_prices())
-    table = costs.default_prices()
+    pricing.save_prices("a", pricing.default_prices())
+    table = pricing.default_prices()
     mutate(table)
     with pytest.raises(DataError, match=message):
-        costs.save_prices("a", table)
-    assert costs.load_prices("a") == costs.default_prices()
+        pricing.save_prices("a", table)
+    assert pricing.load_prices("a") == pricing.default_prices()
 
 
 def test_a_missing_price_is_unknown_never_zero(evaluated):
-    table = costs.default_prices()
-    table["hardware"][1]["per_hour"] = None  # small GPU: unknown
+    table = pricing.default_prices()
+    pricing.find_price(table, "hardware", "small GPU").update(per_hour=None, speedup=10.0)  # no $/hour known
     measured = costs.measured_usage("c")
     result = costs.project(measured, costs.Projection(hardware="small GPU"), table)
     generation = next(c for c in result["rag"] if c.name == "Generation")
     assert generation.usd is None and "no $/hour known for small GPU" in generation.how
     assert costs.total(result["rag"]) is None
-    empty = {c: [] for c in costs.PRICE_COLUMNS}
+    empty = {c: [] for c in pricing.PRICE_COLUMNS}
     result = costs.project(measured, costs.Projection(), empty)
     assert all(costs.total(r) is None for r in result.values())
-    assert all(row["cost_usd"] is None for row in costs.usage_rows("c", empty, "small GPU"))
+    none = pricing.Pricing(empty, pricing.hardware_rate(empty, "small GPU"))
+    assert all(row["cost_usd"] is None for row in costs.usage_rows("c", none))
 
 
 def test_measured_usage_comes_from_the_latest_evaluation(evaluated):
@@ -110,10 +112,10 @@ def test_measured_usage_comes_from_the_latest_evaluation(evaluated):
 
 def test_a_cost_comparison_needs_enough_answers_and_names_its_assumptions(evaluated):
     measured = costs.measured_usage("c")
-    table = costs.default_prices()
+    table = pricing.default_prices()
     p = costs.Projection(queries_per_day=5000)
     sentence = costs.breakeven_sentences(measured, p, table)[0]
-    assert "assuming the measured local model on small GPU at $0.526/h" in sentence
+    assert "assuming the measured local model on CPU server (2 vCPU) at $0.085/h" in sentence
     assert "the embedded index (no server)" in sentence and "always" not in sentence
     few = dataclasses.replace(measured, modes={k: dataclasses.replace(u, answers=2) for k, u in measured.modes.items()})
     assert costs.breakeven_sentences(few, p, table)[0].startswith("Fine-tuned vs RAG: not enough evidence yet")
@@ -121,7 +123,7 @@ def test_a_cost_comparison_needs_enough_answers_and_names_its_assumptions(evalua
 
 def test_one_projection_cell_recomputed_by_hand(evaluated):
     measured = costs.measured_usage("c")
-    table = costs.default_prices()
+    table = pricing.default_prices()
     p = costs.Projection(queries_per_day=5000, docs_changed_per_month=2, generator="openai:gpt-4o-mini")
     result = costs.project(measured, p, table)
     rag = measured.modes["rag"]
@@ -143,8 +145,11 @@ def test_one_projection_cell_recomputed_by_hand(evaluated):
 
 def test_local_generation_costs_machine_seconds_at_the_hardware_rate(evaluated):
     measured = costs.measured_usage("c")
-    table = costs.default_prices()
-    p = costs.Projection(queries_per_day=100, hardware="large GPU", speedup=2.0)
+    table = pricing.default_prices()
+    p = costs.Projection(queries_per_day=100, hardware="large GPU")
+    gen = next(c for c in costs.project(measured, p, table)["prompt"] if c.name == "Generation")
+    assert gen.usd is None and "no speed-up stated" in gen.how  # never silently as fast as the measuring machine
+    pricing.find_price(table, "hardware", "large GPU")["speedup"] = 2.0
     gen = next(c for c in costs.project(measured, p, table)["prompt"] if c.name == "Generation")
     assert gen.usd == pytest.approx(3000 * measured.modes["base"].machine_s / 2 / 3600 * 4.10)
     on = costs.project(measured, costs.Projection(queries_per_day=100, hardware="large GPU", always_on=True), table)
@@ -160,7 +165,7 @@ def _typical() -> costs.Measured:
 
 
 def test_break_even_moves_with_the_price_and_the_traffic():
-    measured, table = _typical(), costs.default_prices()
+    measured, table = _typical(), pricing.default_prices()
     p = costs.Projection(generator="openai:gpt-4o-mini", docs_changed_per_month=2)
     first = costs.breakeven_sentences(measured, p, table)
     assert first[0].startswith("Above ~") and "Fine-tuned is cheaper than RAG" in first[0]
@@ -173,44 +178,43 @@ def test_break_even_moves_with_the_price_and_the_traffic():
     # Over the change rate (with a hosted Chroma server, whose monthly fee RAG pays): at more traffic,
     # fine-tuning stays cheaper up to more changes a month.
     low = costs.breakeven_sentences(measured, costs.Projection(generator="openai:gpt-4o-mini", queries_per_day=2000,
-                                                               vector_server=True), costs.default_prices())
+                                                               vector_server=True), pricing.default_prices())
     high = costs.breakeven_sentences(measured, costs.Projection(generator="openai:gpt-4o-mini",
                                                                 queries_per_day=200_000, vector_server=True),
-                                     costs.default_prices())
+                                     pricing.default_prices())
     assert low[-1] != high[-1] and "change more than" in low[-1]
     # With the embedded index RAG has no fixed fee, and at 2,000 queries a day it is cheaper at any change rate.
     embedded = costs.breakeven_sentences(measured, costs.Projection(generator="openai:gpt-4o-mini",
-                                                                    queries_per_day=2000), costs.default_prices())
+                                                                    queries_per_day=2000), pricing.default_prices())
     assert embedded[-1].startswith("Whatever the change rate") and "RAG is the cheaper" in embedded[-1]
 
 
 def test_whatif_counts_tokens_with_the_api_tokenizer_where_offline_else_estimates(evaluated):
-    table = costs.default_prices()
+    table = pricing.default_prices()
     answer = next(r for r in evaluated["results"] if r["mode"] == "rag")
-    exact = costs.whatif_cost(answer, "openai:gpt-3.5-turbo", table)
+    exact = pricing.whatif_cost(answer, "openai:gpt-3.5-turbo", table)
     assert "counted with the model's tokenizer" in exact.basis
-    tokens = costs.api_tokens(answer, "openai:gpt-3.5-turbo")
+    tokens = api_tokens(answer, "openai:gpt-3.5-turbo")
     assert exact.usd == pytest.approx((tokens.tokens_in * 0.50 + tokens.tokens_out * 1.50) / 1e6)
-    estimate = costs.whatif_cost(answer, "openai:gpt-4o-mini", table)
+    estimate = pricing.whatif_cost(answer, "openai:gpt-4o-mini", table)
     assert "estimate from the local model's tokenizer" in estimate.basis
-    tuned = costs.whatif_cost(answer, "openai:gpt-4o-mini", table, fine_tuned=True)
+    tuned = pricing.whatif_cost(answer, "openai:gpt-4o-mini", table, fine_tuned=True)
     assert tuned.usd == pytest.approx(estimate.usd * 2)
-    assert costs.whatif_cost(answer, "openai:unknown", table).usd is None
+    assert pricing.whatif_cost(answer, "openai:unknown", table).usd is None
 
 
 def test_every_answer_is_priced_with_its_source(evaluated):
-    rows = costs.usage_rows("c", costs.default_prices(), "small GPU", "openai:gpt-4o-mini")
+    rows = costs.usage_rows("c", pricing.default_pricing(), "openai:gpt-4o-mini")
     assert len(rows) == 4 * len(ITEMS) and {r["where"] for r in rows} == {f"Evaluation {evaluated['id']}"}
     assert all(r["cost_usd"] is not None and r["whatif_usd"] is not None for r in rows)
     r = rows[0]
-    assert r["cost_usd"] == pytest.approx(r["machine_s"] * 0.526 / 3600, rel=1e-3)
+    assert r["cost_usd"] == pytest.approx(r["machine_s"] * 0.085 / 3600, rel=1e-3)
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"queries_per_day": -1}, "queries per day"),
     ({"docs_changed_per_month": -3}, "documents changed per month"),
     ({"retrains_per_month": 10_000}, "retrainings per month"),
-    ({"speedup": 0}, "hardware speed-up"),
     ({"amortise_months": 0}, "amortise"),
 ])
 def test_absurd_projection_inputs_are_refused(kwargs, message):
@@ -231,7 +235,7 @@ def _memo(workspace: str, answers, run):
     from workbench.decision import Evidence, recommend
     from workbench.memo import memo_content
 
-    measured, table = costs.measured_usage(workspace), costs.default_prices()
+    measured, table = costs.measured_usage(workspace), pricing.default_prices()
     p = costs.Projection(queries_per_day=answers.queries_per_day)
     result = costs.project(measured, p, table)
     rec = recommend(answers, Evidence.from_run(run) if run else None)
@@ -253,7 +257,7 @@ def test_memo_holds_question_data_measurements_projection_reasons_and_dated_pric
     assert "OpenAI pricing page" in md and "2024-07" in md  # prices carry source and date
     assert all(r in md for r in rec.reasons)
     html = memo_html(content, [cost_stack_chart(costs.project(costs.measured_usage("c"), costs.Projection(),
-                                                              costs.default_prices()), costs.APPROACH_NAMES)])
+                                                              pricing.default_prices()), costs.APPROACH_NAMES)])
     assert html.startswith("<!DOCTYPE html>") and "plotly" in html and "Monthly cost by component" in html
     assert "<script src=\"http" not in html  # self-contained: plotly.js embedded, opens offline
 
@@ -270,3 +274,34 @@ def test_memo_without_an_evaluation_says_it_rests_on_the_questionnaire(workbench
     assert content["recommendation"] == "Fine-tuned"
     assert "unknown" in md  # nothing measured: generation costs are unknown, not $0
     close_all()
+
+
+def test_one_stored_answer_has_one_price_on_every_page(evaluated):
+    """Compare (history rows), Evaluate (its summary), Costs (every answer priced, and the monthly
+    projection) and Decide (the evidence) all price through the workspace's table and hardware."""
+    from workbench.decision import Evidence
+    from workbench.eval_summary import summarize
+    from workbench.history import answer_rows
+
+    table = pricing.default_prices()
+    pricing.find_price(table, "hardware", "small GPU")["speedup"] = 4.0
+    pricing.save_prices("c", table)
+    costs.save_projection("c", costs.Projection(hardware="small GPU", queries_per_day=1))
+    p = pricing.pricing_for("c")
+    assert p.rate.per_hour == 0.526 and p.rate.speedup == 4.0
+    rows = [r for r in evaluated["results"] if r["mode"] == "base"]
+    by_hand = [pricing.machine_seconds(r) / 4.0 * 0.526 / 3600 for r in rows]
+    one_run = {"id": "x", "question": rows[0]["question"], "answers": [rows[0]]}
+    compare = answer_rows([one_run], p)[0]["cost_usd"]
+    evaluate_ = summarize(evaluated, p)["base"]["cost_per_1k_usd"] / 1000
+    costs_page = next(r["cost_usd"] for r in costs.usage_rows("c", p) if r["question"] == rows[0]["question"]
+                      and r["mode"] == "base")
+    evidence = Evidence.from_run(evaluated, p)
+    decide = evidence.cost_per_1k["prompt"] / 1000  # prompt-only is the base model here (no prompted run)
+    assert compare == pytest.approx(by_hand[0]) and costs_page == pytest.approx(by_hand[0])
+    assert evaluate_ == pytest.approx(sum(by_hand) / len(by_hand)) and decide == pytest.approx(evaluate_)
+    # The monthly projection's generation line is the same per-answer figure times 30 days x 1 query.
+    measured = costs.measured_usage("c")
+    projected = next(c for c in costs.project(measured, costs.load_projection("c")[0], p.table)["prompt"]
+                     if c.name == "Generation").usd
+    assert projected == pytest.approx(30 * sum(by_hand) / len(by_hand))

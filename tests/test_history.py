@@ -8,7 +8,7 @@ import pytest
 from tests.fakes import EchoGenerator
 from workbench import samples
 from workbench.config import GenerationConfig
-from workbench.costs import answer_cost, machine_seconds
+from workbench.pricing import Pricing, Rate, answer_cost, default_prices, machine_seconds
 from workbench.documents import parse_uploads
 from workbench.errors import DataError
 from workbench.history import (answer_rows, export_csv, export_json, get_run, history_dir, list_runs,
@@ -91,20 +91,25 @@ def test_costs_follow_from_measured_seconds_and_prices():
               "timings": [{"stage": "embed_query", "seconds": 0.2}, {"stage": "ttft", "seconds": 1.0},
                           {"stage": "decode", "seconds": 3.0}]}
     assert machine_seconds(answer) == pytest.approx(0.2 + 4.0 / 4)
-    assert answer_cost(answer, 3.6).usd == pytest.approx(1.2 * 3.6 / 3600)
-    assert answer_cost(answer, 0.0).usd == 0.0
+    table = default_prices()
+    assert answer_cost(answer, table, Rate("box", 3.6, 1.0)).usd == pytest.approx(1.2 * 3.6 / 3600)
+    assert answer_cost(answer, table, Rate("box", 3.6, 4.0)).usd == pytest.approx(1.2 / 4 * 3.6 / 3600)
+    assert answer_cost(answer, table, Rate("laptop", 0.0, 1.0)).usd == 0.0
+    # A GPU whose speed-up over the measuring machine is not stated prices nothing, rather than as if
+    # it were no faster; so does hardware without a price.
+    for rate in (Rate("GPU", 4.1, None), Rate("GPU", None, 2.0)):
+        assert answer_cost(answer, table, rate).usd is None
     api = dict(answer, model_id="openai:gpt-4o-mini")
-    assert answer_cost(api, 0.0).usd == pytest.approx((100 * 0.15 + 50 * 0.60) / 1e6)
-    unknown = answer_cost(dict(answer, model_id="openai:some-new-model"), 0.0)
+    assert answer_cost(api, table, Rate("GPU", None, None)).usd == pytest.approx((100 * 0.15 + 50 * 0.60) / 1e6)
+    unknown = answer_cost(dict(answer, model_id="openai:some-new-model"), table, Rate("box", 1.0, 1.0))
     assert unknown.usd is None and "no price" in unknown.basis
-    with pytest.raises(ValueError):
-        answer_cost(answer, -1.0)
 
 
 def test_answer_rows_number_questions_and_compute_tokens_per_second(workbench_home):
     gen = EchoGenerator()
     run_and_record("First question here?", ["base"], gen, workspace="h")
     run_and_record("Second question here?", ["base"], gen, workspace="h")
-    rows = answer_rows(list_runs("h"), 0.0)
+    laptop = Pricing(default_prices(), Rate("laptop", 0.0, 1.0))
+    rows = answer_rows(list_runs("h"), laptop)
     assert [r["question_no"] for r in rows] == [1, 2]
     assert rows[0]["tokens_out"] == 4 and rows[0]["cost_usd"] == 0.0 and rows[0]["approach"] == "Base"

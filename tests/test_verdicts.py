@@ -5,7 +5,7 @@ import json
 import pytest
 
 from workbench import samples
-from workbench.eval_runs import judge_names
+from workbench.scoring import judge_names
 from workbench.evaluation import groundedness, read_testset
 from workbench.facts import extract_facts
 from workbench.verdicts import CORRECT, PARTIAL, REFUSED, STALE, UNSCORED, WRONG, is_refusal, judge

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from tests.fakes import EchoGenerator
-from workbench import paths, workshop
+from workbench import paths, workshop, workspaces
 from workbench.documents import parse_uploads
 from workbench.errors import ConfigError, DataError
 from workbench.eval_runs import evaluate
@@ -128,19 +128,19 @@ def test_nothing_leaks_between_workspaces(workbench_home):
     assert [d["name"] for d in open_index("alice").documents()] == ["faq.md"]
     assert open_index("bob").documents() == [] and list_runs("bob") == []
     assert len(list_runs("alice")) == 1
-    status = {s["workspace"]: s for s in map(workshop.workspace_status, ["alice", "bob"])}
+    status = {s["workspace"]: s for s in map(workspaces.workspace_status, ["alice", "bob"])}
     assert status["alice"]["documents"] == 1 and status["alice"]["questions"] == 1
     assert status["bob"]["documents"] == 0 and status["bob"]["questions"] == 0
 
 
 @pytest.mark.slow
 def test_the_sample_is_built_once_and_cloned_into_a_new_workspace(workbench_home):
-    workshop.clone_sample("mine")
+    workspaces.clone_sample("mine")
     docs = open_index("mine").documents()
     assert len(docs) >= 5
-    built = (workshop.sample_folder() / "index" / "manifest.json").stat().st_mtime
-    workshop.clone_sample("yours")  # the second clone copies, it does not rebuild
-    assert (workshop.sample_folder() / "index" / "manifest.json").stat().st_mtime == built
+    built = (workspaces.sample_folder() / "index" / "manifest.json").stat().st_mtime
+    workspaces.clone_sample("yours")  # the second clone copies, it does not rebuild
+    assert (workspaces.sample_folder() / "index" / "manifest.json").stat().st_mtime == built
     hits = open_index("yours").documents()
     assert [d["name"] for d in hits] == [d["name"] for d in docs]
     # Each clone is its own: removing a document from one leaves the other and the sample alone.
@@ -148,7 +148,7 @@ def test_the_sample_is_built_once_and_cloned_into_a_new_workspace(workbench_home
     assert len(open_index("mine").documents()) == len(docs) - 1
     assert len(open_index("yours").documents()) == len(docs)
     with pytest.raises(DataError, match="already holds work"):
-        workshop.clone_sample("mine")
+        workspaces.clone_sample("mine")
     assert "sample" not in paths.list_workspaces()  # the shared sample cannot be opened for writing
 
 
@@ -156,18 +156,18 @@ def test_leaderboard_reset_delete_and_export(workbench_home):
     for name in ("team-a", "team-b"):
         evaluate(ITEMS, ["base"], EchoGenerator(), workspace=name, testset_name="mini")
     run_and_record("Do you sell gift cards?", ["base"], EchoGenerator(), workspace="team-a")
-    board = workshop.leaderboard()
+    board = workspaces.leaderboard()
     assert {r["workspace"] for r in board} == {"team-a", "team-b"} and all(r["approach"] == "Base" for r in board)
-    data = zipfile.ZipFile(io.BytesIO(workshop.export_all()))
+    data = zipfile.ZipFile(io.BytesIO(workspaces.export_all()))
     names = data.namelist()
     assert "leaderboard.csv" in names and "leaderboard.json" in names
     assert any(n.startswith("team-a/history/") for n in names) and any(n.startswith("team-b/evaluations/") for n in names)
     assert not any("/index/" in n for n in names)
-    workshop.reset_workspace("team-a")
+    workspaces.reset_workspace("team-a")
     assert list_runs("team-a") == [] and "team-a" in paths.list_workspaces()
-    workshop.delete_workspace("team-b")
+    workspaces.delete_workspace("team-b")
     assert "team-b" not in paths.list_workspaces()
-    assert {r["workspace"] for r in workshop.leaderboard()} == set()
+    assert {r["workspace"] for r in workspaces.leaderboard()} == set()
 
 
 def test_a_workspace_with_a_running_job_is_not_reset(workbench_home, monkeypatch):
@@ -181,7 +181,7 @@ def test_a_workspace_with_a_running_job_is_not_reset(workbench_home, monkeypatch
     release = threading.Event()
     job = runner.submit("evaluation", "busy", "waits", lambda progress, cancel: release.wait(5))
     with pytest.raises(DataError, match="job\\(s\\) queued or running"):
-        workshop.reset_workspace("busy")
+        workspaces.reset_workspace("busy")
     release.set()
     runner.cancel(job.id)
 
@@ -190,7 +190,7 @@ def test_memory_report_counts_model_copies_on_the_heap(workbench_home):
     from workbench import models
 
     models.get_embedder("local:all-minilm-l6-v2")
-    before = workshop.memory_report()
+    before = workspaces.memory_report()
     assert before["rss_mb"] > 50 and before["peak_rss_mb"] >= before["rss_mb"]
     assert before["model_copies"] >= 1
     assert any(m["kind"] == "embedder" and m["weights_mb"] > 10 for m in before["models"])
@@ -198,7 +198,7 @@ def test_memory_report_counts_model_copies_on_the_heap(workbench_home):
     for name in ("w1", "w2", "w3"):
         models.get_embedder("local:all-minilm-l6-v2")
         open_index(name).documents()
-    assert workshop.memory_report()["copies"] == before["copies"]
+    assert workspaces.memory_report()["copies"] == before["copies"]
 
 
 def test_model_copy_count_is_reused_for_a_while_but_not_across_a_registry_change(monkeypatch):

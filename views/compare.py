@@ -16,16 +16,17 @@ from workbench.history import (ALL_BAD, BLIND_LETTERS, DEFAULT_CACHE_THRESHOLD, 
                                export_csv, export_json, get_run, list_runs, record_vote, run_and_record,
                                vote_agreement, vote_tally)
 from workbench.index import open_index
+from workbench.pricing import pricing_for
 from workbench.strategies import DESCRIPTIONS, LABELS, MODE_TABLE, MODES, availability, resolve_backends
 from workbench.training import adapter_system_prompt, list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
 from workbench.records import decode_speed
-from workbench.eval_runs import judge_names
+from workbench.scoring import judge_names
 from workbench.eval_summary import MIN_VOTES, wilson
 from workbench.evidence import answer_evidence, current_item, find_item, known_items
 from workbench.facts import answer_text
-from workbench.ui.common import answer_markdown, load_generator, model_line, server_field, show_error, workspace
+from workbench.ui.common import answer_markdown, load_generator, model_line, rate_line, server_field, show_error, workspace
 from workbench.ui.prompts import prompt_editor
 
 st.title("Compare")
@@ -37,7 +38,7 @@ index = open_index(ws)
 adapters = list_adapters(ws)
 adapter_names = {a["name"]: adapter_label(a) for a in adapters} | {"(none yet)": "(none yet)"}
 st.session_state.setdefault("session_runs", [])
-st.session_state.setdefault("hardware_rate", 0.0)
+pricing = pricing_for(ws)
 
 
 def dot(mode: str) -> str:
@@ -133,13 +134,11 @@ def live_run() -> None:
     st.rerun()
 
 
-def answer_details(col, answer: dict, rate: float) -> None:
-    from workbench.costs import answer_cost
-
+def answer_details(col, answer: dict) -> None:
     stages = {t["stage"]: t["seconds"] for t in answer["timings"]}
     total = sum(stages.values())
     usage = answer["usage"]
-    cost = answer_cost(answer, rate)
+    cost = pricing.cost(answer)
     cost_text = "cost unknown" if cost.usd is None else f"${cost.usd:.6f}"
     hit = answer.get("cache_hit")
     if hit:
@@ -182,7 +181,6 @@ def show_evidence(col, answer: dict, item, names, indexed: set[str], old_referen
 
 
 def show_run(run: dict) -> None:
-    rate = st.session_state["hardware_rate"]
     blind_info = run.get("blind")
     by_mode = {a["mode"]: a for a in run["answers"]}
     st.markdown(f"**Question:** {run['question']}")
@@ -229,7 +227,7 @@ def show_run(run: dict) -> None:
         cols[i].markdown(f"#### {dot(mode)} {letter}{LABELS.get(mode, mode)}{star}", unsafe_allow_html=True)
         cols[i].markdown(answer_markdown(answer["text"]) or "(empty answer)")
         show_evidence(cols[i], answer, item, names, indexed, old_reference)
-        answer_details(cols[i], answer, rate)
+        answer_details(cols[i], answer)
     extra = list(run.get("errors", {}).items())
     for j, (mode, message) in enumerate(extra, start=len(order)):
         cols[j].markdown(f"#### {dot(mode)} {LABELS.get(mode, mode)}", unsafe_allow_html=True)
@@ -283,22 +281,19 @@ else:
     c1, c2 = st.columns([2, 1])
     scope = c1.radio("Runs shown", ["This session", "Whole history"], horizontal=True,
                      index=0 if ids & {r["id"] for r in runs} else 1)
-    c2.number_input("Hardware cost ($ per hour)", 0.0, 100.0, step=0.1, key="hardware_rate",
-                    help="What this machine costs per hour; 0 for a laptop you already own. Local answers cost "
-                         "their measured seconds at this rate (answers decoded together share the time).")
+    rate_line(c2, pricing)
     shown = [r for r in runs if r["id"] in ids] if scope == "This session" else runs
-    rows = answer_rows(shown, st.session_state["hardware_rate"])
+    rows = answer_rows(shown, pricing)
     if not rows:
         st.caption("No answers in this selection yet.")
     else:
         a, b = st.columns(2)
         a.plotly_chart(latency_distribution_chart(rows, LABELS), width="stretch")
-        rate = st.session_state["hardware_rate"]
-        b.plotly_chart(cumulative_cost_chart(rows, LABELS, f"local at ${rate:g}/h"), width="stretch")
+        b.plotly_chart(cumulative_cost_chart(rows, LABELS, f"local on {pricing.rate.label()}"), width="stretch")
         st.plotly_chart(tokens_chart(rows, LABELS), width="stretch")
-        if rate == 0:
-            st.caption("Local answers cost $0 at a hardware rate of $0/h: set the rate of the machine you would "
-                       "deploy on to see their cost.")
+        if pricing.rate.per_hour == 0:
+            st.caption("Local answers cost $0 on a machine you already own: choose the hardware you would "
+                       "deploy on (Costs page) to see their cost.")
     tally = vote_tally(runs)
     if tally["votes"]:
         st.markdown(f"**Blind votes** ({tally['votes']}, of which {tally['all_bad']} 'all bad')")
@@ -347,7 +342,7 @@ else:
                                 "Question": st.column_config.TextColumn(width="large"),
                                 "Cache hits": st.column_config.NumberColumn(width="small"),
                                 "Blind vote": st.column_config.TextColumn(width="medium")})
-    all_rows = answer_rows(runs, st.session_state["hardware_rate"])
+    all_rows = answer_rows(runs, pricing)
     d1, d2, d3 = st.columns(3)
     d1.download_button("Download answers (CSV)", export_csv(all_rows), f"compare-history-{short_name(ws, '')}.csv", "text/csv",
                        icon=":material/download:")

@@ -4,7 +4,7 @@ usage, and where the approaches break even."""
 import pandas as pd
 import streamlit as st
 
-from workbench import costs
+from workbench import costs, pricing
 from workbench.workshop import short_name
 from workbench.charts import breakeven_chart, cost_stack_chart
 from workbench.errors import WorkbenchError
@@ -15,22 +15,22 @@ st.caption("What each approach costs per answer and per month, computed from the
            "this workspace and a price table you can edit. Unknown prices stay unknown: nothing is counted as $0 "
            "unless its price is $0.")
 ws = workspace()
-table = costs.load_prices(ws)
+table = pricing.load_prices(ws)
 measured_raw = costs.measured_usage(ws)
 NAMES = costs.approach_names(measured_raw.modes)  # the words the other pages use
 projection, overrides = costs.load_projection(ws)
 
 # -- 1. prices ---------------------------------------------------------------------------------------------
 st.subheader("1. Prices")
-edited = sum(costs.row_status(c, r) != "default" for c in costs.PRICE_COLUMNS for r in table.get(c, []))
+edited = sum(pricing.row_status(c, r) != "default" for c in pricing.PRICE_COLUMNS for r in table.get(c, []))
 st.caption(f"Defaults come from the providers' published prices, each with its date and source; "
            f"{edited} row(s) edited or added in this workspace. An empty cell means unknown.")
 with st.expander("Price table (edit to match your own quotes)", expanded=False, icon=":material/sell:"):
-    tabs = st.tabs([title for title, _, _ in costs.PRICE_COLUMNS.values()])
+    tabs = st.tabs([title for title, _, _ in pricing.PRICE_COLUMNS.values()])
     frames = {}
-    for tab, (category, (title, key, columns)) in zip(tabs, costs.PRICE_COLUMNS.items()):
+    for tab, (category, (title, key, columns)) in zip(tabs, pricing.PRICE_COLUMNS.items()):
         with tab:
-            rows = [dict(r, status=costs.row_status(category, r)) for r in table.get(category, [])]
+            rows = [dict(r, status=pricing.row_status(category, r)) for r in table.get(category, [])]
             frame = pd.DataFrame(rows, columns=[key, *columns, "as_of", "source", "status"])
             config = {key: st.column_config.TextColumn(key.capitalize(), required=True),
                       "as_of": st.column_config.TextColumn("As of", help="When the price was published (YYYY-MM)"),
@@ -46,16 +46,16 @@ with st.expander("Price table (edit to match your own quotes)", expanded=False, 
         try:
             new = {c: [{k: (None if pd.isna(v) else v) for k, v in row.items() if k != "status"}
                        for row in f.to_dict("records")] for c, f in frames.items()}
-            table = costs.save_prices(ws, new)
+            table = pricing.save_prices(ws, new)
             st.success("Prices saved in this workspace.", icon=":material/check:")
         except WorkbenchError as exc:
             show_error(exc)
     if c2.button("Reset to the defaults", icon=":material/restart_alt:"):
-        costs.reset_prices(ws)
-        for c in costs.PRICE_COLUMNS:
+        pricing.reset_prices(ws)
+        for c in pricing.PRICE_COLUMNS:
             st.session_state.pop(f"prices_{c}", None)
         st.rerun()
-if not any(table.get(c) for c in costs.PRICE_COLUMNS):
+if not any(table.get(c) for c in pricing.PRICE_COLUMNS):
     st.warning("The price table is empty: every cost below is unknown. Reset to the defaults or add prices.",
                icon=":material/money_off:")
 
@@ -127,9 +127,12 @@ generator = c1.selectbox("Where answers are generated", gen_options,
 hw = c2.selectbox("Hardware for local models", hardware,
                   index=hardware.index(projection.hardware) if projection.hardware in hardware else 0,
                   disabled=generator != "local")
-speedup = c3.number_input("Speed-up over the measuring machine", 0.01, 1000.0, float(projection.speedup), step=0.5,
-                          disabled=generator != "local",
-                          help="Seconds were measured on this machine; a GPU answers faster. 1 = as measured.")
+chosen_rate = pricing.hardware_rate(table, hw)
+c3.caption("Speed-up over the measuring machine: "
+           + (f"{chosen_rate.speedup:g}x" if chosen_rate.speedup is not None else "**not stated**, so local costs on "
+              "it are unknown")
+           + (f" ({chosen_rate.speedup_source})." if chosen_rate.speedup_source else ".")
+           + " Edit it in the price table's Hardware tab.")
 always_on = c1.toggle("Rent whole machines (always on)", projection.always_on, disabled=generator != "local",
                       help="Off: pay for the seconds used. On: whole machines for 730 h a month each.")
 emb = c2.selectbox("Embedding model", embedders,
@@ -144,7 +147,7 @@ amortise = c1.number_input("Months to spread the first training over", 1.0, 120.
                            step=1.0)
 try:
     projection = costs.Projection(queries_per_day=float(qpd), docs_changed_per_month=float(changes),
-                                  retrains_per_month=retrains, generator=generator, hardware=hw, speedup=float(speedup),
+                                  retrains_per_month=retrains, generator=generator, hardware=hw,
                                   always_on=always_on, embedding_model=emb, reranker=reranker,
                                   vector_server=vector_server,
                                   amortise_months=float(amortise))
@@ -205,7 +208,7 @@ whatif = st.selectbox("…and what it would cost on", ["(none)", *api_models], i
                       help="Tokens are counted with that model's own tokenizer where one is available offline "
                            "(gpt-3.5-turbo, gpt-4); otherwise the local model's counts are used, labelled as an "
                            "estimate.")
-answer_rows = costs.usage_rows(ws, table, hw, None if whatif == "(none)" else whatif)
+answer_rows = costs.usage_rows(ws, pricing.pricing_for(ws), None if whatif == "(none)" else whatif)
 if not answer_rows:
     st.info("No answers yet: ask on the **Compare** page or run an evaluation.", icon=":material/info:")
 else:

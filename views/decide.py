@@ -14,6 +14,7 @@ from workbench.decision import (CHANGE_RATES, NAMES, Answers, Evidence, answers_
 from workbench.errors import WorkbenchError
 from workbench.eval_summary import MIN_QUESTIONS, summarize
 from workbench.memo import memo_content, memo_html, memo_markdown
+from workbench.pricing import pricing_for
 from workbench.strategies import LABELS
 from workbench.training import list_adapters
 from workbench.ui.common import model_line, show_error, stop_page, workspace
@@ -55,9 +56,8 @@ answers = saved
 
 # -- evidence -------------------------------------------------------------------------------------------------
 st.subheader("2. What you measured")
-table = costs.load_prices(ws)
-hw_row = costs.find_price(table, "hardware", projection.hardware) or {}
-rate = hw_row.get("per_hour") or 0.0
+pricing = pricing_for(ws)
+table = pricing.table
 run = latest_run(ws)
 if run is None:
     st.info("No finished evaluation yet, so the recommendation below comes from your answers alone. Run one on the "
@@ -65,10 +65,10 @@ if run is None:
             "cost.", icon=":material/info:")
     evidence = Evidence()
 else:
-    evidence = Evidence.from_run(run, rate)
-    summary = summarize(run, rate)
+    evidence = Evidence.from_run(run, pricing)
+    summary = summarize(run, pricing)
     st.caption(f"From {evidence.source}, finished {pd.Timestamp(run.get('finished_at') or run['created_at'], unit='s'):%Y-%m-%d %H:%M}; "
-               f"cost at {projection.hardware} (${rate:g}/h, set on the Costs page). Correct is the share of "
+               f"local answers priced at {pricing.rate.label()} (set on the Costs page). Correct is the share of "
                "answerable questions whose key facts were all found and none contradicted; the range is a 95% "
                "Wilson interval.")
     model_line(evidence.model_id)
@@ -129,7 +129,7 @@ cost_names = costs.approach_names(measured.modes)
 totals = {cost_names[a]: costs.total(c) for a, c in result.items()}
 st.caption("Monthly cost at your traffic: " + " · ".join(
     f"{n} {'unknown' if v is None else f'${v:,.2f}'}" for n, v in totals.items()) + " (details on the Costs page).")
-content = memo_content(ws, answers, rec, run, measured, memo_projection, table, result, breakeven, rate)
+content = memo_content(ws, answers, rec, run, measured, memo_projection, table, result, breakeven, pricing)
 figures = []
 if run is not None:
     figures.append(metric_bars_chart(summary, {"correct_answerable": "Correct", "grounded": "Grounded (facts)",

@@ -45,13 +45,13 @@ def report_indexing(report, problems=()) -> None:
             icon=":material/check_circle:",
         )
     if report.embed_tokens:
-        from workbench.costs import embedding_cost
+        from workbench.pricing import embedding_cost, load_prices
 
         embedder_id = st.session_state.get("index_embedder_id", "")
-        cost = embedding_cost(embedder_id, report.embed_tokens) if embedder_id else None
+        cost = embedding_cost(load_prices(workspace()), embedder_id, report.embed_tokens).usd if embedder_id else None
         st.caption(f"The embedding API counted {report.embed_tokens:,} tokens"
-                   + (f" (${cost:.6f} at its published price)." if cost is not None else "; no price is known for "
-                      "this model, so its cost is not shown."))
+                   + (f" (${cost:.6f} at the price table's price)." if cost is not None else "; no price is known "
+                      "for this model, so its cost is not shown."))
     if report.unchanged:
         st.info(f"Already indexed with the same content, skipped: {', '.join(report.unchanged)}.")
 

@@ -19,13 +19,14 @@ from workbench.glossary import TERMS
 from workbench.store import csv_bytes
 from workbench.evaluation import leakage, read_testset
 from workbench.index import open_index
+from workbench.pricing import pricing_for
 from workbench.reports import evaluation_report
 from workbench.jobs import ACTIVE, get_runner
 from workbench.strategies import LABELS, MODE_TABLE, MODES, availability, resolve_backends
 from workbench.training import adapter_system_prompt, list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
-from workbench.ui.common import (job_header, load_generator, model_line, server_field, show_error, stop_page,
+from workbench.ui.common import (job_header, load_generator, model_line, rate_line, server_field, show_error, stop_page,
                                  workspace)
 from workbench.ui.prompts import prompt_editor
 
@@ -37,7 +38,6 @@ runner = get_runner()
 index = open_index(ws)
 adapters = list_adapters(ws)
 adapter_names = {a["name"]: adapter_label(a) for a in adapters} | {"(none yet)": "(none yet)"}
-st.session_state.setdefault("hardware_rate", 0.0)
 
 # -- 1. test set --------------------------------------------------------------------------------------
 st.subheader("1. Test set")
@@ -313,9 +313,9 @@ if not run["results"]:
     st.info("This run has no finished question yet.", icon=":material/hourglass_top:")
     stop_page()
 
-rate = st.number_input("Hardware cost ($ per hour)", 0.0, 100.0, step=0.1, key="hardware_rate",
-                       help="Local answers cost their measured seconds at this rate (0 for a laptop you own).")
-summary = summarize(run, rate)
+pricing = pricing_for(ws)
+rate_line(st, pricing)
+summary = summarize(run, pricing)
 config = run["config"]
 st.caption(f"Model `{config['model_id']}` · adapter `{config.get('adapter') or 'none'}` · top {config['retrieval']['top_k']} "
            f"chunks · up to {config['generation']['max_new_tokens']} tokens · greedy "
@@ -406,8 +406,8 @@ a, b = st.columns(2)
 if all(s["cost_per_1k_usd"] == 0 for s in summary.values()):
     a.plotly_chart(tradeoff_chart(summary, quality, "machine_s_per_answer", "Machine seconds per answer", quality_name,
                                   LABELS, f"{quality_name} vs compute", **enough), width="stretch")
-    a.caption("At $0/h every local answer costs $0, so compute time stands in for cost; set a hardware rate to see "
-              "dollars.")
+    a.caption("Every local answer costs $0 on a machine you already own, so compute time stands in for cost; "
+              "choose the hardware you would deploy on (Costs page) to see dollars.")
 else:
     a.plotly_chart(tradeoff_chart(summary, quality, "cost_per_1k_usd", "Cost per 1,000 queries (US$)", quality_name,
                                   LABELS, f"{quality_name} vs cost", **enough), width="stretch")
@@ -432,7 +432,7 @@ if len(runs) > 1:
         other_id = st.selectbox("Other run", [i for i in ids if i != run_id],
                                 format_func=lambda i: run_label(next(r for r in runs if r["id"] == i)))
         other = get_eval_run(ws, other_id)
-        st.dataframe(pd.DataFrame(compare_runs(other, run, rate)), hide_index=True, width="stretch",
+        st.dataframe(pd.DataFrame(compare_runs(other, run, pricing)), hide_index=True, width="stretch",
                      column_config={"run_a": st.column_config.NumberColumn("Other run", format="%.3f"),
                                     "run_b": st.column_config.NumberColumn("This run", format="%.3f"),
                                     "change": st.column_config.NumberColumn("Change", format="%+.3f")})
@@ -448,6 +448,6 @@ d1.download_button("Download answers and metrics (CSV)", csv_bytes(flat, list(pd
                    f"evaluation-{run_id}.csv", "text/csv", icon=":material/download:")
 d2.download_button("Download the run (JSON)", json.dumps(run, indent=2).encode(), f"evaluation-{run_id}.json",
                    "application/json", icon=":material/download:")
-d3.download_button("Download the report (HTML)", evaluation_report(run, rate).encode(), f"evaluation-{run_id}.html",
+d3.download_button("Download the report (HTML)", evaluation_report(run, pricing).encode(), f"evaluation-{run_id}.html",
                    "text/html", icon=":material/download:", help="One self-contained file with the charts; opens "
                    "in any browser, offline.")

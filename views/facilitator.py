@@ -6,7 +6,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from workbench import paths, workshop
+from workbench import paths, workshop, workspaces
 from workbench.jobs import ACTIVE, all_jobs, get_runner, runner_of
 from workbench.ui.common import open_workspace, show_error, stop_page
 
@@ -40,7 +40,7 @@ if c2.button("Lock", icon=":material/lock:"):
 
 # -- workspaces ----------------------------------------------------------------------------------------------
 st.subheader("Workspaces")
-statuses = [workshop.workspace_status(n) for n in paths.list_workspaces()]
+statuses = [workspaces.workspace_status(n) for n in paths.list_workspaces()]
 frame = pd.DataFrame(statuses).drop(columns=["workspace"])  # short labels only: this table may be projected
 frame["last_activity"] = pd.to_datetime(frame["last_activity"], unit="s").dt.strftime("%H:%M:%S").fillna("–")
 st.dataframe(frame, hide_index=True, width="stretch", column_config={
@@ -67,9 +67,8 @@ for job in sorted(jobs, key=lambda j: j.created_at):
 
 # -- leaderboard -------------------------------------------------------------------------------------------------------
 st.subheader("Leaderboard")
-rate = st.number_input("Hardware cost for the cost column ($ per hour)", 0.0, 100.0, 0.0, step=0.1,
-                       key="facilitator_rate")
-board = workshop.leaderboard(rate)
+board = workspaces.leaderboard()
+st.caption("Each workspace's cost column uses its own price table and hardware (Costs page).")
 if not board:
     st.caption("No workspace has finished an evaluation yet: the leaderboard fills as attendees run them.")
 else:
@@ -81,7 +80,7 @@ else:
         "latency_p50_s": st.column_config.NumberColumn("Latency p50 (s)", format="%.2f"),
         "cost_per_1k_usd": st.column_config.NumberColumn("$ per 1k queries", format="%.4f"),
         "questions": "Questions", "run": "Run"})
-st.download_button("Export all results (zip)", workshop.export_all(rate),
+st.download_button("Export all results (zip)", workspaces.export_all(),
                    file_name=f"workbench-results-{time.strftime('%Y%m%d-%H%M')}.zip", mime="application/zip",
                    icon=":material/download:",
                    help="Every workspace's compare history, evaluation runs, job records, cost and decision inputs and "
@@ -107,7 +106,7 @@ if go and target is not None:
                  icon=":material/error:")
     else:
         try:
-            (workshop.reset_workspace if action.startswith("Reset") else workshop.delete_workspace)(target)
+            (workspaces.reset_workspace if action.startswith("Reset") else workspaces.delete_workspace)(target)
             st.success(f"Workspace {expected} {'reset' if action.startswith('Reset') else 'deleted'}.",
                        icon=":material/check:")
         except Exception as exc:

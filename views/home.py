@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from workbench import paths, samples, workshop
+from workbench import paths, samples, workshop, workspaces
 from workbench.config import GenerationConfig
 from workbench.doctor import MISSING, OK, run_doctor
 from workbench.errors import WorkbenchError
@@ -107,12 +107,12 @@ with col_ws:
                  help="Creates a new workspace holding the indexed sample documents, and opens it."):
         try:
             target = workshop.fresh_workspace_name("sample")
-            if (workshop.sample_folder() / ".complete").exists():  # indexed before: a plain copy, no indexing
+            if (workspaces.sample_folder() / ".complete").exists():  # indexed before: a plain copy, no indexing
                 with st.spinner("Copying the indexed sample..."):
-                    workshop.clone_sample(target)
+                    workspaces.clone_sample(target)
             else:
                 with st.status("Indexing the sample documents (once per server)...", expanded=False) as box:
-                    workshop.clone_sample(target, StatusSink(box))
+                    workspaces.clone_sample(target, StatusSink(box))
                     box.update(label=f"Copied the sample into workspace {target}", state="complete")
             open_workspace(target)
             st.session_state["home_sample_done"] = workshop.short_name(target)
@@ -192,7 +192,7 @@ with st.expander("Limits on this server", icon=":material/tune:"):
                  hide_index=True, width="stretch")
 
 with st.expander("Memory on this server", icon=":material/memory:"):
-    report = workshop.memory_report(max_age_s=30)
+    report = workspaces.memory_report(max_age_s=30)
     st.caption("All sessions on this server share one copy of each model: the figures are for the whole server "
                "process, measured now (the count of model copies at most 30 s ago).")
     c1, c2, c3 = st.columns(3)

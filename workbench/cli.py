@@ -2,6 +2,9 @@
 
 A ``WorkbenchError`` is printed as a message and exits with code 2; anything else is a bug and
 shows its traceback.
+
+Longer than 450 lines because it holds one short function per command and the argument parser for
+all of them; each command only parses, calls the core and prints.
 """
 
 from __future__ import annotations
@@ -223,6 +226,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from . import models
     from .eval_runs import evaluate
     from .eval_summary import accuracy, summarize
+    from .pricing import pricing_for
     from .evaluation import read_testset
     from .index import open_index
     from .progress import TqdmSink
@@ -255,7 +259,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                    embedder_id=index.config.embedder_id, label=args.label or "", progress=sink,
                    prompts=prompts, examples=examples)
     sink.close()
-    summary, acc = summarize(run), accuracy(run)
+    summary, acc = summarize(run, pricing_for(args.workspace)), accuracy(run)
     if args.json:
         print(json.dumps({"run_id": run["id"], "status": run["status"], "accuracy": acc, "summary": summary},
                          indent=2, default=str))

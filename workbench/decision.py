@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .costs import APPROACH_NAMES
 from .errors import DataError
 from .eval_summary import MIN_QUESTIONS
+
+if TYPE_CHECKING:
+    from .pricing import Pricing
 
 APPROACHES = ("prompt", "rag", "finetune", "hybrid")
 #: A gap in correct share this large (0.10 = 10 points) is always said before a recommendation.
@@ -102,10 +105,10 @@ class Evidence:
         return bool(self.correct) and min(self.n(a) for a in self.correct) >= MIN_QUESTIONS
 
     @classmethod
-    def from_run(cls, run: dict[str, Any], hardware_per_hour: float = 0.0) -> "Evidence":
+    def from_run(cls, run: dict[str, Any], pricing: "Pricing | None" = None) -> "Evidence":
         from .eval_summary import summarize
 
-        summary = summarize(run, hardware_per_hour)
+        summary = summarize(run, pricing)
         by_approach = {a: MODE_OF[a] for a in APPROACHES}
         if "prompted" in summary:  # the fair prompt-only baseline: told the format, shown examples
             by_approach["prompt"] = "prompted"

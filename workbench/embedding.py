@@ -8,7 +8,7 @@ dimension, so an index can record which embedder built it.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .errors import ModelLoadError
 
@@ -82,11 +82,15 @@ class OpenAICompatEmbedder:
     precision = "fp32"
     max_tokens = 8191
 
-    def __init__(self, model_id: str, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 60.0):
+    def __init__(self, model_id: str, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 60.0,
+                 local: Callable[[], Any] | None = None):
+        """``local``: returns the packaged local embedder, whose tokenizer measures chunks (given by the
+        registry, so this module needs no registry)."""
         from openai import OpenAI
 
         self.model_id, self.base_url, self.model = model_id, base_url, model
         self._key = api_key
+        self._local_embedder = local
         self.client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=2)
         self.tokens_used = 0
         self.load_s = 0.0
@@ -125,9 +129,9 @@ class OpenAICompatEmbedder:
         return vectors / np.where(norms == 0, 1, norms)
 
     def _local(self) -> Any:
-        from . import models
-
-        return models.get_embedder(models.DEFAULT_EMBEDDER)
+        if self._local_embedder is None:
+            raise ModelLoadError("This remote embedder was made without the local tokenizer that measures chunks.")
+        return self._local_embedder()
 
     def count_tokens(self, text: str) -> int:
         return self._local().count_tokens(text)

@@ -13,22 +13,20 @@ import logging
 import secrets
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from . import paths
 from .config import DEFAULT_EMBEDDER, GenerationConfig, RetrievalConfig
 from .errors import CancelledError, DataError
-from .evaluation import (TestItem, answer_core, cosine, exact_match, groundedness, is_refusal, leakage,
-                         mentions_source, testset_hash, token_f1)
-from .eval_summary import CORRECT_SIMILARITY, accuracy, is_correct, verdict_counts
+from .evaluation import TestItem, answer_core, cosine, leakage, testset_hash
+from .eval_summary import accuracy, verdict_counts
 from .formats import FormatCheck
-from .facts import background_names, known_names
-from .verdicts import UNSCORED, judge
 from .generation.base import Generator
 from .progress import ProgressEvent, ProgressSink, null_sink
 from .store import atomic_write_json
+from .scoring import TestsetNames, judge_names, score_answer
 from .strategies import run_comparison
 
 log = logging.getLogger("workbench.eval")
@@ -59,46 +57,6 @@ def training_pairs_of(adapter: str | None) -> list[dict[str, str]]:
             rec = json.loads(line)
             out.append({"question": rec["question"], "answer": rec["answer"]})
     return out
-
-
-def score_answer(item: TestItem, answer: dict[str, Any], passages: list[str] | None, check: FormatCheck, embed: Any,
-                 reference: str, *, old_reference: str | None = None,
-                 names: TestsetNames | None = None) -> dict[str, Any]:
-    """Every metric of one answer, and its verdict (``metrics["verdict"]``; the facts behind it in
-    ``metrics["verdict_detail"]``).
-
-    ``passages``: the texts this approach was given (None for approaches without retrieval, which get
-    no grounding score); ``old_reference``: the answer before a document update, to tell stale answers."""
-    text = answer["text"]
-    core = answer_core(text)
-    refused = is_refusal(text)
-    retrieved_docs = [c["doc_name"] for c in answer.get("citations", [])]
-    names = names or TestsetNames()
-    verdict = judge(text, reference, question=item.question, answerable=item.answerable,
-                    old_reference=old_reference, background=names.background, known=names.known)
-    metrics: dict[str, Any] = {
-        "verdict": verdict.verdict,
-        "f1": token_f1(core, reference) if item.answerable else None,
-        "exact": float(exact_match(core, reference)) if item.answerable else None,
-        "similarity": None,
-        "grounded": groundedness(text, passages, embed) if passages else None,
-        "retrieved": (float(item.source in retrieved_docs) if retrieved_docs else None) if item.source else None,
-        "cited": float(mentions_source(text, item.source, answer.get("citations", []))) if item.source else None,
-        "format_ok": float(check.passes(text)),
-        "refused": refused,
-        "refusal_ok": float(refused == (not item.answerable)),
-    }
-    if embed is not None and item.answerable:
-        a, r = embed([core, reference])
-        metrics["similarity"] = float(sum(x * y for x, y in zip(a, r)))
-    if verdict.verdict == UNSCORED:
-        similar = metrics["similarity"] is not None and metrics["similarity"] >= CORRECT_SIMILARITY
-        verdict.reason += (f" Fallback: similarity {metrics['similarity']:.2f} "
-                           f"{'≥' if similar else '<'} {CORRECT_SIMILARITY} to the reference."
-                           if metrics["similarity"] is not None else " No similarity available either.")
-        metrics["fallback_correct"] = similar
-    metrics["verdict_detail"] = verdict.to_dict()
-    return metrics
 
 
 JUDGE_PROMPT = (
@@ -258,22 +216,6 @@ def evaluate(
     return run
 
 
-@dataclass(frozen=True)
-class TestsetNames:
-    """The names of a test set that the verdicts need (see ``verdicts.judge``)."""
-
-    __test__ = False
-    background: frozenset[str] = frozenset()
-    """Names recurring across the set: context, not key facts."""
-    known: frozenset[str] = frozenset()
-    """Names its references use: one of them in place of the right one contradicts it."""
-
-
-def judge_names(items: list[TestItem]) -> TestsetNames:
-    return TestsetNames(background_names([[i.question, i.reference, i.updated_reference or ""] for i in items]),
-                        known_names([t for i in items for t in (i.reference, i.updated_reference or "")]))
-
-
 def _passages_given(mode: str, chunks: list[str], index: Any) -> list[str] | None:
     """The texts an approach was shown: retrieved chunks (RAG, hybrid), every document (stuffed), else None."""
     from .strategies import uses_passages
@@ -324,16 +266,6 @@ def get_eval_run(workspace: str, run_id: str) -> dict[str, Any]:
 
 def delete_eval_run(workspace: str, run_id: str) -> None:
     _path(workspace, run_id).unlink(missing_ok=True)
-
-
-def score_texts(items: list[TestItem], texts: list[str], embed: Any = None) -> float:
-    """Share of ``texts`` (answers to ``items``, in order) counted correct (see ``is_correct``)."""
-    check = FormatCheck()
-    names = judge_names(items)
-    results = [{"answerable": i.answerable, "text": t, "reference": i.reference,
-                "metrics": score_answer(i, {"text": t}, None, check, embed, i.reference, names=names)}
-               for i, t in zip(items, texts)]
-    return sum(is_correct(r) for r in results) / len(results) if results else 0.0
 
 
 # -- the knowledge-update experiment ---------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .costs import answer_cost, machine_seconds
+from .pricing import Pricing, default_pricing, machine_seconds
 from .evaluation import percentile
 from .strategies import LABELS
 from .verdicts import CORRECT, UNSCORED, VERDICTS, judge, verdict_shares
@@ -34,9 +34,10 @@ def _mean(values: list[Any]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def summarize(run: dict[str, Any], hardware_per_hour: float = 0.0) -> dict[str, dict[str, Any]]:
+def summarize(run: dict[str, Any], pricing: Pricing | None = None) -> dict[str, dict[str, Any]]:
     """mode -> mean of every metric, refusal rates, latency p50/p95 (total and per stage), tokens and
     cost per 1,000 queries, and the share of answers closer to the training pairs than to the documents."""
+    pricing = pricing or default_pricing()
     out: dict[str, dict[str, Any]] = {}
     for mode in run["config"]["modes"]:
         rows = [r for r in run["results"] if r["mode"] == mode]
@@ -59,13 +60,13 @@ def summarize(run: dict[str, Any], hardware_per_hour: float = 0.0) -> dict[str, 
             summary[f"{stage}_p95_s"] = percentile([v for v in values if v is not None], 0.95)
         summary["tokens_in_per_1k"] = _mean([r["usage"]["tokens_in"] for r in rows]) * 1000
         summary["tokens_out_per_1k"] = _mean([r["usage"]["tokens_out"] for r in rows]) * 1000
-        costs = [answer_cost(r, hardware_per_hour).usd for r in rows]
+        costs = [pricing.cost(r).usd for r in rows]
         summary["cost_per_1k_usd"] = None if any(c is None for c in costs) else sum(costs) / len(costs) * 1000
         summary["machine_s_per_answer"] = _mean([machine_seconds(r) for r in rows])
         judged = [r["judge"] for r in rows if r.get("judge")]
         if judged:
             summary["judge"] = _mean([j["verdict"] for j in judged])
-            judge_costs = [answer_cost(j["record"], hardware_per_hour).usd for j in judged]
+            judge_costs = [pricing.cost(j["record"]).usd for j in judged]
             summary["judge_cost_usd"] = None if any(c is None for c in judge_costs) else sum(judge_costs)
             summary["judge_tokens"] = sum(j["tokens_in"] + j["tokens_out"] for j in judged)
         closer = [r["provenance"].get("closer_to") for r in rows if r.get("provenance") and
@@ -190,9 +191,9 @@ def judge_agreement(run: dict[str, Any]) -> dict[str, Any] | None:
             "share": (len(pairs) - len(disagreements)) / len(pairs), "disagreements": disagreements}
 
 
-def compare_runs(a: dict[str, Any], b: dict[str, Any], hardware_per_hour: float = 0.0) -> list[dict[str, Any]]:
+def compare_runs(a: dict[str, Any], b: dict[str, Any], pricing: Pricing | None = None) -> list[dict[str, Any]]:
     """Per mode and metric: the value in run ``a``, in run ``b`` and the change (b - a)."""
-    sa, sb = summarize(a, hardware_per_hour), summarize(b, hardware_per_hour)
+    sa, sb = summarize(a, pricing), summarize(b, pricing)
     acc_a, acc_b = accuracy(a), accuracy(b)
     rows = []
     for mode in [m for m in sa if m in sb]:

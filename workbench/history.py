@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from . import paths
 from .config import DEFAULT_EMBEDDER, GenerationConfig, RetrievalConfig
-from .costs import answer_cost, machine_seconds
+from .pricing import Pricing, default_pricing, machine_seconds
 from .errors import DataError
 from .generation.base import Generator
 from .prompts import ExamplePool, PromptSet
@@ -156,7 +156,7 @@ def vote_agreement(runs: list[dict[str, Any]], items: list[Any]) -> dict[str, An
     """How often blind votes agree with the verdicts, on voted questions that come from the test set
     ``items``: a vote agrees when it picks an answer judged correct, or says 'all bad' when none is.
     None when no voted question has a checkable reference."""
-    from .eval_runs import judge_names
+    from .scoring import judge_names
     from .verdicts import CORRECT, UNSCORED, judge
 
     def norm(text: str) -> str:
@@ -301,8 +301,9 @@ def run_and_record(
 
 
 # -- tables and exports -------------------------------------------------------------------------------
-def answer_rows(runs: list[dict[str, Any]], hardware_per_hour: float = 0.0) -> list[dict[str, Any]]:
+def answer_rows(runs: list[dict[str, Any]], pricing: Pricing | None = None) -> list[dict[str, Any]]:
     """One flat row per answer, numbered by question (1 = oldest), with cost from the measured figures."""
+    pricing = pricing or default_pricing()
     rows = []
     for n, run in enumerate(runs, start=1):
         blind = run.get("blind") or {}
@@ -311,7 +312,7 @@ def answer_rows(runs: list[dict[str, Any]], hardware_per_hour: float = 0.0) -> l
             usage = answer.get("usage") or {}
             decode = stages.get("decode") or 0.0
             out = usage.get("tokens_out", 0)
-            cost = answer_cost(answer, hardware_per_hour)
+            cost = pricing.cost(answer)
             rows.append({
                 "question_no": n, "run_id": run["id"], "created_at": answer.get("created_at", run.get("created_at")),
                 "question": run["question"], "mode": answer["mode"], "approach": LABELS.get(answer["mode"], answer["mode"]),

@@ -8,6 +8,9 @@ can be rebuilt with new chunk settings.
 
     index = open_index("default")
     report = index.add_documents(docs, progress=sink)
+
+Longer than 450 lines because one class keeps Chroma, the manifest, the kept texts and the write lock
+in step; split apart, each half could be updated without the other.
 """
 
 from __future__ import annotations

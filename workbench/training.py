@@ -7,6 +7,9 @@ every pair to max_length doubled the step time on CPU). Training uses transforme
 callback turns its logs into ``ProgressEvent``s and stops it when ``cancel`` is set. The adapter is
 written to a temporary folder and moved into place only when complete, so a cancelled, failed or
 killed run never leaves a half-written adapter.
+
+Longer than 450 lines because the run, its cancel and its atomic save share the trainer's state; the
+retrieval-aware data is built in ``raft`` and the held-out check scored in ``scoring``.
 """
 
 from __future__ import annotations
@@ -192,7 +195,7 @@ class _EpochScorer:
 
         from . import models
         from .config import DEFAULT_EMBEDDER
-        from .eval_runs import score_texts
+        from .scoring import score_texts
 
         was_training = model.training
         model.eval()

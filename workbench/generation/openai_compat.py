@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from ..config import GenerationConfig
 from ..errors import BackendError, ConfigError
@@ -102,7 +103,10 @@ class OpenAICompatGenerator(Generator):
     """A model behind an OpenAI-compatible chat completions endpoint."""
 
     def __init__(self, model_id: str, base_url: str, model: str, api_key: str | None = None, *,
-                 timeout_s: float = 60.0, retries: int = 3, backoff_s: float = 0.5, context_length: int = 128_000):
+                 timeout_s: float = 60.0, retries: int = 3, backoff_s: float = 0.5, context_length: int = 128_000,
+                 local_tokenizer: Callable[[], Path | None] | None = None):
+        """``local_tokenizer``: where to find the packaged model's tokenizer folder (a function, because
+        it appears only once the local model has been converted); without one, ~4 characters a token."""
         from openai import OpenAI
 
         self.model_id, self.base_url, self.model = model_id, base_url, model
@@ -113,6 +117,7 @@ class OpenAICompatGenerator(Generator):
         self.client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=0)
         self.load_s = 0.0
         self._tokenizer: Any = None
+        self._local_tokenizer = local_tokenizer
 
     # -- tokens (estimates with the local tokenizer) ----------------------------------------------
     def count_tokens(self, text: str) -> int:
@@ -120,13 +125,10 @@ class OpenAICompatGenerator(Generator):
             try:
                 from transformers import AutoTokenizer
 
-                from .. import models
-                from .local import gguf_cache_dir, is_converted
-
-                gguf = models.smollm2_gguf()
-                if gguf is None or not is_converted(gguf):
+                folder = self._local_tokenizer() if self._local_tokenizer else None
+                if folder is None:
                     raise FileNotFoundError("no converted local tokenizer")
-                self._tokenizer = AutoTokenizer.from_pretrained(str(gguf_cache_dir(gguf)))
+                self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
             except Exception:  # no local tokenizer: about 4 characters per token
                 self._tokenizer = False
         if self._tokenizer is False:

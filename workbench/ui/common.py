@@ -168,3 +168,12 @@ def md_escape(text: str, limit: int = 80) -> str:
 
     shown = repr(str(text)[:limit])[1:-1] + ("..." if len(str(text)) > limit else "")
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", shown)
+
+
+def rate_line(container, pricing) -> None:
+    """One line saying what local answers are priced at, with the way to change it (the Costs page)."""
+    rate = pricing.rate
+    how = rate.seconds_cost(1.0)
+    note = "" if how.usd is not None else f" (local costs unknown: {how.basis})"
+    container.caption(f"Local answers are priced at {rate.label()}{note}, the hardware chosen on the Costs page.")
+    container.page_link("views/costs.py", label="Change the hardware or prices", icon=":material/payments:")
