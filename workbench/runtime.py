@@ -32,13 +32,24 @@ def configure_threads() -> int:
 
 
 def pick_device() -> str:
-    """``cuda`` when a CUDA GPU is usable, else ``cpu`` (``WORKBENCH_DEVICE`` overrides)."""
+    """``cuda`` when a CUDA GPU is usable, else ``mps`` on an Apple GPU, else ``cpu``
+    (``WORKBENCH_DEVICE`` overrides: ``WORKBENCH_DEVICE=cpu`` keeps a Mac on its CPU)."""
     forced = os.environ.get("WORKBENCH_DEVICE")
     if forced:
         return forced
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if has_mps() else "cpu"
+
+
+def has_mps() -> bool:
+    """Whether torch can use an Apple GPU (Metal Performance Shaders)."""
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
 
 
 def inference_dtype(device: str):

@@ -243,7 +243,6 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
     ``config.context_passages`` > 0: retrieval-aware training (see ``workbench.raft``) on ``index``,
     with the hybrid's prompt from ``prompts``; the adapter records how, and the hybrid repeats it."""
     import torch
-    from datasets import Dataset
     from peft import get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
@@ -312,7 +311,7 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
         bf16=cuda, dataloader_num_workers=0, remove_unused_columns=False, train_sampling_strategy="group_by_length",
         disable_tqdm=True, gradient_checkpointing=False,
     )
-    to_ds = lambda enc: Dataset.from_list([{"input_ids": e.input_ids, "labels": e.labels} for e in enc])  # noqa: E731
+    to_ds = lambda enc: [{"input_ids": e.input_ids, "labels": e.labels} for e in enc]  # noqa: E731 - a list is a dataset
     started = time.perf_counter()
     scorer = _EpochScorer(score_items, tokenizer, training_system_prompt(pairs), embedder_id) if score_items else None
     reporter = _callback(progress, cancel, total_steps, started, mean_tokens * config.batch_size, scorer)
@@ -333,8 +332,10 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
         wall = time.perf_counter() - started
         progress(ProgressEvent("save", 0, 1, "Saving the adapter"))
         model.save_pretrained(str(work / "adapter"))
+        hub = _name_the_base(work / "adapter", base_model)
         meta = {
-            "name": name, "base_model": base_model, "base_source": str(source), "method": method,
+            "name": name, "base_model": base_model, "base_source": str(source), "base_hub_id": hub,
+            "base_origin": _base_origin(base_model, source), "method": method,
             "method_reason": reason, "config": config.to_dict(), "data_hash": pairs_hash(pairs),
             "pairs": len(pairs), "train_pairs": len(train_enc), "val_pairs": len(val_enc),
             "length_stats": stats, "device": "cuda" if cuda else "cpu",
@@ -366,6 +367,25 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _name_the_base(folder: Path, base_model: str) -> str | None:
+    """Write the base model's hub id (not the local conversion folder) into ``adapter_config.json``, so
+    a server that loads adapters by their config (``vllm serve ... --lora-modules``) finds the base."""
+    hub = models.hub_id(base_model)
+    config = folder / "adapter_config.json"
+    if hub and config.exists():
+        data = json.loads(config.read_text(encoding="utf-8"))
+        data["base_model_name_or_path"] = hub
+        config.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return hub
+
+
+def _base_origin(base_model: str, source: Any) -> str:
+    if base_model == DEFAULT_GENERATOR:
+        return (f"{models.SMOLLM2_PACKAGE} ({models.SMOLLM2_GGUF}, dequantised to {source}); the same model as "
+                f"{models.HUB_IDS[DEFAULT_GENERATOR]} at 4-bit precision")
+    return str(source)
 
 
 def _save_workspace_pairs(workspace: str, pairs: list[Pair]) -> None:
