@@ -2,6 +2,7 @@
 the result is a standard PEFT folder, cancel leaves nothing behind, QLoRA works on CPU when forced."""
 
 import hashlib
+import json
 import threading
 
 import pytest
