@@ -115,7 +115,8 @@ def test_a_cost_comparison_needs_enough_answers_and_names_its_assumptions(evalua
     table = pricing.default_prices()
     p = costs.Projection(queries_per_day=5000)
     sentence = costs.breakeven_sentences(measured, p, table)[0]
-    assert "assuming the measured local model on CPU server (2 vCPU) at $0.085/h" in sentence
+    assert "assuming the measured local model (fake:echo) on CPU server (2 vCPU) at $0.085/h" in sentence
+    assert f"usage per answer from evaluation run {evaluated['id']} (5 questions)" in sentence
     assert "the embedded index (no server)" in sentence and "always" not in sentence
     few = dataclasses.replace(measured, modes={k: dataclasses.replace(u, answers=2) for k, u in measured.modes.items()})
     assert costs.breakeven_sentences(few, p, table)[0].startswith("Fine-tuned vs RAG: not enough evidence yet")

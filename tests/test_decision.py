@@ -61,7 +61,7 @@ def test_what_the_product_manager_saw_is_vetoed():
     assert rec.approach is None and {v.approach for v in rec.vetoed} == set(APPROACHES)
     assert any("Prompt only takes 11.0 s" in v.reason for v in rec.vetoed)
     assert any("nobody can run and maintain training" in v.reason for v in rec.vetoed)
-    assert rec.warnings
+    assert not rec.warnings and not rec.counter  # the page and the memo say it once, with the vetoes
 
 
 def test_citations_rule_out_what_retrieves_nothing():
@@ -75,8 +75,9 @@ def test_too_few_questions_rank_nothing():
     small = _evidence({"prompt": 0.0, "rag": 0.6, "finetune": 0.2, "hybrid": 0.2}, n=5)
     rec = recommend(Answers(labelled_examples=100), small)
     assert not small.enough
-    reason = next(r for rule, _, r in rec.applied if rule == "measured-best-quality")
-    assert reason.startswith("Not enough evidence yet") and f"at least {MIN_QUESTIONS}" in reason
+    # Said first, above the recommendation, with the count and what is needed.
+    assert rec.warnings[0].startswith("Not enough evidence yet") and f"{MIN_QUESTIONS} are needed" in rec.warnings[0]
+    assert "5 answerable questions" in rec.warnings[0]
     assert all(not eff for rule, eff, _ in rec.applied if rule == "measured-best-quality")
     big = recommend(Answers(labelled_examples=100), _evidence(small.correct, n=40))
     assert any(eff == {"rag": 3} for rule, eff, _ in big.applied if rule == "measured-best-quality")

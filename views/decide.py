@@ -100,7 +100,8 @@ rec = recommend(answers, evidence)
 for warning in rec.warnings:
     st.warning(warning, icon=":material/warning:")
 if rec.approach is None:
-    st.warning("**No approach meets all of your hard limits.** The vetoes are listed below.", icon=":material/block:")
+    st.warning("**No approach meets all of your hard limits.** Relax a limit, or measure on faster hardware or a "
+               "remote model. The vetoes are listed below.", icon=":material/block:")
 else:
     label = "" if rec.measured else " (from your answers alone)"
     st.success(f"**{NAMES[rec.approach]}**{label}", icon=":material/recommend:")
@@ -117,6 +118,10 @@ if rec.approach is not None:
         st.markdown("\n".join(f"- {r}" for r in rec.counter) or "- Nothing raised.")
 st.caption("Points: " + " · ".join(f"{NAMES[a]} {s:+d}" for a, s in sorted(rec.scores.items(), key=lambda kv: -kv[1]))
            + (f". Evidence: {rec.evidence_size}." if rec.evidence_size else ". No measurements yet."))
+with st.expander("Where the points come from", icon=":material/calculate:"):
+    st.dataframe(pd.DataFrame([{"Rule applied": reason, **{NAMES[a]: effects.get(a, 0) for a in NAMES}}
+                               for _, effects, reason in rec.applied if reason and effects]),
+                 hide_index=True, width="stretch", column_config={"Rule applied": st.column_config.TextColumn(width="large")})
 
 # -- memo ------------------------------------------------------------------------------------------------------------
 st.subheader("4. Decision memo")

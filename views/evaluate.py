@@ -12,7 +12,7 @@ from workbench.charts import latency_box_chart, metric_bars_chart, tradeoff_char
 from workbench.config import GenerationConfig, RetrievalConfig
 from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, evaluate, get_eval_run, knowledge_update,
                                  list_eval_runs, training_pairs_of, update_questions)
-from workbench.eval_summary import MIN_QUESTIONS, compare_runs, judge_agreement, per_question, summarize
+from workbench.eval_summary import MIN_QUESTIONS, MIN_UNANSWERABLE, compare_runs, judge_agreement, per_question, summarize
 from workbench.verdicts import DESCRIPTIONS as VERDICT_HELP
 from workbench.estimates import evaluation_estimate
 from workbench.glossary import TERMS
@@ -340,6 +340,7 @@ for mode, s in summary.items():
                   "Partial": s.get("verdict_partial"), "Wrong": s.get("verdict_wrong"),
                   "Stale": s.get("verdict_stale"), "Refused": s.get("verdict_refused"),
                   "Unscored": s.get("verdict_unscored"), "Declined unanswerable": s.get("declined_unanswerable"),
+                  "Unanswerable questions": s.get("n_unanswerable"),
                   "Grounded (facts)": s["grounded"], "Source retrieved": s["retrieved"], "Source cited": s["cited"],
                   "Format": s["format_ok"], "Token F1": s["f1"], "Similarity": s["similarity"],
                   "p50 (s)": s["latency_p50_s"], "p95 (s)": s["latency_p95_s"],
@@ -364,6 +365,8 @@ st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", column_confi
     "Grounded (facts)": st.column_config.NumberColumn(format="percent", help=TERMS["Grounded"]),
     "Format": st.column_config.NumberColumn(format="percent", help=TERMS["Follows the format"]),
     "Questions": st.column_config.NumberColumn(help="Answerable questions behind the Correct share."),
+    "Unanswerable questions": st.column_config.NumberColumn(
+        help="Questions the documents cannot answer, behind the Declined unanswerable share."),
     "Judge cost ($)": st.column_config.NumberColumn(format="$%.4f"),
     "p50 (s)": st.column_config.NumberColumn(format="%.2f", help="Median seconds to a full answer."),
     "p95 (s)": st.column_config.NumberColumn(format="%.2f", help="19 answers in 20 were faster than this."),
@@ -393,6 +396,11 @@ if agreement:
 
 shown_metrics = {"grounded": "Grounded (facts)", "cited": "Source cited", "format_ok": "Format",
                  "declined_unanswerable": "Declined unanswerable", "f1": "Token F1"}
+few_unanswerable = min((s.get("n_unanswerable") or 0) for s in summary.values()) < MIN_UNANSWERABLE
+if few_unanswerable:  # a share of one or two questions would stand as tall as one of fifty
+    shown_metrics.pop("declined_unanswerable")
+    st.caption(f"Declined unanswerable is left out of the chart: fewer than {MIN_UNANSWERABLE} unanswerable "
+               "questions were asked (the table gives the count).")
 with_acc = {m: dict(s, correct=s.get("correct_answerable")) for m, s in summary.items()}
 st.plotly_chart(metric_bars_chart(with_acc, {"correct": "Correct", **shown_metrics}, LABELS), width="stretch")
 quality_name = st.radio("Quality measure for the trade-off charts", ["Correct", "Token F1", "Similarity", "Format"],

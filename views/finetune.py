@@ -121,6 +121,12 @@ index_docs = train_index.documents()
 import torch  # noqa: E402  (only to tell the user which method 'auto' will pick)
 
 cuda = torch.cuda.is_available()
+# Outside the form, so the retrieval-aware settings below open and close with it.
+with_context = st.toggle(
+    "Train with retrieved passages (retrieval-aware, for the hybrid)", key="ft_with_context",
+    help="Each pair's prompt gets the passages this workspace's index retrieves for its question, in the "
+         "hybrid's own prompt format, so the adapter learns to take its facts from them; a share of pairs gets "
+         "only unrelated passages and learns to say the documents do not answer. Needs indexed documents.")
 with st.form("train_settings", enter_to_submit=False):
     st.session_state.setdefault("ft_default_name", time.strftime("house-style-%m%d-%H%M"))
     name = st.text_input("Adapter name", value=st.session_state["ft_default_name"],
@@ -143,25 +149,23 @@ with st.form("train_settings", enter_to_submit=False):
                                     help=help_for(TrainConfig, "val_fraction"))
     overflow = c11.selectbox("Pairs over max length", ["truncate", "drop"], help=help_for(TrainConfig, "overflow"))
     seed = c12.number_input("Seed", 0, 10_000, d.seed, help=help_for(TrainConfig, "seed"))
-    st.markdown("**Retrieval-aware training** (for the hybrid)")
-    with_context = st.toggle(
-        "Train with retrieved passages", key="ft_with_context",
-        help="Each pair's prompt gets the passages this workspace's index retrieves for its question, in the "
-             "hybrid's own prompt format, so the adapter learns to take its facts from them; a share of pairs gets "
-             "only unrelated passages and learns to say the documents do not answer. Needs indexed documents.")
+    st.markdown("**Retrieval-aware training** (for the hybrid): " + ("on, with these settings" if with_context else
+                "off (switch it on above the form to set it up)"))
     r2, r3, r4, r5 = st.columns(4)
-    passages = r2.number_input("Passages per pair", 1, 10, RAFT_DEFAULTS.context_passages,
+    passages = r2.number_input("Passages per pair", 1, 10, RAFT_DEFAULTS.context_passages, disabled=not with_context,
                                help=help_for(TrainConfig, "context_passages"))
-    sentences = r3.number_input("Sentences kept per passage (0: all)", 0, 20, RAFT_DEFAULTS.context_sentences,
+    sentences = r3.number_input("Sentences per passage (0: all)", 0, 20, RAFT_DEFAULTS.context_sentences,
+                                disabled=not with_context,
                                 help=help_for(TrainConfig, "context_sentences"))
-    distractors = r4.number_input("Distractor share", 0.0, 0.5, RAFT_DEFAULTS.distractor_share, 0.05,
+    distractors = r4.number_input("Distractor share", 0.0, 0.5, RAFT_DEFAULTS.distractor_share, 0.05, disabled=not with_context,
                                   help=help_for(TrainConfig, "distractor_share"))
-    top_layers = r5.number_input("Layers adapted (top N; 0: all)", 0, 512, RAFT_DEFAULTS.top_layers,
+    top_layers = r5.number_input("Layers adapted (top N; 0: all)", 0, 512, RAFT_DEFAULTS.top_layers, disabled=not with_context,
                                  help=help_for(TrainConfig, "top_layers") + " Used with retrieved passages only.")
-    st.caption("Experimental. With these defaults the 80 sample pairs trained in 287 s on 2 CPU cores, and the "
-               "hybrid with that adapter answered 3 of the 42 answerable sample questions correctly with the packaged "
-               "135M model (README, \"Answer quality\"): at this budget it learns neither the format fully nor to "
-               "read its passage. Adapting all layers (0) for 3 epochs learns more, at several times the time.")
+    st.caption("Experimental. With these defaults the 80 sample pairs trained in 287 s and 303 s on 2 CPU cores (two "
+               "runs), and the hybrid with that adapter answered 3 and 1 of the 42 answerable sample questions correctly "
+               "with the packaged 135M model (`bench/quality.py`; the README's \"Answer quality\" table has the run). At "
+               "this budget it learns neither the format fully nor to read its passage. Adapting all layers (0) for "
+               "3 epochs learns more, at several times the time.")
     if not index_docs:
         st.caption(":orange[No documents are indexed in this workspace yet: retrieval-aware training needs them "
                    "(Documents page).]")

@@ -145,8 +145,8 @@ def cumulative_cost_chart(rows: list[dict[str, Any]], labels: dict[str, str], ra
             line=dict(color=MODE_COLOURS.get(mode, "#555555")), customdata=hover,
             hovertemplate="Q%{x}: %{customdata[0]}<br>this answer $%{customdata[1]:.6f}, total $%{y:.6f}"
                           "<extra>%{fullData.name}</extra>"))
-    fig.update_layout(title=title + (f" ({rate_note})" if rate_note else ""), xaxis_title="Question number",
-                      yaxis_title="Cumulative cost (US$)", height=340, margin=dict(l=10, r=10, t=40, b=10),
+    fig.update_layout(title=title + (f"<br><sup>{rate_note}</sup>" if rate_note else ""), xaxis_title="Question number",
+                      yaxis_title="Cumulative cost (US$)", height=340, margin=dict(l=10, r=10, t=60, b=10),
                       legend=dict(orientation="h", y=-0.3), xaxis=dict(dtick=1))
     top = max((y for trace in fig.data for y in trace.y or ()), default=0.0)
     # Costs never go below zero; when every cost is $0 show a flat line at 0, not a -$1 to $1 axis.
@@ -212,6 +212,45 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
+#: Where a point's label may go, in the order tried.
+_SIDES = ("top center", "bottom center", "middle right", "middle left", "top right", "bottom left", "top left",
+          "bottom right")
+
+
+def _label_sides(points: list[tuple[float, float]], texts: list[str], x_range: tuple[float, float],
+                 y_range: tuple[float, float], width_px: float = 560, height_px: float = 300) -> dict[int, str]:
+    """A side for each point's label such that no two labels' boxes (estimated at 7 px a character, 16 px
+    tall, in the plot's own pixels) overlap each other or another point, where any side allows it."""
+    sx = width_px / ((x_range[1] - x_range[0]) or 1.0)
+    sy = height_px / ((y_range[1] - y_range[0]) or 1.0)
+    px = [((x - x_range[0]) * sx, (y - y_range[0]) * sy) for x, y in points]
+
+    def box(i: int, side: str) -> tuple[float, float, float, float]:
+        w, h, (x, y) = 7.0 * len(texts[i]), 16.0, px[i]
+        vertical, horizontal = side.split()
+        left = {"center": x - w / 2, "right": x + 9, "left": x - 9 - w}[horizontal]
+        bottom = {"top": y + 9, "bottom": y - 9 - h, "middle": y - h / 2}[vertical]
+        return left, bottom, left + w, bottom + h
+
+    def clash(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+        return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+    placed: list[tuple[float, float, float, float]] = []
+    markers = [(x - 7, y - 7, x + 7, y + 7) for x, y in px]
+    sides: dict[int, str] = {}
+    for i in sorted(range(len(points)), key=lambda i: (points[i][1], points[i][0])):
+        for side in _SIDES:
+            b = box(i, side)
+            if not any(clash(b, p) for p in placed) and not any(clash(b, m) for j, m in enumerate(markers) if j != i):
+                break
+        else:
+            side = _SIDES[len(sides) % 4]
+            b = box(i, side)
+        sides[i] = side
+        placed.append(b)
+    return sides
+
+
 def tradeoff_chart(summary: dict[str, dict[str, Any]], quality: dict[str, float], x_key: str, x_title: str,
                    quality_title: str, labels: dict[str, str], title: str, *, evidence_n: int | None = None,
                    min_n: int = 0) -> Any:
@@ -229,21 +268,17 @@ def tradeoff_chart(summary: dict[str, dict[str, Any]], quality: dict[str, float]
     if len(front) > 1:
         fig.add_trace(go.Scatter(x=[points[i][0] for i in front], y=[points[i][1] for i in front], mode="lines",
                                  name="Pareto front", line=dict(color="#000000", dash="dot"), hoverinfo="skip"))
-    # Labels of points close together go to alternate sides, so "Base" and "RAG" at the same height do not
-    # overlap; nothing is clipped at the plot's edge.
-    order = sorted(range(len(modes)), key=lambda i: (points[i][1], points[i][0]))
-    sides = {}
-    for rank, i in enumerate(order):
-        sides[i] = ("top center", "bottom center", "middle right", "middle left")[rank % 4]
+    xs = [x for x, _ in points] or [0.0]
+    pad = (max(xs) - min(xs)) * 0.25 or max(abs(max(xs)) * 0.25, 0.5)
+    texts = [labels.get(mode, mode) + (" ★" if i in front else "") for i, mode in enumerate(modes)]
+    sides = _label_sides(points, texts, (min(xs) - pad, max(xs) + pad), (-0.12, 1.15))
     for i, mode in enumerate(modes):
         fig.add_trace(go.Scatter(
             x=[points[i][0]], y=[points[i][1]], mode="markers+text", name=labels.get(mode, mode), cliponaxis=False,
-            text=[labels.get(mode, mode) + (" ★" if i in front else "")], textposition=sides[i],
+            text=[texts[i]], textposition=sides[i],
             marker=dict(color=MODE_COLOURS.get(mode, "#555555"), size=14,
                         symbol="star" if i in front else "circle"),
             hovertemplate=f"{x_title}: %{{x:.4g}}<br>{quality_title}: %{{y:.2f}}<extra>%{{fullData.name}}</extra>"))
-    xs = [x for x, _ in points] or [0.0]
-    pad = (max(xs) - min(xs)) * 0.25 or max(abs(max(xs)) * 0.25, 0.5)
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=quality_title, height=380,
                       xaxis=dict(range=[min(xs) - pad, max(xs) + pad]),
                       yaxis=dict(range=[-0.12, 1.15]), margin=dict(l=60, r=30, t=50, b=50), showlegend=False)
@@ -324,6 +359,7 @@ def breakeven_chart(xs: list[float], curves: dict[str, list[float | None]], name
                     crossings: list[tuple[float, str]] | None = None) -> Any:
     """Monthly cost of each approach against ``xs``; a dotted line at the user's current value and a
     labelled dashed line at each crossing."""
+    from .costs import round_figure
     import math
 
     import plotly.graph_objects as go
@@ -335,7 +371,7 @@ def breakeven_chart(xs: list[float], curves: dict[str, list[float | None]], name
                                  hovertemplate=f"{names[approach]}: $%{{y:,.2f}} per month at %{{x:,.3g}}<extra></extra>"))
     for x, text in crossings or []:
         fig.add_vline(x=x, line=dict(color="#555", dash="dash", width=1))
-        fig.add_annotation(x=math.log10(x) if log_x else x, y=1.0, yref="paper", text=f"{text} at ~{x:,.3g}",
+        fig.add_annotation(x=math.log10(x) if log_x else x, y=1.0, yref="paper", text=f"{text} at ~{round_figure(x)}",
                            showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=11))
     if marker_x is not None and marker_x > 0:
         fig.add_vline(x=marker_x, line=dict(color="#222", dash="dot", width=1.5))
@@ -343,7 +379,9 @@ def breakeven_chart(xs: list[float], curves: dict[str, list[float | None]], name
                            showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=11))
     fig.update_layout(title=title, xaxis_title=x_title,
                       yaxis_title="Cost ($ per month" + (", log scale)" if log_y else ")"), height=400,
-                      margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.25))
+                      margin=dict(l=10, r=10, t=70, b=10),
+                      # At the side, the legend never lands on the axis title at any page width.
+                      legend=dict(orientation="v", x=1.02, y=1, xanchor="left", yanchor="top"))
     lo, hi = min(xs), max(xs)
     if log_x:
         fig.update_xaxes(type="log", range=[math.log10(lo), math.log10(hi)])

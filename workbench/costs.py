@@ -93,6 +93,8 @@ class Measured:
     training_tokens: float | None = None
     """Tokens one training run processes (pairs x epochs, from the adapter's record)."""
     adapter: str | None = None
+    model_id: str = ""
+    """The model that produced the measured answers ('' when none)."""
 
 
 def measured_usage(workspace: str) -> Measured:
@@ -139,7 +141,8 @@ def measured_usage(workspace: str) -> Measured:
         steps, batch = newest.get("steps") or 0, (newest.get("config") or {}).get("batch_size", 1)
         # Examples seen (steps x batch) x their median length: close enough for a price.
         training_tokens = float(median * steps * batch) if median and steps else None
-    return Measured(usage, source, query_tokens, len(docs), doc_tokens, training_s, training_tokens, name)
+    model_id = next((r.get("model_id", "") for rows in modes.values() for r in rows if r.get("model_id")), "")
+    return Measured(usage, source, query_tokens, len(docs), doc_tokens, training_s, training_tokens, name, model_id)
 
 
 # == Monthly projection ================================================================================
@@ -379,7 +382,8 @@ def log_space(lo: float, hi: float, n: int = 60) -> list[float]:
     return [lo * (hi / lo) ** (i / (n - 1)) for i in range(n)]
 
 
-def _round(x: float) -> str:
+def round_figure(x: float) -> str:
+    """~350 for 348.2, 12 for 11.5: the precision a crossing point deserves (the sentence and the chart agree)."""
     if x >= 100:
         digits = len(str(int(x))) - 2
         return f"{round(x, -digits):,.0f}"
@@ -411,26 +415,28 @@ def breakeven_sentences(measured: Measured, p: Projection, table: dict[str, Any]
                    + f"; at least {MIN_COST_ANSWERS} each are needed).")
         return out
     if p.generator == "local":
-        where = f"the measured local model on {hardware_rate(table, p.hardware).label()}"
+        model = f" ({measured.model_id})" if measured.model_id else ""
+        where = f"the measured local model{model} on {hardware_rate(table, p.hardware).label()}"
     else:
         where = f"{p.generator} at its listed prices"
     basis = (f"assuming {where}, {change}, "
              + ("a hosted Chroma server" if p.vector_server else "the embedded index (no server)")
-             + (" and a hosted reranker" if p.reranker else ""))
+             + (" and a hosted reranker" if p.reranker else "")
+             + f"; usage per answer from {measured.source}")
     points = crossings(xs, c[a], c[b])
     if not points:
         cheaper = na if c[a][-1] < c[b][-1] else nb
         out.append(f"From 1 to 10,000,000 queries/day, {cheaper} is the cheaper of the two, {basis}.")
     for x, which in points:
         after, before = (na, nb) if which == "a" else (nb, na)
-        out.append(f"Above ~{_round(x)} queries/day, {after} is cheaper than {before}, {basis}.")
+        out.append(f"Above ~{round_figure(x)} queries/day, {after} is cheaper than {before}, {basis}.")
     rates = [0.0] + log_space(0.1, 1000)
     r = curve(measured, p, table, "docs_changed_per_month", rates, (a, b))
     points = crossings(rates, r[a], r[b])
     traffic = f"{p.queries_per_day:,.0f} queries/day"
     for x, which in points:
         after, before = (na, nb) if which == "a" else (nb, na)
-        out.append(f"If your documents change more than ~{_round(x)} times a month, {after} is cheaper than "
+        out.append(f"If your documents change more than ~{round_figure(x)} times a month, {after} is cheaper than "
                    f"{before} (at {traffic}).")
     if not points:
         cheaper = na if r[a][-1] < r[b][-1] else nb

@@ -308,10 +308,7 @@ def _measured_effects(rule: Rule, a: Answers, e: Evidence,
         top = max(e.correct.values())
         best = [k for k in APPROACHES if k in e.correct and e.correct[k] == top]
         if not e.enough:
-            fewest = min(e.n(k) for k in e.correct)
-            return {}, (f"Not enough evidence yet to rank the approaches by correctness: {fewest} answerable "
-                        f"question(s) measured ({e.source}); at least {MIN_QUESTIONS} are needed. Run a larger "
-                        "evaluation.")
+            return {}, ""  # said first, as a warning on the recommendation (see ``recommend``)
         if len(best) == len(e.correct):
             return {}, (f"Measured: every approach answered {top:.0%} correctly ({e.source}): quality does not "
                         "separate them on this test set.")
@@ -326,8 +323,13 @@ def _measured_effects(rule: Rule, a: Answers, e: Evidence,
         return {k: 3 for k in best}, (f"Measured: {names} answered most questions correctly "
                                       f"({_pct_range(e, best[0])}; {e.source}).{overlap}")
     if rule.id == "measured-format":
-        best = _best(e.format_ok)
-        return {best: 1}, f"Measured: {NAMES[best]} followed the format best ({e.format_ok[best]:.0%})."
+        top = max(e.format_ok.values())
+        best = [k for k in APPROACHES if k in e.format_ok and e.format_ok[k] == top]
+        if len(best) == len(e.format_ok):
+            return {}, ""
+        return {k: 1 for k in best}, (f"Measured: {' and '.join(NAMES[k] for k in best)} followed the answer format "
+                                      f"best ({top:.0%} of {_questions(e) or 'the'} questions; format is not "
+                                      "correctness).")
     if rule.id == "measured-cost":
         cheapest = _best({k: v for k, v in e.cost_per_1k.items()}, high=False)
         return {cheapest: 1}, (f"Measured: {NAMES[cheapest]} is the cheapest per query "
@@ -368,11 +370,8 @@ def recommend(answers: Answers, evidence: Evidence | None = None, rules: list[Ru
                 + ", ".join(f"{NAMES[k]} {evidence.n(k)}" for k in APPROACHES if k in evidence.correct)
                 + " answerable questions")
     if not allowed:
-        return Recommendation(None, scores, [], [v.reason for v in vetoed], measured=not evidence.empty,
-                              applied=applied, vetoed=vetoed,
-                              warnings=["Every approach breaks at least one of your hard limits: relax a limit, "
-                                        "or measure on faster hardware or a remote model."],
-                              evidence_size=size)
+        return Recommendation(None, scores, [], [], measured=not evidence.empty, applied=applied, vetoed=vetoed,
+                              warnings=[], evidence_size=size)
     # Ties go to the simpler approach: prompt < rag < finetune < hybrid.
     best = max(allowed, key=lambda k: (scores[k], -APPROACHES.index(k)))
     reasons = [r for _, eff, r in applied if eff.get(best, 0) > 0]
@@ -383,6 +382,12 @@ def recommend(answers: Answers, evidence: Evidence | None = None, rules: list[Ru
         counter.append(f"{' and '.join(NAMES[k] for k in tied)} scored the same ({scores[best]:+d}); the simpler "
                        "approach wins a tie.")
     warnings = []
+    if evidence.correct and not evidence.enough:
+        n = evidence.n(best) if best in evidence.correct else min(evidence.n(k) for k in evidence.correct)
+        warnings.append(f"Not enough evidence yet to rank the approaches by correctness ({n} answerable questions "
+                        f"measured; {MIN_QUESTIONS} are needed), so this rests mostly on your answers"
+                        + (f"; {NAMES[best]} answered {_pct_range(evidence, best)} correctly." if best in
+                           evidence.correct else ".") + " Run a larger evaluation before you decide.")
     if best in evidence.correct:
         better = [k for k in APPROACHES if k in evidence.correct and
                   evidence.correct[k] - evidence.correct[best] >= FAR_BELOW - 1e-9]

@@ -101,6 +101,8 @@ def is_correct(result: dict[str, Any]) -> bool:
 MIN_QUESTIONS = 20
 #: Blind votes before a win rate is shown.
 MIN_VOTES = 5
+#: Unanswerable questions below which a decline rate is shown only as a count, never in a chart.
+MIN_UNANSWERABLE = 5
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:

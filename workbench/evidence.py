@@ -18,6 +18,9 @@ from .verdicts import Verdict, judge
 #: File names an answer may cite: a word, a dot and a document extension.
 _RE_FILE = re.compile(r"\b([\w][\w.\-]*\.(?:md|markdown|txt|pdf|docx|html?|csv|json|rst))\b", re.IGNORECASE)
 _RE_MARK = re.compile(r"\[(\d{1,2})\]")
+#: A web address written as a source ("shipping-policy.net/returns", "https://...", "www...").
+_RE_WEB = re.compile(r"(?:https?://|www\.)[^\s,;)]+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|io|info|nl|eu|de|be|fr|uk)"
+                     r"\b(?:/[^\s,;)]*)?", re.IGNORECASE)
 
 
 @dataclass
@@ -95,8 +98,9 @@ def passage_holds(item: TestItem, text: str, doc_name: str | None = None, *,
 def cited_sources(answer: str, citations: list[dict[str, Any]]) -> list[str]:
     """Document names the answer cites: file names it writes (a "Sources:" line or in the text)."""
     seen: list[str] = []
-    for name in _RE_FILE.findall(answer or ""):
-        if name not in seen:
+    for name in _RE_FILE.findall(answer or "") + _RE_WEB.findall(answer or ""):
+        name = name.rstrip(".…")
+        if name not in seen and not any(name in s for s in seen):
             seen.append(name)
     return seen
 

@@ -22,6 +22,30 @@ _ANSWER_LABELS = {
 }
 
 
+_ASSUMPTION_LABELS = {
+    "queries_per_day": "Queries per day", "docs_changed_per_month": "Documents changed per month",
+    "retrains_per_month": "Retrainings per month", "generator": "Where answers are generated",
+    "hardware": "Hardware for local models", "always_on": "Whole machines rented (always on)",
+    "embedding_model": "Embedding model", "vector_server": "Hosted Chroma server",
+    "reranker": "Hosted reranker", "amortise_months": "Months the first training is spread over",
+}
+
+
+def _plain(v: Any, key: str = "") -> str:
+    """A questionnaire answer or an assumption in words: yes/no, no limit, 1,000 (not True, None, 1000.0)."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if v is None:
+        return "no limit" if key == "latency_limit_s" else "not set"
+    if isinstance(v, float) and v.is_integer():
+        return f"{v:,.0f}"
+    if isinstance(v, (int, float)):
+        return f"{v:,}"
+    if key == "generator" and v == "local":
+        return "the local model, as measured"
+    return str(v)
+
+
 def _money(v: float | None) -> str:
     if v is None:
         return "unknown"
@@ -67,15 +91,18 @@ def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: dic
                                    f"model {run['config']['model_id']}"))
         data.append(("Model", models.model_note(run["config"]["model_id"])[0].replace("`", "")))
         for mode, s in summary.items():
+            ci = s.get("correct_answerable_ci")
             comparison.append({"approach": LABELS.get(mode, mode), "correct": s.get("correct_answerable"),
+                               "range": f"{ci[0]:.0%}-{ci[1]:.0%}" if ci else "-",
                                "questions": s.get("n_answerable"), "f1": s.get("f1"),
                                "grounded": s.get("grounded"), "format_ok": s.get("format_ok"),
                                "latency_p50_s": s.get("latency_p50_s"), "latency_p95_s": s.get("latency_p95_s"),
                                "tokens_in": s["tokens_in_per_1k"] / 1000, "tokens_out": s["tokens_out_per_1k"] / 1000})
     else:
         data.append(("Evaluation", "none yet: the recommendation rests on the questionnaire alone"))
-    assumptions = [(k.replace("_", " "), "derived from the change rate" if k == "retrains_per_month" and v is None
-                    else str(v)) for k, v in projection.to_dict().items()]
+    assumptions = [(_ASSUMPTION_LABELS.get(k, k.replace("_", " ")),
+                    "derived from the change rate" if k == "retrains_per_month" and v is None else _plain(v, k))
+                   for k, v in projection.to_dict().items()]
     assumptions.append(("retrainings per month used", f"{projection.retrains:g}"
                         + (" (derived: one per change, at most daily)" if projection.retrains_per_month is None
                            else " (set)")))
@@ -91,7 +118,7 @@ def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: dic
         "title": f"Decision memo: which approach to ship ({short_name(workspace)})",
         "question": "Which approach should we ship for answering questions over our documents: prompt only, "
                     "RAG, fine-tuning, or a hybrid, and what will it cost per month?",
-        "answers": [(label, str(asdict(answers)[k])) for k, label in _ANSWER_LABELS.items()],
+        "answers": [(label, _plain(asdict(answers)[k], k)) for k, label in _ANSWER_LABELS.items()],
         "data": data, "comparison": comparison,
         "projection": costs.projection_rows(result),
         "projection_how": {a: [(c.name, c.how) for c in comps] for a, comps in result.items()},
@@ -118,16 +145,20 @@ def memo_markdown(c: dict[str, Any]) -> str:
         out += [f"Evidence: {c['evidence_size']}.", ""]
     if c.get("vetoed"):
         out += ["Ruled out by hard limits:"] + [f"- {v}" for v in c["vetoed"]] + [""]
-    out += ["Why:"]
-    out += [f"- {r}" for r in c["reasons"]] or ["- (no rule favoured it strongly; it won on a tie)"]
-    out += ["", "Against / what to watch:"] + ([f"- {r}" for r in c["counter"]] or ["- nothing raised"])
+    if c["approach"] is not None:
+        out += ["Why:"]
+        out += [f"- {r}" for r in c["reasons"]] or ["- (no rule favoured it strongly; it won on a tie)"]
+        out += ["", "Against / what to watch:"] + ([f"- {r}" for r in c["counter"]] or ["- nothing raised"])
+    else:
+        out += ["Relax a limit, or measure on faster hardware or a remote model, and ask again."]
     out += ["", "Scores: " + ", ".join(f"{names[a]} {s:+d}" for a, s in c["scores"].items()), "",
             "## Data used", _md_table(["", ""], [list(d) for d in c["data"]]), ""]
     if c["comparison"]:
         out += ["## Measured comparison", _md_table(
-            ["Approach", "Correct", "Questions", "Token F1", "Grounded", "Format", "Latency p50", "Latency p95",
+            ["Approach", "Correct", "95% range", "Questions", "Token F1", "Grounded", "Format", "Latency p50", "Latency p95",
              "Tokens in", "Tokens out"],
-            [[r["approach"], _pct(r["correct"]), str(r.get("questions", "")), _pct(r["f1"]), _pct(r["grounded"]),
+            [[r["approach"], _pct(r["correct"]), r.get("range", "-"), str(r.get("questions", "")), _pct(r["f1"]),
+              _pct(r["grounded"]),
               _pct(r["format_ok"]),
               _sec(r["latency_p50_s"]), _sec(r["latency_p95_s"]), f"{r['tokens_in']:.0f}", f"{r['tokens_out']:.0f}"]
              for r in c["comparison"]]), ""]
@@ -166,15 +197,17 @@ def memo_html(c: dict[str, Any], figures: list[Any]) -> str:
         + ("" if c["measured"] else " <em>(from the questionnaire alone: no evaluation run yet)</em>") + "</p>",
         f"<p>Evidence: {esc(c['evidence_size'])}.</p>" if c.get("evidence_size") else "",
         *(["<h3>Ruled out by hard limits</h3>", li(c["vetoed"])] if c.get("vetoed") else []),
-        "<h3>Why</h3>", li(c["reasons"] or ["No rule favoured it strongly; it won on a tie."]),
-        "<h3>Against / what to watch</h3>", li(c["counter"] or ["Nothing raised."]),
+        *(["<h3>Why</h3>", li(c["reasons"] or ["No rule favoured it strongly; it won on a tie."]),
+           "<h3>Against / what to watch</h3>", li(c["counter"] or ["Nothing raised."])] if c["approach"] is not None
+          else ["<p>Relax a limit, or measure on faster hardware or a remote model, and ask again.</p>"]),
         "<h2>Data used</h2>", table(["", ""], [list(d) for d in c["data"]]),
     ]
     if c["comparison"]:
         sections += ["<h2>Measured comparison</h2>", table(
-            ["Approach", "Correct", "Questions", "Token F1", "Grounded", "Format", "Latency p50", "Latency p95",
+            ["Approach", "Correct", "95% range", "Questions", "Token F1", "Grounded", "Format", "Latency p50", "Latency p95",
              "Tokens in", "Tokens out"],
-            [[r["approach"], _pct(r["correct"]), str(r.get("questions", "")), _pct(r["f1"]), _pct(r["grounded"]),
+            [[r["approach"], _pct(r["correct"]), r.get("range", "-"), str(r.get("questions", "")), _pct(r["f1"]),
+              _pct(r["grounded"]),
               _pct(r["format_ok"]),
               _sec(r["latency_p50_s"]), _sec(r["latency_p95_s"]), f"{r['tokens_in']:.0f}", f"{r['tokens_out']:.0f}"]
              for r in c["comparison"]])]

@@ -82,20 +82,25 @@ def page(title: str, subtitle: str, sections: list[str]) -> str:
 def evaluation_report(run: dict[str, Any], pricing: "Pricing | None" = None) -> str:
     """A self-contained HTML report of one evaluation run: settings, metrics, charts, every answer."""
     from .charts import latency_box_chart, metric_bars_chart, tradeoff_chart
-    from .eval_summary import MIN_QUESTIONS, per_question, summarize
+    from .eval_summary import MIN_QUESTIONS, MIN_UNANSWERABLE, per_question, summarize
+    from .models import model_note
     from .strategies import LABELS
 
     pricing = pricing or default_pricing()
     summary = summarize(run, pricing)
     config = run["config"]
-    rows = list(summary.values())
+    rows = [dict(s, correct_range=(f"{s['correct_answerable_ci'][0]:.0%}–{s['correct_answerable_ci'][1]:.0%}"
+                                   if s.get("correct_answerable_ci") else None)) for s in summary.values()]
+    declines = ({"declined_unanswerable": "Declined unanswerable"}
+                if min((s.get("n_unanswerable") or 0) for s in rows) >= MIN_UNANSWERABLE else {})
     sections = [
         "<h2>Settings</h2>",
         table_html([{"k": k, "v": v} for k, v in [
             ("Test set", f"{run['testset']['name']} ({run['done']} of {run['testset']['count']} questions, "
                          f"hash {run['testset']['hash']}, compared with the {run['testset']['reference']})"),
             ("Status", run["status"] + (f": {run['error']}" if run.get("error") else "")),
-            ("Model", config["model_id"]), ("Adapter", config.get("adapter") or "none"),
+            ("Model", f"{config['model_id']}: {model_note(config['model_id'])[0].replace('`', '')}"),
+            ("Adapter", config.get("adapter") or "none"),
             ("Retrieval", ", ".join(f"{k}={v}" for k, v in config["retrieval"].items())),
             ("Generation", ", ".join(f"{k}={v}" for k, v in config["generation"].items())),
             ("Index", f"{config.get('index_documents', 0)} documents, fingerprint {config.get('index_fingerprint')}"),
@@ -108,24 +113,26 @@ def evaluation_report(run: dict[str, Any], pricing: "Pricing | None" = None) -> 
     sections += [
         "<h2>Per approach</h2>",
         table_html(rows, {"approach": ("Approach", ""), "correct_answerable": ("Correct", "pct"),
+                          "correct_range": ("95% range", ""),
                           "n_answerable": ("Questions", ""), "verdict_partial": ("Partial", "pct"),
                           "verdict_wrong": ("Wrong", "pct"), "verdict_stale": ("Stale", "pct"),
                           "verdict_refused": ("Refused", "pct"), "verdict_unscored": ("Unscored", "pct"),
                           "declined_unanswerable": ("Declined unanswerable", "pct"),
+                          "n_unanswerable": ("Unanswerable questions", ""),
                           "grounded": ("Grounded (facts)", "pct"), "cited": ("Source cited", "pct"),
                           "format_ok": ("Format", "pct"), "f1": ("Token F1", "pct"),
                           "latency_p50_s": ("p50", "s"), "latency_p95_s": ("p95", "s"),
                           "cost_per_1k_usd": ("$ per 1k queries", "usd")}),
         "<p class=\"meta\">Verdicts on the questions the documents answer: correct holds every key fact of the "
-        "reference (numbers with units, dates, codes, names, a leading yes/no) and contradicts none; partial holds "
+        "reference (numbers with units, dates, codes, names, a leading yes/no) and contradicts none (the 95% range is a "
+        "Wilson interval over that many questions); partial holds "
         "some; wrong contradicts one or holds none; stale gives the value from before a document update; refused "
         "declines. Declined unanswerable: share of the questions the documents cannot answer that the approach "
         "declined. Token F1 is secondary: it scores \"45 days\" as close to \"30 days\". – : does not apply.</p>",
         "<h2>Charts</h2>",
         figures_html([
             metric_bars_chart(summary, {"correct_answerable": "Correct", "grounded": "Grounded (facts)",
-                                        "format_ok": "Format", "declined_unanswerable": "Declined unanswerable",
-                                        "f1": "Token F1"}, LABELS),
+                                        "format_ok": "Format", **declines, "f1": "Token F1"}, LABELS),
             tradeoff_chart(summary, {m: s.get("correct_answerable") for m, s in summary.items()}, "latency_p50_s",
                            "Median latency (s)", "Correct", LABELS, "Correct vs latency",
                            evidence_n=min((s.get("n_answerable") or 0) for s in summary.values()),
