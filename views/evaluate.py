@@ -383,8 +383,8 @@ st.caption("Verdicts are per answer, on the questions the documents answer: **co
            "columns: they score \"45 days\" as close to \"30 days\". Empty cells: the metric does not apply.")
 st.caption("How sure the verdicts are: on answers written by hand against the sample, the judge first agreed with the "
            "hand label on 54 of 57 and 54 of 67 cases of two tables written after it; after the fixes their misses "
-           "suggested, on 205 of all 207 cases (2026-12-02, `bench/quality.py`). It misses what facts cannot show, "
-           "such as two values swapped between their roles. Each answer's facts are listed in the per-question "
+           "suggested, on 206 of all 210 cases (2026-12-03, `tests/test_verdicts.py`). It misses what facts cannot show, "
+           "such as two values swapped between their roles, or the right figure in the wrong sentence. Each answer's facts are listed in the per-question "
            "table below, so any verdict can be checked.")
 agreement = judge_agreement(run)
 if agreement:

@@ -212,6 +212,15 @@ def judge(answer: str, reference: str, *, question: str = "", answerable: bool =
         return Verdict(WRONG, f"Contradicted: {bad}.", checks)
     if found == 0:
         if refusal:
+            # A house-format answer can decline on its Answer line after its Summary line stated a figure:
+            # a wrong figure anywhere in it makes it wrong, not a clean refusal.
+            full = extract_facts(answer)
+            said = [r for f in keys if (r := _rival(f, full, reference_keys, known - background) or next(
+                (g for g in full if g.kind == f.kind == "quantity" and g.key not in reference_keys
+                 and g.slot.split("-")[0] == f.slot.split("-")[0]), None))]  # 24 hours against 45 days
+            if said:
+                return Verdict(WRONG, f"Declined, but also states {said[0].text}, where the reference says "
+                                      f"{keys[0].text}.", checks, method="refusal")
             return Verdict(REFUSED, "Declined a question the documents answer.", checks, method="refusal")
         recall = _word_recall(core, reference, question)
         if recall >= WORD_RECALL_PARTIAL:
