@@ -195,7 +195,7 @@ def test_evaluate_page_shows_a_stored_run(fake_generator):
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) >= 4  # metric bars, two trade-offs, latency box
     labels = [d.label for d in at.get("download_button")]
-    assert "Download answers and metrics (CSV)" in labels
+    assert "Download answers (CSV)" in labels
     summary = at.dataframe[0].value
     assert {"Correct", "95% range", "Partial", "Wrong", "Stale", "Refused", "Declined unanswerable"} <= set(summary)
     assert any("Wilson interval" in c.value for c in at.caption)

@@ -7,6 +7,7 @@ import streamlit as st
 from workbench import costs, pricing
 from workbench.workshop import short_name
 from workbench.charts import breakeven_chart, cost_stack_chart
+from workbench.strategies import LABELS
 from workbench.errors import WorkbenchError
 from workbench.ui.common import show_error, stop_page, workspace
 
@@ -214,6 +215,7 @@ if not answer_rows:
 else:
     df = pd.DataFrame(answer_rows)
     df["at"] = pd.to_datetime(df["at"], unit="s").dt.strftime("%Y-%m-%d %H:%M")
+    df["mode"] = df["mode"].map(lambda m: LABELS.get(m, m))  # the names Compare and Evaluate use
     known = df["cost_usd"].dropna()
     c1, c2, c3 = st.columns(3)
     c1.metric("Answers", len(df))

@@ -84,6 +84,9 @@ else:
                                for m, s in summary.items()]).style.format(
         {"Correct": "{:.0%}", "Follows the format": "{:.0%}", "Median latency (s)": "{:.2f}",
          "$ per 1k queries": "{:.4f}"}, na_rep="–"), hide_index=True, width="stretch")
+    if "prompted" in summary:
+        st.caption("The **Prompt only** approach below is measured by the **Prompted** run (the base model told the "
+                   "answer format and shown examples): its fair best shot without training or retrieval.")
     if not evidence.enough:
         st.caption(f"Fewer than {MIN_QUESTIONS} answerable questions per approach: correctness is shown but does not "
                    "rank the approaches yet.")

@@ -207,8 +207,8 @@ with tab_docs:
                         report_indexing(report)
                     except Exception as exc:
                         show_error(exc)
-            st.markdown("**Remove**")
-            confirm = st.checkbox(f"Yes, remove {name} from the index", key="remove_confirm")
+            st.markdown(f"**Remove** `{name}` from the index")
+            confirm = st.checkbox("Yes, remove it", key="remove_confirm")
             st.button("Remove document", icon=":material/delete:", disabled=not confirm,
                       on_click=remove_document, args=(name,))
             error = st.session_state.pop("remove_error", None)

@@ -452,7 +452,7 @@ flat = [{k: v for k, v in r.items() if k not in {"metrics", "timings", "citation
                           "closer_to": (r.get("provenance") or {}).get("closer_to"),
                           "nearest_pair": (r.get("provenance") or {}).get("nearest_pair")}
         for r in run["results"]]
-d1.download_button("Download answers and metrics (CSV)", csv_bytes(flat, list(pd.DataFrame(flat).columns)),
+d1.download_button("Download answers (CSV)", csv_bytes(flat, list(pd.DataFrame(flat).columns)),
                    f"evaluation-{run_id}.csv", "text/csv", icon=":material/download:")
 d2.download_button("Download the run (JSON)", json.dumps(run, indent=2).encode(), f"evaluation-{run_id}.json",
                    "application/json", icon=":material/download:")

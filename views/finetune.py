@@ -118,7 +118,8 @@ st.subheader("2. Train an adapter")
 d = TrainConfig()
 train_index = open_index(ws)
 index_docs = train_index.documents()
-import torch  # noqa: E402  (only to tell the user which method 'auto' will pick)
+with st.spinner("Loading the training libraries (a few seconds on the first visit)..."):
+    import torch  # noqa: E402  (only to tell the user which method 'auto' will pick)
 
 cuda = torch.cuda.is_available()
 # Outside the form, so the retrieval-aware settings below open and close with it.

@@ -15,8 +15,9 @@ from workbench.ui.common import (StatusSink, answer_markdown, load_generator, my
 
 st.title("RAG-vs-Fine-tune Workbench")
 st.markdown(
-    "Bring your own documents and a few dozen example answers, and see the same questions answered four ways: "
-    "by the **base** model, with **retrieval** (RAG), by a **fine-tuned** adapter, and by a **hybrid** of both. "
+    "Bring your own documents and a few dozen example answers, and see the same questions answered side by side: "
+    "by the **base** model (plain, and **prompted** with the answer format and a few examples), with **retrieval** "
+    "(RAG), by a **fine-tuned** adapter, and by a **hybrid** of both. "
     "Every answer shows where it came from, how long each stage took and what it would cost, all measured on "
     "this machine. Everything runs locally and offline by default; an API model or your own model server can "
     "join the comparison from the Settings page."
