@@ -177,8 +177,7 @@ def show_evidence(col, answer: dict, item, names, indexed: set[str], old_referen
     if ev.attribution:
         col.caption(ev.attribution)
     for name, why in ev.invented:
-        what = "Invented source" if why.startswith(("not in the index", "there were")) else "Source cited from memory"
-        col.warning(f"{what}: `{name}` ({why}).", icon=":material/report:")
+        col.warning(f"Invented source: `{name}` ({why}).", icon=":material/report:")
 
 
 def show_run(run: dict) -> None:
