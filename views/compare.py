@@ -17,7 +17,7 @@ from workbench.history import (ALL_BAD, BLIND_LETTERS, DEFAULT_CACHE_THRESHOLD, 
                                vote_agreement, vote_tally)
 from workbench.index import open_index
 from workbench.pricing import pricing_for
-from workbench.strategies import DESCRIPTIONS, LABELS, MODE_TABLE, MODES, availability, resolve_backends
+from workbench.strategies import DESCRIPTIONS, LABELS, MODE_TABLE, MODES, availability, resolve_backends, retrieves
 from workbench.training import adapter_system_prompt, list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
@@ -244,7 +244,7 @@ def show_run(run: dict) -> None:
     if run["answers"]:
         st.plotly_chart(latency_by_stage_chart(run["answers"], LABELS, "Latency by stage, this question"),
                         width="stretch")
-        if any(a["mode"] in {"rag", "hybrid"} and not a.get("cache_hit") for a in run["answers"]):
+        if any(retrieves(a["mode"]) and not a.get("cache_hit") for a in run["answers"]):
             st.caption("Retrieval ran once and was shared by the approaches that use it; each of their bars "
                        "includes it.")
 

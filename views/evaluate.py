@@ -22,7 +22,7 @@ from workbench.index import open_index
 from workbench.pricing import pricing_for
 from workbench.reports import evaluation_report
 from workbench.jobs import ACTIVE, get_runner
-from workbench.strategies import LABELS, MODE_TABLE, MODES, availability, resolve_backends
+from workbench.strategies import LABELS, MODE_TABLE, MODES, availability, resolve_backends, uses_passages
 from workbench.training import adapter_system_prompt, list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
@@ -269,7 +269,7 @@ with st.expander("Knowledge-update experiment: the policy changed, who catches u
         rows = []
         after_verdicts = ex.get("after_verdicts") or {}
         for mode in sorted(set(ex["before_accuracy"]) | set(ex["after_accuracy"])):
-            retrieval = mode in {"rag", "hybrid", "stuffed"}
+            retrieval = uses_passages(mode)
             catch_up = (f"{ex['reindex_s']:.1f} s re-index (measured)" if retrieval else
                         (f"{ex['retrain_s']:.0f} s retraining (measured last training) + new pairs"
                          if ex.get("retrain_s") else "retraining on new pairs (time unknown)") if mode not in

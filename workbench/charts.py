@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .records import StageTiming
+from .records import CACHE_STAGE, STAGES, StageTiming
 
 #: One colour per approach, the same in every chart (Okabe-Ito, colour-blind safe).
 MODE_COLOURS = {"base": "#999999", "rag": "#0072B2", "finetuned": "#E69F00", "hybrid": "#009E73",
@@ -47,10 +47,10 @@ def loss_chart(history: list[dict[str, float]], title: str = "Training and valid
     return fig
 
 
-#: Stage colours for stacked latency bars (Okabe-Ito order; retrieval stages blue-ish, generation warm).
-STAGE_COLOURS = {"embed_query": "#56B4E9", "dense_search": "#0072B2", "keyword_search": "#009E73",
-                 "fusion": "#999999", "rerank": "#CC79A7", "prompt_build": "#F0E442", "ttft": "#E69F00",
-                 "decode": "#D55E00"}
+#: Stage colours for stacked latency bars (Okabe-Ito order; retrieval stages blue-ish, generation warm),
+#: in the order of ``records.STAGES``.
+STAGE_COLOURS = dict(zip(STAGES, ("#56B4E9", "#0072B2", "#009E73", "#999999", "#CC79A7", "#F0E442", "#E69F00",
+                                  "#D55E00")))
 
 
 def _stage_seconds(answer: Any, stage: str) -> float | None:
@@ -82,7 +82,7 @@ def latency_by_stage_chart(answers: list[Any], labels: dict[str, str], title: st
     return fig
 
 
-STAGE_COLOURS["cache_lookup"] = "#000000"
+STAGE_COLOURS[CACHE_STAGE] = "#000000"
 
 
 def _by_mode(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -51,7 +51,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     from .store import read_json
     from .config import DEFAULT_EMBEDDER
     from .history import answer_rows, export_json, run_and_record
-    from .strategies import LABELS
+    from .strategies import LABELS, uses_passages
     from .training import ADAPTER_META, adapter_path, adapter_system_prompt
 
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
@@ -59,7 +59,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     sink = TqdmSink()
     generator = models.get_generator(args.model, progress=sink)
     sink.close()
-    index = open_index(args.workspace) if any(m in {"rag", "hybrid", "stuffed"} for m in modes) else None
+    index = open_index(args.workspace) if any(uses_passages(m) for m in modes) else None
     adapter = system = None
     if args.adapter:
         path = adapter_path(args.workspace, args.adapter)
@@ -98,7 +98,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(export_json([run]).decode())
         return 0
-    stages = ["embed_query", "dense_search", "keyword_search", "fusion", "rerank", "prompt_build", "ttft", "decode"]
+    from .records import STAGES as stages
     print("\n" + "mode".ljust(10) + "".join(s[:12].rjust(13) for s in stages) + "   tok in/out   tok/s   total s")
     for row, answer in zip(answer_rows([run]), run["answers"]):
         seconds = {t["stage"]: t["seconds"] for t in answer["timings"]}

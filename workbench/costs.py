@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 
 
 # == Every answer the app produced, priced ============================================================
-FINE_TUNED_MODES = {"finetuned", "hybrid"}
+def _fine_tuned(mode: str | None) -> bool:
+    from .strategies import uses_adapter
+
+    return bool(mode) and uses_adapter(mode)
 
 
 def usage_rows(workspace: str, pricing: Pricing, whatif_model: str | None = None) -> list[dict[str, Any]]:
@@ -53,7 +56,7 @@ def usage_rows(workspace: str, pricing: Pricing, whatif_model: str | None = None
                "tokens_out": usage.get("tokens_out"), "machine_s": machine_seconds(a),
                "cost_usd": cost.usd, "basis": cost.basis}
         if whatif_model:
-            w = whatif_cost(a, whatif_model, pricing.table, fine_tuned=a.get("mode") in FINE_TUNED_MODES)
+            w = whatif_cost(a, whatif_model, pricing.table, fine_tuned=_fine_tuned(a.get("mode")))
             row["whatif_usd"], row["whatif_basis"] = w.usd, w.basis
         rows.append(row)
     return rows
@@ -152,6 +155,13 @@ APPROACH_MODES = {"prompt": "base", "rag": "rag", "finetune": "finetuned", "hybr
 #: The name of each approach on every page that weighs approaches (Decide, Costs, the memo): one table
 #: (``decision.NAMES`` is this one).
 APPROACH_NAMES = {"prompt": "Prompt only", "rag": "RAG", "finetune": "Fine-tuned", "hybrid": "Hybrid"}
+
+
+def _approach_uses(approach: str, what: str) -> bool:
+    """Whether an approach (prompt, rag, finetune, hybrid) retrieves or trains: its mode's entry in the mode table."""
+    from .strategies import MODE_TABLE
+
+    return getattr(MODE_TABLE[APPROACH_MODES[approach]], what)
 
 
 def approach_names(measured_modes: Any = ()) -> dict[str, str]:
@@ -259,7 +269,7 @@ def project(measured: Measured, p: Projection, table: dict[str, Any],
     api = find_price(table, "api", p.generator) if p.generator != "local" else None
     for approach in approaches:
         mode = mode_of(approach, measured.modes)
-        retrieves, trains = approach in {"rag", "hybrid"}, approach in {"finetune", "hybrid"}
+        retrieves, trains = _approach_uses(approach, "retrieves"), _approach_uses(approach, "adapter")
         usage = measured.modes.get(mode)
         rows: list[Component] = []
         # Embedding: every query, plus re-embedding the documents that change.

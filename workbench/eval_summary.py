@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .records import STAGES
 from .pricing import Pricing, default_pricing, machine_seconds
 from .evaluation import percentile
 from .strategies import LABELS
@@ -27,7 +28,6 @@ METRICS = {
     "format_ok": "Answer follows the trained format",
     "refusal_ok": "Refused exactly when the documents cannot answer",
 }
-STAGES = ("embed_query", "dense_search", "keyword_search", "fusion", "rerank", "prompt_build", "ttft", "decode")
 
 def _mean(values: list[Any]) -> float | None:
     values = [float(v) for v in values if v is not None]

@@ -30,18 +30,18 @@ from .pricing import Pricing, default_pricing, machine_seconds
 from .errors import DataError
 from .generation.base import Generator
 from .prompts import ExamplePool, PromptSet
-from .records import decode_speed
+from .records import CACHE_STAGE, RETRIEVAL_STAGES, decode_speed
 from .store import atomic_write_json
-from .strategies import LABELS, run_comparison, validate_question
+from .strategies import LABELS, MODE_TABLE, run_comparison, validate_question
 
 log = logging.getLogger("workbench.history")
 
 DEFAULT_CACHE_THRESHOLD = 0.95
 BLIND_LETTERS = "ABCDE"
 ALL_BAD = "all_bad"
-RETRIEVAL_MODES = {"rag", "hybrid"}
-ADAPTER_MODES = {"finetuned", "hybrid"}
-INDEX_MODES = {"rag", "hybrid", "stuffed"}
+RETRIEVAL_MODES = {m for m, spec in MODE_TABLE.items() if spec.retrieves}
+ADAPTER_MODES = {m for m, spec in MODE_TABLE.items() if spec.adapter}
+INDEX_MODES = {m for m, spec in MODE_TABLE.items() if spec.passages}
 
 
 def history_dir(workspace: str) -> Path:
@@ -255,7 +255,7 @@ def run_and_record(
         answer = dict(hit["answer"])
         answer.update(
             question=question, created_at=time.time(), batch_size=1,
-            timings=[{"stage": "cache_lookup", "seconds": lookup_s}],
+            timings=[{"stage": CACHE_STAGE, "seconds": lookup_s}],
             usage={"tokens_in": 0, "tokens_out": 0, "estimated": False},
             original_usage=hit["answer"].get("usage"),
             cache_hit={"run_id": hit["run_id"], "question": hit["question"],
@@ -318,8 +318,7 @@ def answer_rows(runs: list[dict[str, Any]], pricing: Pricing | None = None) -> l
                 "question": run["question"], "mode": answer["mode"], "approach": LABELS.get(answer["mode"], answer["mode"]),
                 "answer": answer.get("text", ""), "total_s": sum(stages.values()), "machine_s": machine_seconds(answer),
                 "ttft_s": stages.get("ttft"), "decode_s": stages.get("decode"),
-                "retrieval_s": sum(v for k, v in stages.items() if k in
-                                   {"embed_query", "dense_search", "keyword_search", "fusion", "rerank"}),
+                "retrieval_s": sum(v for k, v in stages.items() if k in RETRIEVAL_STAGES),
                 "tokens_in": usage.get("tokens_in", 0), "tokens_out": out,
                 "tokens_per_s": decode_speed(out, decode),
                 "cost_usd": cost.usd, "cost_basis": cost.basis, "cache_hit": bool(answer.get("cache_hit")),

@@ -29,12 +29,11 @@ from typing import Any
 from .api_tokens import api_tokens
 from .errors import DataError
 from .paths import workspace_dir
+from .records import GENERATION_STAGES
 from .store import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
 
-#: Stages of an answer that are generation (shared by the rows decoded in one batch).
-GENERATION_STAGES = ("ttft", "decode")
 
 
 @dataclass(frozen=True)

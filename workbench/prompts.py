@@ -28,7 +28,7 @@ from typing import Any
 from .errors import ConfigError
 
 PLACEHOLDERS = ("{question}", "{context}", "{adapter_system}", "{format}")
-_NEEDS_CONTEXT = {"rag", "hybrid", "stuffed"}
+_NEEDS_CONTEXT = {"rag", "hybrid", "stuffed"}  # the modes whose MODE_TABLE entry has passages (strategies imports this module)
 MAX_PROMPT_CHARS = 4000
 DEFAULT_EXAMPLES = 3
 

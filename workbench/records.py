@@ -9,6 +9,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+#: Stages of answering, in order: retrieval (embedding the question, dense and keyword search, their
+#: fusion, the rerank), building the prompt, then generation (time to first token, the rest of the
+#: decode). A cache hit has the one stage ``cache_lookup``. Every page, chart, export and the CLI
+#: use these names.
+RETRIEVAL_STAGES = ("embed_query", "dense_search", "keyword_search", "fusion", "rerank")
+GENERATION_STAGES = ("ttft", "decode")
+STAGES = (*RETRIEVAL_STAGES, "prompt_build", *GENERATION_STAGES)
+CACHE_STAGE = "cache_lookup"
 
 
 def decode_speed(tokens_out: int, decode_s: float | None) -> float | None:

@@ -35,7 +35,9 @@ class ModeSpec:
     description: str
     """One sentence on how it answers."""
     passages: bool = False
-    """Given retrieved passages (or whole documents) in its prompt."""
+    """Given retrieved passages (or whole documents) in its prompt: needs the index."""
+    retrieves: bool = False
+    """Asks the retriever for the passages nearest the question (the stuffed mode takes every document)."""
     adapter: bool = False
     """Runs with the fine-tuned adapter."""
     examples: bool = False
@@ -47,10 +49,11 @@ MODE_TABLE: dict[str, ModeSpec] = {
     "prompted": ModeSpec("Prompted", "The base model told the answer format, with the training pairs nearest to the "
                          "question as examples: prompt engineering, no training.", examples=True),
     "rag": ModeSpec("RAG", "The base model with the retrieved chunks in the prompt, citing them as [1], [2] ...",
-                    passages=True),
+                    passages=True, retrieves=True),
     "finetuned": ModeSpec("Fine-tuned", "The base model with your adapter and its system prompt; no retrieval.",
                           adapter=True),
-    "hybrid": ModeSpec("Hybrid", "Your adapter with the retrieved chunks in the prompt.", passages=True, adapter=True),
+    "hybrid": ModeSpec("Hybrid", "Your adapter with the retrieved chunks in the prompt.", passages=True, adapter=True,
+                       retrieves=True),
     "stuffed": ModeSpec("Stuffed", "Every document in the prompt (only when they fit in the model's context).",
                         passages=True),
 }
@@ -68,6 +71,11 @@ def uses_passages(mode: str) -> bool:
 
 def uses_adapter(mode: str) -> bool:
     return MODE_TABLE[mode].adapter if mode in MODE_TABLE else False
+
+
+def retrieves(mode: str) -> bool:
+    """Whether ``mode`` retrieves passages for the question (and so can be attributed to retrieval)."""
+    return MODE_TABLE[mode].retrieves if mode in MODE_TABLE else False
 
 
 def validate_question(question: str) -> str:
@@ -179,7 +187,7 @@ def run_comparison(
                         tuned_elsewhere=remote_tuned, examples=examples)
     result.unavailable = {m: r for m, r in plan.items() if r}
     runnable = [m for m in modes if not plan[m]]
-    hits_needed = [m for m in runnable if m in {"rag", "hybrid"}]
+    hits_needed = [m for m in runnable if retrieves(m)]
     if hits_needed:
         result.retrieval = retrieve(index, question, retrieval_config or RetrievalConfig())
     prepared = []
@@ -188,7 +196,7 @@ def run_comparison(
         citations: list[dict[str, Any]] = []
         timings: list[StageTiming] = []
         passages, shots, format_text = None, None, ""
-        if mode in {"rag", "hybrid"}:
+        if retrieves(mode):
             hits = result.retrieval.hits
             if mode == "hybrid" and adapter_context and adapter_context.get("top_k"):
                 hits = hits[: int(adapter_context["top_k"])]
