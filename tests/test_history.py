@@ -62,12 +62,16 @@ def test_semantic_cache_reuses_only_with_the_same_settings(workbench_home, small
     gen = EchoGenerator()
     first = run_and_record(Q, ["base", "rag"], gen, workspace="h", index=small_index, cache_threshold=0.95)
     assert not any(a.get("cache_hit") for a in first["answers"])
+    # A miss spent the lookup too, and the question was embedded once (for the cache and the retrieval).
+    for answer in first["answers"]:
+        stages = [t["stage"] for t in answer["timings"]]
+        assert stages.count("embed_query") == 1 and stages.count("cache_lookup") == 1, stages
     # A paraphrase close enough: both answers come from the cache, marked, with no tokens spent.
     hit = run_and_record("How many days do I have to return a product", ["base", "rag"], gen, workspace="h",
                          index=small_index, cache_threshold=0.95)
     for answer, earlier in zip(hit["answers"], first["answers"]):
         assert answer["cache_hit"]["run_id"] == first["id"] and answer["cache_hit"]["similarity"] >= 0.95
-        assert answer["usage"]["tokens_out"] == 0 and [t["stage"] for t in answer["timings"]] == ["cache_lookup"]
+        assert answer["usage"]["tokens_out"] == 0 and [t["stage"] for t in answer["timings"]] == ["embed_query", "cache_lookup"]
         assert answer["text"] == earlier["text"]  # the earlier answer, not a new one
     # Cache off, other wording, other settings: generated.
     assert not run_and_record(Q, ["base"], gen, workspace="h")["answers"][0].get("cache_hit")
@@ -113,3 +117,12 @@ def test_answer_rows_number_questions_and_compute_tokens_per_second(workbench_ho
     rows = answer_rows(list_runs("h"), laptop)
     assert [r["question_no"] for r in rows] == [1, 2]
     assert rows[0]["tokens_out"] == 4 and rows[0]["cost_usd"] == 0.0 and rows[0]["approach"] == "Base"
+
+
+def test_a_comparison_embeds_its_question_once(workbench_home, small_index, monkeypatch):
+    embedder = small_index.embedder()
+    calls = []
+    original = embedder.embed
+    monkeypatch.setattr(embedder, "embed", lambda texts, *a, **k: calls.append(list(texts)) or original(texts, *a, **k))
+    run_and_record(Q, ["base", "rag", "hybrid"], EchoGenerator(), workspace="h", index=small_index)
+    assert calls == [[Q]]

@@ -186,10 +186,13 @@ def vote_agreement(runs: list[dict[str, Any]], items: list[Any]) -> dict[str, An
 
 
 # -- the cache ------------------------------------------------------------------------------------------
-def _embed(question: str, embedder_id: str) -> list[float]:
+def _embedder(index: Any, embedder_id: str) -> Any:
+    """The embedder for the question: the index's own (one copy in memory) when it is the same model."""
+    if index is not None and getattr(index, "config", None) is not None and index.config.embedder_id == embedder_id:
+        return index.embedder()
     from . import models
 
-    return [float(x) for x in models.get_embedder(embedder_id).embed([question])[0]]
+    return models.get_embedder(embedder_id)
 
 
 def find_cached(runs: list[dict[str, Any]], vector: list[float], embedder_id: str, signatures: dict[str, str],
@@ -244,18 +247,25 @@ def run_and_record(
                                     index_fingerprint=fingerprint, prompt=prompts.signature(m),
                                     examples=examples.digest if examples is not None else None)
                   for m in modes}
+    # The question is embedded once: for the cache and, with the index's own embedder, for retrieval.
+    embedder = _embedder(index, embedder_id)  # loaded before the clock starts
     started = time.perf_counter()
-    vector = _embed(question, embedder_id)
+    raw = embedder.embed([question])[0]
+    embed_s = time.perf_counter() - started
+    vector = [float(x) for x in raw]
     hits: dict[str, dict[str, Any]] = {}
+    started = time.perf_counter()
     if cache_threshold is not None:
         hits = find_cached(list_runs(workspace), vector, embedder_id, signatures, cache_threshold)
     lookup_s = time.perf_counter() - started
+    shares_embedder = index is not None and getattr(index, "config", None) is not None \
+        and index.config.embedder_id == embedder_id
     cached_answers: dict[str, dict[str, Any]] = {}
     for mode, hit in hits.items():
         answer = dict(hit["answer"])
         answer.update(
             question=question, created_at=time.time(), batch_size=1,
-            timings=[{"stage": CACHE_STAGE, "seconds": lookup_s}],
+            timings=[{"stage": "embed_query", "seconds": embed_s}, {"stage": CACHE_STAGE, "seconds": lookup_s}],
             usage={"tokens_in": 0, "tokens_out": 0, "estimated": False},
             original_usage=hit["answer"].get("usage"),
             cache_hit={"run_id": hit["run_id"], "question": hit["question"],
@@ -266,9 +276,14 @@ def run_and_record(
     to_run = [m for m in modes if m not in cached_answers]
     comparison = run_comparison(question, to_run, generator, index=index, adapter=adapter,
                                 adapter_system=adapter_system, retrieval_config=retrieval_config, config=config,
-                                on_text=on_text, backends=backends, prompts=prompts,
-                                examples=examples) if to_run else None
+                                on_text=on_text, backends=backends, prompts=prompts, examples=examples,
+                                query=(raw, embed_s) if shares_embedder else None) if to_run else None
     fresh = {a.mode: dict(a.to_dict(), signature=signatures[a.mode]) for a in (comparison.answers if comparison else [])}
+    if cache_threshold is not None:  # a miss spent the embedding and the lookup too: every fresh answer carries them
+        for answer in fresh.values():
+            embedded = any(t["stage"] == "embed_query" for t in answer["timings"])
+            answer["timings"] = ([] if embedded else [{"stage": "embed_query", "seconds": embed_s}]) + \
+                [{"stage": CACHE_STAGE, "seconds": lookup_s}] + answer["timings"]
     answers = [cached_answers.get(m) or fresh[m] for m in modes if m in cached_answers or m in fresh]
     unavailable = comparison.unavailable if comparison else {}
     run: dict[str, Any] = {

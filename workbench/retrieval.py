@@ -244,8 +244,10 @@ def _timed(timings: list[StageTiming], stage: str, start: float) -> float:
     return now
 
 
-def retrieve(index: KnowledgeIndex, question: str, config: RetrievalConfig | None = None) -> RetrievalResult:
-    """Find the chunks that answer ``question``."""
+def retrieve(index: KnowledgeIndex, question: str, config: RetrievalConfig | None = None, *,
+             query: tuple[Any, float] | None = None) -> RetrievalResult:
+    """Find the chunks that answer ``question``. ``query``: its vector from the index's embedder and the
+    seconds that took, when the caller already embedded it (a comparison embeds its question once)."""
     config = config or RetrievalConfig()
     question = (question or "").strip()
     if not question:
@@ -260,8 +262,12 @@ def retrieve(index: KnowledgeIndex, question: str, config: RetrievalConfig | Non
     n_candidates = min(config.candidates if (config.rerank or config.keyword) else config.top_k, n_chunks)
 
     t = time.perf_counter()
-    qvec = embedder.embed([question])[0]
-    t = _timed(timings, "embed_query", t)
+    if query is None:
+        qvec = embedder.embed([question])[0]
+        t = _timed(timings, "embed_query", t)
+    else:
+        qvec = query[0]
+        timings.append(StageTiming("embed_query", float(query[1])))
     got = collection.query(query_embeddings=[qvec.tolist()], n_results=n_candidates,
                            include=["documents", "metadatas", "distances"])
     t = _timed(timings, "dense_search", t)

@@ -161,6 +161,7 @@ def run_comparison(
     on_answer: Callable[[Answer], None] | None = None,
     backends: dict[str, tuple[Generator, str | None]] | None = None, prompts: PromptSet | None = None,
     examples: ExamplePool | None = None, adapter_context: dict[str, Any] | None = None,
+    query: tuple[Any, float] | None = None,
 ) -> Comparison:
     """Answer ``question`` with each mode in ``modes`` (one shared retrieval), measuring every stage.
 
@@ -170,7 +171,8 @@ def run_comparison(
 
     ``backends`` maps a mode to another (generator, adapter) than ``generator`` with the local
     ``adapter``: e.g. RAG on ``openai:gpt-4o-mini``, or the fine-tuned mode on a vLLM server whose
-    adapter is a model name (None: the backend's model is itself the fine-tuned one). Modes sharing
+    adapter is a model name (None: the backend's model is itself the fine-tuned one). ``query``: the
+    question's vector from the index's embedder and its seconds, when already embedded. Modes sharing
     a backend are generated in one call (batched where the backend can); a backend that fails marks
     its modes in ``errors`` while the others still answer."""
     from .retrieval import retrieve
@@ -189,7 +191,7 @@ def run_comparison(
     runnable = [m for m in modes if not plan[m]]
     hits_needed = [m for m in runnable if retrieves(m)]
     if hits_needed:
-        result.retrieval = retrieve(index, question, retrieval_config or RetrievalConfig())
+        result.retrieval = retrieve(index, question, retrieval_config or RetrievalConfig(), query=query)
     prepared = []
     for mode in runnable:
         started = time.perf_counter()
