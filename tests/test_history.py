@@ -126,3 +126,12 @@ def test_a_comparison_embeds_its_question_once(workbench_home, small_index, monk
     monkeypatch.setattr(embedder, "embed", lambda texts, *a, **k: calls.append(list(texts)) or original(texts, *a, **k))
     run_and_record(Q, ["base", "rag", "hybrid"], EchoGenerator(), workspace="h", index=small_index)
     assert calls == [[Q]]
+
+
+def test_embedders_and_rerankers_share_one_shape(small_index):
+    from workbench.embedding import Embedder
+    from workbench.retrieval import Reranker, SentenceMaxSimReranker, get_reranker
+
+    assert isinstance(small_index.embedder(), Embedder)
+    reranker = get_reranker(SentenceMaxSimReranker.reranker_id, small_index)
+    assert isinstance(reranker, Reranker)

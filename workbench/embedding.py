@@ -8,9 +8,32 @@ dimension, so an index can record which embedder built it.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 from .errors import ModelLoadError
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the index, the retriever and the metrics need of an embedder (every one in the registry)."""
+
+    model_id: str
+    """Its registry id, recorded by the index it builds."""
+    dimension: int
+    """Length of its vectors."""
+    precision: str
+    """'fp32', or 'int8' for a quantized copy."""
+    max_tokens: int
+    """The longest text it reads; chunks are cut to fit."""
+
+    def embed(self, texts: Sequence[str], batch_size: int = ...) -> Any:
+        """Unit-length vectors (a numpy array, one row per text)."""
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` as it counts them (chunk sizes)."""
+
+    def quantized(self) -> "Embedder":
+        """A smaller, faster copy (itself where there is none)."""
 
 
 class SentenceTransformerEmbedder:

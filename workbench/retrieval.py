@@ -18,7 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from .config import RetrievalConfig
 from .errors import ConfigError, DataError
@@ -124,6 +124,16 @@ def best_sentences(question: str, text: str, n: int, embed: Any = None) -> str:
     return " ".join(sentences[start:start + n])
 
 
+@runtime_checkable
+class Reranker(Protocol):
+    """Rescores retrieved candidates; higher is better. ``reranker_id`` names it in a run's settings."""
+
+    reranker_id: str
+
+    def score(self, question: str, question_vector: Any, hits: list[Hit]) -> list[float]:
+        """One score per hit, in order."""
+
+
 class SentenceMaxSimReranker:
     """Offline reranker built on the index's embedder (see the module docstring).
 
@@ -192,7 +202,8 @@ class CrossEncoderReranker:
         self.reranker_id = reranker_id
         self.model = CrossEncoder(reranker_id.split(":", 1)[1], trust_remote_code=False)
 
-    def score(self, question: str, hits: list[Hit]) -> list[float]:
+    def score(self, question: str, question_vector: Any, hits: list[Hit]) -> list[float]:
+        """The cross-encoder reads the question and each chunk together (the vector is not needed)."""
         return [float(s) for s in self.model.predict([(question, h.chunk.text) for h in hits])]
 
 
@@ -312,10 +323,7 @@ def retrieve(index: KnowledgeIndex, question: str, config: RetrievalConfig | Non
     for i, hit in enumerate(candidates, start=1):
         hit.rank_before_rerank = i
     if reranker is not None and candidates:
-        if isinstance(reranker, SentenceMaxSimReranker):
-            scores = reranker.score(question, qvec, candidates)
-        else:
-            scores = reranker.score(question, candidates)
+        scores = reranker.score(question, qvec, candidates)
         for hit, score in zip(candidates, scores):
             hit.rerank_score = hit.score = score
         candidates.sort(key=lambda h: h.rerank_score, reverse=True)
