@@ -17,6 +17,7 @@ from workbench.progress import ProgressEvent
 from workbench.retrieval import retrieve
 from workbench.ui.common import (StatusSink, answer_markdown, job_header, server_field, show_error, stop_page,
                                  workspace)
+from workbench.ui.jobs import progress_line, watch_job
 
 st.title("Documents")
 st.caption(
@@ -82,20 +83,12 @@ index_runner = get_index_runner()
 indexing = index_runner.get(st.session_state.get("documents_job", ""))
 
 
-@st.fragment(run_every=0.5 if indexing is not None and indexing.status in ACTIVE else None)
-def indexing_progress() -> None:
+def draw_indexing(job) -> None:
     """The running indexing job: its progress; when it ends, its report and a fresh document list."""
-    job = index_runner.get(st.session_state.get("documents_job", ""))
-    if job is None:
-        return
     if job.status in ACTIVE:
         with st.container(border=True):
             job_header(index_runner, job, "Uploads are indexed one at a time.")
-            last = job.last
-            if last is not None and last.fraction is not None:
-                st.progress(last.fraction, text=last.message)
-            elif last is not None:
-                st.caption(last.message)
+            progress_line(job)
         return
     st.session_state.pop("documents_job", None)
     if job.status == DONE:
@@ -137,7 +130,7 @@ with tab_docs:
                 st.rerun()
             except Exception as exc:
                 show_error(exc)
-    indexing_progress()
+    watch_job(index_runner, st.session_state.get("documents_job"), draw_indexing, every=0.5)
     if (failed := st.session_state.pop("documents_job_error", None)) is not None:
         st.error(failed, icon=":material/error:")
     last = st.session_state.pop("documents_last_report", None)

@@ -28,6 +28,7 @@ from workbench.prompts import example_pool
 from workbench.raft import adapter_label
 from workbench.ui.common import (job_header, load_generator, model_line, rate_line, server_field, show_error, stop_page,
                                  workspace)
+from workbench.ui.jobs import cancel_button, progress_line, refresh_once, watch_job
 from workbench.ui.prompts import prompt_editor
 
 st.title("Evaluate")
@@ -168,24 +169,12 @@ if items:
                 show_error(exc)
 
 
-@st.fragment(run_every=1.0 if job and job.status in ACTIVE else None)
-def live_evaluation() -> None:
-    job = runner.get(st.session_state.get("eval_job", ""))
-    if job is None:
-        return
+def draw_evaluation(job) -> None:
     with st.container(border=True):
         job_header(runner, job)
-        last = job.last
-        if last is not None and last.fraction is not None:
-            eta = last.metrics.get("eta_s")
-            st.progress(last.fraction, text=f"{last.message} · about {eta:.0f} s left" if eta is not None
-                        else last.message)
-        elif job.status == "running":
-            st.progress(0.0, text="Starting: loading models and the first question...")
+        progress_line(job, starting="Starting: loading models and the first question...")
         if job.status in ACTIVE:
-            if st.button("Cancel evaluation", icon=":material/cancel:", key=f"cancel-{job.id}"):
-                runner.cancel(job.id)
-                st.rerun(scope="fragment")
+            cancel_button(runner, job, "Cancel evaluation")
         elif job.status == DONE:
             st.success("Evaluation finished; the results are below.", icon=":material/check_circle:")
         elif job.status == CANCELLED:
@@ -195,13 +184,10 @@ def live_evaluation() -> None:
                      icon=":material/error:")
         if job.status == DONE and isinstance(job.result, dict) and job.result.get("after"):
             st.caption(f"Re-indexed in {job.result['reindex_s']:.2f} s; see the experiment's result above.")
-        if job.status not in ACTIVE and st.session_state.get("eval_refreshed") != job.id:
-            st.session_state["eval_refreshed"] = job.id
-            st.rerun(scope="app")
+        refresh_once(job, "eval_refreshed")
 
 
-if job is not None:
-    live_evaluation()
+watch_job(runner, st.session_state.get("eval_job"), draw_evaluation)
 
 # -- knowledge-update experiment ---------------------------------------------------------------------------
 with st.expander("Knowledge-update experiment: the policy changed, who catches up?", icon=":material/update:"):

@@ -25,6 +25,7 @@ from workbench.training import (
     zip_adapter,
 )
 from workbench.ui.common import StatusSink, job_header, show_error, workspace
+from workbench.ui.jobs import cancel_button, progress_line, refresh_once, watch_job
 
 st.title("Fine-tune")
 st.caption(
@@ -221,19 +222,12 @@ if start and pairs is not None:
 job_id = st.session_state.get("train_job")
 
 
-@st.fragment(run_every=1.0 if job_id and (j := runner.get(job_id)) and j.status in ACTIVE else None)
-def live_training() -> None:
-    job = runner.get(st.session_state.get("train_job", ""))
-    if job is None:
-        return
+def draw_training(job) -> None:
     with st.container(border=True):
         job_header(runner, job, "One training runs at a time.")
         last = next((e for e in reversed(job.events) if e.stage == "train"), job.last)
         if last is not None:
-            if last.fraction is not None:
-                st.progress(last.fraction, text=last.message)
-            else:
-                st.caption(last.message)
+            progress_line(job, last)
             m = last.metrics
             c1, c2, c3, c4 = st.columns(4)
             c1.metric("Step", f"{last.step} / {last.total or '?'}")
@@ -246,25 +240,20 @@ def live_training() -> None:
         if any("eval_score" in h for h in history):
             st.plotly_chart(training_score_chart(history), width="stretch", key=f"score-{job.id}-{len(history)}")
         if job.status in ACTIVE:
-            if st.button("Cancel training", icon=":material/cancel:", key=f"cancel-{job.id}"):
-                runner.cancel(job.id)
-                st.rerun(scope="fragment")
+            cancel_button(runner, job, "Cancel training")
         elif job.status == DONE:
             meta = job.result
             st.success(f"Saved adapter **{meta['name']}** in {meta['wall_s']:.0f} s "
                        f"({meta['steps']} steps, final training loss {meta['final_train_loss']:.3f}).",
                        icon=":material/check_circle:")
-            if st.session_state.get("train_job_refreshed") != job.id:
-                st.session_state["train_job_refreshed"] = job.id
-                st.rerun(scope="app")  # show the new adapter in the list below
+            refresh_once(job, "train_job_refreshed")  # show the new adapter in the list below
         elif job.status == CANCELLED:
             st.warning("Training was cancelled; no adapter was saved.", icon=":material/cancel:")
         else:
             st.error(job.error or "Training failed.", icon=":material/error:")
 
 
-if job_id:
-    live_training()
+watch_job(runner, job_id, draw_training)
 
 # -- 3. adapters ---------------------------------------------------------------------------------------
 st.subheader("3. Adapters")

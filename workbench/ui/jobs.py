@@ -1,0 +1,64 @@
+"""Watching a background job from a page: the polling, its progress bar, Cancel, and one refresh at the end.
+
+Work of minutes runs in the core's job runner (``workbench.jobs``); a widget click would interrupt a
+script that waited for it. A page instead shows the job in a fragment that reruns itself every
+``every`` seconds while the job is queued or running, and stops polling when it ends:
+
+    watch_job(runner, st.session_state.get("train_job"), draw, every=1.0)
+
+``draw(job)`` renders the page's own view of the job (its metrics, its charts, its end message); the
+helpers below draw the parts every page shares.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import streamlit as st
+
+from ..jobs import ACTIVE
+from .common import job_header
+
+
+def watch_job(runner: Any, job_id: str | None, draw: Callable[[Any], None], every: float = 1.0) -> None:
+    """Draw ``job_id``'s job with ``draw`` now, and again every ``every`` seconds while it is active."""
+    job = runner.get(job_id or "")
+    if job is None:
+        return
+
+    @st.fragment(run_every=every if job.status in ACTIVE else None)
+    def _live() -> None:
+        current = runner.get(job_id or "")
+        if current is not None:
+            draw(current)
+
+    _live()
+
+
+def progress_line(job: Any, last: Any = None, starting: str | None = None) -> None:
+    """The job's latest progress as a bar (with the time left when the job reports it), else its message."""
+    last = job.last if last is None else last
+    if last is not None and last.fraction is not None:
+        eta = last.metrics.get("eta_s")
+        st.progress(last.fraction, text=f"{last.message} · about {eta:.0f} s left" if eta is not None else last.message)
+    elif last is not None:
+        st.caption(last.message)
+    elif starting and job.status == "running":
+        st.progress(0.0, text=starting)
+
+
+def cancel_button(runner: Any, job: Any, label: str) -> None:
+    """A Cancel button while the job is active (the fragment reruns to show the cancel take effect)."""
+    if job.status in ACTIVE and st.button(label, icon=":material/cancel:", key=f"cancel-{job.id}"):
+        runner.cancel(job.id)
+        st.rerun(scope="fragment")
+
+
+def refresh_once(job: Any, key: str) -> None:
+    """Rerun the whole page once after the job ended, so what it made (an adapter, results) appears."""
+    if job.status not in ACTIVE and st.session_state.get(key) != job.id:
+        st.session_state[key] = job.id
+        st.rerun(scope="app")
+
+
+__all__ = ["cancel_button", "job_header", "progress_line", "refresh_once", "watch_job"]
