@@ -24,7 +24,10 @@ projection, overrides = costs.load_projection(ws)
 # -- 1. prices ---------------------------------------------------------------------------------------------
 st.subheader("1. Prices")
 edited = sum(pricing.row_status(c, r) != "default" for c in pricing.PRICE_COLUMNS for r in table.get(c, []))
-st.caption(f"Defaults come from the providers' published prices, each with its date and source; "
+source = pricing.price_source()
+st.caption("Defaults come from the providers' published prices, each with its date and source"
+           + (f" (API models: {source['name']} {source['version']}, prices in effect on {source['date']})"
+              if source else "") + "; "
            f"{edited} row(s) edited or added in this workspace. An empty cell means unknown.")
 with st.expander("Price table (edit to match your own quotes)", expanded=False, icon=":material/sell:"):
     tabs = st.tabs([title for title, _, _ in pricing.PRICE_COLUMNS.values()])
@@ -32,12 +35,15 @@ with st.expander("Price table (edit to match your own quotes)", expanded=False, 
     for tab, (category, (title, key, columns)) in zip(tabs, pricing.PRICE_COLUMNS.items()):
         with tab:
             rows = [dict(r, status=pricing.row_status(category, r)) for r in table.get(category, [])]
-            frame = pd.DataFrame(rows, columns=[key, *columns, "as_of", "source", "status"])
+            texts = pricing.TEXT_COLUMNS.get(category, ())
+            frame = pd.DataFrame(rows, columns=[key, *columns, *texts, "as_of", "source", "status"])
             config = {key: st.column_config.TextColumn(key.capitalize(), required=True),
                       "as_of": st.column_config.TextColumn("As of", help="When the price was published (YYYY-MM)"),
                       "source": st.column_config.TextColumn("Source", width="large"),
                       "status": st.column_config.TextColumn("Status", disabled=True,
                                                             help="default, edited or added (saved in this workspace)")}
+            for text in texts:
+                config[text] = st.column_config.TextColumn({"speedup_source": "Speed-up source"}.get(text, text), width="medium")
             for column, (header, _, upper) in columns.items():
                 config[column] = st.column_config.NumberColumn(header, min_value=0.0, max_value=upper, format="%.4g")
             frames[category] = st.data_editor(frame, column_config=config, num_rows="dynamic", hide_index=True,
