@@ -306,3 +306,14 @@ def test_one_stored_answer_has_one_price_on_every_page(evaluated):
     projected = next(c for c in costs.project(measured, costs.load_projection("c")[0], p.table)["prompt"]
                      if c.name == "Generation").usd
     assert projected == pytest.approx(30 * sum(by_hand) / len(by_hand))
+
+
+def test_a_price_table_saved_before_speedups_keeps_its_local_costs(workbench_home):
+    old = {"prices": {"api": [], "embedding": [], "hosting": [],
+                      "hardware": [{"name": "laptop", "per_hour": 0.0, "as_of": "-", "source": "mine"},
+                                   {"name": "my box", "per_hour": 1.0, "as_of": "-", "source": "mine"}]}}
+    (workspace_dir("old") / pricing.PRICES_FILE).write_text(json.dumps(old))
+    table = pricing.load_prices("old")
+    assert pricing.hardware_rate(table, "laptop").speedup == 1.0
+    assert pricing.hardware_rate(table, "my box").speedup is None  # the user's own row: not guessed
+    assert pricing.pricing_for("old").rate.per_hour == 0.085  # the default hardware is back

@@ -14,6 +14,9 @@ so one stored answer has one price everywhere:
 The default API prices come from the ``genai-prices`` package (a maintained, dated price list that
 works offline; its version is shown beside each row); the user's edits on the Costs page are kept on
 top of it, per workspace. The monthly projection built on these prices lives in ``costs``.
+
+Longer than 450 lines because the table's defaults (with their sources), its validation and the rate
+and answer prices read one another's columns; split, a new column would have to be added in two places.
 """
 
 from __future__ import annotations
@@ -275,10 +278,27 @@ def load_prices(workspace: str) -> dict[str, list[dict[str, Any]]]:
     if data is None:
         return default_prices()
     try:
-        return validate_prices(data.get("prices", data))
+        return _with_speedups(validate_prices(data.get("prices", data)))
     except (DataError, AttributeError) as exc:
         log.warning("Ignoring the damaged price table %s: %s", path, exc)
         return default_prices()
+
+
+def _with_speedups(table: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """A table saved before hardware rows stated their speed-up: each default row gets its stated one,
+    and the default hardware row is added, so its local costs stay known."""
+    rows = table.get("hardware", [])
+    if any("speedup_source" in r and r["speedup_source"] != "your edit" for r in rows):
+        return table
+    defaults = {r["name"]: r for r in _defaults()["hardware"]}
+    for row in rows:
+        if row.get("speedup") is None and row["name"] in defaults:
+            row["speedup"] = defaults[row["name"]]["speedup"]
+            row["speedup_source"] = defaults[row["name"]]["speedup_source"]
+    if DEFAULT_HARDWARE not in {r["name"] for r in rows}:
+        rows.insert(0, copy.deepcopy(defaults[DEFAULT_HARDWARE]))
+    table["hardware"] = rows
+    return table
 
 
 def save_prices(workspace: str, table: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
