@@ -9,7 +9,7 @@ import logging
 import streamlit as st
 
 from workbench import models, paths, workshop
-from workbench.ui.common import PageDone, init_session, md_escape, show_error, workspace
+from workbench.ui.common import PageDone, generator_id, init_session, md_escape, show_error, workspace
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -52,8 +52,12 @@ except Exception as exc:  # a bug: log it and show a short message, never a trac
 # Drawn after the page so that it reflects what the page just did (a model loaded, a workspace opened).
 with st.sidebar:
     st.markdown(f"**Workspace:** `{workshop.short_name(workspace())}`")
-    loaded = ("generator", st.session_state["generator_id"]) in models.loaded_models()
-    st.markdown(f"**Model:** `{st.session_state['generator_id']}`")
-    st.caption("Model loaded in memory" if loaded else "Model loads on first use")
+    model_id = generator_id() if "workspace" in st.session_state else None
+    if model_id:
+        remote = models.is_remote(model_id)
+        loaded = ("generator", model_id) in models.loaded_models()
+        st.markdown(f"**Model:** {md_escape(model_id, 60)}")
+        st.caption("Served elsewhere" if remote else "Model loaded in memory" if loaded else "Model loads on first use")
+        st.page_link("views/settings.py", label="Change the model", icon=":material/swap_horiz:")
     if not workshop.workshop_mode():  # a visitor of a shared server has no use for the server's paths
         st.caption(f"Data folder: `{paths.home()}`")

@@ -6,6 +6,13 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT
 
 
+def _use(model_id: str, workspace: str = "default") -> None:
+    """Choose the workspace's model as the Settings page does."""
+    from workbench.model_choice import choose
+
+    choose(workspace, model_id)
+
+
 def _app() -> AppTest:
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
 
@@ -41,7 +48,7 @@ def test_home_rejects_a_bad_workspace_name():
 
 def test_home_quick_ask_streams_an_answer(fake_generator):
     at = _app()
-    at.session_state["generator_id"] = fake_generator
+    _use(fake_generator)
     at.run()
     next(t for t in at.text_input if t.label == "Question").input("Where is my parcel?")
     next(b for b in at.button if b.label == "Ask").click()
@@ -72,7 +79,7 @@ def _compare(at, question, *, blind=False, cache=False):
 
 def _compare_page(fake_generator):
     at = _app()
-    at.session_state["generator_id"] = fake_generator
+    _use(fake_generator)
     at.run()
     return at.switch_page("views/compare.py").run()
 
@@ -440,3 +447,37 @@ def test_glossary_explains_the_words_the_pages_use():
         assert f"**{term}" in text, term
     at.text_input[0].set_value("wilson").run()
     assert len(at.markdown) >= 1 and "95% range" in " ".join(m.value for m in at.markdown)
+
+
+def test_settings_chooses_the_workspace_model_and_the_pages_use_it(fake_generator):
+    import json
+
+    from workbench.model_choice import generator_for
+    from workbench.paths import ADAPTER_META
+    from workbench.training import adapters_dir
+
+    at = _app().run()
+    at.switch_page("views/settings.py").run()
+    assert not at.exception and not at.error
+    pick = next(s for s in at.selectbox if s.label == "Model")
+    assert pick.value == "local:smollm2-135m"
+    pick.set_value("(another model: type its id)").run()
+    next(t for t in at.text_input if t.label == "Model id").input("hf:/no/such/model.gguf").run()
+    next(b for b in at.button if b.label == "Use this model").click().run()
+    assert "cannot be used yet: No model at /no/such/model.gguf" in at.error[0].value
+    assert generator_for("default") == "local:smollm2-135m"  # a refused choice changes nothing
+
+    next(t for t in at.text_input if t.label == "Model id").input(fake_generator).run()
+    next(b for b in at.button if b.label == "Use this model").click().run()
+    assert not at.exception and not at.error and generator_for("default") == fake_generator
+    assert "now uses" in at.success[0].value
+
+    folder = adapters_dir("default") / "house"  # an adapter trained on the packaged model
+    folder.mkdir(parents=True)
+    (folder / ADAPTER_META).write_text(json.dumps({"name": "house", "base_model": "local:smollm2-135m",
+                                                   "created_at": 1.0}))
+    at = _compare(at.switch_page("views/compare.py").run(), "Where is my parcel?")
+    assert not at.exception and not at.error
+    assert any("Echo: Where is my parcel?" in m.value for m in at.markdown)  # the chosen model answered
+    assert any("Adapter 'house' was trained on local:smollm2-135m, and this workspace's model is fake:echo" in i.value
+               for i in at.info)

@@ -37,7 +37,7 @@ def evaluated(workbench_home, tmp_path):
     adapter = adapters_dir("c") / "house"
     adapter.mkdir(parents=True)
     (adapter / ADAPTER_META).write_text(json.dumps({
-        "name": "house", "wall_s": 360.0, "steps": 30, "config": {"batch_size": 4, "epochs": 3},
+        "name": "house", "base_model": EchoGenerator.model_id, "wall_s": 360.0, "steps": 30, "config": {"batch_size": 4, "epochs": 3},
         "length_stats": {"median": 150}, "created_at": 1.0, "pairs": 40}))
     run = evaluate(ITEMS, ["base", "rag", "finetuned", "hybrid"], EchoGenerator(), workspace="c", index=index,
                    adapter=str(adapter), testset_name="mini")

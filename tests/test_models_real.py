@@ -85,3 +85,46 @@ def test_doctor_deep_loads_both_models():
     assert report.ok, report.format()
     gen = next(c for c in report.checks if c.name.startswith("generator"))
     assert "generated" in gen.detail
+
+
+def test_a_second_packaged_model_answers_trains_and_refuses_the_other_models_adapters():
+    """Gemma 3 270M (a base model, from PyPI): chosen for a workspace, it answers with a plain prompt
+    format, trains an adapter that names it as its base, answers with that adapter through the CLI, and
+    that adapter is refused on the default model."""
+    import json
+
+    from tests.conftest import ROOT
+    from workbench import model_choice
+    from workbench.cli import main
+    from workbench.config import DEFAULT_GENERATOR, TrainConfig
+    from workbench.pairs import read_pairs
+    from workbench.strategies import availability
+    from workbench.training import adapters_dir, train_adapter
+
+    gemma = models.PACKAGED["local:gemma3-270m"]
+    if models.package_dir(gemma.module) is None:
+        pytest.skip(f"{gemma.package} is not installed (make install-dev installs it)")
+    gen = models.get_generator(gemma.model_id)
+    assert gen.template_note and gen.render_prompt(QUESTION) == f"User: {QUESTION[0]['content']}\n\nAssistant:"
+    out = gen.generate(QUESTION, GenerationConfig(max_new_tokens=6))
+    assert out.model_id == gemma.model_id and out.usage.tokens_out >= 1
+
+    pairs, _ = read_pairs("t.jsonl", (ROOT / "sample_data" / "training_pairs.jsonl").read_bytes())
+    config = TrainConfig(rank=4, alpha=8, max_length=128, batch_size=4, val_fraction=0.0, learning_rate=1e-3,
+                         target_modules="q_proj,v_proj")
+    meta = train_adapter(pairs[:12], config, workspace="g", name="g", base_model=gemma.model_id, max_steps=2)
+    folder = adapters_dir("g") / "g"
+    assert meta["base_model"] == gemma.model_id and meta["base_hub_id"] == "google/gemma-3-270m"
+    assert json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"] == "google/gemma-3-270m"
+
+    model_choice.choose("g", gemma.model_id)
+    assert main(["ask", "Do you sell gift cards?", "--workspace", "g", "--modes", "base,finetuned", "--adapter", "g",
+                 "--max-new-tokens", "6", "--json"]) == 0
+    from workbench.history import list_runs
+
+    answers = list_runs("g")[-1]["answers"]
+    assert {a["mode"] for a in answers} == {"base", "finetuned"} and {a["model_id"] for a in answers} == {gemma.model_id}
+    assert availability(["finetuned"], adapter=str(folder), model_id=DEFAULT_GENERATOR)["finetuned"].startswith(
+        "Adapter 'g' was trained on local:gemma3-270m")
+    gen.unload_adapter(str(folder))
+    models.clear_cache("generator", gemma.model_id)

@@ -26,7 +26,8 @@ from workbench.scoring import judge_names
 from workbench.eval_summary import MIN_VOTES, wilson
 from workbench.evidence import answer_evidence, current_item, find_item, known_items
 from workbench.facts import answer_text
-from workbench.ui.common import answer_markdown, load_generator, model_line, rate_line, server_field, show_error, workspace
+from workbench.ui.common import (answer_markdown, generator_id, load_generator, model_line, rate_line, server_field,
+                                 show_error, workspace)
 from workbench.ui.prompts import prompt_editor
 
 st.title("Compare")
@@ -85,7 +86,7 @@ prompts = prompt_editor(ws, "compare_prompts")
 chosen = next((a for a in adapters if a["name"] == adapter_name), None)
 examples = example_pool(ws, chosen["path"] if chosen else None, models.get_embedder(index.config.embedder_id).embed)
 remote_modes = {m for m, b in backend_ids.items() if b.strip()}
-plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None,
+plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None, model_id=generator_id(),
                     tuned_elsewhere={m for m in remote_modes if MODE_TABLE[m].adapter}, examples=examples)
 with st.expander("What each approach does, and what it needs"):
     for mode in MODES:
@@ -96,7 +97,7 @@ with st.expander("What each approach does, and what it needs"):
 
 def live_run() -> None:
     """Stream the answers into columns, store the run, then show it from the store."""
-    generator = load_generator(st.session_state["generator_id"])
+    generator = load_generator(generator_id())
     runnable = [m for m in modes if not plan.get(m)]
     shown = runnable[:]
     if blind:
@@ -197,7 +198,7 @@ def show_run(run: dict) -> None:
             st.caption(f"The indexed `{item.source}` holds the updated answer; before the update it was: "
                        f"{old_reference} An answer that still says so is judged stale.")
     if run["answers"]:
-        model_line(run["answers"][0].get("model_id") or st.session_state["generator_id"])
+        model_line(run["answers"][0].get("model_id") or generator_id())
     if blind_info and not blind_info.get("vote"):
         order = blind_info["order"]
         plain = run["id"] in st.session_state.get("blind_plain", set())

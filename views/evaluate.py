@@ -26,8 +26,8 @@ from workbench.strategies import LABELS, MODE_TABLE, MODES, availability, resolv
 from workbench.training import adapter_system_prompt, list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
-from workbench.ui.common import (job_header, load_generator, model_line, rate_line, server_field, show_error, stop_page,
-                                 workspace)
+from workbench.ui.common import (generator_id, job_header, load_generator, model_line, rate_line, server_field,
+                                 show_error, stop_page, workspace)
 from workbench.ui.jobs import cancel_button, progress_line, refresh_once, watch_job
 from workbench.ui.prompts import prompt_editor
 
@@ -114,7 +114,7 @@ if items:
     chosen = next((a for a in adapters if a["name"] == adapter_name), None)
     examples = example_pool(ws, chosen["path"] if chosen else None, models.get_embedder(index.config.embedder_id).embed)
     remote_modes = {m for m, b in backend_ids.items() if b.strip()}
-    plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None,
+    plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None, model_id=generator_id(),
                         tuned_elsewhere={m for m in remote_modes if MODE_TABLE[m].adapter}, examples=examples)
     if chosen and chosen.get("retrieval_aware"):
         ra = chosen["retrieval_aware"]
@@ -144,7 +144,7 @@ if items:
             st.warning("None of the chosen approaches can run yet; see the reasons above.")
         else:
             try:
-                generator = load_generator(st.session_state["generator_id"])
+                generator = load_generator(generator_id())
                 session_key = st.session_state.get("openai_api_key")
                 judge = models.backend_for(judge_id.strip(), session_key) if judge_id.strip() else None
                 backends = resolve_backends({m: backend_ids[m] for m in remote_modes & set(runnable)},
@@ -222,10 +222,10 @@ with st.expander("Knowledge-update experiment: the policy changed, who catches u
         if c1.button("Run the experiment", icon=":material/science:", disabled=new_version is None or
                      bool(job and job.status in ACTIVE)):
             try:
-                generator = load_generator(st.session_state["generator_id"])
+                generator = load_generator(generator_id())
                 chosen_ad = next((a for a in adapters if a["name"] == ad), None)
                 runnable = [m for m, r in availability(xm, index=index, adapter=chosen_ad["path"] if chosen_ad
-                                                       else None).items() if not r]
+                                                       else None, model_id=generator.model_id).items() if not r]
                 job = runner.submit(
                     "evaluate", ws, f"Knowledge update: {doc}",
                     lambda sink, cancel: knowledge_update(

@@ -7,11 +7,11 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from workbench import samples
+from workbench import models, samples
 from workbench.charts import loss_chart, training_score_chart
 from workbench.eval_runs import list_eval_runs
 from workbench.eval_summary import rag_score_on
-from workbench.config import TrainConfig, help_for
+from workbench.config import DEFAULT_GENERATOR, TrainConfig, help_for
 from workbench.errors import ConfigError
 from workbench.index import open_index
 from workbench.prompts import load_prompts
@@ -24,7 +24,7 @@ from workbench.training import (
     before_after, delete_adapter, length_report, list_adapters, rename_adapter, resolve_method, train_adapter,
     zip_adapter,
 )
-from workbench.ui.common import StatusSink, job_header, show_error, workspace
+from workbench.ui.common import StatusSink, generator_id, job_header, show_error, workspace
 from workbench.ui.jobs import cancel_button, progress_line, refresh_once, watch_job
 
 st.title("Fine-tune")
@@ -34,6 +34,13 @@ st.caption(
 )
 runner = get_runner()
 ws = workspace()
+base_model = generator_id()
+if models.is_remote(base_model):
+    st.warning(f"This workspace answers with `{base_model}`, which runs on another server: training needs a local "
+               "base model. Choose one on the Settings page (the packaged SmolLM2 trains on any laptop).",
+               icon=":material/cloud:")
+    st.page_link("views/settings.py", label="Choose a local model", icon=":material/settings:")
+    base_model = None
 
 # -- 1. training data ---------------------------------------------------------------------------
 st.subheader("1. Training pairs")
@@ -92,7 +99,8 @@ if report is not None:
                  "used here as openai:ft:... for the fine-tuned approach.")
         try:
             lengths = length_report(pairs, TrainConfig(max_length=int(st.session_state.get("ft_max_length", 256)),
-                                                       val_fraction=float(st.session_state.get("ft_val", 0.1))))
+                                                       val_fraction=float(st.session_state.get("ft_val", 0.1))),
+                                    base_model=base_model or DEFAULT_GENERATOR)
             st.caption(
                 f"Tokens per pair (prompt + answer): min {lengths['min']}, median {lengths['median']:.0f}, "
                 f"95th percentile {lengths['p95']}, max {lengths['max']}, against a max length of "
@@ -116,6 +124,9 @@ elif source == "Upload a file":
 
 # -- 2. settings and start ------------------------------------------------------------------------
 st.subheader("2. Train an adapter")
+if base_model:
+    st.caption(f"Base model: `{base_model}` (this workspace's model; change it on the Settings page). An adapter works "
+               "only on the model it was trained on.")
 d = TrainConfig()
 train_index = open_index(ws)
 index_docs = train_index.documents()
@@ -177,14 +188,14 @@ with st.form("train_settings", enter_to_submit=False):
              "the share it gets right is drawn against RAG's score on the same questions (from your latest "
              "evaluation run). Costs about 5 s per question per epoch on a laptop CPU.")
     start = st.form_submit_button("Start training", icon=":material/model_training:", type="primary",
-                                  disabled=pairs is None)
+                                  disabled=pairs is None or base_model is None)
 st.caption(f"With 'auto': {resolve_method(TrainConfig(), cuda)[1]}")
-if pairs is not None:
+if pairs is not None and base_model:
     try:
         planned = TrainConfig(epochs=float(epochs), batch_size=int(batch), max_length=int(max_length),
                               val_fraction=float(val_fraction), top_layers=int(top_layers) if with_context else 0,
                               context_passages=int(passages) if with_context else 0)
-        median = length_report(pairs, planned)["median"]
+        median = length_report(pairs, planned, base_model=base_model)["median"]
         estimate = training_estimate(ws, len(pairs), median, planned)
         st.caption(f"Estimated training time: {estimate.text()}." if estimate else
                    "No adapter has been trained this way in this workspace yet, so there is no measured speed to "
@@ -193,7 +204,7 @@ if pairs is not None:
     except Exception:  # the settings are checked when training starts
         pass
 
-if start and pairs is not None:
+if start and pairs is not None and base_model:
     try:
         config = TrainConfig(method=method, rank=int(rank), alpha=int(alpha), dropout=float(dropout),
                              target_modules=targets, epochs=float(epochs), learning_rate=float(lr),
@@ -213,6 +224,7 @@ if start and pairs is not None:
             score_items = [i for i in read_testset(path.name, path.read_bytes())[0] if i.answerable][: int(score_n)]
         job = runner.submit("train", ws, f"Train adapter {chosen}",
                             lambda sink, cancel: train_adapter(pairs, config, workspace=ws, name=chosen,
+                                                               base_model=base_model,
                                                                progress=sink, cancel=cancel, score_items=score_items,
                                                                index=train_index, prompts=load_prompts(ws)))
         st.session_state["train_job"] = job.id

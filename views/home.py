@@ -10,8 +10,8 @@ from workbench.errors import WorkbenchError
 from workbench.records import decode_speed
 from workbench.strategies import answer_question
 from workbench.training import adapter_system_prompt, list_adapters
-from workbench.ui.common import (StatusSink, answer_markdown, load_generator, my_workspaces, open_workspace, show_error,
-                                 workspace)
+from workbench.ui.common import (StatusSink, answer_markdown, generator_id, load_generator, my_workspaces,
+                                 open_workspace, show_error, workspace)
 
 st.title("RAG-vs-Fine-tune Workbench")
 st.markdown(
@@ -25,8 +25,8 @@ st.markdown(
 
 
 @st.cache_data(ttl=60, show_spinner="Checking this machine...")
-def doctor_report(generator_id: str, embedder_id: str) -> dict:
-    return run_doctor(generator_id, embedder_id).to_dict()
+def doctor_report(model_id: str, embedder_id: str) -> dict:
+    return run_doctor(model_id, embedder_id).to_dict()
 
 
 def render_checks(report: dict, problems: list) -> None:
@@ -126,7 +126,7 @@ with col_ws:
 
 with col_status:
     st.subheader("This machine")
-    report = doctor_report(st.session_state["generator_id"], st.session_state["embedder_id"])
+    report = doctor_report(generator_id(), st.session_state["embedder_id"])
     problems = [c for c in report["checks"] if c["status"] != OK]
     missing = [c for c in problems if c["status"] == MISSING]
     if not problems:
@@ -158,7 +158,7 @@ with st.form("quick_ask"):
 
 if asked:
     try:
-        generator = load_generator(st.session_state["generator_id"])
+        generator = load_generator(generator_id())
         chosen = next((a for a in adapters if a["name"] == picked), None)
         box = st.container(key="quick_answer").empty()
         streamed: list[str] = []

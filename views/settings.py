@@ -1,12 +1,94 @@
-"""Settings: API backends (OpenAI and any OpenAI-compatible server), checked with one click."""
+"""Settings: the workspace's model (packaged, hub, local file or folder, or a server), and API backends
+(OpenAI and any OpenAI-compatible server), checked with one click."""
 
+import pandas as pd
 import streamlit as st
 
-from workbench import models
+from workbench import model_choice, models, servers
 from workbench.generation.openai_compat import resolve_api_key
-from workbench.ui.common import server_field, show_error
+from workbench.jobs import ACTIVE, DONE, get_runner
+from workbench.ui.common import job_header, md_escape, server_field, show_error, workspace
+from workbench.ui.jobs import cancel_button, progress_line, refresh_once, watch_job
 
 st.title("Settings")
+ws = workspace()
+
+st.subheader("Model")
+info = model_choice.describe(ws)
+st.markdown(f"This workspace answers, trains and records with **{md_escape(info['model_id'], 200)}**"
+            + (f" (chosen {info['chosen_at'].replace('T', ' ')})." if info["chosen_at"] else " (the default).")
+            + f" {info['note']}")
+st.caption("Every approach (base, prompted, RAG, fine-tuned, hybrid) uses this model, the Fine-tune page trains on it, "
+           "and each answer and adapter records it. An adapter works only on the model it was trained on.")
+rows = model_choice.recommended_status()
+OTHER = "(another model: type its id)"
+if servers.restricted():  # workshop mode: the packaged models and the operator's servers only, nothing typed
+    options = [r["model_id"] for r in rows if r["present"] and not models.find_entry("generator", r["model_id"]).is_prefix]
+    options += [s.id for s in servers.allowed("generator") if s.id not in options]
+else:
+    options = [r["model_id"] for r in rows] + [OTHER]
+names = {r["model_id"]: f"{r['name']} · {r['hardware']} · {'here' if r['present'] else 'not on this machine'}"
+         for r in rows}
+current = info["model_id"]
+index = options.index(current) if current in options else (len(options) - 1 if OTHER in options else 0)
+picked = st.selectbox("Model", options, index=index, key="model_pick",
+                      format_func=lambda m: names.get(m) or servers.name_for("generator", m) or m)
+if picked == OTHER:
+    typed = st.text_input("Model id", value="" if current in names else current, key="model_typed",
+                          placeholder="hf:ORG/NAME · hf:/path/to/folder · hf:/path/to/model.gguf · compat:URL#MODEL · "
+                                      "openai:MODEL", max_chars=500)
+    picked = typed.strip()
+row = next((r for r in rows if r["model_id"] == picked), None)
+if row:
+    st.caption(f"{row['size']}. Speed: {row['speed']}. {row['note']} Weights: {md_escape(row['where'], 200)}")
+runner = get_runner()
+c1, c2 = st.columns(2)
+if c1.button("Use this model", icon=":material/check:", type="primary", disabled=not picked or picked == current):
+    try:
+        chosen = model_choice.choose(ws, picked)
+        st.session_state["model_chosen"] = chosen
+        st.rerun()
+    except Exception as exc:
+        show_error(exc)
+if (chosen := st.session_state.pop("model_chosen", None)):
+    st.success(f"This workspace now uses {md_escape(chosen, 200)}. It loads on first use; adapters trained on "
+               "another model are listed but refused on Compare and Evaluate.", icon=":material/check_circle:")
+hub = models.hub_id(picked) if picked.startswith("hf:") else None
+job = runner.get(st.session_state.get("download_job") or "")
+if hub and not servers.restricted():
+    try:
+        here = models.locate("generator", picked).present
+    except Exception:
+        here = False
+    if not here and c2.button("Download from the Hugging Face hub", icon=":material/download:",
+                              disabled=bool(job and job.status in ACTIVE)):
+        job = runner.submit("download", ws, f"Download {hub}",
+                            lambda sink, cancel, model=picked: model_choice.download(model, sink, cancel))
+        st.session_state["download_job"] = job.id
+
+
+def draw_download(job) -> None:
+    with st.container(border=True):
+        job_header(runner, job, "Downloads wait behind trainings and evaluations on this server.")
+        progress_line(job, starting="Contacting the hub...")
+        cancel_button(runner, job, "Cancel download")
+        if job.status == DONE:
+            st.success(f"{job.label}: done. Choose it above and press “Use this model”.", icon=":material/check_circle:")
+        elif job.status not in ACTIVE and job.error:
+            st.error(job.error, icon=":material/cloud_off:")
+        refresh_once(job, "download_refreshed")
+
+
+watch_job(runner, st.session_state.get("download_job"), draw_download)
+with st.expander("Recommended models, and which are on this machine"):
+    st.dataframe(pd.DataFrame([{"Model": r["model_id"], "For": r["hardware"], "Size": r["size"],
+                                "On this machine": "yes" if r["present"] else "no", "Speed": r["speed"],
+                                "Note": r["note"]} for r in rows]), hide_index=True, width="stretch")
+    st.caption("Sizes from each model's hub card (bf16 weights take 2 bytes per parameter). A speed is shown only "
+               "where this project's benchmarks measured it. Hub models need internet once; after that they load "
+               "from the Hugging Face cache offline.")
+
+st.subheader("Servers and APIs")
 st.caption("Connect the workbench to models that run elsewhere: OpenAI, or any server that speaks the OpenAI chat "
            "completions API (vLLM, Ollama, llama.cpp server, LM Studio, or `python -m workbench serve`).")
 

@@ -247,7 +247,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         folder = adapter_path(args.workspace, args.adapter)
         adapter, system = str(folder), adapter_system_prompt(read_json(folder / ADAPTER_META))
     prompts, examples = _prompt_settings(args, adapter, index.config.embedder_id)
-    plan = availability(modes, index=index, adapter=adapter, examples=examples)
+    plan = availability(modes, index=index, adapter=adapter, examples=examples, model_id=args.model)
     runnable = [m for m, reason in plan.items() if not reason]
     for mode in set(modes) - set(runnable):
         print(f"skipped {mode}: {plan[mode]}", file=sys.stderr)
@@ -334,6 +334,35 @@ def _cmd_facilitator(args: argparse.Namespace) -> int:
     return 0
 
 
+MODEL_HELP = "generator id (default: the workspace's model, see `model`)"
+
+
+def _cmd_model(args: argparse.Namespace) -> int:
+    from . import model_choice
+
+    if args.list:
+        for row in model_choice.recommended_status():
+            mark = "present" if row["present"] else "not here"
+            print(f"{row['model_id']:<42} {row['hardware']:<11} {mark:<9} {row['size']}; {row['note']}")
+        return 0
+    if args.model_id and args.download:
+        from .progress import TqdmSink
+
+        sink = TqdmSink()
+        try:
+            model_choice.download(args.model_id, progress=sink)
+        finally:
+            sink.close()
+    if args.model_id:
+        print(f"{args.workspace}: now answers and trains with {model_choice.choose(args.workspace, args.model_id)}")
+        return 0
+    info = model_choice.describe(args.workspace)
+    print(f"{args.workspace}: {info['model_id']}" + (f" (chosen {info['chosen_at']})" if info["chosen_at"] else
+                                                      " (the default)"))
+    print(info["note"])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench", description="RAG-vs-Fine-tune Workbench")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -352,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--workspace", default="default")
     ask.add_argument("--cache", type=float, metavar="THRESHOLD",
                      help="reuse an earlier answer to a question at least this similar (cosine, e.g. 0.95)")
-    ask.add_argument("--model", default=DEFAULT_GENERATOR, help="generator id (see doctor)")
+    ask.add_argument("--model", help=MODEL_HELP)
     ask.add_argument("--max-new-tokens", type=int, default=GenerationConfig.max_new_tokens,
                      help=help_for(GenerationConfig, "max_new_tokens"))
     ask.add_argument("--temperature", type=float, default=0.0, help=help_for(GenerationConfig, "temperature"))
@@ -395,14 +424,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--workspace", default="default")
     ev.add_argument("--limit", type=int, help="only the first N questions")
     ev.add_argument("--label", help="a label stored with the run")
-    ev.add_argument("--model", default=DEFAULT_GENERATOR, help="generator id")
+    ev.add_argument("--model", help=MODEL_HELP)
     ev.add_argument("--max-new-tokens", type=int, default=96, help=help_for(GenerationConfig, "max_new_tokens"))
     ev.add_argument("--json", action="store_true", help="print the summary as JSON")
     ev.set_defaults(func=_cmd_evaluate)
 
     serve = sub.add_parser("serve", help="serve the local model and a workspace's adapters as an OpenAI-compatible API")
     serve.add_argument("--workspace", default="default", help="whose adapters to serve (by name)")
-    serve.add_argument("--model", default=DEFAULT_GENERATOR, help="local generator id")
+    serve.add_argument("--model", help=MODEL_HELP)
     serve.add_argument("--model-name", help="the name clients use for the base model (default: the generator id)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
@@ -419,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("pairs", help="chat JSONL, Alpaca JSONL, prompt/completion JSONL or CSV")
     train.add_argument("--workspace", default="default")
     train.add_argument("--name", help="adapter name (default: adapter-DATE-TIME)")
-    train.add_argument("--model", default=DEFAULT_GENERATOR, help="base model id")
+    train.add_argument("--model", help="base model id (default: the workspace's model, see `model`)")
     train.add_argument("--method", default=d.method, choices=["auto", "lora", "qlora"], help=help_for(TrainConfig, "method"))
     train.add_argument("--rank", type=int, default=d.rank, help=help_for(TrainConfig, "rank"))
     train.add_argument("--alpha", type=int, help="LoRA alpha (default 2 x rank)")
@@ -445,6 +474,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--keep-good-rows", action="store_true", help="train on the good rows when some are bad")
     train.set_defaults(func=_cmd_train)
 
+    model = sub.add_parser("model", help="show or choose the model a workspace answers and trains with")
+    model.add_argument("model_id", nargs="?", help="generator id to choose (e.g. local:gemma3-270m, hf:ORG/NAME, "
+                                                    "hf:/path/to/model.gguf, compat:URL#MODEL)")
+    model.add_argument("--workspace", default="default")
+    model.add_argument("--list", action="store_true", help="list recommended models and whether each is here")
+    model.add_argument("--download", action="store_true", help="download an hf: model from the hub first")
+    model.set_defaults(func=_cmd_model)
+
     fac = sub.add_parser("facilitator", help="workshop mode: set the facilitator passphrase (stored as a hash)")
     fac.add_argument("--set-passphrase", action="store_true", help="ask for a passphrase and store its hash")
     fac.add_argument("--print-hash", action="store_true",
@@ -457,6 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "model", "") is None and args.func is not _cmd_model:
+            from .model_choice import generator_for
+
+            args.model = generator_for(getattr(args, "workspace", "default"))
         return args.func(args)
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -170,11 +170,22 @@ def run_doctor(
 ) -> Report:
     """Check this machine; ``deep=True`` also loads each model and runs it once."""
     py = sys.version_info
-    checks = [Check("python", OK if py >= (3, 10) else MISSING, sys.version.split()[0],
-                    None if py >= (3, 10) else "Install Python 3.10 or newer.")]
+    checks = [Check("python", OK if py >= (3, 11) else MISSING, sys.version.split()[0],
+                    None if py >= (3, 11) else "Install Python 3.11 or newer.")]
     checks += _check_device()
     checks.append(_check_model("generator", generator_id, deep))
     checks.append(_check_model("embedder", embedder_id, deep))
     checks.append(_check_home())
     checks += _check_packages()
+    checks.append(_check_recommended())
     return Report(checks)
+
+
+def _check_recommended() -> Check:
+    """Which recommended generators are on this machine (informational: only the default is needed)."""
+    from .model_choice import recommended_status
+
+    rows = recommended_status()
+    here = [r["model_id"] for r in rows if r["present"]]
+    return Check("other models", OK, f"{len(here)} of {len(rows)} recommended models are here: "
+                 + (", ".join(here) or "none") + " (python -m workbench model --list)")

