@@ -12,7 +12,8 @@ questions, through the same ``run_comparison`` the Compare page uses, it times:
 - ``sequential4``: the same four modes one call each (what batching saves).
 
 Every answer generates exactly --tokens new tokens (``ignore_eos``) so the three are comparable.
-Keys: compare4_wall_s, rag_wall_s, compare4_over_rag, sequential4_wall_s, batch_speedup,
+Keys: compare4_wall_s, rag_wall_s, compare4_over_rag, rag_ttft_ms (question asked to the RAG answer's
+first streamed token: embedding, search, prompt and prefill), rag_prefill_ms, sequential4_wall_s, batch_speedup,
 prefill_share, decode_tok_s (single stream, from bench/generate.py), and llamacpp_decode_tok_s /
 decode_vs_llamacpp when the optional llama_cpp package is importable.
 """
@@ -73,14 +74,19 @@ def main() -> None:
     config = GenerationConfig(max_new_tokens=args.tokens, ignore_eos=True)
     questions = [r["question"] for r in samples.eval_rows() if r.get("answerable", True)][: args.questions]
 
+    first: list[float] = []
+
     def timed(question: str, modes: list[str]) -> tuple[float, list]:
+        first.clear()
         start = time.perf_counter()
         result = run_comparison(question, modes, generator, index=index, adapter=adapter, adapter_system=system,
-                                config=config)
+                                config=config, on_text=lambda mode, piece: first or first.append(time.perf_counter()))
+        if first:
+            first[0] -= start
         return time.perf_counter() - start, result.answers
 
     timed(questions[0], MODES)  # warm-up: loads the adapter, fills caches
-    rag, four, sequential, prefill_share, prompt_tokens = [], [], [], [], []
+    rag, four, sequential, prefill_share, prompt_tokens, rag_first, rag_prefill = [], [], [], [], [], [], []
     for i, question in enumerate(questions):
         # Alternate the order so slow drift of the machine does not favour one side.
         order = ["rag", "four", "seq"] if i % 2 == 0 else ["seq", "four", "rag"]
@@ -89,6 +95,8 @@ def main() -> None:
                 seconds, answers = timed(question, ["rag"])
                 rag.append(seconds)
                 prompt_tokens.append(answers[0].usage.tokens_in)
+                rag_first.append(first[0] if first else seconds)
+                rag_prefill.append(answers[0].timing("ttft"))
             elif what == "four":
                 seconds, answers = timed(question, MODES)
                 four.append(seconds)
@@ -108,6 +116,8 @@ def main() -> None:
         ("batch_speedup", median(sequential) / median(four), "ratio (one by one / batched)"),
         ("prefill_share", median(prefill_share), "share of the batched wall time before the last row's first token"),
         ("rag_prompt_tokens", median(prompt_tokens), "tokens in the RAG prompt (top 5 chunks)"),
+        ("rag_ttft_ms", median(rag_first) * 1000, "ms from the question to the RAG answer's first token (goal <= 500)"),
+        ("rag_prefill_ms", median(rag_prefill) * 1000, "ms of that in the model (prompt read to first token)"),
     ]
     from generate import bench_llamacpp, bench_workbench
 
