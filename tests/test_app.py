@@ -464,7 +464,7 @@ def test_settings_chooses_the_workspace_model_and_the_pages_use_it(fake_generato
     pick.set_value("(another model: type its id)").run()
     next(t for t in at.text_input if t.label == "Model id").input("hf:/no/such/model.gguf").run()
     next(b for b in at.button if b.label == "Use this model").click().run()
-    assert "cannot be used yet: No model at /no/such/model.gguf" in at.error[0].value
+    assert "cannot be used: No model at /no/such/model.gguf" in at.error[0].value
     assert generator_for("default") == "local:smollm2-135m"  # a refused choice changes nothing
 
     next(t for t in at.text_input if t.label == "Model id").input(fake_generator).run()

@@ -34,7 +34,7 @@ def test_each_workspace_remembers_its_own_model(fake_generator):
 def test_a_model_that_cannot_be_used_is_refused_with_what_was_found(tmp_path):
     with pytest.raises(ConfigError, match="Unknown generator id 'bogus'. Known generators: local:smollm2-135m"):
         model_choice.choose("a", "bogus")
-    with pytest.raises(MissingDependencyError, match=r"cannot be used yet: No model at .*missing\.gguf"):
+    with pytest.raises(MissingDependencyError, match=r"cannot be used: No model at .*missing\.gguf"):
         model_choice.choose("a", f"hf:{tmp_path / 'missing.gguf'}")
     with pytest.raises(ConfigError, match="empty"):
         model_choice.choose("a", "   ")

@@ -39,8 +39,9 @@ if picked == OTHER:
                                       "openai:MODEL", max_chars=500)
     picked = typed.strip()
 row = next((r for r in rows if r["model_id"] == picked), None)
-if row:
-    st.caption(f"{row['size']}. Speed: {row['speed']}. {row['note']} Weights: {md_escape(row['where'], 200)}")
+if row:  # a shared server keeps its paths to itself
+    where = "" if servers.restricted() else f" Weights: {md_escape(row['where'], 200)}"
+    st.caption(f"{row['size']}. Speed: {row['speed']}. {row['note']}{where}")
 runner = get_runner()
 c1, c2 = st.columns(2)
 if c1.button("Use this model", icon=":material/check:", type="primary", disabled=not picked or picked == current):
@@ -70,7 +71,8 @@ if hub and not servers.restricted():
 def draw_download(job) -> None:
     with st.container(border=True):
         job_header(runner, job, "Downloads wait behind trainings and evaluations on this server.")
-        progress_line(job, starting="Contacting the hub...")
+        if job.status in ACTIVE:
+            progress_line(job, starting="Contacting the hub...")
         cancel_button(runner, job, "Cancel download")
         if job.status == DONE:
             st.success(f"{job.label}: done. Choose it above and press “Use this model”.", icon=":material/check_circle:")
@@ -81,12 +83,16 @@ def draw_download(job) -> None:
 
 watch_job(runner, st.session_state.get("download_job"), draw_download)
 with st.expander("Recommended models, and which are on this machine"):
+    listed = [r for r in rows if r["model_id"] in options] if servers.restricted() else rows
     st.dataframe(pd.DataFrame([{"Model": r["model_id"], "For": r["hardware"], "Size": r["size"],
-                                "On this machine": "yes" if r["present"] else "no", "Speed": r["speed"],
-                                "Note": r["note"]} for r in rows]), hide_index=True, width="stretch")
+                                "Here": "yes" if r["present"] else "no", "Speed": r["speed"]} for r in listed]),
+                 hide_index=True, width="stretch",
+                 column_config={"Model": st.column_config.TextColumn(width="medium"),
+                                "Speed": st.column_config.TextColumn(width="large")})
     st.caption("Sizes from each model's hub card (bf16 weights take 2 bytes per parameter). A speed is shown only "
-               "where this project's benchmarks measured it. Hub models need internet once; after that they load "
-               "from the Hugging Face cache offline.")
+               "where this project's benchmarks measured it."
+               + ("" if servers.restricted() else " Hub models need internet once; after that they load from the "
+                                                  "Hugging Face cache offline."))
 
 st.subheader("Servers and APIs")
 st.caption("Connect the workbench to models that run elsewhere: OpenAI, or any server that speaks the OpenAI chat "

@@ -57,7 +57,7 @@ def check_choice(model_id: str) -> str:
     if not entry.remote:
         where = entry.locate(model_id)
         if not where.present:
-            raise MissingDependencyError(f"{model_id} cannot be used yet: {where.detail}", fix=where.fix)
+            raise MissingDependencyError(f"{model_id} cannot be used: {where.detail}", fix=where.fix)
     return model_id
 
 
@@ -127,7 +127,7 @@ class Recommended:
 #: Parameter counts from each model's hub card; a speed only where this project's benchmarks measured one.
 RECOMMENDED: tuple[Recommended, ...] = (
     Recommended(DEFAULT_GENERATOR, "SmolLM2-135M-Instruct (packaged)", 135_000_000, "CPU laptop",
-                "22-33 tokens/s single stream on 2 CPU cores (bench/generate.py, README)",
+                "22-33 tokens/s, 2 CPU cores (bench/generate.py)",
                 "The offline default. At 135M parameters its quality will not carry over to a production model."),
     Recommended("local:gemma3-270m", "Gemma 3 270M (packaged, base model)", 268_000_000, "CPU laptop",
                 "not measured here", "Not instruction-tuned: for switching and training, not for good answers."),
