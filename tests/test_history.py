@@ -135,3 +135,29 @@ def test_embedders_and_rerankers_share_one_shape(small_index):
     assert isinstance(small_index.embedder(), Embedder)
     reranker = get_reranker(SentenceMaxSimReranker.reranker_id, small_index)
     assert isinstance(reranker, Reranker)
+
+
+def test_a_cross_encoder_from_a_local_folder_reranks_the_hits(small_index, tmp_path):
+    """``cross:FOLDER`` loads a sentence-transformers CrossEncoder and orders the hits by its scores. The
+    one built here puts an untrained scoring head on the packaged MiniLM: this checks the loading and
+    the wiring, not the quality (no trained cross-encoder ships offline)."""
+    from sentence_transformers import CrossEncoder
+
+    from workbench import models
+    from workbench.config import RetrievalConfig
+    from workbench.retrieval import CrossEncoderReranker, Reranker, clear_rerankers, get_reranker, retrieve
+
+    folder = tmp_path / "cross-encoder"
+    CrossEncoder(str(models.minilm_dir()), num_labels=1).save(str(folder))
+    reranker_id = f"cross:{folder}"
+    try:
+        reranker = get_reranker(reranker_id, small_index)
+        assert isinstance(reranker, CrossEncoderReranker) and isinstance(reranker, Reranker)
+        result = retrieve(small_index, Q, RetrievalConfig(top_k=3, candidates=6, keyword=False,
+                                                          reranker_id=reranker_id))
+        assert [t.stage for t in result.timings][-1] == "rerank" and len(result.hits) == 3
+        scores = [h.rerank_score for h in result.hits]
+        assert scores == sorted(scores, reverse=True)
+        assert scores == pytest.approx(reranker.score(Q, None, result.hits), abs=1e-5)
+    finally:
+        clear_rerankers()

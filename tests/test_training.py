@@ -204,7 +204,9 @@ def test_retrieval_aware_training_puts_the_hybrids_own_prompt_in_the_pairs(workb
     assert layers == {26, 27, 28, 29}  # the top 4 of the model's 30 layers
     with pytest.raises(ConfigError, match="needs the workspace's documents indexed"):
         train_adapter(PAIRS[:20], config, workspace="t", name="none", max_steps=1, index=None)
-    answer = run_comparison("How many days do I have to return a product?", ["hybrid"], EchoGenerator(),
+    stand_in = EchoGenerator()  # stands in for the base model the adapter was trained on: only the prompt matters here
+    stand_in.model_id = meta["base_model"]
+    answer = run_comparison("How many days do I have to return a product?", ["hybrid"], stand_in,
                             index=index, adapter=str(adapters_dir("t") / "raft")).answers[0]
     content = answer.messages[-1]["content"]
     assert len(answer.citations) == 2 and "[2] (" in content and "[3] (" not in content

@@ -303,7 +303,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     name = args.model_name or args.model
     embedder = models.get_embedder(args.embedder) if args.embedder else None
     app = create_app(generator, model_name=name, api_key=key,
-                     adapter_lister=lambda: workspace_adapters(args.workspace), embedder=embedder,
+                     adapter_lister=lambda: workspace_adapters(args.workspace, args.model), embedder=embedder,
                      embedder_name=args.embedder)
     print(f"serving {name} and the adapters of workspace {args.workspace!r} at http://{args.host}:{args.port}/v1"
           + (" (API key required)" if key else ""))

@@ -165,10 +165,14 @@ def _usage(result: Any) -> dict[str, int]:
             "total_tokens": result.usage.total}
 
 
-def workspace_adapters(workspace: str) -> dict[str, str]:
+def workspace_adapters(workspace: str, model_id: str | None = None) -> dict[str, str]:
+    """name -> folder of the workspace's adapters (only those trained on ``model_id`` when given: an
+    adapter runs only on its own base model)."""
+    from .model_choice import adapter_mismatch
     from .training import list_adapters
 
-    return {a["name"]: a["path"] for a in list_adapters(workspace)}
+    return {a["name"]: a["path"] for a in list_adapters(workspace)
+            if model_id is None or adapter_mismatch(a, model_id) is None}
 
 
 class BackgroundServer:
