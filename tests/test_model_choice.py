@@ -108,3 +108,16 @@ def test_the_cli_shows_chooses_and_uses_the_workspace_model(fake_generator, caps
     assert "Unknown generator id 'nope:x'" in capsys.readouterr().err
     assert main(["model", "--list"]) == 0
     assert "hf:Qwen/Qwen2.5-3B-Instruct" in capsys.readouterr().out
+
+
+def test_a_download_reports_its_bytes_as_they_arrive():
+    from workbench.progress import ListSink
+
+    sink = ListSink()
+    bar = model_choice.byte_bar(sink, done_before=100, total=1000, label="model.safetensors", every_s=0.0)(
+        total=900, unit="B")
+    bar.update(400)
+    bar.update(500)
+    bar.close()
+    assert [(e.step, e.total) for e in sink.events] == [(500, 1000), (1000, 1000)]
+    assert sink.events[-1].message == "model.safetensors" and sink.events[-1].metrics["bytes"] == 1000

@@ -194,16 +194,40 @@ def download(model_id: str, progress: ProgressSink = null_sink, cancel: Any = No
             from .errors import CancelledError
 
             raise CancelledError(f"Download of {repo} cancelled; the files already fetched stay in the cache.")
-        progress(ProgressEvent("download", done, total, f"{name} ({i + 1} of {len(files)}, {size / 1e6:,.0f} MB)",
-                               metrics={"bytes": done, "total_bytes": total}))
+        label = f"{name} ({i + 1} of {len(files)}, {size / 1e6:,.0f} MB)"
+        progress(ProgressEvent("download", done, total, label, metrics={"bytes": done, "total_bytes": total}))
         try:
-            hf_hub_download(repo, name)
+            hf_hub_download(repo, name, tqdm_class=byte_bar(progress, done, total, label))
         except Exception as exc:
             raise BackendError(_hub_message(repo, exc)) from exc
         done += size
     progress(ProgressEvent("download", total, total, f"{repo} is in the Hugging Face cache",
                            metrics={"bytes": total, "total_bytes": total}))
     return model_id
+
+
+def byte_bar(progress: ProgressSink, done_before: int, total: int, label: str, every_s: float = 0.5) -> type:
+    """A tqdm class for ``hf_hub_download`` that reports the bytes of one file, on top of the
+    ``done_before`` bytes of the files before it, as download progress (at most every ``every_s``)."""
+    from tqdm.auto import tqdm
+
+    class Bar(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True  # nothing printed: the sink shows it
+            super().__init__(*args, **kwargs)
+            self.sent, self.last = 0, 0.0
+
+        def update(self, n: float | None = 1) -> bool | None:
+            self.sent += int(n or 0)
+            now = time.monotonic()
+            if now - self.last >= every_s:
+                self.last = now
+                bytes_done = min(total, done_before + self.sent)
+                progress(ProgressEvent("download", bytes_done, total, label,
+                                       metrics={"bytes": bytes_done, "total_bytes": total}))
+            return super().update(n)
+
+    return Bar
 
 
 def _wanted(name: str) -> bool:
