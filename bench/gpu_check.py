@@ -10,7 +10,7 @@ decode_tok_s_gpu, compare4_wall_s_gpu (median of 3 questions, 64 new tokens each
 eval_questions, plus correct_<mode> shares from the evaluation.
 
 Without one it says so, skips every CUDA figure (null in the JSON) and runs the same steps at smoke
-size on the CPU (2 training steps of plain LoRA, 8-token answers, 2 evaluation questions), so the
+size on the CPU (3 documents, 2 training steps of plain LoRA, 8-token answers, 2 evaluation questions), so the
 script itself is checked on every machine; ``cuda`` in the JSON says which happened.
 """
 
@@ -58,7 +58,8 @@ def main() -> int:
               "the same steps run at smoke size on the CPU.", flush=True)
 
     index = open_index("gpu")
-    index.add_documents(parse_uploads(samples.sample_documents())[0])
+    documents = samples.sample_documents()
+    index.add_documents(parse_uploads(documents if cuda else documents[:3])[0])  # smoke size: 3 documents
     pairs, _ = read_pairs("training_pairs.jsonl", (samples.sample_dir() / "training_pairs.jsonl").read_bytes())
     config = TrainConfig(method="qlora" if cuda else "lora", val_fraction=0.0, epochs=3.0 if cuda else 1.0)
     if cuda:
