@@ -10,7 +10,8 @@ from workbench.errors import WorkbenchError
 from workbench.records import decode_speed
 from workbench.strategies import answer_question
 from workbench.training import adapter_system_prompt, list_adapters
-from workbench.ui.common import (StatusSink, answer_markdown, generator_id, load_generator, my_workspaces,
+from workbench.model_choice import adapter_mismatch
+from workbench.ui.common import (StatusSink, answer_markdown, generator_id, load_generator, model_line, my_workspaces,
                                  open_workspace, show_error, workspace)
 
 st.title("RAG-vs-Fine-tune Workbench")
@@ -146,19 +147,20 @@ st.caption(
     "A quick check that the local model answers. The base model knows nothing about your documents yet: "
     "that is what retrieval and fine-tuning add. Once you have trained an adapter, pick it to hear it."
 )
-adapters = list_adapters(workspace())
+model_id = generator_id()
+adapters = [a for a in list_adapters(workspace()) if adapter_mismatch(a, model_id) is None]  # only this model's
 with st.form("quick_ask"):
     question = st.text_input("Question", value="What is a return window?", max_chars=2000)
     c_len, c_with = st.columns(2)
     max_tokens = c_len.slider("Maximum answer length (tokens)", 16, 256, 96, step=16)
     picked = c_with.selectbox("Answer with", ["The base model"] + [a["name"] for a in adapters],
-                              help="The base model, or one of this workspace's adapters (trained on the Fine-tune "
-                                   "page).", disabled=not adapters)
+                              help="The base model, or one of this workspace's adapters trained on it (on the "
+                                   "Fine-tune page).", disabled=not adapters)
     asked = st.form_submit_button("Ask", icon=":material/send:", type="primary")
 
 if asked:
     try:
-        generator = load_generator(generator_id())
+        generator = load_generator(model_id)
         chosen = next((a for a in adapters if a["name"] == picked), None)
         box = st.container(key="quick_answer").empty()
         streamed: list[str] = []
@@ -180,6 +182,7 @@ if asked:
         c4.metric("Total time", f"{answer.total_s:.2f} s")
         if answer.finish_reason == "length":
             st.caption("The answer stopped at the length limit; raise it for longer answers.")
+        model_line(answer.model_id)
     except Exception as exc:
         show_error(exc)
 
