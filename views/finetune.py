@@ -277,7 +277,7 @@ if not adapters:
     st.info("No adapters yet: train one above. It appears here when training completes.", icon=":material/info:")
 else:
     st.dataframe(pd.DataFrame([{
-        "Name": a["name"], "Method": a["method"],
+        "Name": a["name"], "Base model": a.get("base_model") or DEFAULT_GENERATOR, "Method": a["method"],
         "Trained on": (f"questions + {a['retrieval_aware']['passages']} retrieved passages"
                        if a.get("retrieval_aware") else "bare questions"),
         "Pairs": a["train_pairs"], "Epochs": a["config"]["epochs"],
