@@ -25,8 +25,10 @@ def test_training_estimate_scales_the_measured_speed(workbench_home):
     # 72 training pairs -> 18 steps per epoch x 3 epochs x 4 pairs x 100 tokens x 10 ms
     assert est.seconds == pytest.approx(54 * 4 * 100 * 0.01)
     assert "10.0 ms per token" in est.text() and "plain" in est.basis
-    # A retrieval-aware training is only estimated from one trained the same way.
+    # A retrieval-aware training is only estimated from one trained the same way, and on the same model.
     assert training_estimate("e", 80, 100, TrainConfig(context_passages=3, top_layers=8)) is None
+    assert training_estimate("e", 80, 100, TrainConfig(), "local:smollm2-135m").basis == est.basis
+    assert training_estimate("e", 80, 100, TrainConfig(), "local:gemma3-270m") is None
 
 
 def test_evaluation_estimate_uses_the_last_runs_wall_time(workbench_home):
@@ -37,3 +39,8 @@ def test_evaluation_estimate_uses_the_last_runs_wall_time(workbench_home):
         "config": {"modes": ["base", "rag", "hybrid", "finetuned"]}, "results": [], "testset": {"name": "x"}}))
     est = evaluation_estimate("e", 50, ["base", "rag"])
     assert est.seconds == pytest.approx(5.0 * 50 * 2) and "5 s per answer in evaluation run r1" in est.text()
+    (evals_dir("e") / "r1.json").write_text(json.dumps({
+        "id": "r1", "status": "done", "created_at": 100.0, "finished_at": 160.0, "done": 3,
+        "config": {"modes": ["base"], "model_id": "local:smollm2-135m"}, "results": [], "testset": {"name": "x"}}))
+    assert evaluation_estimate("e", 50, ["base"], "local:smollm2-135m") is not None
+    assert evaluation_estimate("e", 50, ["base"], "local:gemma3-270m") is None  # another model, another speed

@@ -106,7 +106,7 @@ if items:
                                            key="eval_backend_adapter")
         go = st.form_submit_button("Run evaluation", icon=":material/play_arrow:", type="primary",
                                    disabled=bool(job and job.status in ACTIVE))
-    estimate = evaluation_estimate(ws, int(count), modes)
+    estimate = evaluation_estimate(ws, int(count), modes, generator_id())
     st.caption(f"Estimated time for {int(count)} question(s) through {len(modes)} approach(es): {estimate.text()}."
                if estimate else "No evaluation has run in this workspace yet, so there is no measured speed to "
                                 "estimate from: the progress bar shows the time left once the first questions finish.")

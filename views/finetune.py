@@ -196,7 +196,7 @@ if pairs is not None and base_model:
                               val_fraction=float(val_fraction), top_layers=int(top_layers) if with_context else 0,
                               context_passages=int(passages) if with_context else 0)
         median = length_report(pairs, planned, base_model=base_model)["median"]
-        estimate = training_estimate(ws, len(pairs), median, planned)
+        estimate = training_estimate(ws, len(pairs), median, planned, base_model)
         st.caption(f"Estimated training time: {estimate.text()}." if estimate else
                    "No adapter has been trained this way in this workspace yet, so there is no measured speed to "
                    "estimate from: the progress shows the time left once training starts."

@@ -24,9 +24,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min"
 
 
-def training_estimate(workspace: str, pairs: int, median_tokens: float, config: Any) -> Estimate | None:
+def training_estimate(workspace: str, pairs: int, median_tokens: float, config: Any,
+                      base_model: str | None = None) -> Estimate | None:
     """Seconds to train ``pairs`` pairs of about ``median_tokens`` tokens with ``config``, from the
-    workspace's newest adapter trained the same way (retrieval-aware or not, same layer choice)."""
+    workspace's newest adapter trained the same way (retrieval-aware or not, same layer choice, and on
+    ``base_model`` when given: another model trains at another speed)."""
+    from .config import DEFAULT_GENERATOR
     from .training import list_adapters
 
     raft = bool(getattr(config, "context_passages", 0))
@@ -37,6 +40,8 @@ def training_estimate(workspace: str, pairs: int, median_tokens: float, config: 
         if not (steps and wall and stats.get("median") and cfg.get("batch_size")):
             continue
         if bool(cfg.get("context_passages")) != raft or cfg.get("top_layers", 0) != getattr(config, "top_layers", 0):
+            continue
+        if base_model is not None and (meta.get("base_model") or DEFAULT_GENERATOR) != base_model:
             continue
         per_token = wall / (steps * cfg["batch_size"] * stats["median"])
         if raft:  # the pairs given have no passages yet: take the prompt length that run measured with them
@@ -49,15 +54,18 @@ def training_estimate(workspace: str, pairs: int, median_tokens: float, config: 
     return None
 
 
-def evaluation_estimate(workspace: str, questions: int, modes: list[str]) -> Estimate | None:
+def evaluation_estimate(workspace: str, questions: int, modes: list[str], model_id: str | None = None
+                        ) -> Estimate | None:
     """Seconds to run ``questions`` questions through ``modes``, from the workspace's newest evaluation
-    (its wall time per question, scaled by the share of these modes it ran)."""
+    (on ``model_id`` when given), its wall time per question scaled by the share of these modes it ran."""
     from .eval_runs import list_eval_runs
 
     for run in list_eval_runs(workspace):
         done, started, finished = run.get("done") or 0, run.get("created_at"), run.get("finished_at")
         ran = (run.get("config") or {}).get("modes") or []
         if not (done and started and finished and ran):
+            continue
+        if model_id is not None and (run.get("config") or {}).get("model_id", model_id) != model_id:
             continue
         per_answer = (finished - started) / (done * len(ran))
         return Estimate(per_answer * questions * len(modes),
