@@ -70,6 +70,11 @@ def test_an_adapter_runs_only_on_the_model_it_was_trained_on(fake_generator):
     assert availability(["finetuned"], adapter=gemma, model_id=DEFAULT_GENERATOR,
                         tuned_elsewhere={"finetuned"})["finetuned"] is None  # a server that serves it decides
     assert availability(["finetuned"], adapter=house, model_id=fake_generator)["finetuned"].startswith("Adapter 'house'")
+    from workbench.raft import adapter_label
+
+    assert adapter_label(model_choice.adapter_base(gemma), DEFAULT_GENERATOR) == \
+        "gemma · trained on local:gemma3-270m, not this model"
+    assert adapter_label(model_choice.adapter_base(old), DEFAULT_GENERATOR) == "old"
 
 
 def test_recommended_models_say_whether_they_are_here():

@@ -37,7 +37,7 @@ st.caption("Ask one question and see each approach answer it side by side, with 
 ws = workspace()
 index = open_index(ws)
 adapters = list_adapters(ws)
-adapter_names = {a["name"]: adapter_label(a) for a in adapters} | {"(none yet)": "(none yet)"}
+adapter_names = {a["name"]: adapter_label(a, generator_id()) for a in adapters} | {"(none yet)": "(none yet)"}
 st.session_state.setdefault("session_runs", [])
 pricing = pricing_for(ws)
 

@@ -38,7 +38,7 @@ ws = workspace()
 runner = get_runner()
 index = open_index(ws)
 adapters = list_adapters(ws)
-adapter_names = {a["name"]: adapter_label(a) for a in adapters} | {"(none yet)": "(none yet)"}
+adapter_names = {a["name"]: adapter_label(a, generator_id()) for a in adapters} | {"(none yet)": "(none yet)"}
 
 # -- 1. test set --------------------------------------------------------------------------------------
 st.subheader("1. Test set")
