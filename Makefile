@@ -16,7 +16,7 @@ HOST ?= localhost
 PORT ?= 8501
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev browser run test test-fast bench doctor clean
+.PHONY: install install-dev browser run test test-fast bench bench-peers doctor clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0] + ". Run: make run PYTHON=python3.11")'
@@ -60,6 +60,14 @@ doctor: install
 
 bench: install
 	$(PY) bench/generate.py
+
+# llama.cpp (llama-cpp-python, built from source: several minutes, needs cmake and a C++ compiler) in
+# the venv, then the decode benchmark with it measured in the same run on the same GGUF.
+LLAMA_CPP_SPEC ?= llama-cpp-python==0.3.36
+bench-peers: install
+	@$(PY) -c 'import llama_cpp' 2>/dev/null || { echo "Building $(LLAMA_CPP_SPEC) from source (several minutes)"; \
+	  $(PIP) install -q --no-binary llama-cpp-python $(LLAMA_CPP_SPEC); }
+	$(PY) bench/generate.py --json bench-peers.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -119,16 +119,17 @@ def main() -> None:
         ("rag_ttft_ms", median(rag_first) * 1000, "ms from the question to the RAG answer's first token (goal <= 500)"),
         ("rag_prefill_ms", median(rag_prefill) * 1000, "ms of that in the model (prompt read to first token)"),
     ]
-    from generate import bench_llamacpp, bench_workbench
+    from generate import bench_workbench, llamacpp_reference
 
     decode, _ = bench_workbench("local:smollm2-135m", 128, 3)
     rows.append(("decode_tok_s", decode, "tokens/s, single stream, short prompt (bench/generate.py)"))
-    if importlib.util.find_spec("llama_cpp") is not None:
-        ref, _ = bench_llamacpp(128, 3)
+    reference = llamacpp_reference(128, 3) if importlib.util.find_spec("llama_cpp") else None
+    if reference is not None:
+        ref = reference[0]
         rows += [("llamacpp_decode_tok_s", ref, "tokens/s, llama.cpp on the same GGUF"),
                  ("decode_vs_llamacpp", decode / ref, "ratio (workbench / llama.cpp)")]
-    else:
-        print("llama_cpp is not installed: the llama.cpp reference is skipped.")
+    elif importlib.util.find_spec("llama_cpp") is None:
+        print("llama_cpp is not installed: the llama.cpp reference is skipped (make bench-peers).")
     report("Compare: four approaches batched vs the RAG answer alone", rows, args.json)
 
 
