@@ -63,10 +63,13 @@ bench: install
 
 # llama.cpp (llama-cpp-python, built from source: several minutes, needs cmake and a C++ compiler) in
 # the venv, then the decode benchmark with it measured in the same run on the same GGUF.
+# A native build (-march=native, AVX-512 here) crashed in its first decode on the reference machine
+# (2026-12-03); the portable AVX2 build runs. Override with LLAMA_CMAKE_ARGS=.
 LLAMA_CPP_SPEC ?= llama-cpp-python==0.3.36
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=OFF
 bench-peers: install
 	@$(PY) -c 'import llama_cpp' 2>/dev/null || { echo "Building $(LLAMA_CPP_SPEC) from source (several minutes)"; \
-	  $(PIP) install -q --no-binary llama-cpp-python $(LLAMA_CPP_SPEC); }
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q --no-cache-dir --no-binary llama-cpp-python $(LLAMA_CPP_SPEC); }
 	$(PY) bench/generate.py --json bench-peers.json
 
 clean:
