@@ -20,6 +20,8 @@ st.markdown(f"This workspace answers, trains and records with **{md_escape(info[
             + f" {info['note']}")
 st.caption("Every approach (base, prompted, RAG, fine-tuned, hybrid) uses this model, the Fine-tune page trains on it, "
            "and each answer and adapter records it. An adapter works only on the model it was trained on.")
+if info["decode"]:
+    st.caption(info["decode"])
 rows = model_choice.recommended_status()
 OTHER = "(another model: type its id)"
 if servers.restricted():  # workshop mode: the packaged models and the operator's servers only, nothing typed

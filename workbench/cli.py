@@ -360,6 +360,8 @@ def _cmd_model(args: argparse.Namespace) -> int:
     print(f"{args.workspace}: {info['model_id']}" + (f" (chosen {info['chosen_at']})" if info["chosen_at"] else
                                                       " (the default)"))
     print(info["note"])
+    if info["decode"]:
+        print(info["decode"])
     return 0
 
 

@@ -123,7 +123,18 @@ def _check_device() -> list[Check]:
         quant = Check("4-bit (QLoRA)", OK, "available on CUDA (nf4)")
     else:
         quant = Check("4-bit (QLoRA)", OK, "available on CPU via bitsandbytes, but slower than LoRA at this model size")
-    return [device, quant]
+    return [device, quant, _check_decode_weights()]
+
+
+def _check_decode_weights() -> Check:
+    from .errors import ConfigError
+    from .runtime import DECODE_WEIGHTS_ENV, decode_weights, pick_device
+
+    try:
+        weights = decode_weights(pick_device())
+    except ConfigError as exc:
+        return Check("decode weights", MISSING, exc.args[0], exc.fix or "")
+    return Check("decode weights", OK, f"{weights} ({DECODE_WEIGHTS_ENV} chooses on CPU: int4, int8 or bf16)")
 
 
 def _check_model(kind: str, model_id: str, deep: bool) -> Check:

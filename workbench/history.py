@@ -54,10 +54,12 @@ def _run_path(workspace: str, run_id: str) -> Path:
 
 def mode_signature(mode: str, *, model_id: str, adapter: str | None, adapter_system: str | None,
                    config: GenerationConfig, retrieval: RetrievalConfig, index_fingerprint: str | None,
-                   prompt: str | None = None, examples: str | None = None) -> str:
+                   prompt: str | None = None, examples: str | None = None, weights: str | None = None) -> str:
     """What must match for an earlier answer of ``mode`` to be reused (the prompt template and, for the
     Prompted approach, the pairs its examples come from, included)."""
     key: dict[str, Any] = {"mode": mode, "model": model_id, "generation": config.to_dict()}
+    if weights is not None:  # int4 decode weights answer differently from bf16 ones
+        key["weights"] = weights
     if prompt is not None:
         key["prompt"] = prompt
     if examples is not None and mode == "prompted":
@@ -245,7 +247,9 @@ def run_and_record(
                                     adapter=backends[m][1] if m in backends else adapter,
                                     adapter_system=adapter_system, config=config, retrieval=retrieval_config,
                                     index_fingerprint=fingerprint, prompt=prompts.signature(m),
-                                    examples=examples.digest if examples is not None else None)
+                                    examples=examples.digest if examples is not None else None,
+                                    weights=getattr(backends[m][0] if m in backends else generator,
+                                                    "decode_weights", None))
                   for m in modes}
     # The question is embedded once: for the cache and, with the index's own embedder, for retrieval.
     embedder = _embedder(index, embedder_id)  # loaded before the clock starts

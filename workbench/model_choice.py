@@ -18,7 +18,7 @@ from typing import Any
 
 from . import models, paths
 from .config import DEFAULT_GENERATOR
-from .errors import BackendError, ConfigError, MissingDependencyError
+from .errors import BackendError, ConfigError, MissingDependencyError, WorkbenchError
 from .progress import ProgressEvent, ProgressSink, null_sink
 from .store import atomic_write_json, read_json
 
@@ -254,6 +254,16 @@ def describe(workspace: str) -> dict[str, Any]:
     """The workspace's model in a few fields, for the sidebar, Home and ``doctor``."""
     model_id = generator_for(workspace)
     data = read_json(_file(workspace), {}) if paths.workspace_dir(workspace, create=False).exists() else {}
+    remote = models.is_remote(model_id)
     return {"model_id": model_id, "note": models.model_note(model_id)[0],
             "chosen_at": data.get("chosen_at") if isinstance(data, dict) and data.get("generator") == model_id else None,
-            "remote": models.is_remote(model_id)}
+            "remote": remote, "decode": None if remote else _decode_note()}
+
+
+def _decode_note() -> str:
+    from . import runtime
+
+    try:
+        return runtime.decode_weights_note(runtime.pick_device())
+    except WorkbenchError as exc:
+        return str(exc).replace("\nFix: ", " ")

@@ -248,18 +248,26 @@ def run_comparison(
         except WorkbenchError as exc:
             for i in members:
                 result.errors[prepared[i][0]] = str(exc) + (f" ({exc.fix})" if exc.fix else "")
+    backend_of = {i: item[5] for i, item in enumerate(prepared)}
     for i, (mode, messages, timings, citations, use_adapter, _) in enumerate(prepared):
         if i not in generations:
             continue
         generation = generations[i]
         answer = Answer(mode=mode, question=question, text=generation.text, model_id=generation.model_id,
                         messages=messages, timings=timings + generation.timings(), usage=generation.usage,
-                        generation_config=config.to_dict(), finish_reason=generation.finish_reason,
+                        generation_config=config.to_dict() | _weights(backend_of[i]),
+                        finish_reason=generation.finish_reason,
                         citations=citations, adapter=use_adapter, batch_size=generation.batch_size)
         result.answers.append(answer)
         if on_answer:
             on_answer(answer)
     return result
+
+
+def _weights(backend: Any) -> dict[str, str]:
+    """``{"decode_weights": ...}`` for a local model (how its decode steps read the weights), else nothing."""
+    weights = getattr(backend, "decode_weights", None)
+    return {"decode_weights": weights} if isinstance(weights, str) else {}
 
 
 def adapter_context_of(adapter: str) -> dict[str, Any] | None:

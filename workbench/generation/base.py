@@ -54,6 +54,9 @@ class Generator(ABC):
     model_id: str = ""
     #: Largest number of tokens (prompt + answer) the model accepts.
     context_length: int = 2048
+    #: How a local model's decode steps read its weights (``int4``, ``int8``, ``bf16``; see
+    #: ``generation/quantized.py``); None where the model runs elsewhere. Stored with every answer.
+    decode_weights: str | None = None
 
     def generate(
         self,

@@ -13,10 +13,11 @@ Greedy output is the same whether a prompt is decoded alone or in a batch: every
 here computes each row independently, and decode attention slices each row's own keys (padding
 never enters a sum, so sums are taken in the same order). A test checks this.
 
-Attention during prefill uses PyTorch's SDPA; during decode a grouped-query kernel that reads the
-shared key/value heads without copying them (on the 2-core reference machine a decode step over an
-800-token context took 39 ms with SDPA and 31 ms with this kernel). The key/value cache reserves
-room for the answer and writes each step in place instead of concatenating.
+Attention during prefill uses PyTorch's SDPA; during decode ``decode_step.attend``, which reads the
+shared key/value heads of grouped-query attention without copying them. A Llama-shaped model decodes
+through ``decode_step.llama_step`` (the same modules without ``transformers``' per-token plumbing)
+once it has been checked to give the same logits. The key/value cache reserves room for the answer
+and writes each step in place instead of concatenating.
 """
 
 from __future__ import annotations
@@ -49,26 +50,15 @@ def register_attention() -> None:
 
 def _attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
                scaling: float | None = None, **kwargs: Any) -> tuple[Any, None]:
-    import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from .decode_step import attend
 
     starts = getattr(_state, "row_starts", None)
     if query.shape[2] != 1 or starts is None or len(starts) != query.shape[0]:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, **kwargs)
-    batch, heads, _, dim = query.shape
-    kv_heads = key.shape[1]
-    scale = scaling if scaling is not None else dim ** -0.5
-    rows = []
-    for i, start in enumerate(starts):
-        # (1, kv_heads, groups, dim): each key/value head serves `groups` query heads, as repeat_kv would.
-        q = query[i:i + 1].reshape(1, kv_heads, heads // kv_heads, dim)
-        k, v = key[i:i + 1, :, start:], value[i:i + 1, :, start:]
-        scores = torch.matmul(q, k.transpose(-1, -2)) * scale
-        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-        rows.append(torch.matmul(probs, v).reshape(1, heads, 1, dim))
-    out = rows[0] if batch == 1 else torch.cat(rows)
-    return out.transpose(1, 2).contiguous(), None
+    return attend(query, key, value, starts, scaling if scaling is not None else query.shape[-1] ** -0.5), None
 
 
 @dataclass
@@ -103,14 +93,17 @@ class Sampling:
 
 
 def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], sampling: Sampling,
-           adapter_context: Callable[[list[str | None]], Any]) -> None:
+           adapter_context: Callable[[list[str | None]], Any], pair_lone_rows: bool = True,
+           step: Callable[..., Any] | None = None) -> None:
     """Prefill each row, then decode all rows together until each stops or reaches its limit.
 
     ``forward(**kwargs)`` runs the model (PEFT-wrapped when adapters are in use);
-    ``adapter_context(names)`` returns a context manager that applies ``names[i]`` to batch row ``i``.
+    ``adapter_context(names)`` returns a context manager that applies ``names[i]`` to batch row ``i``;
+    ``pair_lone_rows``: whether a row decoding alone must be paired with a copy of itself (see below);
+    ``step(input_ids, positions, cache_layers, row_starts)`` gives one decode step's logits (default:
+    ``forward`` over a ``DynamicCache``, see :func:`generic_step`).
     """
     import torch
-    from transformers.cache_utils import DynamicCache
 
     generators = [torch.Generator().manual_seed(sampling.seed) for _ in rows]
     seen = [torch.unique(r.input_ids) for r in rows]
@@ -129,9 +122,10 @@ def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], samp
         return
     if not all(type(layer) is DynamicLayer for i in active for layer in caches[i].layers):
         raise NotImplementedError("batched decode needs plain dynamic key/value caches")
-    # Matrix products give the same rows for any batch of 2 or more, but a single row takes another
-    # kernel with other rounding: a row decoding alone is paired with a copy of itself.
-    slots = _slots(active)
+    # Where a matrix product gives the same rows for any batch of 2 or more but a single row takes another
+    # kernel with other rounding, a row decoding alone is paired with a copy of itself. The caller knows
+    # (``rows_independent``): packed decode weights and most bf16 products on current CPUs need no copy.
+    slots = _slots(active, pair_lone_rows)
     lengths = {i: int(rows[i].input_ids.shape[0]) for i in active}
     width = max(lengths.values())
     room = max(rows[i].max_new for i in active)
@@ -139,10 +133,9 @@ def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], samp
     for li in range(len(caches[active[0]].layers)):
         keys = [caches[i].layers[li].keys for i in slots]
         values = [caches[i].layers[li].values for i in slots]
-        layers.append(_GrowingLayer(keys, values, width, room))
+        layers.append(GrowingLayer(keys, values, width, room))
     del caches
-    cache = DynamicCache()
-    cache.layers = layers
+    step = step or generic_step(forward)
     starts = [width - lengths[i] for i in slots]
     positions = torch.tensor([lengths[i] for i in slots])[:, None]
     names: list[str | None] | None = None
@@ -153,12 +146,7 @@ def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], samp
                 stack.close()
                 stack.enter_context(adapter_context(names))
             current = torch.tensor([rows[i].out[-1] for i in slots])[:, None]
-            _state.row_starts = starts
-            try:
-                out = forward(input_ids=current, position_ids=positions, past_key_values=cache, use_cache=True)
-            finally:
-                _state.row_starts = None
-            logits = out.logits[:, -1]
+            logits = step(current, positions, layers, starts)
             for b, i in enumerate(slots):
                 if b > 0 and slots[b - 1] == i:  # the copy of a lone row
                     continue
@@ -170,14 +158,31 @@ def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], samp
                 keep = [b for b, i in enumerate(slots) if not rows[i].finished]
                 if not keep:
                     break
-                if len(keep) == 1 or (len(keep) == 2 and slots[keep[0]] == slots[keep[1]]):
+                if pair_lone_rows and (len(keep) == 1 or (len(keep) == 2 and slots[keep[0]] == slots[keep[1]])):
                     keep = [keep[0], keep[0]]
                 index = torch.tensor(keep)
-                for layer in cache.layers:
+                for layer in layers:
                     layer.batch_select_indices(index)
                 positions = positions[index]
                 starts = [starts[b] for b in keep]
                 slots = [slots[b] for b in keep]
+
+
+def generic_step(forward: Callable[..., Any]) -> Callable[..., Any]:
+    """A decode step through the model's own forward (any architecture the loop accepts)."""
+
+    def step(input_ids: Any, positions: Any, layers: list[Any], starts: list[int]) -> Any:
+        from transformers.cache_utils import DynamicCache
+
+        cache = DynamicCache()
+        cache.layers = layers
+        _state.row_starts = starts
+        try:
+            out = forward(input_ids=input_ids, position_ids=positions, past_key_values=cache, use_cache=True)
+        finally:
+            _state.row_starts = None
+        return out.logits[:, -1]
+    return step
 
 
 class RowMask(torch.nn.Module):
@@ -191,7 +196,7 @@ class RowMask(torch.nn.Module):
         return x * self.mask
 
 
-class _GrowingLayer(DynamicLayer):
+class GrowingLayer(DynamicLayer):
     """A key/value cache layer with room reserved for the answer: a step writes its column in place.
 
     (``DynamicLayer`` concatenates the whole cache at every step, which on CPU cost more than the
@@ -242,8 +247,16 @@ class _GrowingLayer(DynamicLayer):
         self._views()
 
 
-def _slots(active: list[int]) -> list[int]:
-    return active * 2 if len(active) == 1 else list(active)
+def _slots(active: list[int], pair_lone_rows: bool) -> list[int]:
+    return active * 2 if pair_lone_rows and len(active) == 1 else list(active)
+
+
+def rows_independent(module: Any, in_features: int, dtype: Any) -> bool:
+    """Whether ``module`` gives each row of a one-token batch exactly what that row gives alone."""
+    probe = torch.randn(3, 1, in_features, generator=torch.Generator().manual_seed(1)).to(dtype)
+    with torch.inference_mode():
+        together = module(probe)
+        return all(torch.equal(together[i:i + 1], module(probe[i:i + 1])) for i in range(3))
 
 
 def _accept(row: Row, token: int, eos_ids: set[int]) -> None:

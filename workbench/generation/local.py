@@ -139,6 +139,16 @@ class LocalGenerator(Generator):
                 fix="Use a local folder, or run once with internet so the model is in the Hugging Face cache.",
             ) from exc
         self.model.eval()
+        from ..runtime import decode_weights
+        from .quantized import pack_for_decode
+
+        #: How decode steps read the weights (``quantized.py``): stored with every answer of this model.
+        self.packing = pack_for_decode(self.model, decode_weights(self.device))
+        self.decode_weights = self.packing.weights
+        #: Whether a row decoding alone must be paired with a copy of itself (``batching.decode``).
+        self.pair_lone_rows = False
+        self._probed: set[tuple[int, int]] = set()
+        self._probe_linears(m for m in self.model.modules() if type(m) is torch.nn.Linear)
         self.load_s = time.perf_counter() - started
         #: None for a model with its own chat template, else why its prompts look plain (shown with its answers).
         self.template_note = PLAIN_TEMPLATE_NOTE if self.tokenizer.workbench_plain_template else None
@@ -154,8 +164,22 @@ class LocalGenerator(Generator):
         self._eos_ids = {self.tokenizer.eos_token_id} | set(eos if isinstance(eos, list) else [eos] if eos else [])
         self._eos_ids.discard(None)
         self.batches = self._can_batch()
+        #: The decode step the batched loop uses: ``decode_step.llama_step`` where it gives the model's own
+        #: logits exactly, else the model's forward (``batching.generic_step``).
+        self._step: Any = None
+        self._low_rank: Any = None  # decode_step.LowRank: adapters' fp32 factors, cleared when adapters change
         if not self.batches:
             self._execute = self._execute_hf  # type: ignore[method-assign]
+        else:
+            from functools import partial
+
+            from .batching import GrowingLayer, generic_step
+            from .decode_step import LowRank, fused_products, llama_step, matches_forward, supported
+
+            fused = fused_products(self.model) if supported(self.model) else []
+            if matches_forward(self.model, generic_step(self.model), GrowingLayer, fused):
+                self._low_rank = LowRank()
+                self._step = partial(llama_step, self.model, fused=fused, low_rank=self._low_rank)
 
     # -- tokens -----------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
@@ -175,6 +199,8 @@ class LocalGenerator(Generator):
         from peft import PeftModel
 
         key = _adapter_key(path)
+        if self._low_rank is not None and (self._peft is None or key not in self._peft.peft_config):
+            self._low_rank.clear()
         if self._peft is None:
             self._peft = PeftModel.from_pretrained(self.model, path, adapter_name=key, is_trainable=False)
             self._peft.eval()
@@ -188,12 +214,28 @@ class LocalGenerator(Generator):
         for name, param in self._peft.named_parameters():
             if f".{key}." in name and param.dtype != dtype:
                 param.data = param.data.to(dtype)
+        self._probe_linears(m for layer in self._lora_layers(key) for m in (layer.lora_A[key], layer.lora_B[key]))
         return key
+
+    def _probe_linears(self, modules: Any) -> None:
+        """Pair lone rows from now on if any of these products rounds a lone row differently."""
+        from .batching import rows_independent
+
+        dtype = next(self.model.parameters()).dtype
+        for module in modules:
+            shape = (module.in_features, module.out_features)
+            if shape in self._probed or self.pair_lone_rows:
+                continue
+            self._probed.add(shape)
+            if not rows_independent(module, module.in_features, dtype):
+                self.pair_lone_rows = True
 
     def unload_adapter(self, path: str) -> None:
         if self._peft is not None and _adapter_key(path) in self._peft.peft_config:
             with self._lock:
                 key = _adapter_key(path)
+                if self._low_rank is not None:
+                    self._low_rank.clear()
                 if len(self._peft.peft_config) == 1:  # the last one: give back the plain base model
                     self.model = self._peft.unload()
                     self._peft = None
@@ -231,7 +273,8 @@ class LocalGenerator(Generator):
         sampling = Sampling(config.greedy, config.temperature, config.top_p, config.repetition_penalty, config.seed)
         with self._lock, self._torch.inference_mode():
             forward = self._peft if self._peft is not None else self.model
-            decode(forward, rows, set() if config.ignore_eos else self._eos_ids, sampling, self._adapter_scope)
+            decode(forward, rows, set() if config.ignore_eos else self._eos_ids, sampling, self._adapter_scope,
+                   self.pair_lone_rows, self._step)
         # A row whose caller failed (went away) carries its error; the coalescer gives it to that caller only.
         return [r.error if r.error is not None else
                 Execution(int(r.input_ids.shape[0]), len(r.out) + (1 if r.stopped else 0),

@@ -1,0 +1,108 @@
+"""Packed decode weights (generation/quantized.py) and the direct decode step (generation/decode_step.py)."""
+
+import pytest
+import torch
+
+from workbench import runtime
+from workbench.errors import ConfigError
+from workbench.generation.quantized import DecodeLinear, fuse, pack_for_decode
+
+
+class Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a = torch.nn.Linear(64, 128, bias=False)
+        self.b = torch.nn.Linear(64, 32, bias=False)
+        self.c = torch.nn.Linear(128, 64, bias=True)
+        self.to(torch.bfloat16)
+
+
+def test_int4_packing_keeps_one_set_of_weights_for_prefill_and_decode():
+    model = Tiny()
+    before = model.a.weight.detach().float().clone()
+    packing = pack_for_decode(model, "int4")
+    assert packing.weights == "int4" and packing.layers == 3 and packing.kept == 0
+    assert all(type(m) is DecodeLinear for m in (model.a, model.b, model.c))
+    # The bf16 copy prefill reads is the packed values: a one-token step and a prompt agree on them.
+    x = torch.randn(2, 5, 64, dtype=torch.bfloat16)
+    step = torch.cat([model.a(x[:, i:i + 1]) for i in range(5)], 1)
+    prompt = model.a(x)
+    assert (step.float() - prompt.float()).abs().max() < 0.05 * prompt.float().abs().max()
+    # 4 bits per weight change it by at most half a step of its group (1/30 of the group's range, at most
+    # 1/15 of the layer's largest weight), plus bf16 rounding of the group's scale and zero.
+    assert 0 < packing.max_change < 1 / 15 * 1.1
+    assert (model.a.weight.float() - before).abs().max() > 0
+    # A row's output does not depend on its neighbours in the batch.
+    rows = torch.randn(4, 1, 64, dtype=torch.bfloat16)
+    assert torch.equal(model.a(rows), torch.cat([model.a(rows[i:i + 1]) for i in range(4)]))
+    # The bias is added on the packed path too.
+    assert torch.allclose(model.c(torch.ones(1, 1, 128, dtype=torch.bfloat16)).float(),
+                          torch.nn.functional.linear(torch.ones(1, 1, 128), model.c.weight.float(),
+                                                     model.c.bias.float()), rtol=0.02, atol=0.05)
+
+
+def test_weights_already_on_the_4_bit_grid_pack_without_change():
+    """A Q4_1 GGUF's layers are already 4-bit groups of 32: packing them again loses nothing."""
+    model = Tiny()
+    pack_for_decode(model, "int4")
+    again = Tiny()
+    for name in ("a", "b", "c"):
+        getattr(again, name).weight.data = getattr(model, name).weight.data.clone()
+    assert pack_for_decode(again, "int4").max_change < 0.01
+
+
+def test_int8_and_bf16_choices():
+    model = Tiny()
+    assert pack_for_decode(model, "int8").weights == "int8" and model.a.kind == "int8"
+    plain = Tiny()
+    assert pack_for_decode(plain, "bf16").layers == 0 and type(plain.a) is torch.nn.Linear
+    fp32 = Tiny().float()  # packed kernels take bf16 activations: an fp32 model stays as it is
+    assert pack_for_decode(fp32, "int4").weights == "bf16"
+
+
+def test_fused_products_give_each_part_its_own_output():
+    model = Tiny()
+    pack_for_decode(model, "int4")
+    fused = fuse([model.a, model.b])
+    assert fused is not None and fused.serves([model.a, model.b])
+    x = torch.randn(3, 1, 64, dtype=torch.bfloat16)
+    a, b = fused(x)
+    assert torch.equal(a, model.a(x)) and torch.equal(b, model.b(x))
+    assert fuse([model.a, model.c]) is None  # different inputs (and a bias)
+    assert fuse([model.b, model.a]) is None  # the kernel packs outputs in blocks of 64: 32 then 128 does not fuse
+    assert not fused.serves([torch.nn.Linear(64, 128), model.b])  # a layer wrapped since is not served
+
+
+def test_decode_weights_setting(monkeypatch):
+    monkeypatch.delenv(runtime.DECODE_WEIGHTS_ENV, raising=False)
+    assert runtime.decode_weights("cpu") == "int4"
+    assert runtime.decode_weights("cuda") == "bf16"
+    monkeypatch.setenv(runtime.DECODE_WEIGHTS_ENV, "BF16")
+    assert runtime.decode_weights("cpu") == "bf16"
+    assert "as loaded" in runtime.decode_weights_note("cpu")
+    monkeypatch.setenv(runtime.DECODE_WEIGHTS_ENV, "fp8")
+    with pytest.raises(ConfigError, match="found 'fp8'") as err:
+        runtime.decode_weights("cpu")
+    assert "bf16" in err.value.fix
+
+
+@pytest.mark.slow
+def test_the_packaged_model_decodes_packed_through_the_direct_step():
+    from workbench import models
+    from workbench.config import GenerationConfig
+    from workbench.generation.batching import GrowingLayer, generic_step
+    from workbench.generation.decode_step import fused_products, matches_forward
+
+    gen = models.get_generator("local:smollm2-135m")
+    assert gen.decode_weights == "int4" and gen.packing.kept == 0
+    assert gen.packing.layers == 30 * 7 + 1  # every projection and the output layer
+    # The GGUF's layers are Q4_1: packing them again barely moves a weight (bf16 rounding only).
+    assert gen.packing.max_change < 0.01
+    assert gen._step is not None and not gen.pair_lone_rows
+    plan = fused_products(gen.model)
+    assert all(qkv is not None and gate_up is not None for qkv, gate_up in plan)
+    assert matches_forward(gen.model, generic_step(gen.model), GrowingLayer, plan)
+    out = gen.generate([{"role": "user", "content": "What is the capital of France?"}],
+                       GenerationConfig(max_new_tokens=12))
+    assert "Paris" in out.text
