@@ -36,22 +36,18 @@ def setup(adapter: str | None) -> tuple[object, str, str | None]:
     from workbench.documents import parse_uploads
     from workbench.index import open_index
     from workbench.pairs import read_pairs
-    from workbench.training import adapter_path, adapter_system_prompt, train_adapter
+    from workbench.training import load_adapter, train_adapter
 
     index = open_index("bench")
     index.add_documents(parse_uploads(samples.sample_documents())[0])
     if adapter is None:
         pairs, _ = read_pairs("training_pairs.jsonl", (samples.sample_dir() / "training_pairs.jsonl").read_bytes())
         print("training a small adapter for the benchmark (8 steps) ...", flush=True)
-        meta = train_adapter(pairs, TrainConfig(epochs=1, batch_size=4), workspace="bench", name="bench",
-                             max_steps=8)
-        adapter = str(adapter_path("bench", "bench"))
+        trained = train_adapter(pairs, TrainConfig(epochs=1, batch_size=4), workspace="bench", name="bench",
+                                max_steps=8)
     else:
-        import json
-        from pathlib import Path
-
-        meta = json.loads((Path(adapter) / "workbench-adapter.json").read_text())
-    return index, adapter, adapter_system_prompt(meta)
+        trained = load_adapter(adapter)
+    return index, trained.path, trained.system_prompt
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ def main() -> int:
     from workbench.index import open_index
     from workbench.pairs import read_pairs
     from workbench.strategies import run_comparison
-    from workbench.training import adapter_path, adapter_system_prompt, train_adapter
+    from workbench.training import train_adapter
 
     cuda = torch.cuda.is_available()
     started = time.perf_counter()
@@ -65,15 +65,15 @@ def main() -> int:
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    meta = train_adapter(pairs if cuda else pairs[:12], config, workspace="gpu", name="gpu",
-                         max_steps=None if cuda else 2)
+    trained = train_adapter(pairs if cuda else pairs[:12], config, workspace="gpu", name="gpu",
+                            max_steps=None if cuda else 2)
     train_s = time.perf_counter() - t0
-    print(f"trained: {meta['method']} on {meta['device_name']}, {meta['steps']} steps, {train_s:.1f} s", flush=True)
-    out["train_method"] = meta["method"]
+    print(f"trained: {trained.method} on {trained.meta.get('device_name')}, {trained.steps} steps, {train_s:.1f} s",
+          flush=True)
+    out["train_method"] = trained.method
     out["qlora_train_s"] = round(train_s, 2) if cuda else None
     out["qlora_peak_mem_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3) if cuda else None
-    adapter = str(adapter_path("gpu", "gpu"))
-    system = adapter_system_prompt(meta)
+    adapter, system = trained.path, trained.system_prompt
 
     generator = models.get_generator(DEFAULT_GENERATOR)
     tokens = 64 if cuda else 8

@@ -186,11 +186,11 @@ def train_adapters(home: Path, sessions: int, steps: int = 4) -> float:
     path = samples.sample_dir() / "training_pairs.jsonl"
     pairs, _ = read_pairs(path.name, path.read_bytes())
     t0 = time.perf_counter()
-    meta = train_adapter(pairs[:16], TrainConfig(rank=4, alpha=8, epochs=1.0, val_fraction=0.0),
-                         workspace="load-00", name=ADAPTER, max_steps=steps)
+    trained = train_adapter(pairs[:16], TrainConfig(rank=4, alpha=8, epochs=1.0, val_fraction=0.0),
+                            workspace="load-00", name=ADAPTER, max_steps=steps)
     seconds = time.perf_counter() - t0
     for n in range(2, sessions, 2):
-        shutil.copytree(meta["path"] if "path" in meta else adapters_dir("load-00") / ADAPTER,
+        shutil.copytree(trained.path,
                         adapters_dir(f"load-{n:02d}") / ADAPTER)
     return seconds
 

@@ -77,8 +77,7 @@ def main() -> None:
     from workbench.progress import TqdmSink
     from workbench.prompts import example_pool, load_prompts
     from workbench.raft import RAFT_DEFAULTS
-    from workbench.store import read_json
-    from workbench.training import ADAPTER_META, adapter_system_prompt, adapters_dir, train_adapter
+    from workbench.training import ADAPTER_META, adapters_dir, load_adapter, train_adapter
 
     tables = judge_tables()
     index = open_index(WS)
@@ -99,11 +98,10 @@ def main() -> None:
             sink.close()
             timings[name] = time.perf_counter() - started
         else:
-            timings[name] = read_json(folder / ADAPTER_META)["wall_s"]
+            timings[name] = load_adapter(folder).wall_s or 0.0
             print(f"reusing adapter {name} (training loop {timings[name]:.0f} s; whole call not measured)")
-    plain, raft = str(adapters_dir(WS) / "plain"), str(adapters_dir(WS) / "raft")
-    plain_meta, raft_meta = read_json(adapters_dir(WS) / "plain" / ADAPTER_META), read_json(
-        adapters_dir(WS) / "raft" / ADAPTER_META)
+    plain_adapter, raft_adapter = load_adapter(adapters_dir(WS) / "plain"), load_adapter(adapters_dir(WS) / "raft")
+    plain, raft = plain_adapter.path, raft_adapter.path
 
     test_path = samples.sample_dir() / "eval_set.jsonl"
     items, _ = read_testset(test_path.name, test_path.read_bytes())
@@ -114,17 +112,17 @@ def main() -> None:
     common = dict(workspace=WS, index=index, config=gen, embedder_id=index.config.embedder_id, prompts=prompts)
     sink = TqdmSink()
     raft_run = evaluate(items, ["hybrid"], generator, adapter=raft, adapter_name="raft",
-                        adapter_system=adapter_system_prompt(raft_meta), progress=sink,
+                        adapter_system=raft_adapter.system_prompt, progress=sink,
                         label="quality: retrieval-aware adapter", **common)
     print(f"hybrid with the retrieval-aware adapter: {summarize(raft_run)['hybrid']['correct_answerable']:.3f} correct")
     main_run = evaluate(items, ["base", "prompted", "rag", "finetuned", "hybrid"], generator, adapter=plain,
-                        adapter_name="plain", adapter_system=adapter_system_prompt(plain_meta), progress=sink,
+                        adapter_name="plain", adapter_system=plain_adapter.system_prompt, progress=sink,
                         examples=example_pool(WS, plain, embed), label="quality: plain adapter", **common)
     original = dict(samples.sample_documents())["returns-policy.md"]
     update = knowledge_update(items if not args.limit else read_testset(test_path.name, test_path.read_bytes())[0],
                               ["rag", "finetuned"], generator, workspace=WS, index=index,
                               updated=samples.updated_document("returns-policy.md"), adapter=plain,
-                              adapter_name="plain", adapter_system=adapter_system_prompt(plain_meta),
+                              adapter_name="plain", adapter_system=plain_adapter.system_prompt,
                               config=gen, embedder_id=index.config.embedder_id, progress=sink)
     index.add_documents(parse_uploads([("returns-policy.md", original)])[0])  # leave the workspace as found
     sink.close()
@@ -146,9 +144,9 @@ def main() -> None:
         ("judge_accuracy", right / cases, f"{right} of {cases} hand-labelled cases ("
          + ", ".join(f"{k}: {r}/{t}" for k, (r, t) in tables.items()) + ")"),
         ("raft_train_s", timings["raft"], f"s, retrieval-aware training of {len(pairs)} pairs "
-         f"({raft_meta['steps']} steps, loop {raft_meta['wall_s']:.0f} s)"),
-        ("plain_train_s", timings["plain"], f"s, plain training ({plain_meta['steps']} steps, loop "
-         f"{plain_meta['wall_s']:.0f} s)"),
+         f"({raft_adapter.steps} steps, loop {raft_adapter.wall_s or 0:.0f} s)"),
+        ("plain_train_s", timings["plain"], f"s, plain training ({plain_adapter.steps} steps, loop "
+         f"{plain_adapter.wall_s or 0:.0f} s)"),
         ("raft_over_plain_train", timings["raft"] / timings["plain"], "ratio, same run"),
     ]
     for m, v in after.items():

@@ -37,30 +37,24 @@ def main() -> None:
     models.get_generator()  # convert/load outside the timed part
     config = TrainConfig(method=args.method, val_fraction=0.0)
     started = time.perf_counter()
-    meta = train_adapter(train, config, workspace="bench", name="bench")
+    trained = train_adapter(train, config, workspace="bench", name="bench")
     total = time.perf_counter() - started
-    print(f"trained {meta['train_pairs']} pairs x {config.epochs} epochs ({meta['method']}, {meta['device_name']}): "
-          f"{meta['steps']} steps, loop {meta['wall_s']:.1f} s, total {total:.1f} s, final loss {meta['final_train_loss']:.3f}")
+    print(f"trained {trained.train_pairs} pairs x {config.epochs} epochs ({trained.method}, "
+          f"{trained.meta.get('device_name')}): {trained.steps} steps, loop {trained.wall_s or 0:.1f} s, "
+          f"total {total:.1f} s, final loss {trained.final_train_loss or 0:.3f}")
     generator = models.get_generator()
     gen_config = GenerationConfig(max_new_tokens=96)
     check = FormatCheck()
     before = [generator.generate(q.prompt_messages(), gen_config).text for q in held]
-    after = [generator.generate(q.prompt_messages(), gen_config, adapter=meta["path"] if "path" in meta else
-                                str(models_path(meta))).text for q in held]
+    after = [generator.generate(q.prompt_messages(), gen_config, adapter=trained.path).text for q in held]
     for q, a in zip(held, after):
         print(f"  {'ok ' if check.passes(a) else 'BAD'} {q.question[:60]!r} -> {a[:80]!r}")
-    report(f"Adapter training ({args.pairs} pairs x {config.epochs} epochs, method {meta['method']})", [
-        ("train_wall_s", meta["wall_s"], "s, training loop"),
+    report(f"Adapter training ({args.pairs} pairs x {config.epochs} epochs, method {trained.method})", [
+        ("train_wall_s", trained.wall_s, "s, training loop"),
         ("train_total_s", total, "s, with base model loading and adapter saving"),
         ("format_compliance_before", compliance(before, check), f"share of {len(held)} held-out answers, base model"),
         ("format_compliance_after", compliance(after, check), f"share of {len(held)} held-out answers, adapter"),
     ], args.json)
-
-
-def models_path(meta):
-    from workbench.training import adapter_path
-
-    return adapter_path("bench", meta["name"])
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from tests.fakes import FAKE_ID
 from workbench import model_choice, models, workshop
 from workbench.cli import main
 from workbench.config import DEFAULT_GENERATOR
-from workbench.errors import BackendError, ConfigError, MissingDependencyError
+from workbench.errors import BackendError, ConfigError, DataError, MissingDependencyError
 from workbench.paths import ADAPTER_META
 from workbench.strategies import availability
 from workbench.training import adapters_dir
@@ -126,3 +126,27 @@ def test_a_download_reports_its_bytes_as_they_arrive():
     bar.close()
     assert [(e.step, e.total) for e in sink.events] == [(500, 1000), (1000, 1000)]
     assert sink.events[-1].message == "model.safetensors" and sink.events[-1].metrics["bytes"] == 1000
+
+
+def test_an_adapter_is_one_record_however_it_is_read(tmp_path):
+    """Metadata written by older versions loads as the same record: the defaults fill what it lacks."""
+    from workbench.records import Adapter
+    from workbench.training import get_adapter, list_adapters, load_adapter
+
+    old = adapters_dir("default") / "old"
+    old.mkdir(parents=True)
+    (old / ADAPTER_META).write_text(json.dumps({
+        "name": "renamed-since", "created_at": 5.0, "wall_s": 12.5, "steps": "not a number",
+        "val_questions": [{"messages": [{"role": "system", "content": "Answer in the house style."},
+                                        {"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}]}]}))
+    adapter = load_adapter(old)
+    assert adapter == get_adapter("default", "old") == list_adapters("default")[0]
+    assert isinstance(adapter, Adapter) and adapter.name == "old"  # the folder names it
+    assert adapter.base_model == DEFAULT_GENERATOR and adapter.method == "lora"
+    assert adapter.wall_s == 12.5 and adapter.steps is None
+    assert adapter.system_prompt == "Answer in the house style."
+    assert adapter.val_prompts == [[{"role": "system", "content": "Answer in the house style."},
+                                    {"role": "user", "content": "Q?"}]]
+    assert "history" not in adapter.details() and adapter.details()["path"] == str(old)
+    with pytest.raises(DataError, match="Expected an adapter trained by this workbench"):
+        load_adapter(tmp_path)

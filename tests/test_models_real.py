@@ -112,7 +112,7 @@ def test_a_second_packaged_model_answers_trains_and_refuses_the_other_models_ada
     pairs, _ = read_pairs("t.jsonl", (ROOT / "sample_data" / "training_pairs.jsonl").read_bytes())
     config = TrainConfig(rank=4, alpha=8, max_length=128, batch_size=4, val_fraction=0.0, learning_rate=1e-3,
                          target_modules="q_proj,v_proj")
-    meta = train_adapter(pairs[:12], config, workspace="g", name="g", base_model=gemma.model_id, max_steps=2)
+    meta = train_adapter(pairs[:12], config, workspace="g", name="g", base_model=gemma.model_id, max_steps=2).meta
     folder = adapters_dir("g") / "g"
     assert meta["base_model"] == gemma.model_id and meta["base_hub_id"] == "google/gemma-3-270m"
     assert json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"] == "google/gemma-3-270m"

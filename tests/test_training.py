@@ -34,7 +34,10 @@ def test_training_changes_lora_weights_only(workbench_home):
                                  __import__("pathlib").Path(model_source("local:smollm2-135m"))).glob("*.safetensors"))
     before = _sha(base_file)
     sink = ListSink()
-    meta = train_adapter(PAIRS[:20], QUICK, workspace="t", name="quick", progress=sink, max_steps=3)
+    trained = train_adapter(PAIRS[:20], QUICK, workspace="t", name="quick", progress=sink, max_steps=3)
+    meta = trained.meta
+    assert trained.name == "quick" and trained.steps == 3 and trained.path == str(adapters_dir("t") / "quick")
+    assert list_adapters("t") == [trained]  # what training returns is what the list holds
     assert _sha(base_file) == before  # the base weights on disk are untouched
     folder = adapters_dir("t") / "quick"
     tensors = load_file(str(folder / "adapter_model.safetensors"))
@@ -88,14 +91,14 @@ def test_cancel_leaves_no_adapter(workbench_home):
 
 def test_qlora_forced_on_cpu_works(workbench_home):
     meta = train_adapter(PAIRS[:12], TrainConfig(method="qlora", rank=4, alpha=8, max_length=96, val_fraction=0.0),
-                         workspace="t", name="q", max_steps=1)
+                         workspace="t", name="q", max_steps=1).meta
     assert meta["method"] == "qlora" and "slower" in meta["method_reason"]
     assert (adapters_dir("t") / "q" / "adapter_model.safetensors").exists()
 
 
 @pytest.mark.requires_cuda
 def test_qlora_on_cuda(workbench_home):
-    meta = train_adapter(PAIRS[:40], TrainConfig(val_fraction=0.0), workspace="t", name="gpu")
+    meta = train_adapter(PAIRS[:40], TrainConfig(val_fraction=0.0), workspace="t", name="gpu").meta
     assert meta["method"] == "qlora" and meta["device"] == "cuda"
 
 
@@ -124,9 +127,9 @@ def test_out_of_memory_is_a_clear_message(workbench_home, monkeypatch):
 
 def test_adapter_list_rename_zip_delete_and_before_after(workbench_home):
     train_adapter(PAIRS[:20], QUICK, workspace="t", name="one", max_steps=2)
-    assert [a["name"] for a in list_adapters("t")] == ["one"]
+    assert [a.name for a in list_adapters("t")] == ["one"]
     rename_adapter("t", "one", "two")
-    assert [a["name"] for a in list_adapters("t")] == ["two"]
+    assert [a.name for a in list_adapters("t")] == ["two"]
     import io
     import zipfile
 
@@ -166,7 +169,7 @@ def test_epoch_scores_are_recorded_for_the_training_curve(workbench_home):
     sink = ListSink()
     meta = train_adapter(PAIRS[:12], TrainConfig(rank=4, alpha=8, max_length=128, batch_size=4, epochs=1,
                                                  val_fraction=0.0), workspace="t", name="scored", progress=sink,
-                         score_items=items)
+                         score_items=items).meta
     scores = [h for h in meta["history"] if "eval_score" in h]
     assert len(scores) == 1 and 0.0 <= scores[0]["eval_score"] <= 1.0 and scores[0]["eval_questions"] == 2
     assert [i["id"] for i in meta["score_items"]] == ["q1", "q2"]
@@ -193,7 +196,7 @@ def test_retrieval_aware_training_puts_the_hybrids_own_prompt_in_the_pairs(workb
                                        if d[0] in {"returns-policy.md", "faq.md"}])[0])
     config = TrainConfig(rank=4, alpha=8, max_length=384, batch_size=4, val_fraction=0.2, context_passages=2,
                          context_sentences=2, distractor_share=0.2, top_layers=4)
-    meta = train_adapter(PAIRS[:20], config, workspace="t", name="raft", max_steps=1, index=index)
+    meta = train_adapter(PAIRS[:20], config, workspace="t", name="raft", max_steps=1, index=index).meta
     ra = meta["retrieval_aware"]
     assert ra["passages"] == 2 and ra["index_fingerprint"] == index.fingerprint() and ra["distractor_pairs"] >= 1
     assert meta["context"] == {"top_k": 2, "sentences": 2}

@@ -18,7 +18,7 @@ from workbench.history import (ALL_BAD, BLIND_LETTERS, DEFAULT_CACHE_THRESHOLD, 
 from workbench.index import open_index
 from workbench.pricing import pricing_for
 from workbench.strategies import DESCRIPTIONS, LABELS, MODE_TABLE, MODES, availability, resolve_backends, retrieves
-from workbench.training import adapter_system_prompt, list_adapters
+from workbench.training import list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
 from workbench.records import decode_speed
@@ -37,7 +37,7 @@ st.caption("Ask one question and see each approach answer it side by side, with 
 ws = workspace()
 index = open_index(ws)
 adapters = list_adapters(ws)
-adapter_names = {a["name"]: adapter_label(a, generator_id()) for a in adapters} | {"(none yet)": "(none yet)"}
+adapter_names = {a.name: adapter_label(a, generator_id()) for a in adapters} | {"(none yet)": "(none yet)"}
 st.session_state.setdefault("session_runs", [])
 pricing = pricing_for(ws)
 
@@ -55,7 +55,7 @@ with st.form("compare"):
     c1, c2 = st.columns([2, 1])
     modes = c1.multiselect("Approaches", list(MODES), default=["base", "prompted", "rag", "finetuned", "hybrid"],
                            format_func=lambda m: LABELS[m])
-    adapter_name = c2.selectbox("Adapter (fine-tuned and hybrid)", [a["name"] for a in adapters] or ["(none yet)"],
+    adapter_name = c2.selectbox("Adapter (fine-tuned and hybrid)", [a.name for a in adapters] or ["(none yet)"],
                                 format_func=adapter_names.get)
     c3, c4 = st.columns(2)
     top_k = c3.slider("Chunks retrieved (RAG, hybrid)", 1, 10, 5)
@@ -83,10 +83,10 @@ with st.form("compare"):
     go = st.form_submit_button("Compare", icon=":material/compare_arrows:", type="primary")
 
 prompts = prompt_editor(ws, "compare_prompts")
-chosen = next((a for a in adapters if a["name"] == adapter_name), None)
-examples = example_pool(ws, chosen["path"] if chosen else None, models.get_embedder(index.config.embedder_id).embed)
+chosen = next((a for a in adapters if a.name == adapter_name), None)
+examples = example_pool(ws, chosen.path if chosen else None, models.get_embedder(index.config.embedder_id).embed)
 remote_modes = {m for m, b in backend_ids.items() if b.strip()}
-plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None, model_id=generator_id(),
+plan = availability(modes, index=index, adapter=chosen.path if chosen else None, model_id=generator_id(),
                     tuned_elsewhere={m for m in remote_modes if MODE_TABLE[m].adapter}, examples=examples)
 with st.expander("What each approach does, and what it needs"):
     for mode in MODES:
@@ -118,12 +118,12 @@ def live_run() -> None:
         boxes[mode].markdown(answer_markdown(answer["text"]))
 
     backends = resolve_backends({m: backend_ids[m] for m in remote_modes & set(modes)},
-                                adapter_path=chosen["path"] if chosen else None,
+                                adapter_path=chosen.path if chosen else None,
                                 remote_adapter=remote_adapter.strip(), session_key=st.session_state.get("openai_api_key"))
     run = run_and_record(
-        question, modes, generator, workspace=ws, index=index, adapter=chosen["path"] if chosen else None,
-        adapter_name=chosen["name"] if chosen else None,
-        adapter_system=adapter_system_prompt(chosen) if chosen else None,
+        question, modes, generator, workspace=ws, index=index, adapter=chosen.path if chosen else None,
+        adapter_name=chosen.name if chosen else None,
+        adapter_system=chosen.system_prompt if chosen else None,
         retrieval_config=RetrievalConfig(top_k=top_k), config=GenerationConfig(max_new_tokens=max_tokens),
         cache_threshold=threshold if use_cache else None, blind=blind, blind_order=shown if blind else None,
         embedder_id=index.config.embedder_id, on_text=on_text, on_cached=on_cached, backends=backends,

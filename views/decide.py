@@ -25,7 +25,7 @@ st.caption("Which approach to ship? Answer a few questions about your use; the a
 ws = workspace()
 saved = load_answers(ws)
 if not answers_saved(ws):  # first visit: start from what the workspace holds
-    pairs = max((a.get("pairs") or 0 for a in list_adapters(ws)), default=0)
+    pairs = max((a.pairs or 0 for a in list_adapters(ws)), default=0)
     saved = dataclasses.replace(saved, labelled_examples=pairs)
 projection, overrides = costs.load_projection(ws)
 

@@ -23,7 +23,7 @@ from workbench.pricing import pricing_for
 from workbench.reports import evaluation_report
 from workbench.jobs import ACTIVE, get_runner
 from workbench.strategies import LABELS, MODE_TABLE, MODES, availability, resolve_backends, uses_passages
-from workbench.training import adapter_system_prompt, list_adapters
+from workbench.training import list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
 from workbench.ui.common import (generator_id, job_header, load_generator, model_line, rate_line, server_field,
@@ -38,7 +38,7 @@ ws = workspace()
 runner = get_runner()
 index = open_index(ws)
 adapters = list_adapters(ws)
-adapter_names = {a["name"]: adapter_label(a, generator_id()) for a in adapters} | {"(none yet)": "(none yet)"}
+adapter_names = {a.name: adapter_label(a, generator_id()) for a in adapters} | {"(none yet)": "(none yet)"}
 
 # -- 1. test set --------------------------------------------------------------------------------------
 st.subheader("1. Test set")
@@ -84,7 +84,7 @@ if items:
         modes = c1.multiselect("Approaches", list(MODES), default=["base", "prompted", "rag", "finetuned", "hybrid"],
                                format_func=lambda m: LABELS[m])
         adapter_name = c2.selectbox("Adapter (fine-tuned and hybrid)",
-                                    [a["name"] for a in adapters] or ["(none yet)"], format_func=adapter_names.get)
+                                    [a.name for a in adapters] or ["(none yet)"], format_func=adapter_names.get)
         c3, c4, c5 = st.columns(3)
         count = c3.number_input("Questions to run (from the top)", 1, len(items), min(len(items), 50),
                                 help="A slice runs faster; the whole set measures better.")
@@ -111,21 +111,21 @@ if items:
                if estimate else "No evaluation has run in this workspace yet, so there is no measured speed to "
                                 "estimate from: the progress bar shows the time left once the first questions finish.")
     prompts = prompt_editor(ws, "eval_prompts")
-    chosen = next((a for a in adapters if a["name"] == adapter_name), None)
-    examples = example_pool(ws, chosen["path"] if chosen else None, models.get_embedder(index.config.embedder_id).embed)
+    chosen = next((a for a in adapters if a.name == adapter_name), None)
+    examples = example_pool(ws, chosen.path if chosen else None, models.get_embedder(index.config.embedder_id).embed)
     remote_modes = {m for m, b in backend_ids.items() if b.strip()}
-    plan = availability(modes, index=index, adapter=chosen["path"] if chosen else None, model_id=generator_id(),
+    plan = availability(modes, index=index, adapter=chosen.path if chosen else None, model_id=generator_id(),
                         tuned_elsewhere={m for m in remote_modes if MODE_TABLE[m].adapter}, examples=examples)
-    if chosen and chosen.get("retrieval_aware"):
-        ra = chosen["retrieval_aware"]
-        st.caption(f"Adapter **{chosen['name']}** is retrieval-aware: trained with {ra['passages']} retrieved passages "
+    if chosen and chosen.retrieval_aware:
+        ra = chosen.retrieval_aware
+        st.caption(f"Adapter **{chosen.name}** is retrieval-aware: trained with {ra['passages']} retrieved passages "
                    f"in each prompt ({'their ' + str(ra['sentences']) + ' best sentences' if ra['sentences'] else 'whole'}"
                    f"); the hybrid shows it passages the same way.")
     for mode, reason in plan.items():
         if reason:
             st.caption(f":orange[{LABELS[mode]} will be skipped: {reason}]")
     if chosen:
-        pairs = training_pairs_of(chosen["path"])
+        pairs = training_pairs_of(chosen.path)
         if pairs:
             overlap = leakage([i.question for i in items[:count]], [p["question"] for p in pairs],
                               models.get_embedder(index.config.embedder_id).embed)
@@ -148,13 +148,13 @@ if items:
                 session_key = st.session_state.get("openai_api_key")
                 judge = models.backend_for(judge_id.strip(), session_key) if judge_id.strip() else None
                 backends = resolve_backends({m: backend_ids[m] for m in remote_modes & set(runnable)},
-                                            adapter_path=chosen["path"] if chosen else None,
+                                            adapter_path=chosen.path if chosen else None,
                                             remote_adapter=remote_adapter.strip(), session_key=session_key)
                 subset = items[: int(count)]
                 run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + f"{int(time.time() * 1000) % 1000000:06d}"
-                kwargs = dict(workspace=ws, index=index, adapter=chosen["path"] if chosen else None,
-                              adapter_name=chosen["name"] if chosen else None,
-                              adapter_system=adapter_system_prompt(chosen) if chosen else None,
+                kwargs = dict(workspace=ws, index=index, adapter=chosen.path if chosen else None,
+                              adapter_name=chosen.name if chosen else None,
+                              adapter_system=chosen.system_prompt if chosen else None,
                               retrieval_config=RetrievalConfig(top_k=top_k),
                               config=GenerationConfig(max_new_tokens=max_tokens), testset_name=name,
                               embedder_id=index.config.embedder_id, label=label.strip(), run_id=run_id,
@@ -217,22 +217,22 @@ with st.expander("Knowledge-update experiment: the policy changed, who catches u
         st.caption(f"{len(subset)} question(s) about {doc} have an updated answer.")
         xm = st.multiselect("Approaches", list(MODES), default=["rag", "finetuned", "hybrid"],
                             format_func=lambda m: LABELS[m], key="update_modes")
-        ad = st.selectbox("Adapter", [a["name"] for a in adapters] or ["(none yet)"], key="update_adapter")
+        ad = st.selectbox("Adapter", [a.name for a in adapters] or ["(none yet)"], key="update_adapter")
         c1, c2 = st.columns(2)
         if c1.button("Run the experiment", icon=":material/science:", disabled=new_version is None or
                      bool(job and job.status in ACTIVE)):
             try:
                 generator = load_generator(generator_id())
-                chosen_ad = next((a for a in adapters if a["name"] == ad), None)
-                runnable = [m for m, r in availability(xm, index=index, adapter=chosen_ad["path"] if chosen_ad
+                chosen_ad = next((a for a in adapters if a.name == ad), None)
+                runnable = [m for m, r in availability(xm, index=index, adapter=chosen_ad.path if chosen_ad
                                                        else None, model_id=generator.model_id).items() if not r]
                 job = runner.submit(
                     "evaluate", ws, f"Knowledge update: {doc}",
                     lambda sink, cancel: knowledge_update(
                         items, runnable, generator, workspace=ws, index=index, updated=new_version,
-                        adapter=chosen_ad["path"] if chosen_ad else None,
-                        adapter_name=chosen_ad["name"] if chosen_ad else None,
-                        adapter_system=adapter_system_prompt(chosen_ad) if chosen_ad else None,
+                        adapter=chosen_ad.path if chosen_ad else None,
+                        adapter_name=chosen_ad.name if chosen_ad else None,
+                        adapter_system=chosen_ad.system_prompt if chosen_ad else None,
                         embedder_id=index.config.embedder_id, progress=sink, cancel=cancel))
                 st.session_state["eval_job"] = job.id
                 st.session_state.pop("eval_run", None)

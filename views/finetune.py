@@ -254,9 +254,9 @@ def draw_training(job) -> None:
         if job.status in ACTIVE:
             cancel_button(runner, job, "Cancel training")
         elif job.status == DONE:
-            meta = job.result
-            st.success(f"Saved adapter **{meta['name']}** in {meta['wall_s']:.0f} s "
-                       f"({meta['steps']} steps, final training loss {meta['final_train_loss']:.3f}).",
+            saved = job.result
+            st.success(f"Saved adapter **{saved.name}** in {saved.wall_s or 0:.0f} s "
+                       f"({saved.steps} steps, final training loss {saved.final_train_loss or 0:.3f}).",
                        icon=":material/check_circle:")
             refresh_once(job, "train_job_refreshed")  # show the new adapter in the list below
         elif job.status == CANCELLED:
@@ -277,28 +277,28 @@ if not adapters:
     st.info("No adapters yet: train one above. It appears here when training completes.", icon=":material/info:")
 else:
     st.dataframe(pd.DataFrame([{
-        "Name": a["name"], "Base model": a.get("base_model") or DEFAULT_GENERATOR, "Method": a["method"],
-        "Trained on": (f"questions + {a['retrieval_aware']['passages']} retrieved passages"
-                       if a.get("retrieval_aware") else "bare questions"),
-        "Pairs": a["train_pairs"], "Epochs": a["config"]["epochs"],
-        "Rank": a["config"]["rank"], "Train time (s)": a["wall_s"], "Final train loss": a["final_train_loss"],
-        "Final val loss": a["final_val_loss"], "Device": a["device"],
-        "Created": datetime.fromtimestamp(a["created_at"]),
+        "Name": a.name, "Base model": a.base_model, "Method": a.method,
+        "Trained on": (f"questions + {a.retrieval_aware.get('passages')} retrieved passages"
+                       if a.retrieval_aware else "bare questions"),
+        "Pairs": a.train_pairs, "Epochs": a.config.get("epochs"),
+        "Rank": a.config.get("rank"), "Train time (s)": a.wall_s, "Final train loss": a.final_train_loss,
+        "Final val loss": a.final_val_loss, "Device": a.device,
+        "Created": datetime.fromtimestamp(a.created_at),
     } for a in adapters]), hide_index=True, width="stretch",
         column_config={"Created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
                        "Final train loss": st.column_config.NumberColumn(format="%.3f"),
                        "Final val loss": st.column_config.NumberColumn(format="%.3f")})
     chosen = st.selectbox("Adapter", [a["name"] for a in adapters], key="adapter_selected")
-    meta = next(a for a in adapters if a["name"] == chosen)
+    picked = next(a for a in adapters if a.name == chosen)
     col_a, col_b = st.columns(2, gap="large")
     with col_a:
         with st.expander("Metadata (base model, data hash, full config)"):
-            st.json({k: v for k, v in meta.items() if k not in {"history", "val_questions"}}, expanded=False)
-        history = meta.get("history") or []
+            st.json(picked.details(), expanded=False)
+        history = picked.history
         if history:
             st.plotly_chart(loss_chart(history, f"Loss while training {chosen}"), width="stretch")
         if any("eval_score" in h for h in history):
-            ids = {i["id"] for i in meta.get("score_items", [])}
+            ids = picked.score_ids
             rag, note = None, ""
             for run in list_eval_runs(ws):
                 rag = rag_score_on(run, ids)

@@ -9,7 +9,7 @@ from workbench.doctor import MISSING, OK, run_doctor
 from workbench.errors import WorkbenchError
 from workbench.records import decode_speed
 from workbench.strategies import answer_question
-from workbench.training import adapter_system_prompt, list_adapters
+from workbench.training import list_adapters
 from workbench.model_choice import adapter_mismatch
 from workbench.ui.common import (StatusSink, answer_markdown, generator_id, load_generator, model_line, my_workspaces,
                                  open_workspace, show_error, workspace)
@@ -153,7 +153,7 @@ with st.form("quick_ask"):
     question = st.text_input("Question", value="What is a return window?", max_chars=2000)
     c_len, c_with = st.columns(2)
     max_tokens = c_len.slider("Maximum answer length (tokens)", 16, 256, 96, step=16)
-    picked = c_with.selectbox("Answer with", ["The base model"] + [a["name"] for a in adapters],
+    picked = c_with.selectbox("Answer with", ["The base model"] + [a.name for a in adapters],
                               help="The base model, or one of this workspace's adapters trained on it (on the "
                                    "Fine-tune page).", disabled=not adapters)
     asked = st.form_submit_button("Ask", icon=":material/send:", type="primary")
@@ -161,7 +161,7 @@ with st.form("quick_ask"):
 if asked:
     try:
         generator = load_generator(model_id)
-        chosen = next((a for a in adapters if a["name"] == picked), None)
+        chosen = next((a for a in adapters if a.name == picked), None)
         box = st.container(key="quick_answer").empty()
         streamed: list[str] = []
 
@@ -171,8 +171,8 @@ if asked:
 
         answer = answer_question(question, generator, "finetuned" if chosen else "base",
                                  GenerationConfig(max_new_tokens=max_tokens), on_text=on_text,
-                                 adapter=chosen["path"] if chosen else None,
-                                 adapter_system=adapter_system_prompt(chosen) if chosen else None)
+                                 adapter=chosen.path if chosen else None,
+                                 adapter_system=chosen.system_prompt if chosen else None)
         box.markdown(answer_markdown(answer.text) or "_(empty answer)_")
         tok_s = decode_speed(answer.usage.tokens_out, answer.timing("decode")) or 0.0
         c1, c2, c3, c4 = st.columns(4)

@@ -48,11 +48,10 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     from . import models
     from .index import open_index
     from .progress import TqdmSink
-    from .store import read_json
     from .config import DEFAULT_EMBEDDER
     from .history import answer_rows, export_json, run_and_record
     from .strategies import LABELS, uses_passages
-    from .training import ADAPTER_META, adapter_path, adapter_system_prompt
+    from .training import get_adapter
 
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -62,8 +61,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     index = open_index(args.workspace) if any(uses_passages(m) for m in modes) else None
     adapter = system = None
     if args.adapter:
-        path = adapter_path(args.workspace, args.adapter)
-        adapter, system = str(path), adapter_system_prompt(read_json(path / ADAPTER_META))
+        chosen = get_adapter(args.workspace, args.adapter)
+        adapter, system = chosen.path, chosen.system_prompt
     current = {"mode": None}
 
     def on_text(mode: str, piece: str) -> None:
@@ -211,12 +210,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         index, prompts = open_index(args.workspace), load_prompts(args.workspace)
     sink = TqdmSink()
-    meta = train_adapter(pairs, config, workspace=args.workspace, name=args.name, base_model=args.model,
-                         progress=sink, max_steps=args.max_steps, index=index, prompts=prompts)
+    saved = train_adapter(pairs, config, workspace=args.workspace, name=args.name, base_model=args.model,
+                          progress=sink, max_steps=args.max_steps, index=index, prompts=prompts)
     sink.close()
-    print(f"saved adapter {meta['name']} ({meta['method']}, {meta['train_pairs']} pairs, {meta['steps']} steps) "
-          f"in {meta['wall_s']:.1f} s; final training loss {meta['final_train_loss']:.3f}"
-          + (f", validation loss {meta['final_val_loss']:.3f}" if meta["final_val_loss"] is not None else ""))
+    print(f"saved adapter {saved.name} ({saved.method}, {saved.train_pairs} pairs, {saved.steps} steps) "
+          f"in {saved.wall_s or 0:.1f} s; final training loss {saved.final_train_loss or 0:.3f}"
+          + (f", validation loss {saved.final_val_loss:.3f}" if saved.final_val_loss is not None else ""))
     return 0
 
 
@@ -231,9 +230,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .index import open_index
     from .progress import TqdmSink
     from .samples import sample_dir
-    from .store import read_json
     from .strategies import LABELS, availability
-    from .training import ADAPTER_META, adapter_path, adapter_system_prompt
+    from .training import get_adapter
 
     path = Path(args.testset) if args.testset else sample_dir() / "eval_set.jsonl"
     items, report = read_testset(path.name, path.read_bytes())
@@ -244,8 +242,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     index = open_index(args.workspace)
     adapter = system = None
     if args.adapter:
-        folder = adapter_path(args.workspace, args.adapter)
-        adapter, system = str(folder), adapter_system_prompt(read_json(folder / ADAPTER_META))
+        chosen = get_adapter(args.workspace, args.adapter)
+        adapter, system = chosen.path, chosen.system_prompt
     prompts, examples = _prompt_settings(args, adapter, index.config.embedder_id)
     plan = availability(modes, index=index, adapter=adapter, examples=examples, model_id=args.model)
     runnable = [m for m, reason in plan.items() if not reason]

@@ -134,14 +134,14 @@ def measured_usage(workspace: str) -> Measured:
     docs = index.documents()
     doc_tokens = (sum(d.get("chars", 0) for d in docs) / len(docs) / CHARS_PER_TOKEN) if docs else 0.0
     query_tokens = (sum(len(q) for q in questions) / len(questions) / CHARS_PER_TOKEN) if questions else 12.0
-    adapters = [a for a in list_adapters(workspace) if a.get("wall_s")]
+    adapters = [a for a in list_adapters(workspace) if a.wall_s]
     training_s = training_tokens = name = None
     if adapters:
-        newest = max(adapters, key=lambda a: a.get("created_at", 0))
-        training_s, name = float(newest["wall_s"]), newest["name"]
-        stats = newest.get("length_stats") or {}
+        newest = max(adapters, key=lambda a: a.created_at)
+        training_s, name = float(newest.wall_s or 0.0), newest.name
+        stats = newest.meta.get("length_stats") or {}
         median = stats.get("median") or 0
-        steps, batch = newest.get("steps") or 0, (newest.get("config") or {}).get("batch_size", 1)
+        steps, batch = newest.steps or 0, newest.config.get("batch_size", 1)
         # Examples seen (steps x batch) x their median length: close enough for a price.
         training_tokens = float(median * steps * batch) if median and steps else None
     model_id = next((r.get("model_id", "") for rows in modes.values() for r in rows if r.get("model_id")), "")

@@ -29,19 +29,18 @@ def training_estimate(workspace: str, pairs: int, median_tokens: float, config: 
     """Seconds to train ``pairs`` pairs of about ``median_tokens`` tokens with ``config``, from the
     workspace's newest adapter trained the same way (retrieval-aware or not, same layer choice, and on
     ``base_model`` when given: another model trains at another speed)."""
-    from .config import DEFAULT_GENERATOR
     from .training import list_adapters
 
     raft = bool(getattr(config, "context_passages", 0))
-    for meta in sorted(list_adapters(workspace), key=lambda a: -(a.get("created_at") or 0)):
-        cfg = meta.get("config") or {}
-        stats = meta.get("length_stats") or {}
-        steps, wall = meta.get("steps"), meta.get("wall_s")
+    for adapter in list_adapters(workspace):  # newest first
+        cfg = adapter.config
+        stats = adapter.meta.get("length_stats") or {}
+        steps, wall = adapter.steps, adapter.wall_s
         if not (steps and wall and stats.get("median") and cfg.get("batch_size")):
             continue
         if bool(cfg.get("context_passages")) != raft or cfg.get("top_layers", 0) != getattr(config, "top_layers", 0):
             continue
-        if base_model is not None and (meta.get("base_model") or DEFAULT_GENERATOR) != base_model:
+        if base_model is not None and adapter.base_model != base_model:
             continue
         per_token = wall / (steps * cfg["batch_size"] * stats["median"])
         if raft:  # the pairs given have no passages yet: take the prompt length that run measured with them
@@ -49,7 +48,7 @@ def training_estimate(workspace: str, pairs: int, median_tokens: float, config: 
         train_pairs = max(1, round(pairs * (1 - config.val_fraction)))
         new_steps = math.ceil(train_pairs / config.batch_size) * config.epochs
         seconds = per_token * new_steps * config.batch_size * median_tokens
-        return Estimate(seconds, f"at the speed measured when training {meta['name']}: "
+        return Estimate(seconds, f"at the speed measured when training {adapter.name}: "
                                  f"{per_token * 1000:.1f} ms per token")
     return None
 

@@ -3,7 +3,7 @@ used by every approach, by training as the base model, and recorded with every a
 
     generator_for("default")                      # "local:smollm2-135m" until something else is chosen
     choose("default", "local:gemma3-270m")        # checked first: a known id, allowed, weights present
-    adapter_mismatch(adapter_meta, "hf:/m.gguf")  # why an adapter cannot run on that model (None: it can)
+    adapter_mismatch(adapter, "hf:/m.gguf")       # why an adapter cannot run on that model (None: it can)
 
 Also the short list of recommended models per hardware class, and downloading one from the hub
 (a job with progress; a clear message when the hub cannot be reached).
@@ -20,6 +20,7 @@ from . import models, paths
 from .config import DEFAULT_GENERATOR
 from .errors import BackendError, ConfigError, MissingDependencyError, WorkbenchError
 from .progress import ProgressEvent, ProgressSink, null_sink
+from .records import Adapter
 from .store import atomic_write_json, read_json
 
 CHOICE_FILE = "model.json"
@@ -78,24 +79,21 @@ def same_model(a: str, b: str) -> bool:
     return hub_a is not None and hub_a == hub_b
 
 
-def adapter_mismatch(meta: dict[str, Any] | None, model_id: str) -> str | None:
-    """Why the adapter described by ``meta`` cannot run on generator ``model_id`` (None when it can)."""
-    if not meta:
+def adapter_mismatch(adapter: Adapter | None, model_id: str) -> str | None:
+    """Why ``adapter`` cannot run on generator ``model_id`` (None when it can, or when there is none)."""
+    if adapter is None or same_model(adapter.base_model, model_id):
         return None
-    base = meta.get("base_model") or DEFAULT_GENERATOR
-    if same_model(base, model_id):
-        return None
-    return (f"Adapter {meta.get('name', '?')!r} was trained on {base}, and this workspace's model is {model_id}. "
+    return (f"Adapter {adapter.name!r} was trained on {adapter.base_model}, and this workspace's model is {model_id}. "
             "An adapter only works on the model it was trained on: train one on this model (Fine-tune page), "
             "or choose that model again on the Settings page.")
 
 
-def adapter_base(adapter_path: str | None) -> dict[str, Any] | None:
-    """The stored description of the adapter at ``adapter_path`` (None when there is none)."""
+def adapter_base(adapter_path: str | None) -> Adapter | None:
+    """The adapter stored at ``adapter_path`` (None when there is none there)."""
     if not adapter_path:
         return None
     meta = read_json(Path(adapter_path) / paths.ADAPTER_META, None)
-    return meta if isinstance(meta, dict) else None
+    return Adapter.from_meta(meta, str(adapter_path)) if isinstance(meta, dict) else None
 
 
 # -- recommended models ------------------------------------------------------------------------

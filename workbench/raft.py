@@ -26,6 +26,7 @@ from .config import RetrievalConfig, TrainConfig
 from .errors import ConfigError
 from .pairs import Pair
 from .progress import ProgressEvent, ProgressSink, null_sink
+from .records import Adapter
 from .verdicts import is_refusal
 
 NOT_IN_DOCUMENTS = "Not in the documents"
@@ -121,13 +122,12 @@ RAFT_DEFAULTS = TrainConfig(context_passages=1, context_sentences=0, distractor_
                             epochs=2.0, max_length=384)
 
 
-def adapter_label(meta: dict[str, Any], model_id: str | None = None) -> str:
+def adapter_label(adapter: Adapter, model_id: str | None = None) -> str:
     """An adapter's name, marked when it was trained with retrieved passages, and with its base model
     when that is not ``model_id`` (it cannot run on that model)."""
-    from .config import DEFAULT_GENERATOR
     from .model_choice import adapter_mismatch
 
-    label = meta["name"] + (" (retrieval-aware)" if meta.get("retrieval_aware") else "")
-    if model_id is not None and adapter_mismatch(meta, model_id):
-        label += f" · trained on {meta.get('base_model') or DEFAULT_GENERATOR}, not this model"
+    label = adapter.name + (" (retrieval-aware)" if adapter.retrieval_aware else "")
+    if model_id is not None and adapter_mismatch(adapter, model_id):
+        label += f" · trained on {adapter.base_model}, not this model"
     return label

@@ -1,4 +1,4 @@
-"""The nouns every layer shares: timings, usage, generations, answers.
+"""The nouns every layer shares: timings, usage, generations, answers, adapters.
 
 Records are plain dataclasses with ``to_dict`` for storage; every field has a one-line docstring.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 #: Stages of answering, in order: retrieval (embedding the question, dense and keyword search, their
@@ -133,3 +134,81 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A trained LoRA adapter: its folder and what training recorded about it (``workbench-adapter.json``).
+
+    Built by ``training.load_adapter`` / ``list_adapters`` / ``train_adapter`` and by nothing else, so
+    every page, the CLI and the benchmarks read an adapter the same way. Metadata written by older
+    versions loads too (missing fields take their defaults)."""
+
+    name: str
+    """Its folder's name in the workspace."""
+    path: str
+    """Its folder (a standard PEFT adapter)."""
+    base_model: str
+    """Registry id of the model it was trained on; it runs on that model only."""
+    method: str = "lora"
+    """``lora`` or ``qlora``."""
+    created_at: float = 0.0
+    """Unix time training finished."""
+    wall_s: float | None = None
+    """Seconds the training loop took."""
+    steps: int | None = None
+    """Optimiser steps."""
+    pairs: int | None = None
+    """Training pairs given (before the validation split)."""
+    train_pairs: int | None = None
+    """Pairs trained on."""
+    final_train_loss: float | None = None
+    final_val_loss: float | None = None
+    device: str | None = None
+    """``cpu`` or ``cuda``."""
+    config: dict[str, Any] = field(default_factory=dict)
+    """The TrainConfig, as a dict."""
+    system_prompt: str | None = None
+    """The system prompt most pairs were trained with (answers through this adapter use it)."""
+    retrieval_aware: dict[str, Any] | None = None
+    """How retrieved passages were put in its training prompts (None: trained on bare questions)."""
+    history: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    """Loss (and score) points logged while training."""
+    meta: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Everything training stored, as stored (data hash, length statistics, held-out prompts...)."""
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any], path: str) -> "Adapter":
+        from .config import DEFAULT_GENERATOR
+
+        def number(key: str) -> Any:
+            value = meta.get(key)
+            return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+        if "system_prompt" in meta:
+            system = meta["system_prompt"]
+        else:  # stored before the system prompt was: the first held-out prompt's system message
+            first = (meta.get("val_questions") or [{}])[0].get("messages", [])
+            system = first[0]["content"] if first and first[0].get("role") == "system" else None
+        return cls(name=Path(path).name, path=str(path),
+                   base_model=meta.get("base_model") or DEFAULT_GENERATOR, method=meta.get("method") or "lora",
+                   created_at=float(meta.get("created_at") or 0.0), wall_s=number("wall_s"), steps=number("steps"),
+                   pairs=number("pairs"), train_pairs=number("train_pairs"),
+                   final_train_loss=number("final_train_loss"), final_val_loss=number("final_val_loss"),
+                   device=meta.get("device"), config=dict(meta.get("config") or {}), system_prompt=system,
+                   retrieval_aware=meta.get("retrieval_aware") or None, history=list(meta.get("history") or []),
+                   meta=dict(meta))
+
+    @property
+    def score_ids(self) -> set[str]:
+        """Ids of the test questions scored while training (the score chart's questions)."""
+        return {str(i["id"]) for i in self.meta.get("score_items") or [] if isinstance(i, dict) and "id" in i}
+
+    @property
+    def val_prompts(self) -> list[list[dict[str, str]]]:
+        """The held-out validation prompts (chat messages without the answer)."""
+        return [q["messages"][:-1] for q in self.meta.get("val_questions") or [] if q.get("messages")]
+
+    def details(self) -> dict[str, Any]:
+        """The stored metadata without the long lists (the Fine-tune page's metadata view)."""
+        return {k: v for k, v in self.meta.items() if k not in {"history", "val_questions"}} | {"path": self.path}

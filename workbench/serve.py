@@ -171,7 +171,7 @@ def workspace_adapters(workspace: str, model_id: str | None = None) -> dict[str,
     from .model_choice import adapter_mismatch
     from .training import list_adapters
 
-    return {a["name"]: a["path"] for a in list_adapters(workspace)
+    return {a.name: a.path for a in list_adapters(workspace)
             if model_id is None or adapter_mismatch(a, model_id) is None}
 
 

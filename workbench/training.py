@@ -30,6 +30,7 @@ from .config import DEFAULT_GENERATOR, TrainConfig
 from .errors import CancelledError, ConfigError, DataError, WorkbenchError
 from .pairs import Pair, length_stats, pairs_hash, split_pairs
 from .progress import ProgressEvent, ProgressSink, null_sink
+from .records import Adapter
 from .store import atomic_write_json, read_json
 
 TRAINING_PAIRS = "training_pairs.jsonl"
@@ -235,8 +236,8 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
                   name: str | None = None, base_model: str = DEFAULT_GENERATOR, progress: ProgressSink = null_sink,
                   cancel: threading.Event | None = None, max_steps: int | None = None,
                   score_items: list[Any] | None = None, embedder_id: str | None = None, index: Any = None,
-                  prompts: Any = None) -> dict[str, Any]:
-    """Train an adapter and save it as a standard PEFT folder with its metadata; returns the metadata.
+                  prompts: Any = None) -> Adapter:
+    """Train an adapter and save it as a standard PEFT folder with its metadata; returns it.
 
     ``score_items`` (test questions): after every epoch the adapter answers them and the share it
     gets right is added to the history (``eval_score``), for the training-curve chart.
@@ -358,7 +359,7 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
         os.replace(work / "adapter", target)
         _save_workspace_pairs(workspace, train_pairs)
         progress(ProgressEvent("save", 1, 1, f"Saved adapter {name}"))
-        return meta
+        return Adapter.from_meta(meta, str(target))
     except torch.OutOfMemoryError as exc:
         raise WorkbenchError("Training ran out of memory.",
                              fix="Lower the batch size or max length, or use QLoRA on a GPU.") from exc
@@ -410,13 +411,6 @@ def training_system_prompt(pairs: list[Pair]) -> str | None:
     return prompt
 
 
-def adapter_system_prompt(meta: dict[str, Any]) -> str | None:
-    if "system_prompt" in meta:
-        return meta["system_prompt"]
-    first = (meta.get("val_questions") or [{}])[0].get("messages", [])
-    return first[0]["content"] if first and first[0]["role"] == "system" else None
-
-
 def model_source(model_id: str) -> str:
     """A local folder with safetensors weights for ``model_id`` (converting the packaged GGUF once)."""
     packaged = models.PACKAGED.get(model_id)
@@ -452,18 +446,29 @@ def _remove_stale_work(folder: Path) -> None:
             continue
 
 
-def list_adapters(workspace: str) -> list[dict[str, Any]]:
-    """Metadata of every complete adapter in the workspace, newest first (leftovers of killed trainings
-    are removed on the way)."""
+def list_adapters(workspace: str) -> list[Adapter]:
+    """Every complete adapter in the workspace, newest first (leftovers of killed trainings are removed
+    on the way)."""
     _remove_stale_work(adapters_dir(workspace))
     out = []
     for folder in adapters_dir(workspace).iterdir():
         meta = read_json(folder / ADAPTER_META, None) if folder.is_dir() and not folder.name.startswith(".") else None
-        if meta:
-            meta["path"] = str(folder)
-            meta["name"] = folder.name
-            out.append(meta)
-    return sorted(out, key=lambda m: m.get("created_at", 0), reverse=True)
+        if isinstance(meta, dict):
+            out.append(Adapter.from_meta(meta, str(folder)))
+    return sorted(out, key=lambda a: a.created_at, reverse=True)
+
+
+def load_adapter(folder: str | Path) -> Adapter:
+    """The adapter stored in ``folder`` (any folder holding an adapter this project trained)."""
+    meta = read_json(Path(folder) / ADAPTER_META, None)
+    if not isinstance(meta, dict):
+        raise DataError(f"Expected an adapter trained by this workbench in {str(folder)!r} (with {ADAPTER_META}); "
+                        "found none.")
+    return Adapter.from_meta(meta, str(folder))
+
+
+def get_adapter(workspace: str, name: str) -> Adapter:
+    return load_adapter(adapter_path(workspace, name))
 
 
 def adapter_path(workspace: str, name: str) -> Path:
@@ -521,13 +526,13 @@ def before_after(workspace: str, adapter: str, check: Any = None, n: int = 5,
     from .formats import FormatCheck, compliance
 
     check = check or FormatCheck()
-    path = adapter_path(workspace, adapter)
-    meta = read_json(path / ADAPTER_META)
-    prompts = [q["messages"][:-1] for q in meta.get("val_questions", [])][:n]
+    chosen = get_adapter(workspace, adapter)
+    path = chosen.path
+    prompts = chosen.val_prompts[:n]
     if not prompts:
         raise DataError(f"Adapter {adapter!r} has no held-out validation pairs to compare on (it was trained "
                         "with a validation share of 0).")
-    generator = models.get_generator(meta["base_model"])
+    generator = models.get_generator(chosen.base_model)
     config = GenerationConfig(max_new_tokens=max_new_tokens)
     rows = []
     for i, messages in enumerate(prompts):
