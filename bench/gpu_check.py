@@ -103,7 +103,7 @@ def main() -> int:
     items, _ = read_testset(path.name, path.read_bytes())
     items = items[: args.questions if cuda else 2]
     t0 = time.perf_counter()
-    run = evaluate(items, MODES, generator, workspace="gpu", index=index, adapter=adapter, adapter_system=system,
+    run = evaluate(items, MODES, generator, workspace="gpu", index=index, adapter=trained,
                    config=GenerationConfig(max_new_tokens=96 if cuda else 8), testset_name=path.name)
     out["eval_questions"] = len(items)
     out["eval_wall_s_gpu"] = round(time.perf_counter() - t0, 2) if cuda else None

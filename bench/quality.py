@@ -101,7 +101,7 @@ def main() -> None:
             timings[name] = load_adapter(folder).wall_s or 0.0
             print(f"reusing adapter {name} (training loop {timings[name]:.0f} s; whole call not measured)")
     plain_adapter, raft_adapter = load_adapter(adapters_dir(WS) / "plain"), load_adapter(adapters_dir(WS) / "raft")
-    plain, raft = plain_adapter.path, raft_adapter.path
+    plain = plain_adapter.path
 
     test_path = samples.sample_dir() / "eval_set.jsonl"
     items, _ = read_testset(test_path.name, test_path.read_bytes())
@@ -111,18 +111,15 @@ def main() -> None:
     gen = GenerationConfig(max_new_tokens=args.max_new_tokens)
     common = dict(workspace=WS, index=index, config=gen, embedder_id=index.config.embedder_id, prompts=prompts)
     sink = TqdmSink()
-    raft_run = evaluate(items, ["hybrid"], generator, adapter=raft, adapter_name="raft",
-                        adapter_system=raft_adapter.system_prompt, progress=sink,
+    raft_run = evaluate(items, ["hybrid"], generator, adapter=raft_adapter, progress=sink,
                         label="quality: retrieval-aware adapter", **common)
     print(f"hybrid with the retrieval-aware adapter: {summarize(raft_run)['hybrid']['correct_answerable']:.3f} correct")
-    main_run = evaluate(items, ["base", "prompted", "rag", "finetuned", "hybrid"], generator, adapter=plain,
-                        adapter_name="plain", adapter_system=plain_adapter.system_prompt, progress=sink,
+    main_run = evaluate(items, ["base", "prompted", "rag", "finetuned", "hybrid"], generator, adapter=plain_adapter, progress=sink,
                         examples=example_pool(WS, plain, embed), label="quality: plain adapter", **common)
     original = dict(samples.sample_documents())["returns-policy.md"]
     update = knowledge_update(items if not args.limit else read_testset(test_path.name, test_path.read_bytes())[0],
                               ["rag", "finetuned"], generator, workspace=WS, index=index,
-                              updated=samples.updated_document("returns-policy.md"), adapter=plain,
-                              adapter_name="plain", adapter_system=plain_adapter.system_prompt,
+                              updated=samples.updated_document("returns-policy.md"), adapter=plain_adapter,
                               config=gen, embedder_id=index.config.embedder_id, progress=sink)
     index.add_documents(parse_uploads([("returns-policy.md", original)])[0])  # leave the workspace as found
     sink.close()

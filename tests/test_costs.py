@@ -16,7 +16,7 @@ from workbench.eval_runs import evaluate
 from workbench.evaluation import TestItem
 from workbench.index import close_all, open_index
 from workbench.paths import workspace_dir
-from workbench.training import ADAPTER_META, adapters_dir
+from workbench.training import ADAPTER_META, adapters_dir, load_adapter
 
 ITEMS = [TestItem("q1", "How many days do I have to return a product?", "Within 45 days of delivery.",
                   "returns-policy.md"),
@@ -40,7 +40,7 @@ def evaluated(workbench_home, tmp_path):
         "name": "house", "base_model": EchoGenerator.model_id, "wall_s": 360.0, "steps": 30, "config": {"batch_size": 4, "epochs": 3},
         "length_stats": {"median": 150}, "created_at": 1.0, "pairs": 40}))
     run = evaluate(ITEMS, ["base", "rag", "finetuned", "hybrid"], EchoGenerator(), workspace="c", index=index,
-                   adapter=str(adapter), testset_name="mini")
+                   adapter=load_adapter(adapter), testset_name="mini")
     yield run
     close_all()
 

@@ -16,6 +16,7 @@ from workbench.eval_summary import accuracy, compare_runs, per_question, same_an
 from workbench.evaluation import (TestItem, answer_core, exact_match, groundedness, is_refusal, leakage,
                                   mentions_source, percentile, read_testset, token_f1)
 from workbench.index import close_all, open_index
+from workbench.records import Adapter
 
 
 def test_token_f1_and_exact_match():
@@ -147,7 +148,7 @@ def test_leakage_is_warned_when_the_test_set_overlaps_the_training_pairs(small_i
     (adapter / "training_pairs.jsonl").write_text(json.dumps(
         {"question": "Do you sell gift cards?", "answer": "Summary: yes\nAnswer: Yes.\nSources: faq.md"}) + "\n")
     run = evaluate(ITEMS[:1] + ITEMS[2:], ["base", "finetuned"], EchoGenerator(), workspace="e", index=small_index,
-                   adapter=str(adapter))
+                   adapter=Adapter.from_meta({}, str(adapter)))  # a folder without metadata still evaluates
     assert [f["question"] for f in run["leakage"]] == ["Do you sell gift cards?"]
     finetuned = next(r for r in run["results"] if r["mode"] == "finetuned")
     assert finetuned["provenance"]["nearest_pair"] == "Do you sell gift cards?"

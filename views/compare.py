@@ -121,9 +121,7 @@ def live_run() -> None:
                                 adapter_path=chosen.path if chosen else None,
                                 remote_adapter=remote_adapter.strip(), session_key=st.session_state.get("openai_api_key"))
     run = run_and_record(
-        question, modes, generator, workspace=ws, index=index, adapter=chosen.path if chosen else None,
-        adapter_name=chosen.name if chosen else None,
-        adapter_system=chosen.system_prompt if chosen else None,
+        question, modes, generator, workspace=ws, index=index, adapter=chosen,
         retrieval_config=RetrievalConfig(top_k=top_k), config=GenerationConfig(max_new_tokens=max_tokens),
         cache_threshold=threshold if use_cache else None, blind=blind, blind_order=shown if blind else None,
         embedder_id=index.config.embedder_id, on_text=on_text, on_cached=on_cached, backends=backends,

@@ -152,9 +152,7 @@ if items:
                                             remote_adapter=remote_adapter.strip(), session_key=session_key)
                 subset = items[: int(count)]
                 run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + f"{int(time.time() * 1000) % 1000000:06d}"
-                kwargs = dict(workspace=ws, index=index, adapter=chosen.path if chosen else None,
-                              adapter_name=chosen.name if chosen else None,
-                              adapter_system=chosen.system_prompt if chosen else None,
+                kwargs = dict(workspace=ws, index=index, adapter=chosen,
                               retrieval_config=RetrievalConfig(top_k=top_k),
                               config=GenerationConfig(max_new_tokens=max_tokens), testset_name=name,
                               embedder_id=index.config.embedder_id, label=label.strip(), run_id=run_id,
@@ -230,9 +228,7 @@ with st.expander("Knowledge-update experiment: the policy changed, who catches u
                     "evaluate", ws, f"Knowledge update: {doc}",
                     lambda sink, cancel: knowledge_update(
                         items, runnable, generator, workspace=ws, index=index, updated=new_version,
-                        adapter=chosen_ad.path if chosen_ad else None,
-                        adapter_name=chosen_ad.name if chosen_ad else None,
-                        adapter_system=chosen_ad.system_prompt if chosen_ad else None,
+                        adapter=chosen_ad,
                         embedder_id=index.config.embedder_id, progress=sink, cancel=cancel))
                 st.session_state["eval_job"] = job.id
                 st.session_state.pop("eval_run", None)

@@ -59,10 +59,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     generator = models.get_generator(args.model, progress=sink)
     sink.close()
     index = open_index(args.workspace) if any(uses_passages(m) for m in modes) else None
-    adapter = system = None
-    if args.adapter:
-        chosen = get_adapter(args.workspace, args.adapter)
-        adapter, system = chosen.path, chosen.system_prompt
+    chosen = get_adapter(args.workspace, args.adapter) if args.adapter else None
+    adapter = chosen.path if chosen else None
     current = {"mode": None}
 
     def on_text(mode: str, piece: str) -> None:
@@ -82,8 +80,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         print(f"answering with {', '.join(modes)} (decoded together) ...", flush=True)
     embedder_id = index.config.embedder_id if index else DEFAULT_EMBEDDER
     prompts, examples = _prompt_settings(args, adapter, embedder_id)
-    run = run_and_record(args.question, modes, generator, workspace=args.workspace, index=index, adapter=adapter,
-                         adapter_name=args.adapter, adapter_system=system, config=config,
+    run = run_and_record(args.question, modes, generator, workspace=args.workspace, index=index, adapter=chosen,
+                         config=config,
                          cache_threshold=args.cache, embedder_id=embedder_id, on_text=on_text if stream else None,
                          on_cached=on_cached if stream else None, prompts=prompts, examples=examples)
     if not args.json and not stream:
@@ -240,10 +238,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     items = items[: args.limit] if args.limit else items
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     index = open_index(args.workspace)
-    adapter = system = None
-    if args.adapter:
-        chosen = get_adapter(args.workspace, args.adapter)
-        adapter, system = chosen.path, chosen.system_prompt
+    chosen = get_adapter(args.workspace, args.adapter) if args.adapter else None
+    adapter = chosen.path if chosen else None
     prompts, examples = _prompt_settings(args, adapter, index.config.embedder_id)
     plan = availability(modes, index=index, adapter=adapter, examples=examples, model_id=args.model)
     runnable = [m for m, reason in plan.items() if not reason]
@@ -251,8 +247,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"skipped {mode}: {plan[mode]}", file=sys.stderr)
     sink = TqdmSink()
     generator = models.get_generator(args.model, progress=sink)
-    run = evaluate(items, runnable, generator, workspace=args.workspace, index=index, adapter=adapter,
-                   adapter_name=args.adapter, adapter_system=system,
+    run = evaluate(items, runnable, generator, workspace=args.workspace, index=index, adapter=chosen,
                    config=GenerationConfig(max_new_tokens=args.max_new_tokens), testset_name=path.name,
                    embedder_id=index.config.embedder_id, label=args.label or "", progress=sink,
                    prompts=prompts, examples=examples)

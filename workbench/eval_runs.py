@@ -25,6 +25,7 @@ from .eval_summary import accuracy, verdict_counts
 from .formats import FormatCheck
 from .generation.base import Generator
 from .progress import ProgressEvent, ProgressSink, null_sink
+from .records import Adapter
 from .store import atomic_write_json
 from .scoring import TestsetNames, judge_names, score_answer
 from .strategies import run_comparison
@@ -103,8 +104,7 @@ def provenance(text: str, chunks: list[str], pairs: list[dict[str, str]], pair_v
 
 def evaluate(
     items: list[TestItem], modes: list[str], generator: Generator, *, workspace: str, index: Any = None,
-    adapter: str | None = None, adapter_name: str | None = None, adapter_system: str | None = None,
-    retrieval_config: RetrievalConfig | None = None, config: GenerationConfig | None = None,
+    adapter: Adapter | None = None, retrieval_config: RetrievalConfig | None = None, config: GenerationConfig | None = None,
     testset_name: str = "test set", check: FormatCheck | None = None, embedder_id: str = DEFAULT_EMBEDDER,
     use_updated_reference: bool = False, label: str = "", progress: ProgressSink = null_sink,
     cancel: threading.Event | None = None, run_id: str | None = None, judge: Generator | None = None,
@@ -128,9 +128,9 @@ def evaluate(
     check = check or FormatCheck()
     embedder = models.get_embedder(embedder_id)
     embed = embedder.embed
-    pairs = training_pairs_of(adapter)
+    adapter_path, adapter_system = (adapter.path, adapter.system_prompt) if adapter else (None, None)
+    pairs = training_pairs_of(adapter_path)
     pair_vectors = embed([p["answer"] for p in pairs]) if pairs else None
-    adapter_meta = _adapter_meta(adapter)
     if names is None:
         names = judge_names(items)
     run: dict[str, Any] = {
@@ -138,8 +138,8 @@ def evaluate(
         "label": label, "created_at": time.time(), "finished_at": None, "status": RUNNING, "error": None,
         "testset": {"name": testset_name, "hash": testset_hash(items), "count": len(items),
                     "reference": "updated_reference" if use_updated_reference else "reference"},
-        "config": {"modes": list(modes), "model_id": generator.model_id, "adapter": adapter_name,
-                   "adapter_path": adapter, "adapter_created_at": adapter_meta.get("created_at"),
+        "config": {"modes": list(modes), "model_id": generator.model_id, "adapter": adapter.name if adapter else None,
+                   "adapter_path": adapter_path, "adapter_created_at": adapter.created_at if adapter else None,
                    "adapter_system": adapter_system, "generation": config.to_dict(),
                    "retrieval": retrieval_config.to_dict(), "embedder_id": embedder_id,
                    "index_fingerprint": index.fingerprint() if index is not None else None,
@@ -165,7 +165,7 @@ def evaluate(
             if cancel is not None and cancel.is_set():
                 raise CancelledError(f"Cancelled after {n - 1} of {len(items)} questions; their results are kept.")
             reference = (item.updated_reference or item.reference) if use_updated_reference else item.reference
-            comparison = run_comparison(item.question, modes, generator, index=index, adapter=adapter,
+            comparison = run_comparison(item.question, modes, generator, index=index, adapter=adapter_path,
                                         adapter_system=adapter_system, retrieval_config=retrieval_config,
                                         config=config, backends=backends, prompts=prompts, examples=examples)
             run["unavailable"] = comparison.unavailable
@@ -227,13 +227,6 @@ def _passages_given(mode: str, chunks: list[str], index: Any) -> list[str] | Non
     return chunks
 
 
-def _adapter_meta(adapter: str | None) -> dict[str, Any]:
-    if not adapter:
-        return {}
-    meta = Path(adapter) / "workbench-adapter.json"
-    return json.loads(meta.read_text()) if meta.exists() else {}
-
-
 # -- reading ----------------------------------------------------------------------------------------------
 def list_eval_runs(workspace: str) -> list[dict[str, Any]]:
     """Stored runs, newest first; a run left ``running`` by a stopped process is reported interrupted."""
@@ -276,8 +269,7 @@ def update_questions(items: list[TestItem], document: str) -> list[TestItem]:
 
 def knowledge_update(
     items: list[TestItem], modes: list[str], generator: Generator, *, workspace: str, index: Any,
-    updated: tuple[str, bytes], adapter: str | None = None, adapter_name: str | None = None,
-    adapter_system: str | None = None, retrieval_config: RetrievalConfig | None = None,
+    updated: tuple[str, bytes], adapter: Adapter | None = None, retrieval_config: RetrievalConfig | None = None,
     config: GenerationConfig | None = None, embedder_id: str = DEFAULT_EMBEDDER,
     progress: ProgressSink = null_sink, cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
@@ -302,7 +294,7 @@ def knowledge_update(
     if current.get("hash") == docs[0].content_hash:
         raise DataError(f"The index already holds the updated {name}, so there is nothing to catch up on.",
                         fix="Restore the original document first (Restore button), then run the experiment.")
-    common = dict(workspace=workspace, adapter=adapter, adapter_name=adapter_name, adapter_system=adapter_system,
+    common = dict(workspace=workspace, adapter=adapter,
                   retrieval_config=retrieval_config, config=config, embedder_id=embedder_id, cancel=cancel,
                   names=judge_names(items))
 
@@ -321,12 +313,12 @@ def knowledge_update(
     after = evaluate(subset, modes, generator, index=index, testset_name=f"{name} questions, after the update",
                      label="knowledge update: after", use_updated_reference=True,
                      progress=stage("After the update"), **common)
-    meta = _adapter_meta(adapter)
+    meta = adapter.meta if adapter else {}
     experiment = {
         "document": name, "questions": len(subset), "reindex_s": reindex_s,
         "reindexed_chunks": report.chunks_added,
         "retrain_s": meta.get("wall_s"),
-        "retrain_basis": (f"measured: the last training of adapter {adapter_name!r} ({meta.get('train_pairs')} pairs, "
+        "retrain_basis": (f"measured: the last training of adapter {adapter.name if adapter else None!r} ({meta.get('train_pairs')} pairs, "
                           f"{meta.get('steps')} steps, {meta.get('device_name', meta.get('device'))}); retraining also "
                           "needs new training pairs that state the new facts") if meta.get("wall_s") else
                          "unknown: no adapter with a recorded training time",

@@ -30,7 +30,7 @@ from .pricing import Pricing, default_pricing, machine_seconds
 from .errors import DataError
 from .generation.base import Generator
 from .prompts import ExamplePool, PromptSet
-from .records import CACHE_STAGE, RETRIEVAL_STAGES, decode_speed
+from .records import CACHE_STAGE, RETRIEVAL_STAGES, Adapter, decode_speed
 from .store import atomic_write_json
 from .strategies import LABELS, MODE_TABLE, run_comparison, validate_question
 
@@ -221,8 +221,7 @@ def find_cached(runs: list[dict[str, Any]], vector: list[float], embedder_id: st
 # -- one question, recorded -------------------------------------------------------------------------------
 def run_and_record(
     question: str, modes: list[str], generator: Generator, *, workspace: str, index: Any = None,
-    adapter: str | None = None, adapter_name: str | None = None, adapter_system: str | None = None,
-    retrieval_config: RetrievalConfig | None = None, config: GenerationConfig | None = None,
+    adapter: Adapter | None = None, retrieval_config: RetrievalConfig | None = None, config: GenerationConfig | None = None,
     cache_threshold: float | None = None, blind: bool = False, blind_order: list[str] | None = None,
     embedder_id: str = DEFAULT_EMBEDDER,
     on_text: Callable[[str, str], None] | None = None, on_cached: Callable[[str, dict[str, Any]], None] | None = None,
@@ -231,7 +230,8 @@ def run_and_record(
 ) -> dict[str, Any]:
     """Answer ``question`` with ``modes`` (cache first when ``cache_threshold`` is set), store the run, return it.
 
-    ``prompts``: the workspace's templates; ``examples``: the Prompted approach's pairs.
+    ``adapter``: for the fine-tuned and hybrid approaches; ``prompts``: the workspace's templates;
+    ``examples``: the Prompted approach's pairs.
 
     ``blind``: the run gets a random order of its answers (or ``blind_order``, the order the page
     already showed) under letters A, B, ...; ``record_vote`` stores the user's pick."""
@@ -243,8 +243,9 @@ def run_and_record(
     fingerprint = index.fingerprint() if index is not None else None
     backends = backends or {}
     prompts = prompts or PromptSet()
+    adapter_path, adapter_system = (adapter.path, adapter.system_prompt) if adapter else (None, None)
     signatures = {m: mode_signature(m, model_id=backends[m][0].model_id if m in backends else generator.model_id,
-                                    adapter=backends[m][1] if m in backends else adapter,
+                                    adapter=backends[m][1] if m in backends else adapter_path,
                                     adapter_system=adapter_system, config=config, retrieval=retrieval_config,
                                     index_fingerprint=fingerprint, prompt=prompts.signature(m),
                                     examples=examples.digest if examples is not None else None,
@@ -278,7 +279,7 @@ def run_and_record(
         if on_cached:
             on_cached(mode, answer)
     to_run = [m for m in modes if m not in cached_answers]
-    comparison = run_comparison(question, to_run, generator, index=index, adapter=adapter,
+    comparison = run_comparison(question, to_run, generator, index=index, adapter=adapter_path,
                                 adapter_system=adapter_system, retrieval_config=retrieval_config, config=config,
                                 on_text=on_text, backends=backends, prompts=prompts, examples=examples,
                                 query=(raw, embed_s) if shares_embedder else None) if to_run else None
@@ -298,7 +299,8 @@ def run_and_record(
         "answers": answers,
         "unavailable": unavailable,
         "errors": comparison.errors if comparison else {},
-        "settings": {"model_id": generator.model_id, "adapter": adapter_name, "adapter_path": adapter,
+        "settings": {"model_id": generator.model_id, "adapter": adapter.name if adapter else None,
+                     "adapter_path": adapter_path,
                      "backends": {m: {"model_id": g.model_id, "adapter": a} for m, (g, a) in backends.items()},
                      "generation": config.to_dict(), "retrieval": retrieval_config.to_dict(),
                      "index_fingerprint": fingerprint, "cache_threshold": cache_threshold,
