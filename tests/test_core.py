@@ -230,3 +230,14 @@ def test_no_core_module_over_450_lines_without_a_reason_at_its_top():
         if text.count("\n") > 450:
             long[path.name] = "Longer than 450 lines because" in text[:3000]
     assert long == {name: True for name in long}, "state why at the top of the module, or split it"
+
+
+def test_no_page_tests_a_model_id_prefix_or_builds_a_backend():
+    """What kind a model is (local, remote, downloadable) is the core's to say; a page only asks."""
+    import re
+
+    prefix = re.compile(r"""startswith\(\s*\(?\s*["'](hf|local|openai|compat|st|fake):""")
+    builds = re.compile(r"\b(LocalGenerator|OpenAICompatGenerator|remote_generator)\s*\(")
+    offenders = [f"{path.name}:{n}" for path in sorted((ROOT / "views").glob("*.py"))
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if prefix.search(line) or builds.search(line)]
+    assert offenders == []

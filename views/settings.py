@@ -56,7 +56,7 @@ if c1.button("Use this model", icon=":material/check:", type="primary", disabled
 if (chosen := st.session_state.pop("model_chosen", None)):
     st.success(f"This workspace now uses {md_escape(chosen, 200)}. It loads on first use; adapters trained on "
                "another model are listed but refused on Compare and Evaluate.", icon=":material/check_circle:")
-hub = models.hub_id(picked) if picked.startswith("hf:") else None
+hub = model_choice.hub_download_id(picked)
 job = runner.get(st.session_state.get("download_job") or "")
 if hub and not servers.restricted():
     try:

@@ -162,6 +162,12 @@ def recommended_status() -> list[dict[str, Any]]:
 _PATTERNS = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt", "*.jinja"]
 
 
+def hub_download_id(model_id: str) -> str | None:
+    """The hub repository :func:`download` would fetch for ``model_id`` (None: a packaged, local or remote
+    model, which has nothing to download)."""
+    return models.hub_id(model_id) if model_id.startswith("hf:") else None
+
+
 def download(model_id: str, progress: ProgressSink = null_sink, cancel: Any = None) -> str:
     """Download an ``hf:`` hub model into the Hugging Face cache (safetensors and tokenizer files only),
     reporting bytes as progress. A ``BackendError`` with a plain message when the hub cannot be reached."""
