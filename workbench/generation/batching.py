@@ -106,7 +106,7 @@ def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], samp
     import torch
 
     generators = [torch.Generator().manual_seed(sampling.seed) for _ in rows]
-    seen = [torch.unique(r.input_ids) for r in rows]
+    seen = [torch.unique(r.input_ids.cpu()) for r in rows]  # sampling happens on the CPU, wherever the model is
     caches: list[Any] = [None] * len(rows)
     # Shortest prompts first: their answers start streaming soonest.
     for i in sorted(range(len(rows)), key=lambda i: int(rows[i].input_ids.shape[0])):
@@ -137,7 +137,8 @@ def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], samp
     del caches
     step = step or generic_step(forward)
     starts = [width - lengths[i] for i in slots]
-    positions = torch.tensor([lengths[i] for i in slots])[:, None]
+    device = rows[active[0]].input_ids.device  # step inputs live where the model does (CUDA too)
+    positions = torch.tensor([lengths[i] for i in slots], device=device)[:, None]
     names: list[str | None] | None = None
     with contextlib.ExitStack() as stack:
         while slots:
@@ -145,7 +146,7 @@ def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], samp
                 names = [rows[i].adapter for i in slots]
                 stack.close()
                 stack.enter_context(adapter_context(names))
-            current = torch.tensor([rows[i].out[-1] for i in slots])[:, None]
+            current = torch.tensor([rows[i].out[-1] for i in slots], device=device)[:, None]
             logits = step(current, positions, layers, starts)
             for b, i in enumerate(slots):
                 if b > 0 and slots[b - 1] == i:  # the copy of a lone row
@@ -160,7 +161,7 @@ def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], samp
                     break
                 if pair_lone_rows and (len(keep) == 1 or (len(keep) == 2 and slots[keep[0]] == slots[keep[1]])):
                     keep = [keep[0], keep[0]]
-                index = torch.tensor(keep)
+                index = torch.tensor(keep, device=device)
                 for layer in layers:
                     layer.batch_select_indices(index)
                 positions = positions[index]
@@ -289,7 +290,7 @@ def _pick(logits: Any, seen: Any, sampling: Sampling, generator: Any) -> int:
     """Next token from one row's logits: repetition penalty, then greedy or nucleus sampling."""
     import torch
 
-    scores = logits.float()
+    scores = logits.float().cpu()
     if sampling.repetition_penalty != 1.0:
         picked = scores[seen]
         scores = scores.clone()

@@ -187,8 +187,9 @@ def matches_forward(model: Any, run_forward: Any, cache_layer: Any, fused: Seque
     if not supported(model):
         return False
     try:
+        device = next(model.parameters()).device
         with torch.inference_mode():
-            prompts = [torch.tensor([[1, 2, 3, 4]]), torch.tensor([[5, 6]])]
+            prompts = [torch.tensor([[1, 2, 3, 4]], device=device), torch.tensor([[5, 6]], device=device)]
             caches = [model(input_ids=p, use_cache=True).past_key_values for p in prompts]
             lengths = [4, 2]
 
@@ -196,7 +197,8 @@ def matches_forward(model: Any, run_forward: Any, cache_layer: Any, fused: Seque
                 return [cache_layer([c.layers[i].keys for c in caches], [c.layers[i].values for c in caches], 4, 2)
                         for i in range(len(caches[0].layers))]
 
-            ids, positions, starts = torch.tensor([[7], [8]]), torch.tensor([[n] for n in lengths]), [0, 2]
+            ids, positions = torch.tensor([[7], [8]], device=device), torch.tensor([[n] for n in lengths], device=device)
+            starts = [0, 2]
             ours = llama_step(model, ids, positions, layers(), starts, fused)
             theirs = run_forward(ids, positions, layers(), starts)
         return bool(torch.equal(ours, theirs))
