@@ -67,6 +67,31 @@ def test_pages_render_on_a_brand_new_workspace():
         assert any(hint in i.value for i in at.info), page
 
 
+def test_finetune_lists_a_stored_adapter_with_its_metadata_and_loss_chart():
+    import json
+
+    from workbench.paths import ADAPTER_META
+    from workbench.training import adapters_dir
+
+    folder = adapters_dir("default") / "house"
+    folder.mkdir(parents=True)
+    (folder / ADAPTER_META).write_text(json.dumps({
+        "name": "house", "base_model": "local:smollm2-135m", "method": "lora", "created_at": 1_764_000_000.0,
+        "wall_s": 71.2, "steps": 30, "train_pairs": 72, "final_train_loss": 1.25, "final_val_loss": 1.5,
+        "device": "cpu", "config": {"epochs": 3, "rank": 16}, "data_hash": "abc",
+        "history": [{"step": 1, "loss": 2.0}, {"step": 30, "loss": 1.25}],
+        "retrieval_aware": {"passages": 1, "sentences": 0}}))
+    at = _app().run()
+    at.switch_page("views/finetune.py").run()
+    assert not at.exception and not at.error
+    table = next(d.value for d in at.dataframe if "Base model" in d.value.columns)
+    row = table[table["Name"] == "house"].iloc[0]
+    assert row["Base model"] == "local:smollm2-135m" and row["Pairs"] == 72 and row["Epochs"] == 3
+    assert row["Trained on"] == "questions + 1 retrieved passages"
+    assert next(s for s in at.selectbox if s.label == "Adapter").value == "house"
+    assert at.json and json.loads(at.json[0].value)["data_hash"] == "abc"
+
+
 def _compare(at, question, *, blind=False, cache=False):
     next(t for t in at.text_input if t.label == "Question").input(question)
     if blind:

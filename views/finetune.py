@@ -288,7 +288,7 @@ else:
         column_config={"Created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
                        "Final train loss": st.column_config.NumberColumn(format="%.3f"),
                        "Final val loss": st.column_config.NumberColumn(format="%.3f")})
-    chosen = st.selectbox("Adapter", [a["name"] for a in adapters], key="adapter_selected")
+    chosen = st.selectbox("Adapter", [a.name for a in adapters], key="adapter_selected")
     picked = next(a for a in adapters if a.name == chosen)
     col_a, col_b = st.columns(2, gap="large")
     with col_a:
