@@ -241,3 +241,20 @@ def test_no_page_tests_a_model_id_prefix_or_builds_a_backend():
     offenders = [f"{path.name}:{n}" for path in sorted((ROOT / "views").glob("*.py"))
                  for n, line in enumerate(path.read_text().splitlines(), 1) if prefix.search(line) or builds.search(line)]
     assert offenders == []
+
+
+def test_rows_answered_one_after_another_are_timed_from_their_own_start():
+    """A backend that cannot batch answers the approaches in turn: a later approach's latency and machine
+    time must not include the time spent waiting for the earlier ones."""
+    import time
+
+    from tests.fakes import EchoGenerator
+
+    class Slow(EchoGenerator):
+        def _execute(self, messages, config, emit, adapter=None):
+            time.sleep(0.2)
+            return super()._execute(messages, config, emit, adapter)
+
+    out = Slow().generate_many([([{"role": "user", "content": f"Question {i}?"}], None) for i in range(3)])
+    assert all(0.2 <= g.total_s < 0.35 for g in out), [g.total_s for g in out]
+    assert all(g.ttft_s >= 0.2 and g.batch_size == 1 for g in out)

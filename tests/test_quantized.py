@@ -22,7 +22,7 @@ def test_int4_packing_keeps_one_set_of_weights_for_prefill_and_decode():
     model = Tiny()
     before = model.a.weight.detach().float().clone()
     packing = pack_for_decode(model, "int4")
-    assert packing.weights == "int4" and packing.layers == 3 and packing.kept == 0
+    assert packing.weights == "int4" and packing.layers == packing.int4_layers == 3 and packing.kept == 0
     assert all(type(m) is DecodeLinear for m in (model.a, model.b, model.c))
     # The bf16 copy prefill reads is the packed values: a one-token step and a prompt agree on them.
     x = torch.randn(2, 5, 64, dtype=torch.bfloat16)
@@ -42,14 +42,18 @@ def test_int4_packing_keeps_one_set_of_weights_for_prefill_and_decode():
                                                      model.c.bias.float()), rtol=0.02, atol=0.05)
 
 
-def test_weights_already_on_the_4_bit_grid_pack_without_change():
-    """A Q4_1 GGUF's layers are already 4-bit groups of 32: packing them again loses nothing."""
+def test_weights_already_on_the_4_bit_grid_pack_without_change_and_auto_keeps_the_others_at_8_bits():
+    """A Q4_1 GGUF's layers are already 4-bit groups of 32: packing them again loses nothing. ``auto``
+    packs those at 4 bits and any other layer at 8."""
     model = Tiny()
     pack_for_decode(model, "int4")
     again = Tiny()
-    for name in ("a", "b", "c"):
+    for name in ("a", "b"):  # on the grid; c keeps its fresh random weights
         getattr(again, name).weight.data = getattr(model, name).weight.data.clone()
-    assert pack_for_decode(again, "int4").max_change < 0.01
+    packing = pack_for_decode(again, "auto")
+    assert packing.weights == "auto" and packing.layers == 3 and packing.int4_layers == 2
+    assert again.a.kind == again.b.kind == "int4" and again.c.kind == "int8"
+    assert packing.max_change < 0.01 and "2 layers at 4 bits and 1 at 8" in packing.label()
 
 
 def test_int8_and_bf16_choices():
@@ -76,7 +80,7 @@ def test_fused_products_give_each_part_its_own_output():
 
 def test_decode_weights_setting(monkeypatch):
     monkeypatch.delenv(runtime.DECODE_WEIGHTS_ENV, raising=False)
-    assert runtime.decode_weights("cpu") == "int4"
+    assert runtime.decode_weights("cpu") == "auto"
     assert runtime.decode_weights("cuda") == "bf16"
     monkeypatch.setenv(runtime.DECODE_WEIGHTS_ENV, "BF16")
     assert runtime.decode_weights("cpu") == "bf16"
@@ -95,8 +99,9 @@ def test_the_packaged_model_decodes_packed_through_the_direct_step():
     from workbench.generation.decode_step import fused_products, matches_forward
 
     gen = models.get_generator("local:smollm2-135m")
-    assert gen.decode_weights == "int4" and gen.packing.kept == 0
+    assert gen.decode_weights == "auto" and gen.packing.kept == 0
     assert gen.packing.layers == 30 * 7 + 1  # every projection and the output layer
+    assert gen.packing.int4_layers == 30 * 7  # the GGUF's Q4_1 layers stay at 4 bits; the output layer at 8
     # The GGUF's layers are Q4_1: packing them again barely moves a weight (bf16 rounding only).
     assert gen.packing.max_change < 0.01
     assert gen._step is not None and not gen.pair_lone_rows

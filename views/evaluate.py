@@ -272,6 +272,11 @@ with st.expander("Knowledge-update experiment: the policy changed, who catches u
 # -- 3. results --------------------------------------------------------------------------------------------
 st.subheader("3. Results")
 runs = list_eval_runs(ws)
+running = runner.get(st.session_state.get("eval_job") or "")
+if not runs and running and running.status in ACTIVE:
+    st.info("The evaluation above has started; its results appear here as its questions are answered.",
+            icon=":material/hourglass_top:")
+    stop_page()
 if not runs:
     st.info("No evaluation runs yet: choose a test set and approaches above and press Run evaluation. It needs "
             "documents (Documents page) for RAG and an adapter (Fine-tune page) for the fine-tuned approaches.",
@@ -326,7 +331,7 @@ for mode, s in summary.items():
                   "Grounded (facts)": s["grounded"], "Source retrieved": s["retrieved"], "Source cited": s["cited"],
                   "Format": s["format_ok"], "Token F1": s["f1"], "Similarity": s["similarity"],
                   "p50 (s)": s["latency_p50_s"], "p95 (s)": s["latency_p95_s"],
-                  "Tokens in / 1k": s["tokens_in_per_1k"], "Tokens out / 1k": s["tokens_out_per_1k"],
+                  "Tokens in / 1k queries": s["tokens_in_per_1k"], "Tokens out / 1k queries": s["tokens_out_per_1k"],
                   "$ / 1k queries": s["cost_per_1k_usd"], "Closer to training pairs": s["closer_to_training"],
                   **({"LLM judge": s["judge"], "Judge cost ($)": s["judge_cost_usd"]} if "judge" in s else {})})
 pct = st.column_config.NumberColumn(format="percent")
@@ -352,17 +357,18 @@ st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", column_confi
     "Judge cost ($)": st.column_config.NumberColumn(format="$%.4f"),
     "p50 (s)": st.column_config.NumberColumn(format="%.2f", help="Median seconds to a full answer."),
     "p95 (s)": st.column_config.NumberColumn(format="%.2f", help="19 answers in 20 were faster than this."),
-    "Tokens in / 1k": st.column_config.NumberColumn(format="%.0f", help="Tokens read per 1,000 questions, "
-                                                    "in thousands. " + TERMS["Token"]),
-    "Tokens out / 1k": st.column_config.NumberColumn(format="%.0f", help="Tokens written per 1,000 questions, "
-                                                     "in thousands."),
+    "Tokens in / 1k queries": st.column_config.NumberColumn(format="%.0f", help="Tokens read per 1,000 questions (the mean per question "
+                                                    "times 1,000). " + TERMS["Token"]),
+    "Tokens out / 1k queries": st.column_config.NumberColumn(format="%.0f", help="Tokens written per 1,000 questions (the mean per "
+                                                     "question times 1,000)."),
     "$ / 1k queries": st.column_config.NumberColumn(format="$%.4f")})
 st.caption("Verdicts are per answer, on the questions the documents answer: **correct** holds every key fact of the "
            "reference (numbers with units, dates, codes, names, a leading yes/no) and contradicts none; the 95% range "
            "is a Wilson interval over that many questions. **Declined unanswerable**: the share of questions the "
            "documents cannot answer where the approach said so. Grounded: share of the answer's facts found in the "
            "passages it was given (empty for approaches given none). Token F1 and similarity are kept as secondary "
-           "columns: they score \"45 days\" as close to \"30 days\". Empty cells: the metric does not apply.")
+           "columns: they score \"45 days\" as close to \"30 days\". A cell showing None: the metric does not apply to "
+           "that approach (grounding, for one without passages).")
 st.caption("How sure the verdicts are: on answers written by hand against the sample, the judge first agreed with the "
            "hand label on 54 of 57 and 54 of 67 cases of two tables written after it; after the fixes their misses "
            "suggested, on 206 of all 210 cases (2026-12-03, `tests/test_verdicts.py`). It misses what facts cannot show, "

@@ -280,7 +280,7 @@ else:
         "Name": a.name, "Base model": a.base_model, "Method": a.method,
         "Trained on": (f"questions + {a.retrieval_aware.get('passages')} retrieved passages"
                        if a.retrieval_aware else "bare questions"),
-        "Pairs": a.train_pairs, "Epochs": a.config.get("epochs"),
+        "Pairs": a.train_pairs, "Epochs": a.config.get("epochs"), "Steps": a.steps,
         "Rank": a.config.get("rank"), "Train time (s)": a.wall_s, "Final train loss": a.final_train_loss,
         "Final val loss": a.final_val_loss, "Device": a.device,
         "Created": datetime.fromtimestamp(a.created_at),

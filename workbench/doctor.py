@@ -134,7 +134,7 @@ def _check_decode_weights() -> Check:
         weights = decode_weights(pick_device())
     except ConfigError as exc:
         return Check("decode weights", MISSING, exc.args[0], exc.fix or "")
-    return Check("decode weights", OK, f"{weights} ({DECODE_WEIGHTS_ENV} chooses on CPU: int4, int8 or bf16)")
+    return Check("decode weights", OK, f"{weights} ({DECODE_WEIGHTS_ENV} chooses on CPU: auto, int4, int8 or bf16)")
 
 
 def _check_model(kind: str, model_id: str, deep: bool) -> Check:

@@ -3,7 +3,7 @@
 Chosen when a model loads, never at import: CUDA when present, else CPU. On CPU we use bf16 for
 inference (measured faster decode than fp32 on the 2-core reference machine); override with
 ``WORKBENCH_DEVICE`` (``cpu``/``cuda``) and ``WORKBENCH_THREADS``. On CPU, decode steps read the weights
-packed to 4 bits (``generation/quantized.py``); ``WORKBENCH_DECODE_WEIGHTS`` chooses.
+packed to 4 or 8 bits (``generation/quantized.py``); ``WORKBENCH_DECODE_WEIGHTS`` chooses.
 """
 
 from __future__ import annotations
@@ -60,21 +60,22 @@ def inference_dtype(device: str):
     return torch.bfloat16
 
 
-DECODE_WEIGHTS = ("int4", "int8", "bf16")
+DECODE_WEIGHTS = ("auto", "int4", "int8", "bf16")
 DECODE_WEIGHTS_ENV = "WORKBENCH_DECODE_WEIGHTS"
 
 
 def decode_weights(device: str = "cpu") -> str:
     """How a local model's decode steps read its weights on ``device``: on CPU ``WORKBENCH_DECODE_WEIGHTS``
-    (``int4``, the default; ``int8``; ``bf16``, the weights as loaded); on a GPU always as loaded (``bf16``)."""
+    (``auto``, the default: 4 bits where a layer is stored at 4 bits already, else 8; ``int4``; ``int8``;
+    ``bf16``, the weights as loaded); on a GPU always as loaded (``bf16``)."""
     if device != "cpu":
         return "bf16"
-    chosen = (os.environ.get(DECODE_WEIGHTS_ENV) or "int4").strip().lower()
+    chosen = (os.environ.get(DECODE_WEIGHTS_ENV) or "auto").strip().lower()
     if chosen not in DECODE_WEIGHTS:
         from .errors import ConfigError
 
         raise ConfigError(f"Expected {DECODE_WEIGHTS_ENV} to be one of {', '.join(DECODE_WEIGHTS)}; found {chosen!r}.",
-                          fix=f"Unset {DECODE_WEIGHTS_ENV} for the default (int4), or set it to bf16 for the weights as "
+                          fix=f"Unset {DECODE_WEIGHTS_ENV} for the default (auto), or set it to bf16 for the weights as "
                               "loaded.")
     return chosen
 
@@ -84,7 +85,9 @@ def decode_weights_note(device: str = "cpu") -> str:
     weights = decode_weights(device)
     if weights == "bf16":
         return "Local models decode with their weights as loaded (bf16)."
-    what = "4 bits in groups of 32 (the output layer 8 bits)" if weights == "int4" else "8 bits per row"
-    return (f"Local models decode on this CPU with their weights packed to {what}, which is several times faster. "
-            "The packaged GGUF models are stored at 4 bits already, so for them only the speed changes; "
+    what = {"auto": "4 bits in groups of 32 where a layer is stored at 4 bits already (the packaged SmolLM2's "
+                    "layers are), else 8 bits per row, so no weight moves by more than 1% of its layer's largest",
+            "int4": "4 bits in groups of 32 (the output layer 8 bits)",
+            "int8": "8 bits per row"}[weights]
+    return (f"Local models decode on this CPU with their weights packed to {what}; decode is several times faster. "
             f"{DECODE_WEIGHTS_ENV}=bf16 on the server keeps the weights as loaded.")

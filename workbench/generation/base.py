@@ -104,8 +104,10 @@ class Generator(ABC):
     ) -> list[Generation]:
         """Generate replies to several ``(messages, adapter)`` requests; ``on_text(i, piece)`` streams row ``i``.
 
-        Backends that can decode rows together (``_execute_many``) do so; timings are per row,
-        measured from the call, so a row's time to first token includes the prefill of rows before it."""
+        Backends that can decode rows together (``_execute_many``) do so; their timings are per row,
+        measured from the call, so a row's time to first token includes the prefill of rows before it.
+        A backend that answers one row after another times each row from its own start: waiting for
+        the rows before it is neither its latency nor machine time it used."""
         config = config or GenerationConfig()
         for messages, _ in requests:
             validate_messages(messages)
@@ -135,10 +137,12 @@ class Generator(ABC):
         for i, execution in enumerate(executions):
             end = ended[i] or time.perf_counter()
             first_at = first[i] or end
+            # One after another: row i started when row i - 1 ended.
+            began = start if self.batches or i == 0 else min(ended[i - 1] or start, first_at)
             out.append(Generation(
                 text="".join(pieces[i]).strip(), model_id=self.model_id,
                 usage=Usage(execution.tokens_in, execution.tokens_out, execution.estimated),
-                ttft_s=first_at - start, decode_s=end - first_at, total_s=end - start,
+                ttft_s=first_at - began, decode_s=end - first_at, total_s=end - began,
                 finish_reason=execution.finish_reason, batch_size=n if self.batches else 1,
             ))
         return out

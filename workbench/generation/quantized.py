@@ -19,8 +19,9 @@ embedding table is Q8_0; 4 bits would round its logits more than the layers).
 The packed kernels compute each row on its own, so a row's output does not depend on what else is
 in the batch (checked for every layer when it is packed; a layer that fails keeps bf16).
 
-``WORKBENCH_DECODE_WEIGHTS`` chooses (``runtime.decode_weights``): ``int4`` (default on CPU), ``int8``,
-or ``bf16`` (the weights as loaded, no packing). On CUDA and Apple GPUs the weights stay as loaded.
+``WORKBENCH_DECODE_WEIGHTS`` chooses (``runtime.decode_weights``): ``auto`` (the default on CPU: 4 bits
+for each layer already stored at 4 bits, 8 bits for the others), ``int4`` (every layer at 4 bits),
+``int8``, or ``bf16`` (the weights as loaded, no packing). On CUDA and Apple GPUs they stay as loaded.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ import torch
 
 GROUP = 32
 """Input features per int4 group (Q4_1's block size)."""
+AUTO_INT4_CHANGE = 0.01
+"""``auto`` packs a layer at 4 bits only if that moves no weight by more than 1% of the layer's largest
+(bf16 rounding of a layer already stored at 4 bits moved SmolLM2's by at most 0.4%; 4 bits from scratch
+moves some weights by up to 1/15 of it), else at 8 bits (at most 1/254)."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +44,11 @@ class Packing:
     """What :func:`pack_for_decode` did to a model (shown with the model and stored with its answers)."""
 
     weights: str
-    """``int4``, ``int8`` or ``bf16`` (nothing packed)."""
+    """The setting: ``auto``, ``int4``, ``int8`` or ``bf16`` (nothing packed)."""
     layers: int
     """Linear layers packed."""
+    int4_layers: int
+    """Of those, the ones packed at 4 bits (the rest, the output layer included, at 8)."""
     kept: int
     """Linear layers left in bf16 (a shape or platform the packed kernels do not take)."""
     max_change: float
@@ -51,8 +58,7 @@ class Packing:
     def label(self) -> str:
         if self.weights == "bf16" or not self.layers:
             return "bf16 weights"
-        head = "int4 layers, int8 output layer" if self.weights == "int4" else "int8 weights"
-        return f"{head} in decode steps"
+        return f"decode steps read {self.int4_layers} layers at 4 bits and {self.layers - self.int4_layers} at 8"
 
 
 class DecodeLinear(torch.nn.Linear):
@@ -109,14 +115,28 @@ def _int8(weight: torch.Tensor) -> tuple[Any, Any, torch.Tensor]:
     return q.to(torch.int8).contiguous(), scale, q * scale.float()[:, None]
 
 
+def _change(dequant: torch.Tensor, weight: torch.Tensor) -> float:
+    """Largest change of a weight, relative to the layer's largest weight."""
+    return float((dequant - weight.float()).abs().max() / weight.float().abs().max().clamp(min=1e-12))
+
+
 def _pack(linear: torch.nn.Linear, kind: str, tied: bool) -> tuple[DecodeLinear, float] | None:
-    """``linear`` as a :class:`DecodeLinear`, or None when the kernels refuse it or change its rows."""
+    """``linear`` as a :class:`DecodeLinear`, or None when the kernels refuse it or change its rows.
+
+    ``kind`` ``auto``: int4 where that moves no weight by more than ``AUTO_INT4_CHANGE`` (the layer was
+    stored at 4 bits in groups of 32 already), else int8."""
     weight = linear.weight.data
-    if kind == "int4" and weight.shape[1] % GROUP:
+    if kind in ("int4", "auto") and weight.shape[1] % GROUP:
         kind = "int8"
     try:
-        packed, scales, dequant = (_int4 if kind == "int4" else _int8)(weight)
-        change = float((dequant - weight.float()).abs().max() / weight.float().abs().max().clamp(min=1e-12))
+        packed = None
+        if kind == "auto":
+            packed, scales, dequant = _int4(weight)
+            kind = "int4" if _change(dequant, weight) <= AUTO_INT4_CHANGE else "int8"
+            packed = packed if kind == "int4" else None
+        if packed is None:
+            packed, scales, dequant = (_int4 if kind == "int4" else _int8)(weight)
+        change = _change(dequant, weight)
         module = DecodeLinear(linear, kind, packed, scales)
         if not tied:  # prefill reads the same values as the packed form
             linear.weight.data = dequant.to(weight.dtype)
@@ -138,10 +158,10 @@ def _pack(linear: torch.nn.Linear, kind: str, tied: bool) -> tuple[DecodeLinear,
 def pack_for_decode(model: Any, weights: str) -> Packing:
     """Replace ``model``'s linear layers by :class:`DecodeLinear` in the ``weights`` format (in place)."""
     if weights == "bf16" or next(model.parameters()).dtype != torch.bfloat16:
-        return Packing("bf16", 0, 0, 0.0)
+        return Packing("bf16", 0, 0, 0, 0.0)
     output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     inputs = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    layers = kept = 0
+    layers = kept = int4 = 0
     worst = 0.0
     with torch.no_grad():
         for parent in list(model.modules()):
@@ -156,9 +176,10 @@ def pack_for_decode(model: Any, weights: str) -> Packing:
                     continue
                 setattr(parent, name, done[0])
                 layers += 1
+                int4 += done[0].kind == "int4"
                 if not tied:
                     worst = max(worst, done[1])
-    return Packing(weights if layers else "bf16", layers, kept, worst)
+    return Packing(weights if layers else "bf16", layers, int4, kept, worst)
 
 
 class Fused:
