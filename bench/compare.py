@@ -119,7 +119,7 @@ def main() -> None:
 
     decode, _ = bench_workbench("local:smollm2-135m", 128, 3)
     rows.append(("decode_tok_s", decode, "tokens/s, single stream, short prompt (bench/generate.py)"))
-    reference = llamacpp_reference(128, 3) if importlib.util.find_spec("llama_cpp") else None
+    reference = llamacpp_reference("local:smollm2-135m", 128, 3) if importlib.util.find_spec("llama_cpp") else None
     if reference is not None:
         ref = reference[0]
         rows += [("llamacpp_decode_tok_s", ref, "tokens/s, llama.cpp on the same GGUF"),

@@ -36,22 +36,29 @@ def bench_workbench(model_id: str, tokens: int, repeats: int) -> tuple[float, fl
     return median(rates), median(ttfts)
 
 
-def bench_llamacpp(tokens: int, repeats: int) -> tuple[float, float]:
+def bench_llamacpp(model_id: str, tokens: int, repeats: int) -> tuple[float, float]:
     from llama_cpp import Llama
 
     from workbench import models
     from workbench.runtime import available_cpus
 
-    llm = Llama(model_path=str(models.smollm2_gguf()), n_ctx=2048, n_threads=available_cpus(), verbose=False)
+    llm = Llama(model_path=str(models.PACKAGED[model_id].gguf()), n_ctx=2048, n_threads=available_cpus(), verbose=False)
     rates, ttfts = [], []
     for i in range(repeats):
         start = time.perf_counter()
         first = None
         n = 0
-        stream = llm.create_chat_completion(messages=[{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
-                                            max_tokens=tokens, temperature=0.0, repeat_penalty=1.1, stream=True)
-        for chunk in stream:
-            if chunk["choices"][0]["delta"].get("content"):
+        question = PROMPTS[i % len(PROMPTS)]
+        if llm.metadata.get("tokenizer.chat_template"):
+            stream = llm.create_chat_completion(messages=[{"role": "user", "content": question}],
+                                                max_tokens=tokens, temperature=0.0, repeat_penalty=1.1, stream=True)
+            pieces = (chunk["choices"][0]["delta"].get("content") for chunk in stream)
+        else:  # a base model: the same plain turns the workbench gives it
+            stream = llm.create_completion(f"User: {question}\n\nAssistant:", max_tokens=tokens, temperature=0.0,
+                                           repeat_penalty=1.1, stream=True)
+            pieces = (chunk["choices"][0].get("text") for chunk in stream)
+        for piece in pieces:
+            if piece:
                 n += 1
                 first = first or time.perf_counter()
         end = time.perf_counter()
@@ -67,14 +74,14 @@ def argparse_hidden() -> str:
     return argparse.SUPPRESS
 
 
-def llamacpp_reference(tokens: int, repeats: int) -> tuple[float, float] | None:
+def llamacpp_reference(model_id: str, tokens: int, repeats: int) -> tuple[float, float] | None:
     """llama.cpp's (decode tokens/s, TTFT ms), measured in a child process: a crash of the native library
     (or its OpenMP runtime meeting torch's) ends only that process, and is reported, not fatal."""
     import json
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, __file__, "--llamacpp-only", "--tokens", str(tokens),
+    proc = subprocess.run([sys.executable, __file__, "--llamacpp-only", "--model", model_id, "--tokens", str(tokens),
                            "--repeats", str(repeats)], capture_output=True, text=True)
     if proc.returncode != 0:
         print(f"llama.cpp failed (exit code {proc.returncode}); its reference is not measured this run. "
@@ -94,14 +101,18 @@ def main() -> None:
     if args.llamacpp_only:
         import json
 
-        decode, ttft = bench_llamacpp(args.tokens, args.repeats)
+        decode, ttft = bench_llamacpp(args.model, args.tokens, args.repeats)
         print(json.dumps({"decode": decode, "ttft": ttft}))
         return
 
     decode, ttft = bench_workbench(args.model, args.tokens, args.repeats)
     rows = [("decode_tok_s", decode, f"tokens/s, {args.model}, median of {args.repeats}"),
             ("ttft_ms", ttft, "ms to first token")]
-    reference = llamacpp_reference(args.tokens, args.repeats) if importlib.util.find_spec("llama_cpp") else None
+    # llama.cpp reads the packaged models' GGUF files; another model has no same-file reference.
+    from workbench.models import PACKAGED
+
+    reference = (llamacpp_reference(args.model, args.tokens, args.repeats)
+                 if importlib.util.find_spec("llama_cpp") and args.model in PACKAGED else None)
     if reference is not None:
         ref_decode, ref_ttft = reference
         rows += [("llamacpp_decode_tok_s", ref_decode, "tokens/s, llama.cpp on the same GGUF"),

@@ -125,10 +125,11 @@ class Recommended:
 #: Parameter counts from each model's hub card; a speed only where this project's benchmarks measured one.
 RECOMMENDED: tuple[Recommended, ...] = (
     Recommended(DEFAULT_GENERATOR, "SmolLM2-135M-Instruct (packaged)", 135_000_000, "CPU laptop",
-                "9.6 tokens/s on 2 CPU cores, 2026-12-03; 33 on a faster machine (bench/generate.py)",
+                "25-42 tokens/s on 2 CPU cores in seven runs on 2026-12-03, about half of llama.cpp's speed in "
+                "the same runs (bench/generate.py)",
                 "The offline default. At 135M parameters its quality will not carry over to a production model."),
     Recommended("local:gemma3-270m", "Gemma 3 270M (packaged, base model)", 268_000_000, "CPU laptop",
-                "9.2 tokens/s on 2 CPU cores, 2026-12-03 (bench/generate.py)", "Not instruction-tuned: for switching and training, not for good answers."),
+                "14.5 tokens/s on 2 CPU cores, 2026-12-03; llama.cpp 26.6 in the same run (bench/generate.py)", "Not instruction-tuned: for switching and training, not for good answers."),
     Recommended("hf:HuggingFaceTB/SmolLM2-360M-Instruct", "SmolLM2-360M-Instruct", 362_000_000, "CPU laptop",
                 "not measured here", "The default's family, 2.7x the parameters."),
     Recommended("hf:Qwen/Qwen2.5-0.5B-Instruct", "Qwen2.5-0.5B-Instruct", 494_000_000, "CPU laptop",
