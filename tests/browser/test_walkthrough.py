@@ -226,12 +226,12 @@ def test_new_user_walkthrough(page, server):
     page.get_by_text("3. Monthly projection").wait_for()
     body = page.get_by_test_id("stMain").inner_text()
     assert "From evaluation run" in body and "Monthly cost by component" in body
-    page.get_by_text(re.compile(r"cheaper.* at 1,000 queries/day")).first.wait_for()
+    page.get_by_text(re.compile(r"cheaper.*at 1,000 queries/day")).first.wait_for()  # "... of the two at" or "(at"
     page.get_by_label("Queries per day", exact=True).fill("100000")
     page.keyboard.press("Tab")
     wait_idle(page)
     page.get_by_text("Monthly cost vs change rate (100,000 queries/day)").wait_for()
-    page.get_by_text(re.compile(r"cheaper.* at 100,000 queries/day")).first.wait_for()
+    page.get_by_text(re.compile(r"cheaper.*at 100,000 queries/day")).first.wait_for()
     assert_no_errors(page)
     widths = at_widths(page, "20-costs", height=4400)
     assert not any(widths.values()), widths
