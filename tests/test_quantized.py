@@ -111,3 +111,13 @@ def test_the_packaged_model_decodes_packed_through_the_direct_step():
     out = gen.generate([{"role": "user", "content": "What is the capital of France?"}],
                        GenerationConfig(max_new_tokens=12))
     assert "Paris" in out.text
+
+
+def test_the_settings_note_says_what_packing_did_to_the_loaded_model(fake_generator):
+    from workbench import model_choice, models
+
+    assert "4 bits" in model_choice.describe("default")["decode"]
+    gen = models.get_generator(fake_generator)
+    gen.packing = pack_for_decode(Tiny(), "int4")
+    model_choice.choose("default", fake_generator)
+    assert "Loaded now: decode steps read 3 layers at 4 bits and 0 at 8." in model_choice.describe("default")["decode"]

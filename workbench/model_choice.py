@@ -262,13 +262,19 @@ def describe(workspace: str) -> dict[str, Any]:
     remote = models.is_remote(model_id)
     return {"model_id": model_id, "note": models.model_note(model_id)[0],
             "chosen_at": data.get("chosen_at") if isinstance(data, dict) and data.get("generator") == model_id else None,
-            "remote": remote, "decode": None if remote else _decode_note()}
+            "remote": remote, "decode": None if remote else _decode_note(model_id)}
 
 
-def _decode_note() -> str:
+def _decode_note(model_id: str) -> str:
+    """How local models decode here and, once ``model_id`` is loaded, what packing did to it."""
     from . import runtime
 
     try:
-        return runtime.decode_weights_note(runtime.pick_device())
+        note = runtime.decode_weights_note(runtime.pick_device())
     except WorkbenchError as exc:
         return str(exc).replace("\nFix: ", " ")
+    if ("generator", model_id) in models.loaded_models():
+        packing = getattr(models.get_generator(model_id), "packing", None)
+        if packing is not None:
+            note += f" Loaded now: {packing.label()}."
+    return note
