@@ -30,7 +30,7 @@ from _common import median, parser, report
 MODES = ["base", "rag", "finetuned", "hybrid"]
 
 
-def setup(adapter: str | None) -> tuple[object, str, str | None]:
+def setup(adapter: str | None) -> tuple[object, object]:
     from workbench import samples
     from workbench.config import TrainConfig
     from workbench.documents import parse_uploads
@@ -47,7 +47,7 @@ def setup(adapter: str | None) -> tuple[object, str, str | None]:
                                 max_steps=8)
     else:
         trained = load_adapter(adapter)
-    return index, trained.path, trained.system_prompt
+    return index, trained
 
 
 def main() -> None:
@@ -63,9 +63,9 @@ def main() -> None:
 
     from workbench import models, samples
     from workbench.config import GenerationConfig
-    from workbench.strategies import run_comparison
+    from workbench.strategies import ComparisonSpec, run_comparison
 
-    index, adapter, system = setup(args.adapter)
+    index, adapter = setup(args.adapter)
     generator = models.get_generator("local:smollm2-135m")
     config = GenerationConfig(max_new_tokens=args.tokens, ignore_eos=True)
     questions = [r["question"] for r in samples.eval_rows() if r.get("answerable", True)][: args.questions]
@@ -75,8 +75,8 @@ def main() -> None:
     def timed(question: str, modes: list[str]) -> tuple[float, list]:
         first.clear()
         start = time.perf_counter()
-        result = run_comparison(question, modes, generator, index=index, adapter=adapter, adapter_system=system,
-                                config=config, on_text=lambda mode, piece: first or first.append(time.perf_counter()))
+        spec = ComparisonSpec(tuple(modes), generator, adapter=adapter, generation=config)
+        result = run_comparison(question, spec, index=index, on_text=lambda mode, piece: first or first.append(time.perf_counter()))
         if first:
             first[0] -= start
         return time.perf_counter() - start, result.answers

@@ -46,7 +46,7 @@ def main() -> int:
     from workbench.evaluation import read_testset
     from workbench.index import open_index
     from workbench.pairs import read_pairs
-    from workbench.strategies import run_comparison
+    from workbench.strategies import ComparisonSpec, run_comparison
     from workbench.training import train_adapter
 
     cuda = torch.cuda.is_available()
@@ -73,20 +73,18 @@ def main() -> int:
     out["train_method"] = trained.method
     out["qlora_train_s"] = round(train_s, 2) if cuda else None
     out["qlora_peak_mem_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3) if cuda else None
-    adapter, system = trained.path, trained.system_prompt
 
     generator = models.get_generator(DEFAULT_GENERATOR)
     tokens = 64 if cuda else 8
     gen_config = GenerationConfig(max_new_tokens=tokens, ignore_eos=True)
     rows = [r for r in samples.eval_rows() if r.get("answerable", True)]
     question_count = 3 if cuda else 1
-    run_comparison(rows[0]["question"], MODES, generator, index=index, adapter=adapter, adapter_system=system,
-                   config=gen_config)  # warm-up: adapter loaded, caches filled
+    spec = ComparisonSpec(tuple(MODES), generator, adapter=trained, generation=gen_config)
+    run_comparison(rows[0]["question"], spec, index=index)  # warm-up: adapter loaded, caches filled
     walls, answered = [], set()
     for row in rows[:question_count]:
         t0 = time.perf_counter()
-        result = run_comparison(row["question"], MODES, generator, index=index, adapter=adapter,
-                                adapter_system=system, config=gen_config)
+        result = run_comparison(row["question"], spec, index=index)
         walls.append(time.perf_counter() - t0)
         answered |= {a.mode for a in result.answers}
     out["compare4_modes_answered"] = sorted(answered)
@@ -103,8 +101,9 @@ def main() -> int:
     items, _ = read_testset(path.name, path.read_bytes())
     items = items[: args.questions if cuda else 2]
     t0 = time.perf_counter()
-    run = evaluate(items, MODES, generator, workspace="gpu", index=index, adapter=trained,
-                   config=GenerationConfig(max_new_tokens=96 if cuda else 8), testset_name=path.name)
+    run = evaluate(items, ComparisonSpec(tuple(MODES), generator, adapter=trained,
+                                         generation=GenerationConfig(max_new_tokens=96 if cuda else 8)),
+                   workspace="gpu", index=index, testset_name=path.name)
     out["eval_questions"] = len(items)
     out["eval_wall_s_gpu"] = round(time.perf_counter() - t0, 2) if cuda else None
     for mode, share in sorted(accuracy(run).items()):

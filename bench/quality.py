@@ -23,6 +23,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import replace
 
 from _common import parser, report
 
@@ -77,6 +78,7 @@ def main() -> None:
     from workbench.progress import TqdmSink
     from workbench.prompts import example_pool, load_prompts
     from workbench.raft import RAFT_DEFAULTS
+    from workbench.strategies import ComparisonSpec
     from workbench.training import ADAPTER_META, adapters_dir, load_adapter, train_adapter
 
     tables = judge_tables()
@@ -109,18 +111,19 @@ def main() -> None:
     generator = models.get_generator()
     embed = models.get_embedder(index.config.embedder_id).embed
     gen = GenerationConfig(max_new_tokens=args.max_new_tokens)
-    common = dict(workspace=WS, index=index, config=gen, embedder_id=index.config.embedder_id, prompts=prompts)
+    spec = ComparisonSpec(("hybrid",), generator, adapter=raft_adapter, generation=gen, prompts=prompts,
+                          embedder_id=index.config.embedder_id)
     sink = TqdmSink()
-    raft_run = evaluate(items, ["hybrid"], generator, adapter=raft_adapter, progress=sink,
-                        label="quality: retrieval-aware adapter", **common)
+    raft_run = evaluate(items, spec, workspace=WS, index=index, progress=sink,
+                        label="quality: retrieval-aware adapter")
     print(f"hybrid with the retrieval-aware adapter: {summarize(raft_run)['hybrid']['correct_answerable']:.3f} correct")
-    main_run = evaluate(items, ["base", "prompted", "rag", "finetuned", "hybrid"], generator, adapter=plain_adapter, progress=sink,
-                        examples=example_pool(WS, plain, embed), label="quality: plain adapter", **common)
+    spec = replace(spec, modes=("base", "prompted", "rag", "finetuned", "hybrid"), adapter=plain_adapter,
+                   examples=example_pool(WS, plain, embed))
+    main_run = evaluate(items, spec, workspace=WS, index=index, progress=sink, label="quality: plain adapter")
     original = dict(samples.sample_documents())["returns-policy.md"]
     update = knowledge_update(items if not args.limit else read_testset(test_path.name, test_path.read_bytes())[0],
-                              ["rag", "finetuned"], generator, workspace=WS, index=index,
-                              updated=samples.updated_document("returns-policy.md"), adapter=plain_adapter,
-                              config=gen, embedder_id=index.config.embedder_id, progress=sink)
+                              spec.with_modes(["rag", "finetuned"]), workspace=WS, index=index,
+                              updated=samples.updated_document("returns-policy.md"), progress=sink)
     index.add_documents(parse_uploads([("returns-policy.md", original)])[0])  # leave the workspace as found
     sink.close()
     s, sr = summarize(main_run), summarize(raft_run)

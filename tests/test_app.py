@@ -214,6 +214,7 @@ def test_evaluate_page_shows_a_stored_run(fake_generator):
     from workbench import samples
     from workbench.documents import parse_uploads
     from workbench.eval_runs import evaluate
+    from workbench.strategies import ComparisonSpec
     from workbench.evaluation import read_testset
     from workbench.index import close_all, open_index
 
@@ -221,7 +222,7 @@ def test_evaluate_page_shows_a_stored_run(fake_generator):
     index = open_index("default")
     index.add_documents(parse_uploads([d for d in samples.sample_documents() if d[0] == "faq.md"])[0])
     items, _ = read_testset("eval_set.jsonl", (samples.sample_dir() / "eval_set.jsonl").read_bytes())
-    evaluate(items[:3], ["base", "rag"], EchoGenerator(), workspace="default", index=index, testset_name="eval_set.jsonl")
+    evaluate(items[:3], ComparisonSpec(("base", "rag"), EchoGenerator()), workspace="default", index=index, testset_name="eval_set.jsonl")
     at = _app().run()
     at.switch_page("views/evaluate.py").run()
     assert not at.exception and not at.error

@@ -15,6 +15,7 @@ from workbench.config import GenerationConfig
 from workbench.errors import BackendError
 from workbench.generation.openai_compat import OpenAICompatGenerator, parse_compat_id, redact
 from workbench.serve import BackgroundServer, create_app
+from workbench.strategies import ComparisonSpec
 
 KEY = "sk-test-0123456789abcdefSECRET"
 Q = [{"role": "user", "content": "Name one colour of the rainbow."}]
@@ -139,7 +140,7 @@ def test_the_key_is_never_stored_or_logged(workbench_home, caplog):
     app = create_app(EchoGenerator(), model_name="echo", api_key=KEY)
     with BackgroundServer(app) as server:
         gen = OpenAICompatGenerator("compat:test", server.base_url, "echo", KEY)
-        run_and_record("Where is my parcel?", ["base"], gen, workspace="k")
+        run_and_record("Where is my parcel?", ComparisonSpec(("base",), gen), workspace="k")
     stored = "".join(p.read_text() for p in workbench_home.rglob("*") if p.is_file() and p.suffix in {".json", ".jsonl"})
     assert stored and KEY not in stored
     assert KEY.encode() not in export_json(list_runs("k"))
@@ -157,14 +158,15 @@ def test_per_mode_backends_and_a_failing_backend_leaves_the_others_answering(wor
     with BackgroundServer(app) as server:
         remote = OpenAICompatGenerator("compat:echo", server.base_url, "echo")
         broken = OpenAICompatGenerator("compat:dead", f"http://127.0.0.1:{dead}/v1", "m")
-        result = run_comparison("Where is my parcel?", ["base", "finetuned", "hybrid"], EchoGenerator(),
-                                backends={"finetuned": (remote, "house"), "base": (broken, None)})
+        result = run_comparison("Where is my parcel?", ComparisonSpec(
+            ("base", "finetuned", "hybrid"), EchoGenerator(), backends={"finetuned": (remote, "house"), "base": (broken, None)}))
         # No local adapter, but the remote one serves the fine-tuned mode; hybrid (local, no index) is unavailable.
         assert [a.mode for a in result.answers] == ["finetuned"]
         assert result.answers[0].text.startswith("Echo (adapted):") and result.answers[0].model_id == "compat:echo"
         assert "Could not connect" in result.errors["base"] and "hybrid" in result.unavailable
-        run = run_and_record("Where is my parcel?", ["base", "finetuned"], EchoGenerator(), workspace="b",
-                             backends={"finetuned": (remote, "house"), "base": (broken, None)})
+        run = run_and_record("Where is my parcel?", ComparisonSpec(
+            ("base", "finetuned"), EchoGenerator(), backends={"finetuned": (remote, "house"), "base": (broken, None)}),
+            workspace="b")
     assert run["errors"]["base"].startswith("Could not connect") and run["answers"][0]["mode"] == "finetuned"
     assert run["settings"]["backends"]["finetuned"] == {"model_id": "compat:echo", "adapter": "house"}
 
@@ -188,8 +190,9 @@ def test_evaluation_runs_an_approach_on_a_remote_backend(workbench_home, tmp_pat
     app = create_app(EchoGenerator(), model_name="echo", adapters={"house": str(tmp_path)})
     with BackgroundServer(app) as server:
         remote = OpenAICompatGenerator("compat:echo", server.base_url, "echo")
-        run = evaluate([TestItem("q1", "Where is my parcel?", "On its way.")], ["base", "finetuned"], EchoGenerator(),
-                       workspace="b", backends={"finetuned": (remote, "house")})
+        run = evaluate([TestItem("q1", "Where is my parcel?", "On its way.")],
+                       ComparisonSpec(("base", "finetuned"), EchoGenerator(), backends={"finetuned": (remote, "house")}),
+                       workspace="b")
     by_mode = {r["mode"]: r for r in run["results"]}
     assert by_mode["finetuned"]["model_id"] == "compat:echo" and by_mode["finetuned"]["text"].startswith("Echo (adapted)")
     assert by_mode["base"]["model_id"] == "fake:echo"

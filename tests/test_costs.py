@@ -17,6 +17,7 @@ from workbench.evaluation import TestItem
 from workbench.index import close_all, open_index
 from workbench.paths import workspace_dir
 from workbench.training import ADAPTER_META, adapters_dir, load_adapter
+from workbench.strategies import ComparisonSpec
 
 ITEMS = [TestItem("q1", "How many days do I have to return a product?", "Within 45 days of delivery.",
                   "returns-policy.md"),
@@ -39,8 +40,8 @@ def evaluated(workbench_home, tmp_path):
     (adapter / ADAPTER_META).write_text(json.dumps({
         "name": "house", "base_model": EchoGenerator.model_id, "wall_s": 360.0, "steps": 30, "config": {"batch_size": 4, "epochs": 3},
         "length_stats": {"median": 150}, "created_at": 1.0, "pairs": 40}))
-    run = evaluate(ITEMS, ["base", "rag", "finetuned", "hybrid"], EchoGenerator(), workspace="c", index=index,
-                   adapter=load_adapter(adapter), testset_name="mini")
+    spec = ComparisonSpec(("base", "rag", "finetuned", "hybrid"), EchoGenerator(), adapter=load_adapter(adapter))
+    run = evaluate(ITEMS, spec, workspace="c", index=index, testset_name="mini")
     yield run
     close_all()
 

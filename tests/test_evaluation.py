@@ -17,6 +17,7 @@ from workbench.evaluation import (TestItem, answer_core, exact_match, groundedne
                                   mentions_source, percentile, read_testset, token_f1)
 from workbench.index import close_all, open_index
 from workbench.records import Adapter
+from workbench.strategies import ComparisonSpec
 
 
 def test_token_f1_and_exact_match():
@@ -102,7 +103,7 @@ ITEMS = [TestItem("q1", "How many days do I have to return a product?", "Within 
 
 
 def test_evaluation_run_is_stored_with_config_and_summarised(small_index):
-    run = evaluate(ITEMS, ["base", "rag"], EchoGenerator(), workspace="e", index=small_index, testset_name="mini")
+    run = evaluate(ITEMS, ComparisonSpec(("base", "rag"), EchoGenerator()), workspace="e", index=small_index, testset_name="mini")
     stored = get_eval_run("e", run["id"])
     assert stored["status"] == "done" and stored["done"] == 3 and len(stored["results"]) == 6
     assert stored["config"]["retrieval"]["top_k"] == 5 and stored["config"]["generation"]["temperature"] == 0.0
@@ -126,7 +127,7 @@ def test_cancelled_run_keeps_its_finished_questions(small_index):
         if event.step == 2:
             cancel.set()
 
-    run = evaluate(ITEMS, ["base"], EchoGenerator(), workspace="e", index=small_index, progress=progress,
+    run = evaluate(ITEMS, ComparisonSpec(("base",), EchoGenerator()), workspace="e", index=small_index, progress=progress,
                    cancel=cancel)
     stored = get_eval_run("e", run["id"])
     assert stored["status"] == "cancelled" and stored["done"] == 2 and len(stored["results"]) == 2
@@ -147,8 +148,9 @@ def test_leakage_is_warned_when_the_test_set_overlaps_the_training_pairs(small_i
     adapter.mkdir()
     (adapter / "training_pairs.jsonl").write_text(json.dumps(
         {"question": "Do you sell gift cards?", "answer": "Summary: yes\nAnswer: Yes.\nSources: faq.md"}) + "\n")
-    run = evaluate(ITEMS[:1] + ITEMS[2:], ["base", "finetuned"], EchoGenerator(), workspace="e", index=small_index,
-                   adapter=Adapter.from_meta({}, str(adapter)))  # a folder without metadata still evaluates
+    # a folder without metadata still evaluates
+    spec = ComparisonSpec(("base", "finetuned"), EchoGenerator(), adapter=Adapter.from_meta({}, str(adapter)))
+    run = evaluate(ITEMS[:1] + ITEMS[2:], spec, workspace="e", index=small_index)
     assert [f["question"] for f in run["leakage"]] == ["Do you sell gift cards?"]
     finetuned = next(r for r in run["results"] if r["mode"] == "finetuned")
     assert finetuned["provenance"]["nearest_pair"] == "Do you sell gift cards?"
@@ -160,9 +162,9 @@ def test_a_repeated_run_reproduces_the_same_greedy_answers(small_index):
     from workbench.config import GenerationConfig
 
     gen = models.get_generator("local:smollm2-135m")
-    kwargs = dict(workspace="e", index=small_index, config=GenerationConfig(max_new_tokens=24))
-    first = evaluate(ITEMS[:2], ["base", "rag"], gen, **kwargs)
-    second = evaluate(ITEMS[:2], ["base", "rag"], gen, **kwargs)
+    spec = ComparisonSpec(("base", "rag"), gen, generation=GenerationConfig(max_new_tokens=24))
+    first = evaluate(ITEMS[:2], spec, workspace="e", index=small_index)
+    second = evaluate(ITEMS[:2], spec, workspace="e", index=small_index)
     assert same_answers(first, second) == 1.0 and len(first["results"]) == 4
     assert all(r["batch_size"] == 2 for r in first["results"])
 
@@ -172,7 +174,7 @@ def test_knowledge_update_experiment_times_the_reindex_and_uses_updated_answers(
 
     items, _ = read_testset("eval_set.jsonl", (samples.sample_dir() / "eval_set.jsonl").read_bytes())
     updated = samples.updated_document("returns-policy.md")
-    out = knowledge_update(items, ["base", "rag"], EchoGenerator(), workspace="e", index=small_index, updated=updated)
+    out = knowledge_update(items, ComparisonSpec(("base", "rag"), EchoGenerator()), workspace="e", index=small_index, updated=updated)
     assert out["questions"] == 5 and out["reindex_s"] > 0 and out["reindexed_chunks"] > 0
     assert out["retrain_s"] is None and out["retrain_basis"].startswith("unknown")
     before, after = out["before"], out["after"]
@@ -181,14 +183,14 @@ def test_knowledge_update_experiment_times_the_reindex_and_uses_updated_answers(
     assert get_eval_run("e", after["id"])["experiment"]["before_run"] == before["id"]
     assert "30 days" in small_index.document_text("returns-policy.md")
     with pytest.raises(DataError, match="already holds the updated"):
-        knowledge_update(items, ["base"], EchoGenerator(), workspace="e", index=small_index, updated=updated)
+        knowledge_update(items, ComparisonSpec(("base",), EchoGenerator()), workspace="e", index=small_index, updated=updated)
 
 
 def test_html_report_is_self_contained_and_escapes_answers(small_index):
     from workbench.reports import evaluation_report
 
     items = [TestItem("x1", "What is <script>alert(1)</script>?", "Nothing.", None)]
-    run = evaluate(items, ["base"], EchoGenerator(), workspace="e", index=small_index)
+    run = evaluate(items, ComparisonSpec(("base",), EchoGenerator()), workspace="e", index=small_index)
     html_text = evaluation_report(run)
     assert html_text.startswith("<!DOCTYPE html>") and "Evaluation report" in html_text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_text and "<script>alert(1)" not in html_text
@@ -209,11 +211,11 @@ def test_llm_judge_is_optional_and_its_cost_is_counted(small_index):
         def count_tokens(self, text):
             return len(text.split())
 
-    run = evaluate(ITEMS[:2], ["base"], EchoGenerator(), workspace="e", index=small_index, judge=Judge())
+    run = evaluate(ITEMS[:2], ComparisonSpec(("base",), EchoGenerator()), workspace="e", index=small_index, judge=Judge())
     assert run["config"]["judge"] == "openai:gpt-4o-mini"
     assert all(r["metrics"]["judge"] == 1.0 and r["judge"]["reason"].startswith("CORRECT") for r in run["results"])
     summary = summarize(run)["base"]
     assert summary["judge"] == 1.0 and summary["judge_tokens"] == 2 * 128
     assert summary["judge_cost_usd"] == pytest.approx(2 * (120 * 0.15 + 8 * 0.60) / 1e6)
-    assert "judge" not in summarize(evaluate(ITEMS[:1], ["base"], EchoGenerator(), workspace="e",
+    assert "judge" not in summarize(evaluate(ITEMS[:1], ComparisonSpec(("base",), EchoGenerator()), workspace="e",
                                              index=small_index))["base"]

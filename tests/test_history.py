@@ -3,6 +3,8 @@ cache reuses answers only with the same settings, costs follow from measured fig
 
 import json
 
+from dataclasses import replace
+
 import pytest
 
 from tests.fakes import EchoGenerator
@@ -14,6 +16,7 @@ from workbench.errors import DataError
 from workbench.history import (answer_rows, export_csv, export_json, get_run, history_dir, list_runs,
                                record_vote, run_and_record, vote_tally)
 from workbench.index import close_all, open_index
+from workbench.strategies import ComparisonSpec
 
 Q = "How many days do I have to return a product?"
 
@@ -28,7 +31,7 @@ def small_index(workbench_home):
 
 
 def test_runs_are_stored_and_read_back(workbench_home):
-    run = run_and_record(Q, ["base"], EchoGenerator(), workspace="h")
+    run = run_and_record(Q, ComparisonSpec(("base",), EchoGenerator()), workspace="h")
     again = list_runs("h")
     assert [r["id"] for r in again] == [run["id"]] and again[0]["answers"][0]["text"] == f"Echo: {Q}"
     assert again[0]["settings"]["generation"]["max_new_tokens"] == 160
@@ -43,16 +46,17 @@ def test_runs_are_stored_and_read_back(workbench_home):
 
 
 def test_blind_vote_validation_and_tally(workbench_home, small_index):
-    run = run_and_record(Q, ["base", "rag"], EchoGenerator(), workspace="h", index=small_index, blind=True,
-                         blind_order=["rag", "base"])
+    run = run_and_record(Q, ComparisonSpec(("base", "rag"), EchoGenerator(), blind=True), workspace="h",
+                         index=small_index, blind_order=["rag", "base"])
     assert run["blind"]["order"] == ["rag", "base"] and run["blind"]["vote"] is None
     with pytest.raises(DataError, match="Expected a vote of A, B or 'all_bad'"):
         record_vote("h", run["id"], "C")
     assert record_vote("h", run["id"], "A")["blind"]["winner"] == "rag"
-    plain = run_and_record(Q, ["base"], EchoGenerator(), workspace="h")
+    plain = run_and_record(Q, ComparisonSpec(("base",), EchoGenerator()), workspace="h")
     with pytest.raises(DataError, match="not a blind comparison"):
         record_vote("h", plain["id"], "A")
-    second = run_and_record(Q, ["base", "rag"], EchoGenerator(), workspace="h", index=small_index, blind=True)
+    second = run_and_record(Q, ComparisonSpec(("base", "rag"), EchoGenerator(), blind=True), workspace="h",
+                            index=small_index)
     record_vote("h", second["id"], "all_bad")
     tally = vote_tally(list_runs("h"))
     assert tally == {"votes": 2, "all_bad": 1, "wins": {"rag": 1}, "entered": {"rag": 2, "base": 2}}
@@ -60,34 +64,32 @@ def test_blind_vote_validation_and_tally(workbench_home, small_index):
 
 def test_semantic_cache_reuses_only_with_the_same_settings(workbench_home, small_index):
     gen = EchoGenerator()
-    first = run_and_record(Q, ["base", "rag"], gen, workspace="h", index=small_index, cache_threshold=0.95)
+    cached = ComparisonSpec(("base", "rag"), gen, cache_threshold=0.95)
+    first = run_and_record(Q, cached, workspace="h", index=small_index)
     assert not any(a.get("cache_hit") for a in first["answers"])
     # A miss spent the lookup too, and the question was embedded once (for the cache and the retrieval).
     for answer in first["answers"]:
         stages = [t["stage"] for t in answer["timings"]]
         assert stages.count("embed_query") == 1 and stages.count("cache_lookup") == 1, stages
     # A paraphrase close enough: both answers come from the cache, marked, with no tokens spent.
-    hit = run_and_record("How many days do I have to return a product", ["base", "rag"], gen, workspace="h",
-                         index=small_index, cache_threshold=0.95)
+    hit = run_and_record("How many days do I have to return a product", cached, workspace="h", index=small_index)
     for answer, earlier in zip(hit["answers"], first["answers"]):
         assert answer["cache_hit"]["run_id"] == first["id"] and answer["cache_hit"]["similarity"] >= 0.95
         assert answer["usage"]["tokens_out"] == 0 and [t["stage"] for t in answer["timings"]] == ["embed_query", "cache_lookup"]
         assert answer["text"] == earlier["text"]  # the earlier answer, not a new one
     # Cache off, other wording, other settings: generated.
-    assert not run_and_record(Q, ["base"], gen, workspace="h")["answers"][0].get("cache_hit")
-    assert not run_and_record("Do you ship to Norway?", ["base"], gen, workspace="h",
-                              cache_threshold=0.95)["answers"][0].get("cache_hit")
-    other = run_and_record(Q, ["base"], gen, workspace="h", cache_threshold=0.95,
-                           config=GenerationConfig(max_new_tokens=20))
+    base = cached.with_modes(["base"])
+    assert not run_and_record(Q, replace(base, cache_threshold=None), workspace="h")["answers"][0].get("cache_hit")
+    assert not run_and_record("Do you ship to Norway?", base, workspace="h")["answers"][0].get("cache_hit")
+    other = run_and_record(Q, replace(base, generation=GenerationConfig(max_new_tokens=20)), workspace="h")
     assert not other["answers"][0].get("cache_hit")
     # A changed index invalidates RAG answers but not base answers.
     small_index.add_documents(parse_uploads([d for d in samples.sample_documents()
                                              if d[0] == "returns-policy.md"])[0])
-    after = {a["mode"]: a for a in run_and_record(Q, ["base", "rag"], gen, workspace="h", index=small_index,
-                                                  cache_threshold=0.95)["answers"]}
+    after = {a["mode"]: a for a in run_and_record(Q, cached, workspace="h", index=small_index)["answers"]}
     assert after["base"].get("cache_hit") and not after["rag"].get("cache_hit")
     with pytest.raises(DataError, match="cache threshold"):
-        run_and_record(Q, ["base"], gen, workspace="h", cache_threshold=1.5)
+        ComparisonSpec(("base",), gen, cache_threshold=1.5)
 
 
 def test_costs_follow_from_measured_seconds_and_prices():
@@ -111,8 +113,8 @@ def test_costs_follow_from_measured_seconds_and_prices():
 
 def test_answer_rows_number_questions_and_compute_tokens_per_second(workbench_home):
     gen = EchoGenerator()
-    run_and_record("First question here?", ["base"], gen, workspace="h")
-    run_and_record("Second question here?", ["base"], gen, workspace="h")
+    run_and_record("First question here?", ComparisonSpec(("base",), gen), workspace="h")
+    run_and_record("Second question here?", ComparisonSpec(("base",), gen), workspace="h")
     laptop = Pricing(default_prices(), Rate("laptop", 0.0, 1.0))
     rows = answer_rows(list_runs("h"), laptop)
     assert [r["question_no"] for r in rows] == [1, 2]
@@ -124,7 +126,7 @@ def test_a_comparison_embeds_its_question_once(workbench_home, small_index, monk
     calls = []
     original = embedder.embed
     monkeypatch.setattr(embedder, "embed", lambda texts, *a, **k: calls.append(list(texts)) or original(texts, *a, **k))
-    run_and_record(Q, ["base", "rag", "hybrid"], EchoGenerator(), workspace="h", index=small_index)
+    run_and_record(Q, ComparisonSpec(("base", "rag", "hybrid"), EchoGenerator()), workspace="h", index=small_index)
     assert calls == [[Q]]
 
 

@@ -7,7 +7,8 @@ from tests.fakes import EchoGenerator
 from workbench import samples
 from workbench.documents import parse_uploads
 from workbench.index import close_all, open_index
-from workbench.strategies import RAG_SYSTEM_PROMPT, availability, build_messages, run_comparison
+from workbench.records import Adapter
+from workbench.strategies import RAG_SYSTEM_PROMPT, ComparisonSpec, availability, build_messages, run_comparison
 
 
 class RecordingGenerator(EchoGenerator):
@@ -46,8 +47,10 @@ def test_prompts_per_mode():
 @pytest.mark.slow
 def test_comparison_shares_retrieval_and_applies_the_adapter_only_where_asked(small_index, tmp_path):
     gen = RecordingGenerator()
-    result = run_comparison("How many days do I have to return a product?", ["base", "rag", "finetuned", "hybrid"],
-                            gen, index=small_index, adapter=str(tmp_path / "adapter"), adapter_system="SYS")
+    adapter = Adapter(name="adapter", path=str(tmp_path / "adapter"), base_model=gen.model_id, system_prompt="SYS")
+    result = run_comparison("How many days do I have to return a product?",
+                            ComparisonSpec(("base", "rag", "finetuned", "hybrid"), gen, adapter=adapter),
+                            index=small_index)
     assert [a.mode for a in result.answers] == ["base", "rag", "finetuned", "hybrid"] and not result.unavailable
     by_mode = {a.mode: a for a in result.answers}
     adapters = [adapter for _, adapter in gen.calls]
@@ -67,7 +70,7 @@ def test_missing_prerequisites_make_modes_unavailable_not_failing(workbench_home
     close_all()
     empty = open_index("empty")
     gen = RecordingGenerator()
-    result = run_comparison("Q?", ["base", "rag", "finetuned", "hybrid"], gen, index=empty, adapter=None)
+    result = run_comparison("Q?", ComparisonSpec(("base", "rag", "finetuned", "hybrid"), gen), index=empty)
     assert [a.mode for a in result.answers] == ["base"]
     assert "No documents indexed yet" in result.unavailable["rag"]
     assert "No adapter chosen" in result.unavailable["finetuned"]

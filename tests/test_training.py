@@ -188,7 +188,8 @@ def test_retrieval_aware_training_puts_the_hybrids_own_prompt_in_the_pairs(workb
     from workbench import samples
     from workbench.documents import parse_uploads
     from workbench.index import close_all, open_index
-    from workbench.strategies import run_comparison
+    from workbench.strategies import ComparisonSpec, run_comparison
+    from workbench.training import load_adapter
 
     close_all()
     index = open_index("t")
@@ -209,8 +210,8 @@ def test_retrieval_aware_training_puts_the_hybrids_own_prompt_in_the_pairs(workb
         train_adapter(PAIRS[:20], config, workspace="t", name="none", max_steps=1, index=None)
     stand_in = EchoGenerator()  # stands in for the base model the adapter was trained on: only the prompt matters here
     stand_in.model_id = meta["base_model"]
-    answer = run_comparison("How many days do I have to return a product?", ["hybrid"], stand_in,
-                            index=index, adapter=str(adapters_dir("t") / "raft")).answers[0]
+    spec = ComparisonSpec(("hybrid",), stand_in, adapter=load_adapter(adapters_dir("t") / "raft"))
+    answer = run_comparison("How many days do I have to return a product?", spec, index=index).answers[0]
     content = answer.messages[-1]["content"]
     assert len(answer.citations) == 2 and "[2] (" in content and "[3] (" not in content
     close_all()

@@ -15,6 +15,7 @@ from workbench.eval_runs import evaluate
 from workbench.evaluation import TestItem
 from workbench.history import list_runs, run_and_record
 from workbench.index import close_all, open_index
+from workbench.strategies import ComparisonSpec
 
 ITEMS = [TestItem("q1", "How many days do I have to return a product?", "Within 45 days of delivery."),
          TestItem("q2", "What was the revenue last year?", "I don't know.", None, answerable=False)]
@@ -124,7 +125,7 @@ def test_nothing_leaks_between_workspaces(workbench_home):
 
     a = open_index("alice")
     a.add_documents(parse_uploads([d for d in samples.sample_documents() if d[0] == "faq.md"])[0])
-    run_and_record("Do you sell gift cards?", ["base"], EchoGenerator(), workspace="alice")
+    run_and_record("Do you sell gift cards?", ComparisonSpec(("base",), EchoGenerator()), workspace="alice")
     assert [d["name"] for d in open_index("alice").documents()] == ["faq.md"]
     assert open_index("bob").documents() == [] and list_runs("bob") == []
     assert len(list_runs("alice")) == 1
@@ -154,8 +155,8 @@ def test_the_sample_is_built_once_and_cloned_into_a_new_workspace(workbench_home
 
 def test_leaderboard_reset_delete_and_export(workbench_home):
     for name in ("team-a", "team-b"):
-        evaluate(ITEMS, ["base"], EchoGenerator(), workspace=name, testset_name="mini")
-    run_and_record("Do you sell gift cards?", ["base"], EchoGenerator(), workspace="team-a")
+        evaluate(ITEMS, ComparisonSpec(("base",), EchoGenerator()), workspace=name, testset_name="mini")
+    run_and_record("Do you sell gift cards?", ComparisonSpec(("base",), EchoGenerator()), workspace="team-a")
     board = workspaces.leaderboard()
     assert {r["workspace"] for r in board} == {"team-a", "team-b"} and all(r["approach"] == "Base" for r in board)
     data = zipfile.ZipFile(io.BytesIO(workspaces.export_all()))

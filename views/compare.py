@@ -17,7 +17,7 @@ from workbench.history import (ALL_BAD, BLIND_LETTERS, DEFAULT_CACHE_THRESHOLD, 
                                vote_agreement, vote_tally)
 from workbench.index import open_index
 from workbench.pricing import pricing_for
-from workbench.strategies import DESCRIPTIONS, LABELS, MODE_TABLE, MODES, availability, resolve_backends, retrieves
+from workbench.strategies import DESCRIPTIONS, LABELS, MODE_TABLE, MODES, availability, retrieves, ComparisonSpec
 from workbench.training import list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
@@ -117,15 +117,14 @@ def live_run() -> None:
     def on_cached(mode: str, answer: dict) -> None:
         boxes[mode].markdown(answer_markdown(answer["text"]))
 
-    backends = resolve_backends({m: backend_ids[m] for m in remote_modes & set(modes)},
-                                adapter_path=chosen.path if chosen else None,
-                                remote_adapter=remote_adapter.strip(), session_key=st.session_state.get("openai_api_key"))
-    run = run_and_record(
-        question, modes, generator, workspace=ws, index=index, adapter=chosen,
-        retrieval_config=RetrievalConfig(top_k=top_k), config=GenerationConfig(max_new_tokens=max_tokens),
-        cache_threshold=threshold if use_cache else None, blind=blind, blind_order=shown if blind else None,
-        embedder_id=index.config.embedder_id, on_text=on_text, on_cached=on_cached, backends=backends,
-        prompts=prompts, examples=examples)
+    spec = ComparisonSpec.build(
+        modes, generator, backend_ids={m: backend_ids[m] for m in remote_modes},
+        remote_adapter=remote_adapter.strip(), session_key=st.session_state.get("openai_api_key"), adapter=chosen,
+        retrieval=RetrievalConfig(top_k=top_k), generation=GenerationConfig(max_new_tokens=max_tokens),
+        prompts=prompts, examples=examples, cache_threshold=threshold if use_cache else None, blind=blind,
+        embedder_id=index.config.embedder_id)
+    run = run_and_record(question, spec, workspace=ws, index=index, blind_order=shown if blind else None,
+                         on_text=on_text, on_cached=on_cached)
     st.session_state["last_run"] = run["id"]
     st.session_state["session_runs"].append(run["id"])
     if blind and hide_format:

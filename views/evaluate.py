@@ -22,7 +22,7 @@ from workbench.index import open_index
 from workbench.pricing import pricing_for
 from workbench.reports import evaluation_report
 from workbench.jobs import ACTIVE, get_runner
-from workbench.strategies import LABELS, MODE_TABLE, MODES, availability, resolve_backends, uses_passages
+from workbench.strategies import LABELS, MODE_TABLE, MODES, availability, uses_passages, ComparisonSpec
 from workbench.training import list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
@@ -147,20 +147,18 @@ if items:
                 generator = load_generator(generator_id())
                 session_key = st.session_state.get("openai_api_key")
                 judge = models.backend_for(judge_id.strip(), session_key) if judge_id.strip() else None
-                backends = resolve_backends({m: backend_ids[m] for m in remote_modes & set(runnable)},
-                                            adapter_path=chosen.path if chosen else None,
-                                            remote_adapter=remote_adapter.strip(), session_key=session_key)
+                spec = ComparisonSpec.build(
+                    runnable, generator, backend_ids={m: backend_ids[m] for m in remote_modes},
+                    remote_adapter=remote_adapter.strip(), session_key=session_key, adapter=chosen,
+                    retrieval=RetrievalConfig(top_k=top_k), generation=GenerationConfig(max_new_tokens=max_tokens),
+                    prompts=prompts, examples=examples, embedder_id=index.config.embedder_id)
                 subset = items[: int(count)]
                 run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + f"{int(time.time() * 1000) % 1000000:06d}"
-                kwargs = dict(workspace=ws, index=index, adapter=chosen,
-                              retrieval_config=RetrievalConfig(top_k=top_k),
-                              config=GenerationConfig(max_new_tokens=max_tokens), testset_name=name,
-                              embedder_id=index.config.embedder_id, label=label.strip(), run_id=run_id,
-                              prompts=prompts, examples=examples)
                 job = runner.submit("evaluate", ws, f"Evaluate {len(subset)} questions × {len(runnable)} approaches",
-                                    lambda sink, cancel: evaluate(subset, runnable, generator, progress=sink,
-                                                                  cancel=cancel, judge=judge, backends=backends,
-                                                                  **kwargs))
+                                    lambda sink, cancel: evaluate(subset, spec, workspace=ws, index=index,
+                                                                  testset_name=name, label=label.strip(),
+                                                                  run_id=run_id, progress=sink, cancel=cancel,
+                                                                  judge=judge))
                 st.session_state["eval_job"], st.session_state["eval_run"] = job.id, run_id
                 st.rerun()
             except Exception as exc:
@@ -227,9 +225,9 @@ with st.expander("Knowledge-update experiment: the policy changed, who catches u
                 job = runner.submit(
                     "evaluate", ws, f"Knowledge update: {doc}",
                     lambda sink, cancel: knowledge_update(
-                        items, runnable, generator, workspace=ws, index=index, updated=new_version,
-                        adapter=chosen_ad,
-                        embedder_id=index.config.embedder_id, progress=sink, cancel=cancel))
+                        items, ComparisonSpec(tuple(runnable), generator, adapter=chosen_ad,
+                                              embedder_id=index.config.embedder_id),
+                        workspace=ws, index=index, updated=new_version, progress=sink, cancel=cancel))
                 st.session_state["eval_job"] = job.id
                 st.session_state.pop("eval_run", None)
                 st.rerun()

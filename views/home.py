@@ -171,8 +171,7 @@ if asked:
 
         answer = answer_question(question, generator, "finetuned" if chosen else "base",
                                  GenerationConfig(max_new_tokens=max_tokens), on_text=on_text,
-                                 adapter=chosen.path if chosen else None,
-                                 adapter_system=chosen.system_prompt if chosen else None)
+                                 adapter=chosen)
         box.markdown(answer_markdown(answer.text) or "_(empty answer)_")
         tok_s = decode_speed(answer.usage.tokens_out, answer.timing("decode")) or 0.0
         c1, c2, c3, c4 = st.columns(4)

@@ -50,7 +50,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     from .progress import TqdmSink
     from .config import DEFAULT_EMBEDDER
     from .history import answer_rows, export_json, run_and_record
-    from .strategies import LABELS, uses_passages
+    from .strategies import LABELS, ComparisonSpec, uses_passages
     from .training import get_adapter
 
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
@@ -80,10 +80,10 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         print(f"answering with {', '.join(modes)} (decoded together) ...", flush=True)
     embedder_id = index.config.embedder_id if index else DEFAULT_EMBEDDER
     prompts, examples = _prompt_settings(args, adapter, embedder_id)
-    run = run_and_record(args.question, modes, generator, workspace=args.workspace, index=index, adapter=chosen,
-                         config=config,
-                         cache_threshold=args.cache, embedder_id=embedder_id, on_text=on_text if stream else None,
-                         on_cached=on_cached if stream else None, prompts=prompts, examples=examples)
+    spec = ComparisonSpec(tuple(modes), generator, adapter=chosen, generation=config, prompts=prompts,
+                          examples=examples, cache_threshold=args.cache, embedder_id=embedder_id)
+    run = run_and_record(args.question, spec, workspace=args.workspace, index=index,
+                         on_text=on_text if stream else None, on_cached=on_cached if stream else None)
     if not args.json and not stream:
         for answer in run["answers"]:
             hit = answer.get("cache_hit")
@@ -228,7 +228,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .index import open_index
     from .progress import TqdmSink
     from .samples import sample_dir
-    from .strategies import LABELS, availability
+    from .strategies import LABELS, ComparisonSpec, availability
     from .training import get_adapter
 
     path = Path(args.testset) if args.testset else sample_dir() / "eval_set.jsonl"
@@ -247,10 +247,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"skipped {mode}: {plan[mode]}", file=sys.stderr)
     sink = TqdmSink()
     generator = models.get_generator(args.model, progress=sink)
-    run = evaluate(items, runnable, generator, workspace=args.workspace, index=index, adapter=chosen,
-                   config=GenerationConfig(max_new_tokens=args.max_new_tokens), testset_name=path.name,
-                   embedder_id=index.config.embedder_id, label=args.label or "", progress=sink,
-                   prompts=prompts, examples=examples)
+    spec = ComparisonSpec(tuple(runnable), generator, adapter=chosen,
+                          generation=GenerationConfig(max_new_tokens=args.max_new_tokens), prompts=prompts,
+                          examples=examples, embedder_id=index.config.embedder_id)
+    run = evaluate(items, spec, workspace=args.workspace, index=index, testset_name=path.name,
+                   label=args.label or "", progress=sink)
     sink.close()
     summary, acc = summarize(run, pricing_for(args.workspace)), accuracy(run)
     if args.json:

@@ -13,22 +13,20 @@ import logging
 import secrets
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from . import paths
-from .config import DEFAULT_EMBEDDER, GenerationConfig, RetrievalConfig
+from .config import GenerationConfig
 from .errors import CancelledError, DataError
 from .evaluation import TestItem, answer_core, cosine, leakage, testset_hash
 from .eval_summary import accuracy, verdict_counts
 from .formats import FormatCheck
 from .generation.base import Generator
 from .progress import ProgressEvent, ProgressSink, null_sink
-from .records import Adapter
 from .store import atomic_write_json
 from .scoring import TestsetNames, judge_names, score_answer
-from .strategies import run_comparison
+from .strategies import ComparisonSpec, run_comparison
 
 log = logging.getLogger("workbench.eval")
 
@@ -103,33 +101,26 @@ def provenance(text: str, chunks: list[str], pairs: list[dict[str, str]], pair_v
 
 
 def evaluate(
-    items: list[TestItem], modes: list[str], generator: Generator, *, workspace: str, index: Any = None,
-    adapter: Adapter | None = None, retrieval_config: RetrievalConfig | None = None, config: GenerationConfig | None = None,
-    testset_name: str = "test set", check: FormatCheck | None = None, embedder_id: str = DEFAULT_EMBEDDER,
-    use_updated_reference: bool = False, label: str = "", progress: ProgressSink = null_sink,
-    cancel: threading.Event | None = None, run_id: str | None = None, judge: Generator | None = None,
-    backends: dict[str, tuple[Generator, str | None]] | None = None, names: TestsetNames | None = None,
-    prompts: Any = None, examples: Any = None,
+    items: list[TestItem], spec: ComparisonSpec, *, workspace: str, index: Any = None,
+    testset_name: str = "test set", check: FormatCheck | None = None, use_updated_reference: bool = False,
+    label: str = "", progress: ProgressSink = null_sink, cancel: threading.Event | None = None,
+    run_id: str | None = None, judge: Generator | None = None, names: TestsetNames | None = None,
 ) -> dict[str, Any]:
-    """Run every item through ``modes`` (one batched comparison per question), scoring each answer.
+    """Run every item through ``spec.modes`` (one batched comparison per question), scoring each answer.
 
-    ``names``: the test set's background and known names for the verdicts (default: from ``items``);
-    ``prompts``/``examples``: the workspace's templates and the Prompted approach's example pool.
+    ``names``: the test set's background and known names for the verdicts (default: from ``items``).
     Results are saved after every question; on cancel the partial run is kept (status ``cancelled``)."""
     from . import models
     from .retrieval import retrieve
 
     if not items:
         raise DataError("Expected at least one test question, got none.")
-    if not modes:
+    if not spec.modes:
         raise DataError("Expected at least one approach to evaluate, got none.")
-    config = config or GenerationConfig()
-    retrieval_config = retrieval_config or RetrievalConfig()
+    retrieval_config = spec.retrieval
     check = check or FormatCheck()
-    embedder = models.get_embedder(embedder_id)
-    embed = embedder.embed
-    adapter_path, adapter_system = (adapter.path, adapter.system_prompt) if adapter else (None, None)
-    pairs = training_pairs_of(adapter_path)
+    embed = models.get_embedder(spec.embedder_id).embed
+    pairs = training_pairs_of(spec.adapter.path if spec.adapter else None)
     pair_vectors = embed([p["answer"] for p in pairs]) if pairs else None
     if names is None:
         names = judge_names(items)
@@ -138,20 +129,12 @@ def evaluate(
         "label": label, "created_at": time.time(), "finished_at": None, "status": RUNNING, "error": None,
         "testset": {"name": testset_name, "hash": testset_hash(items), "count": len(items),
                     "reference": "updated_reference" if use_updated_reference else "reference"},
-        "config": {"modes": list(modes), "model_id": generator.model_id, "adapter": adapter.name if adapter else None,
-                   "adapter_path": adapter_path, "adapter_created_at": adapter.created_at if adapter else None,
-                   "adapter_system": adapter_system, "generation": config.to_dict(),
-                   "retrieval": retrieval_config.to_dict(), "embedder_id": embedder_id,
-                   "index_fingerprint": index.fingerprint() if index is not None else None,
-                   "index_documents": len(index.documents()) if index is not None else 0,
-                   "format_check": {"kind": check.kind, "pattern": check.pattern, "lines": list(check.lines)},
-                   "judge": judge.model_id if judge is not None else None,
-                   "background_names": sorted(names.background),
-                   "prompts": {m: asdict(prompts.template(m)) for m in modes} if prompts is not None else None,
-                   "prompt_examples": ({"k": prompts.examples if prompts is not None else None,
-                                        "origin": examples.origin, "pairs": len(examples.pairs)}
-                                       if examples is not None else None),
-                   "backends": {m: {"model_id": g.model_id, "adapter": a} for m, (g, a) in (backends or {}).items()}},
+        "config": spec.settings() | {
+            "index_fingerprint": index.fingerprint() if index is not None else None,
+            "index_documents": len(index.documents()) if index is not None else 0,
+            "format_check": {"kind": check.kind, "pattern": check.pattern, "lines": list(check.lines)},
+            "judge": judge.model_id if judge is not None else None,
+            "background_names": sorted(names.background)},
         "leakage": leakage([i.question for i in items], [p["question"] for p in pairs], embed) if pairs else [],
         "unavailable": {}, "done": 0, "results": [],
     }
@@ -165,9 +148,7 @@ def evaluate(
             if cancel is not None and cancel.is_set():
                 raise CancelledError(f"Cancelled after {n - 1} of {len(items)} questions; their results are kept.")
             reference = (item.updated_reference or item.reference) if use_updated_reference else item.reference
-            comparison = run_comparison(item.question, modes, generator, index=index, adapter=adapter_path,
-                                        adapter_system=adapter_system, retrieval_config=retrieval_config,
-                                        config=config, backends=backends, prompts=prompts, examples=examples)
+            comparison = run_comparison(item.question, spec, index=index)
             run["unavailable"] = comparison.unavailable
             if comparison.errors:
                 run.setdefault("errors", []).append({"item_id": item.id, **comparison.errors})
@@ -268,9 +249,7 @@ def update_questions(items: list[TestItem], document: str) -> list[TestItem]:
 
 
 def knowledge_update(
-    items: list[TestItem], modes: list[str], generator: Generator, *, workspace: str, index: Any,
-    updated: tuple[str, bytes], adapter: Adapter | None = None, retrieval_config: RetrievalConfig | None = None,
-    config: GenerationConfig | None = None, embedder_id: str = DEFAULT_EMBEDDER,
+    items: list[TestItem], spec: ComparisonSpec, *, workspace: str, index: Any, updated: tuple[str, bytes],
     progress: ProgressSink = null_sink, cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Ask the questions about a document, replace it with its updated version (timing the re-index),
@@ -294,14 +273,12 @@ def knowledge_update(
     if current.get("hash") == docs[0].content_hash:
         raise DataError(f"The index already holds the updated {name}, so there is nothing to catch up on.",
                         fix="Restore the original document first (Restore button), then run the experiment.")
-    common = dict(workspace=workspace, adapter=adapter,
-                  retrieval_config=retrieval_config, config=config, embedder_id=embedder_id, cancel=cancel,
-                  names=judge_names(items))
+    common = dict(workspace=workspace, cancel=cancel, names=judge_names(items))
 
     def stage(prefix: str) -> ProgressSink:
         return lambda e: progress(ProgressEvent(e.stage, e.step, e.total, f"{prefix}: {e.message}", e.metrics))
 
-    before = evaluate(subset, modes, generator, index=index, testset_name=f"{name} questions, before the update",
+    before = evaluate(subset, spec, index=index, testset_name=f"{name} questions, before the update",
                       label="knowledge update: before", progress=stage("Before the update"), **common)
     if before["status"] != DONE:
         return {"before": before, "after": None}
@@ -310,9 +287,10 @@ def knowledge_update(
     report = index.add_documents(docs)
     reindex_s = time.perf_counter() - started
     progress(ProgressEvent("reindex", 1, 1, f"Re-indexed {name} in {reindex_s:.1f} s"))
-    after = evaluate(subset, modes, generator, index=index, testset_name=f"{name} questions, after the update",
+    after = evaluate(subset, spec, index=index, testset_name=f"{name} questions, after the update",
                      label="knowledge update: after", use_updated_reference=True,
                      progress=stage("After the update"), **common)
+    adapter = spec.adapter
     meta = adapter.meta if adapter else {}
     experiment = {
         "document": name, "questions": len(subset), "reindex_s": reindex_s,

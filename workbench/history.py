@@ -20,19 +20,16 @@ import logging
 import random
 import secrets
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
 from . import paths
-from .config import DEFAULT_EMBEDDER, GenerationConfig, RetrievalConfig
+from .config import GenerationConfig, RetrievalConfig
 from .pricing import Pricing, default_pricing, machine_seconds
 from .errors import DataError
-from .generation.base import Generator
-from .prompts import ExamplePool, PromptSet
-from .records import CACHE_STAGE, RETRIEVAL_STAGES, Adapter, decode_speed
+from .records import CACHE_STAGE, RETRIEVAL_STAGES, decode_speed
 from .store import atomic_write_json
-from .strategies import LABELS, MODE_TABLE, run_comparison, validate_question
+from .strategies import LABELS, MODE_TABLE, ComparisonSpec, run_comparison, validate_question
 
 log = logging.getLogger("workbench.history")
 
@@ -71,6 +68,16 @@ def mode_signature(mode: str, *, model_id: str, adapter: str | None, adapter_sys
     if mode in INDEX_MODES:
         key["index"] = index_fingerprint
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def spec_signature(spec: ComparisonSpec, mode: str, index_fingerprint: str | None) -> str:
+    """``mode_signature`` of one approach of ``spec`` (its own backend, adapter and prompt)."""
+    backend, adapter = spec.backend(mode)
+    return mode_signature(mode, model_id=backend.model_id, adapter=adapter, adapter_system=spec.adapter_system,
+                          config=spec.generation, retrieval=spec.retrieval, index_fingerprint=index_fingerprint,
+                          prompt=spec.prompts.signature(mode),
+                          examples=spec.examples.digest if spec.examples is not None else None,
+                          weights=getattr(backend, "decode_weights", None))
 
 
 def _adapter_stamp(adapter: str | None) -> str | None:
@@ -220,38 +227,18 @@ def find_cached(runs: list[dict[str, Any]], vector: list[float], embedder_id: st
 
 # -- one question, recorded -------------------------------------------------------------------------------
 def run_and_record(
-    question: str, modes: list[str], generator: Generator, *, workspace: str, index: Any = None,
-    adapter: Adapter | None = None, retrieval_config: RetrievalConfig | None = None, config: GenerationConfig | None = None,
-    cache_threshold: float | None = None, blind: bool = False, blind_order: list[str] | None = None,
-    embedder_id: str = DEFAULT_EMBEDDER,
+    question: str, spec: ComparisonSpec, *, workspace: str, index: Any = None, blind_order: list[str] | None = None,
     on_text: Callable[[str, str], None] | None = None, on_cached: Callable[[str, dict[str, Any]], None] | None = None,
-    backends: dict[str, tuple[Generator, str | None]] | None = None, prompts: PromptSet | None = None,
-    examples: ExamplePool | None = None,
 ) -> dict[str, Any]:
-    """Answer ``question`` with ``modes`` (cache first when ``cache_threshold`` is set), store the run, return it.
+    """Answer ``question`` as ``spec`` asks (cache first when ``spec.cache_threshold`` is set), store the
+    run, return it.
 
-    ``adapter``: for the fine-tuned and hybrid approaches; ``prompts``: the workspace's templates;
-    ``examples``: the Prompted approach's pairs.
-
-    ``blind``: the run gets a random order of its answers (or ``blind_order``, the order the page
+    ``spec.blind``: the run gets a random order of its answers (or ``blind_order``, the order the page
     already showed) under letters A, B, ...; ``record_vote`` stores the user's pick."""
     question = validate_question(question)
-    config = config or GenerationConfig()
-    retrieval_config = retrieval_config or RetrievalConfig()
-    if cache_threshold is not None and not 0.5 <= cache_threshold <= 1.0:
-        raise DataError(f"Expected a cache threshold between 0.5 and 1.0 (cosine similarity), got {cache_threshold}.")
+    modes, cache_threshold, embedder_id = list(spec.modes), spec.cache_threshold, spec.embedder_id
     fingerprint = index.fingerprint() if index is not None else None
-    backends = backends or {}
-    prompts = prompts or PromptSet()
-    adapter_path, adapter_system = (adapter.path, adapter.system_prompt) if adapter else (None, None)
-    signatures = {m: mode_signature(m, model_id=backends[m][0].model_id if m in backends else generator.model_id,
-                                    adapter=backends[m][1] if m in backends else adapter_path,
-                                    adapter_system=adapter_system, config=config, retrieval=retrieval_config,
-                                    index_fingerprint=fingerprint, prompt=prompts.signature(m),
-                                    examples=examples.digest if examples is not None else None,
-                                    weights=getattr(backends[m][0] if m in backends else generator,
-                                                    "decode_weights", None))
-                  for m in modes}
+    signatures = {m: spec_signature(spec, m, fingerprint) for m in modes}
     # The question is embedded once: for the cache and, with the index's own embedder, for retrieval.
     embedder = _embedder(index, embedder_id)  # loaded before the clock starts
     started = time.perf_counter()
@@ -279,9 +266,7 @@ def run_and_record(
         if on_cached:
             on_cached(mode, answer)
     to_run = [m for m in modes if m not in cached_answers]
-    comparison = run_comparison(question, to_run, generator, index=index, adapter=adapter_path,
-                                adapter_system=adapter_system, retrieval_config=retrieval_config, config=config,
-                                on_text=on_text, backends=backends, prompts=prompts, examples=examples,
+    comparison = run_comparison(question, spec.with_modes(to_run), index=index, on_text=on_text,
                                 query=(raw, embed_s) if shares_embedder else None) if to_run else None
     fresh = {a.mode: dict(a.to_dict(), signature=signatures[a.mode]) for a in (comparison.answers if comparison else [])}
     if cache_threshold is not None:  # a miss spent the embedding and the lookup too: every fresh answer carries them
@@ -299,19 +284,12 @@ def run_and_record(
         "answers": answers,
         "unavailable": unavailable,
         "errors": comparison.errors if comparison else {},
-        "settings": {"model_id": generator.model_id, "adapter": adapter.name if adapter else None,
-                     "adapter_path": adapter_path,
-                     "backends": {m: {"model_id": g.model_id, "adapter": a} for m, (g, a) in backends.items()},
-                     "generation": config.to_dict(), "retrieval": retrieval_config.to_dict(),
-                     "index_fingerprint": fingerprint, "cache_threshold": cache_threshold,
-                     "prompts": {m: asdict(prompts.template(m)) for m in modes},
-                     "prompt_examples": ({"k": prompts.examples, "origin": examples.origin, "pairs": len(examples.pairs)}
-                                         if examples is not None and "prompted" in modes else None)},
+        "settings": spec.settings() | {"index_fingerprint": fingerprint},
         "embedder_id": embedder_id,
         "question_vector": vector,
         "blind": None,
     }
-    if blind and answers:
+    if spec.blind and answers:
         order = [a["mode"] for a in answers]
         if blind_order:
             order = [m for m in blind_order if m in order] + [m for m in order if m not in blind_order]

@@ -6,6 +6,8 @@
 - ``hybrid``: the adapter with retrieved chunks and a short prompt (the adapter already knows the format).
 - ``stuffed``: every document in the prompt, only when they fit the model's context.
 
+A ``ComparisonSpec`` says what one comparison asks (approaches, models, adapter, settings, prompts);
+the Compare and Evaluate pages, the CLI and the benchmarks build one and hand it to the core.
 ``run_comparison`` answers one question with several strategies, sharing one retrieval. A strategy
 whose prerequisite is missing (no index, no adapter, documents too long) is reported as unavailable
 with the reason instead of failing.
@@ -14,14 +16,14 @@ with the reason instead of failing.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
-from .config import GenerationConfig, RetrievalConfig
+from .config import DEFAULT_EMBEDDER, GenerationConfig, RetrievalConfig
 from .errors import ConfigError, DataError, WorkbenchError
 from .generation.base import Generator, Messages
 from .prompts import DEFAULTS, ExamplePool, PromptSet
-from .records import Answer, StageTiming
+from .records import Adapter, Answer, StageTiming
 
 MAX_QUESTION_CHARS = 2000
 
@@ -105,6 +107,94 @@ def build_messages(mode: str, question: str, passages: list[tuple[str, str]] | N
                           examples=examples if MODE_TABLE[mode].examples else None)
 
 
+@dataclass(frozen=True)
+class ComparisonSpec:
+    """What one comparison asks: which approaches answer, on which models, with which settings.
+
+    Built once by a page, the CLI or a benchmark (``ComparisonSpec.build`` resolves per-approach
+    backends from the ids people type); ``run_comparison``, ``history.run_and_record`` and
+    ``eval_runs.evaluate`` take it, and every stored run keeps ``settings()``."""
+
+    modes: tuple[str, ...]
+    """Approaches to run, in the order asked."""
+    generator: Generator
+    """The local (or chosen) model every approach uses unless ``backends`` says otherwise."""
+    adapter: Adapter | None = None
+    """The fine-tuned and hybrid approaches' adapter (None: those approaches are unavailable)."""
+    backends: dict[str, tuple[Generator, str | None]] = field(default_factory=dict)
+    """mode -> (another generator, the adapter it applies: a folder, a served name or None)."""
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    """Retrieval settings (RAG, hybrid)."""
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    """Decoding settings for every approach."""
+    prompts: PromptSet = field(default_factory=PromptSet)
+    """The workspace's system prompts and templates."""
+    examples: ExamplePool | None = None
+    """The training pairs the Prompted approach draws its examples from."""
+    cache_threshold: float | None = None
+    """Semantic cache: reuse an earlier answer to a question at least this similar (None: off)."""
+    blind: bool = False
+    """Show the answers as A, B, ... in random order for a vote."""
+    embedder_id: str = DEFAULT_EMBEDDER
+    """Embedder of the question (the semantic cache; the index's own, so retrieval reuses the vector)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "modes", tuple(self.modes))
+        for mode in self.modes:
+            if mode not in MODES:
+                raise ConfigError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
+        if self.cache_threshold is not None and not 0.5 <= self.cache_threshold <= 1.0:
+            raise DataError(f"Expected a cache threshold between 0.5 and 1.0 (cosine similarity), "
+                            f"got {self.cache_threshold}.")
+
+    @classmethod
+    def build(cls, modes: list[str] | tuple[str, ...], generator: Generator, *,
+              backend_ids: dict[str, str] | None = None, remote_adapter: str | None = None,
+              session_key: str | None = None, **settings: Any) -> "ComparisonSpec":
+        """A spec whose per-approach backends come from typed or picked ids (``backend_ids``: mode -> id,
+        empty for the local model); see ``resolve_backends``. ``settings``: the other fields."""
+        adapter = settings.get("adapter")
+        backends = resolve_backends({m: i for m, i in (backend_ids or {}).items() if m in modes},
+                                    adapter_path=adapter.path if adapter else None,
+                                    remote_adapter=remote_adapter, session_key=session_key)
+        return cls(tuple(modes), generator, backends=backends, **settings)
+
+    def with_modes(self, modes: list[str] | tuple[str, ...]) -> "ComparisonSpec":
+        return replace(self, modes=tuple(modes))
+
+    def backend(self, mode: str) -> tuple[Generator, str | None]:
+        """The generator that answers ``mode`` and the adapter it applies (None: none)."""
+        if mode in self.backends:
+            return self.backends[mode]
+        return self.generator, (self.adapter.path if self.adapter and uses_adapter(mode) else None)
+
+    @property
+    def adapter_system(self) -> str | None:
+        """The system prompt the adapter was trained with (the adapter approaches use it)."""
+        return self.adapter.system_prompt if self.adapter else None
+
+    @property
+    def adapter_context(self) -> dict[str, Any] | None:
+        """How a retrieval-aware adapter was shown passages in training (``top_k``, ``sentences``)."""
+        return (self.adapter.meta.get("context") or None) if self.adapter else None
+
+    def settings(self) -> dict[str, Any]:
+        """What a stored run keeps of this spec (the keys older runs have too)."""
+        adapter = self.adapter
+        return {
+            "modes": list(self.modes), "model_id": self.generator.model_id,
+            "adapter": adapter.name if adapter else None, "adapter_path": adapter.path if adapter else None,
+            "adapter_created_at": adapter.created_at if adapter else None, "adapter_system": self.adapter_system,
+            "backends": {m: {"model_id": g.model_id, "adapter": a} for m, (g, a) in self.backends.items()},
+            "generation": self.generation.to_dict(), "retrieval": self.retrieval.to_dict(),
+            "embedder_id": self.embedder_id, "cache_threshold": self.cache_threshold,
+            "prompts": {m: asdict(self.prompts.template(m)) for m in self.modes},
+            "prompt_examples": ({"k": self.prompts.examples, "origin": self.examples.origin,
+                                 "pairs": len(self.examples.pairs)}
+                                if self.examples is not None and "prompted" in self.modes else None),
+        }
+
+
 @dataclass
 class Comparison:
     """One question answered by several strategies."""
@@ -163,43 +253,31 @@ def availability(modes: list[str], *, index: Any = None, adapter: str | None = N
 
 
 def run_comparison(
-    question: str, modes: list[str], generator: Generator, *, index: Any = None, adapter: str | None = None,
-    adapter_system: str | None = None, retrieval_config: RetrievalConfig | None = None,
-    config: GenerationConfig | None = None, on_text: Callable[[str, str], None] | None = None,
-    on_answer: Callable[[Answer], None] | None = None,
-    backends: dict[str, tuple[Generator, str | None]] | None = None, prompts: PromptSet | None = None,
-    examples: ExamplePool | None = None, adapter_context: dict[str, Any] | None = None,
-    query: tuple[Any, float] | None = None,
+    question: str, spec: ComparisonSpec, *, index: Any = None, on_text: Callable[[str, str], None] | None = None,
+    on_answer: Callable[[Answer], None] | None = None, query: tuple[Any, float] | None = None,
 ) -> Comparison:
-    """Answer ``question`` with each mode in ``modes`` (one shared retrieval), measuring every stage.
+    """Answer ``question`` with each of ``spec.modes`` (one shared retrieval), measuring every stage.
 
-    ``prompts``: the workspace's templates (defaults when None); ``examples``: the training pairs the
-    Prompted approach draws from; ``adapter_context``: how a retrieval-aware adapter was shown its
-    passages in training (``top_k``, ``sentences``), which the hybrid then repeats.
-
-    ``backends`` maps a mode to another (generator, adapter) than ``generator`` with the local
-    ``adapter``: e.g. RAG on ``openai:gpt-4o-mini``, or the fine-tuned mode on a vLLM server whose
-    adapter is a model name (None: the backend's model is itself the fine-tuned one). ``query``: the
-    question's vector from the index's embedder and its seconds, when already embedded. Modes sharing
-    a backend are generated in one call (batched where the backend can); a backend that fails marks
-    its modes in ``errors`` while the others still answer."""
+    A retrieval-aware adapter's hybrid is shown its passages the way it saw them in training.
+    ``query``: the question's vector from the index's embedder and its seconds, when already embedded.
+    Modes sharing a backend are generated in one call (batched where the backend can); a backend that
+    fails marks its modes in ``errors`` while the others still answer."""
     from .retrieval import retrieve
 
     question = validate_question(question)
-    config = config or GenerationConfig()
-    backends = backends or {}
     result = Comparison(question)
-    prompts = prompts or PromptSet()
-    if adapter_context is None and adapter and "hybrid" in modes and "hybrid" not in backends:
-        adapter_context = adapter_context_of(adapter)
-    remote_tuned = {m for m in backends if uses_adapter(m)}
-    plan = availability(modes, index=index, adapter=adapter, generator=generator, max_new_tokens=config.max_new_tokens,
+    modes, config, prompts, examples = list(spec.modes), spec.generation, spec.prompts, spec.examples
+    adapter_system = spec.adapter_system
+    adapter_context = spec.adapter_context if "hybrid" not in spec.backends else None
+    remote_tuned = {m for m in spec.backends if uses_adapter(m)}
+    plan = availability(modes, index=index, adapter=spec.adapter.path if spec.adapter else None,
+                        generator=spec.generator, max_new_tokens=config.max_new_tokens,
                         tuned_elsewhere=remote_tuned, examples=examples)
     result.unavailable = {m: r for m, r in plan.items() if r}
     runnable = [m for m in modes if not plan[m]]
     hits_needed = [m for m in runnable if retrieves(m)]
     if hits_needed:
-        result.retrieval = retrieve(index, question, retrieval_config or RetrievalConfig(), query=query)
+        result.retrieval = retrieve(index, question, spec.retrieval, query=query)
     prepared = []
     for mode in runnable:
         started = time.perf_counter()
@@ -228,8 +306,7 @@ def run_comparison(
         system = adapter_system if uses_adapter(mode) or examples is None else (examples.system or adapter_system)
         messages = build_messages(mode, question, passages, system, prompts, shots, format_text)
         timings.append(StageTiming("prompt_build", time.perf_counter() - started))
-        backend, use_adapter = backends.get(mode, (generator, adapter))
-        use_adapter = use_adapter if uses_adapter(mode) else None
+        backend, use_adapter = spec.backend(mode)
         prepared.append((mode, messages, timings, citations, use_adapter, backend))
     if not prepared:
         return result
@@ -270,18 +347,6 @@ def _weights(backend: Any) -> dict[str, str]:
     return {"decode_weights": weights} if isinstance(weights, str) else {}
 
 
-def adapter_context_of(adapter: str) -> dict[str, Any] | None:
-    """How a retrieval-aware adapter was shown passages in training (None for a plain adapter)."""
-    import json
-    from pathlib import Path
-
-    meta = Path(adapter) / "workbench-adapter.json"
-    try:
-        return json.loads(meta.read_text(encoding="utf-8")).get("context") if meta.exists() else None
-    except (OSError, ValueError):
-        return None
-
-
 def source_label(chunk: Any) -> str:
     page = f", page {chunk.page}" if chunk.page else ""
     return f"{chunk.doc_name}{page}" + (f" > {chunk.heading.split(' > ')[-1]}" if chunk.heading else "")
@@ -308,14 +373,10 @@ def resolve_backends(model_ids: dict[str, str], *, adapter_path: str | None = No
 
 
 def answer_question(question: str, generator: Generator, mode: str = "base", config: GenerationConfig | None = None,
-                    on_text: Callable[[str], None] | None = None, adapter: str | None = None,
-                    adapter_system: str | None = None) -> Answer:
-    """Answer with one mode that needs no index: ``base``, or ``finetuned`` with ``adapter`` (a folder)."""
-    if mode not in MODES:
-        raise ConfigError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
-    comparison = run_comparison(question, [mode], generator, config=config, adapter=adapter,
-                                adapter_system=adapter_system,
-                                on_text=(lambda m, piece: on_text(piece)) if on_text else None)
+                    on_text: Callable[[str], None] | None = None, adapter: Adapter | None = None) -> Answer:
+    """Answer with one mode that needs no index: ``base``, or ``finetuned`` with ``adapter``."""
+    spec = ComparisonSpec((mode,), generator, adapter=adapter, generation=config or GenerationConfig())
+    comparison = run_comparison(question, spec, on_text=(lambda m, piece: on_text(piece)) if on_text else None)
     if comparison.unavailable:
         raise ConfigError(f"Mode {mode!r} cannot run here: {comparison.unavailable[mode]}")
     return comparison.answers[0]
