@@ -167,8 +167,8 @@ def test_per_mode_backends_and_a_failing_backend_leaves_the_others_answering(wor
         run = run_and_record("Where is my parcel?", ComparisonSpec(
             ("base", "finetuned"), EchoGenerator(), backends={"finetuned": (remote, "house"), "base": (broken, None)}),
             workspace="b")
-    assert run["errors"]["base"].startswith("Could not connect") and run["answers"][0]["mode"] == "finetuned"
-    assert run["settings"]["backends"]["finetuned"] == {"model_id": "compat:echo", "adapter": "house"}
+    assert run.errors["base"].startswith("Could not connect") and run.answers[0].mode == "finetuned"
+    assert run.settings["backends"]["finetuned"] == {"model_id": "compat:echo", "adapter": "house"}
 
 
 def test_the_key_is_read_from_the_secrets_file(tmp_path, monkeypatch):

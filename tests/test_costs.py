@@ -16,6 +16,7 @@ from workbench.eval_runs import evaluate
 from workbench.evaluation import TestItem
 from workbench.index import close_all, open_index
 from workbench.paths import workspace_dir
+from workbench.records import Answer, Run
 from workbench.training import ADAPTER_META, adapters_dir, load_adapter
 from workbench.strategies import ComparisonSpec
 
@@ -193,7 +194,7 @@ def test_break_even_moves_with_the_price_and_the_traffic():
 
 def test_whatif_counts_tokens_with_the_api_tokenizer_where_offline_else_estimates(evaluated):
     table = pricing.default_prices()
-    answer = next(r for r in evaluated["results"] if r["mode"] == "rag")
+    answer = Answer.from_dict(next(r for r in evaluated["results"] if r["mode"] == "rag"))
     exact = pricing.whatif_cost(answer, "openai:gpt-3.5-turbo", table)
     assert "counted with the model's tokenizer" in exact.basis
     tokens = api_tokens(answer, "openai:gpt-3.5-turbo")
@@ -292,8 +293,8 @@ def test_one_stored_answer_has_one_price_on_every_page(evaluated):
     p = pricing.pricing_for("c")
     assert p.rate.per_hour == 0.526 and p.rate.speedup == 4.0
     rows = [r for r in evaluated["results"] if r["mode"] == "base"]
-    by_hand = [pricing.machine_seconds(r) / 4.0 * 0.526 / 3600 for r in rows]
-    one_run = {"id": "x", "question": rows[0]["question"], "answers": [rows[0]]}
+    by_hand = [Answer.from_dict(r).machine_s / 4.0 * 0.526 / 3600 for r in rows]
+    one_run = Run(id="x", question=rows[0]["question"], modes=["base"], answers=[Answer.from_dict(rows[0])])
     compare = answer_rows([one_run], p)[0]["cost_usd"]
     evaluate_ = summarize(evaluated, p)["base"]["cost_per_1k_usd"] / 1000
     costs_page = next(r["cost_usd"] for r in costs.usage_rows("c", p) if r["question"] == rows[0]["question"]

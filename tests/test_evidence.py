@@ -2,7 +2,13 @@
 holds the answer (attribution), and sources cited that the approach was never given."""
 
 from workbench.evaluation import TestItem
+from workbench.records import Answer, Usage
 from workbench.evidence import answer_evidence, find_item, invented_sources, passage_holds
+
+
+def _answer(text: str, citations: list) -> Answer:
+    return Answer(mode="rag", question="", text=text, model_id="local:smollm2-135m", messages=[], timings=[],
+                  usage=Usage(), citations=citations)
 
 ITEM = TestItem("q01", "How many days do I have to return something I bought from you?",
                 "You can return a product within 45 days of the delivery date.", source="returns-policy.md")
@@ -24,25 +30,25 @@ def test_a_passage_holds_the_answer_only_with_its_key_facts():
 
 
 def test_a_wrong_answer_is_attributed_to_the_model_when_the_passage_was_given():
-    ev = answer_evidence({"text": "You have 30 days to return it [1].", "citations": [OTHER, RIGHT]}, ITEM, INDEXED)
+    ev = answer_evidence(_answer("You have 30 days to return it [1].", [OTHER, RIGHT]), ITEM, INDEXED)
     assert ev.verdict.verdict == "wrong" and ev.answer_rank == 2
     assert ev.attribution.startswith("The model missed it: passage [2] holds the expected answer")
 
 
 def test_a_wrong_answer_is_attributed_to_retrieval_when_no_passage_held_it():
-    ev = answer_evidence({"text": "You have 30 days.", "citations": [OTHER]}, ITEM, INDEXED)
+    ev = answer_evidence(_answer("You have 30 days.", [OTHER]), ITEM, INDEXED)
     assert ev.answer_rank is None and ev.attribution.startswith("Retrieval missed: none of the 1 passages")
 
 
 def test_a_right_answer_with_the_passage_given():
-    ev = answer_evidence({"text": "Within 45 days of delivery [2].", "citations": [OTHER, RIGHT]}, ITEM, INDEXED)
+    ev = answer_evidence(_answer("Within 45 days of delivery [2].", [OTHER, RIGHT]), ITEM, INDEXED)
     assert ev.verdict.verdict == "correct"
     assert ev.attribution == "Retrieval found the answer (passage [2]) and the model used it."
 
 
 def test_an_adapters_memorised_sources_line_is_flagged():
     text = "Summary: Returns\nAnswer: You can return it within 45 days.\nSources: returns-policy.md"
-    ev = answer_evidence({"text": text, "citations": []}, ITEM, INDEXED)
+    ev = answer_evidence(_answer(text, []), ITEM, INDEXED)
     assert ev.verdict.verdict == "correct" and ev.attribution == ""  # nothing retrieved: nothing to attribute
     assert ev.invented == [("returns-policy.md", "this approach was given no passages: cited from memory")]
 
@@ -57,7 +63,7 @@ def test_sources_not_in_the_index_or_not_given_are_invented():
 
 
 def test_a_question_outside_the_test_set_still_gets_its_sources_checked():
-    ev = answer_evidence({"text": "See warranty.pdf", "citations": []}, None, INDEXED)
+    ev = answer_evidence(_answer("See warranty.pdf", []), None, INDEXED)
     assert ev.verdict is None and ev.invented == [("warranty.pdf", "not in the index")]
 
 
@@ -78,6 +84,6 @@ def test_after_a_document_update_the_updated_answer_is_expected_and_the_old_one_
                                                              b"of the delivery date.\n")])[0])
     now, old = current_item(item, index)
     assert "30 days" in now.reference and old == ITEM.reference
-    ev = answer_evidence({"text": "You have 45 days to return it.", "citations": []}, now, INDEXED, old_reference=old)
+    ev = answer_evidence(_answer("You have 45 days to return it.", []), now, INDEXED, old_reference=old)
     assert ev.verdict.verdict == "stale"
     close_all()

@@ -122,8 +122,8 @@ def test_a_second_packaged_model_answers_trains_and_refuses_the_other_models_ada
                  "--max-new-tokens", "6", "--json"]) == 0
     from workbench.history import list_runs
 
-    answers = list_runs("g")[-1]["answers"]
-    assert {a["mode"] for a in answers} == {"base", "finetuned"} and {a["model_id"] for a in answers} == {gemma.model_id}
+    answers = list_runs("g")[-1].answers
+    assert {a.mode for a in answers} == {"base", "finetuned"} and {a.model_id for a in answers} == {gemma.model_id}
     assert availability(["finetuned"], adapter=str(folder), model_id=DEFAULT_GENERATOR)["finetuned"].startswith(
         "Adapter 'g' was trained on local:gemma3-270m")
     gen.unload_adapter(str(folder))

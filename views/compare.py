@@ -21,7 +21,7 @@ from workbench.strategies import DESCRIPTIONS, LABELS, MODE_TABLE, MODES, availa
 from workbench.training import list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
-from workbench.records import decode_speed
+from workbench.records import Answer, Run
 from workbench.scoring import judge_names
 from workbench.eval_summary import MIN_VOTES, wilson
 from workbench.evidence import answer_evidence, current_item, find_item, known_items
@@ -114,8 +114,8 @@ def live_run() -> None:
         streamed[mode].append(piece)
         boxes[mode].markdown(answer_markdown("".join(streamed[mode])) + " ▌")
 
-    def on_cached(mode: str, answer: dict) -> None:
-        boxes[mode].markdown(answer_markdown(answer["text"]))
+    def on_cached(mode: str, answer: Answer) -> None:
+        boxes[mode].markdown(answer_markdown(answer.text))
 
     spec = ComparisonSpec.build(
         modes, generator, backend_ids={m: backend_ids[m] for m in remote_modes},
@@ -125,32 +125,30 @@ def live_run() -> None:
         embedder_id=index.config.embedder_id)
     run = run_and_record(question, spec, workspace=ws, index=index, blind_order=shown if blind else None,
                          on_text=on_text, on_cached=on_cached)
-    st.session_state["last_run"] = run["id"]
-    st.session_state["session_runs"].append(run["id"])
+    st.session_state["last_run"] = run.id
+    st.session_state["session_runs"].append(run.id)
     if blind and hide_format:
-        st.session_state.setdefault("blind_plain", set()).add(run["id"])
+        st.session_state.setdefault("blind_plain", set()).add(run.id)
     st.rerun()
 
 
-def answer_details(col, answer: dict) -> None:
-    stages = {t["stage"]: t["seconds"] for t in answer["timings"]}
-    total = sum(stages.values())
-    usage = answer["usage"]
+def answer_details(col, answer: Answer) -> None:
+    total, usage = answer.total_s, answer.usage
     cost = pricing.cost(answer)
     cost_text = "cost unknown" if cost.usd is None else f"${cost.usd:.6f}"
-    hit = answer.get("cache_hit")
+    hit = answer.cache_hit
     if hit:
         col.success(f"Cache hit: reused the answer to “{hit['question']}” (similarity {hit['similarity']:.3f} ≥ "
                     f"{hit['threshold']:.2f}); looked up in {total * 1000:.0f} ms, no model call.",
                     icon=":material/bolt:")
         return
-    tok_s = decode_speed(usage["tokens_out"], stages.get("decode")) or 0.0
-    col.caption(f"{total:.2f} s · first token {stages.get('ttft', 0) * 1000:.0f} ms · {tok_s:.0f} tokens/s · "
-                f"{usage['tokens_in']} in / {usage['tokens_out']} out · {cost_text} ({cost.basis})"
-                + (" · stopped at the length limit" if answer.get("finish_reason") == "length" else ""))
-    if answer.get("citations"):
-        with col.expander(f"Sources ({len(answer['citations'])})"):
-            for c in answer["citations"]:
+    col.caption(f"{total:.2f} s · first token {(answer.timing('ttft') or 0) * 1000:.0f} ms · "
+                f"{answer.tokens_per_s or 0.0:.0f} tokens/s · "
+                f"{usage.tokens_in} in / {usage.tokens_out} out · {cost_text} ({cost.basis})"
+                + (" · stopped at the length limit" if answer.finish_reason == "length" else ""))
+    if answer.citations:
+        with col.expander(f"Sources ({len(answer.citations)})"):
+            for c in answer.citations:
                 moved = (f" (#{c['rank_before_rerank']} before reranking)"
                          if c.get("rerank_score") is not None and c.get("rank_before_rerank") else "")
                 score = f" · score {c['score']:.3f}" if c.get("score") is not None else ""
@@ -158,14 +156,14 @@ def answer_details(col, answer: dict) -> None:
                 if c.get("text"):
                     st.markdown(answer_markdown(c["text"][:700]))
     with col.expander("Prompt sent"):
-        st.text("\n\n".join(f"[{m['role']}]\n{m['content']}" for m in answer["messages"]))
+        st.text("\n\n".join(f"[{m['role']}]\n{m['content']}" for m in answer.messages))
 
 
 VERDICT_BADGES = {"correct": "green", "partial": "orange", "wrong": "red", "stale": "violet", "refused": "gray",
                   "unscored": "gray"}
 
 
-def show_evidence(col, answer: dict, item, names, indexed: set[str], old_reference: str | None) -> None:
+def show_evidence(col, answer: Answer, item, names, indexed: set[str], old_reference: str | None) -> None:
     """The verdict against the expected answer, retrieval's part in it, and invented sources."""
     ev = answer_evidence(answer, item, indexed, background=names.background, known=names.known,
                          old_reference=old_reference)
@@ -178,12 +176,12 @@ def show_evidence(col, answer: dict, item, names, indexed: set[str], old_referen
         col.warning(f"Invented source: `{name}` ({why}).", icon=":material/report:")
 
 
-def show_run(run: dict) -> None:
-    blind_info = run.get("blind")
-    by_mode = {a["mode"]: a for a in run["answers"]}
-    st.markdown(f"**Question:** {run['question']}")
+def show_run(run: Run) -> None:
+    blind_info = run.blind
+    by_mode = {a.mode: a for a in run.answers}
+    st.markdown(f"**Question:** {run.question}")
     items = known_items(ws)
-    item = find_item(run["question"], items)
+    item = find_item(run.question, items)
     old_reference = None
     if item is not None:
         item, old_reference = current_item(item, index)
@@ -194,55 +192,55 @@ def show_run(run: dict) -> None:
         if old_reference:
             st.caption(f"The indexed `{item.source}` holds the updated answer; before the update it was: "
                        f"{old_reference} An answer that still says so is judged stale.")
-    if run["answers"]:
-        model_line(run["answers"][0].get("model_id") or generator_id())
+    if run.answers:
+        model_line(run.answers[0].model_id or generator_id())
     if blind_info and not blind_info.get("vote"):
         order = blind_info["order"]
-        plain = run["id"] in st.session_state.get("blind_plain", set())
+        plain = run.id in st.session_state.get("blind_plain", set())
         cols = st.columns(len(order))
         for i, (mode, col) in enumerate(zip(order, cols)):
             col.markdown(f"#### Answer {BLIND_LETTERS[i]}")
-            text = by_mode[mode]["text"]
+            text = by_mode[mode].text
             col.markdown(answer_markdown(answer_text(text).strip() if plain else text) or "(empty answer)")
-        with st.form(f"vote-{run['id']}"):
+        with st.form(f"vote-{run.id}"):
             choices = [BLIND_LETTERS[i] for i in range(len(order))] + [ALL_BAD]
             vote = st.radio("Which answer is best?", choices, horizontal=True,
                             format_func=lambda c: "All bad" if c == ALL_BAD else f"Answer {c}")
             if st.form_submit_button("Vote and reveal", icon=":material/how_to_vote:", type="primary"):
-                record_vote(ws, run["id"], vote)
+                record_vote(ws, run.id, vote)
                 st.rerun()
         st.caption("Approach names, verdicts, sources, prompts and timings are hidden until you vote"
                    + (", and only each answer's statement is shown (the format is hidden)." if plain else "."))
         return
     names = judge_names(items)
     indexed = {d["name"] for d in index.documents()}
-    order = blind_info["order"] if blind_info else [a["mode"] for a in run["answers"]]
-    cols = st.columns(max(1, len(order) + len(run.get("unavailable", {})) + len(run.get("errors", {}))))
+    order = blind_info["order"] if blind_info else [a.mode for a in run.answers]
+    cols = st.columns(max(1, len(order) + len(run.unavailable) + len(run.errors)))
     for i, mode in enumerate(order):
         answer = by_mode[mode]
         letter = f"Answer {BLIND_LETTERS[i]}: " if blind_info else ""
         star = " ★ your pick" if blind_info and blind_info.get("winner") == mode else ""
         cols[i].markdown(f"#### {dot(mode)} {letter}{LABELS.get(mode, mode)}{star}", unsafe_allow_html=True)
-        cols[i].markdown(answer_markdown(answer["text"]) or "(empty answer)")
+        cols[i].markdown(answer_markdown(answer.text) or "(empty answer)")
         show_evidence(cols[i], answer, item, names, indexed, old_reference)
         answer_details(cols[i], answer)
-    extra = list(run.get("errors", {}).items())
+    extra = list(run.errors.items())
     for j, (mode, message) in enumerate(extra, start=len(order)):
         cols[j].markdown(f"#### {dot(mode)} {LABELS.get(mode, mode)}", unsafe_allow_html=True)
         cols[j].error(message, icon=":material/cloud_off:")
-    for j, (mode, reason) in enumerate(run.get("unavailable", {}).items(), start=len(order) + len(extra)):
+    for j, (mode, reason) in enumerate(run.unavailable.items(), start=len(order) + len(extra)):
         cols[j].markdown(f"#### {dot(mode)} {LABELS.get(mode, mode)}", unsafe_allow_html=True)
         cols[j].info(f"Not available: {reason}", icon=":material/block:")
-    batch = max((a.get("batch_size", 1) for a in run["answers"] if not a.get("cache_hit")), default=1)
+    batch = max((a.batch_size for a in run.answers if not a.cache_hit), default=1)
     if batch > 1:
         st.caption(f"The {batch} generated answers were decoded together in one batch (one pass over the model's "
                    "weights per token for all of them); each first token also waited for the other prompts.")
     if blind_info and blind_info.get("winner") == ALL_BAD:
         st.caption("You voted: all answers bad.")
-    if run["answers"]:
-        st.plotly_chart(latency_by_stage_chart(run["answers"], LABELS, "Latency by stage, this question"),
+    if run.answers:
+        st.plotly_chart(latency_by_stage_chart(run.answers, LABELS, "Latency by stage, this question"),
                         width="stretch")
-        if any(retrieves(a["mode"]) and not a.get("cache_hit") for a in run["answers"]):
+        if any(retrieves(a.mode) and not a.cache_hit for a in run.answers):
             st.caption("Retrieval ran once and was shared by the approaches that use it; each of their bars "
                        "includes it.")
 
@@ -259,7 +257,7 @@ if go:
             show_error(exc)
 
 last = st.session_state.get("last_run")
-if last and last not in {r["id"] for r in list_runs(ws)}:  # another workspace's run, or history cleared
+if last and last not in {r.id for r in list_runs(ws)}:  # another workspace's run, or history cleared
     last = None
 if last:
     try:
@@ -278,9 +276,9 @@ else:
     ids = set(st.session_state["session_runs"])
     c1, c2 = st.columns([2, 1])
     scope = c1.radio("Runs shown", ["This session", "Whole history"], horizontal=True,
-                     index=0 if ids & {r["id"] for r in runs} else 1)
+                     index=0 if ids & {r.id for r in runs} else 1)
     rate_line(c2, pricing)
-    shown = [r for r in runs if r["id"] in ids] if scope == "This session" else runs
+    shown = [r for r in runs if r.id in ids] if scope == "This session" else runs
     rows = answer_rows(shown, pricing)
     if not rows:
         st.caption("No answers in this selection yet.")
@@ -326,14 +324,13 @@ else:
     st.subheader(f"History ({len(runs)} question{'s' if len(runs) != 1 else ''})")
     table = []
     for n, run in enumerate(runs, start=1):
-        answers = run["answers"]
-        fastest = min(answers, key=lambda a: sum(t["seconds"] for t in a["timings"]), default=None)
-        winner = (run.get("blind") or {}).get("winner")
-        table.append({"#": n, "When": time.strftime("%Y-%m-%d %H:%M", time.localtime(run["created_at"])),
-                      "Question": run["question"], "Approaches": ", ".join(LABELS.get(a["mode"], a["mode"])
-                                                                          for a in answers),
-                      "Fastest": LABELS.get(fastest["mode"], fastest["mode"]) if fastest else "",
-                      "Cache hits": sum(1 for a in answers if a.get("cache_hit")),
+        answers = run.answers
+        fastest = min(answers, key=lambda a: a.total_s, default=None)
+        winner = (run.blind or {}).get("winner")
+        table.append({"#": n, "When": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)),
+                      "Question": run.question, "Approaches": ", ".join(LABELS.get(a.mode, a.mode) for a in answers),
+                      "Fastest": LABELS.get(fastest.mode, fastest.mode) if fastest else "",
+                      "Cache hits": sum(1 for a in answers if a.cache_hit),
                       "Blind vote": "" if not winner else ("all bad" if winner == ALL_BAD else LABELS.get(winner, winner))})
     st.dataframe(table[::-1], hide_index=True, height=min(400, 40 + 35 * len(table)), width="stretch",
                  column_config={"#": st.column_config.NumberColumn(width="small"),

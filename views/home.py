@@ -7,7 +7,6 @@ from workbench import paths, samples, workshop, workspaces
 from workbench.config import GenerationConfig
 from workbench.doctor import MISSING, OK, run_doctor
 from workbench.errors import WorkbenchError
-from workbench.records import decode_speed
 from workbench.strategies import answer_question
 from workbench.training import list_adapters
 from workbench.model_choice import adapter_mismatch
@@ -173,7 +172,7 @@ if asked:
                                  GenerationConfig(max_new_tokens=max_tokens), on_text=on_text,
                                  adapter=chosen)
         box.markdown(answer_markdown(answer.text) or "_(empty answer)_")
-        tok_s = decode_speed(answer.usage.tokens_out, answer.timing("decode")) or 0.0
+        tok_s = answer.tokens_per_s or 0.0
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Time to first token", f"{(answer.timing('ttft') or 0) * 1000:.0f} ms")
         c2.metric("Decode speed (tokens/s)", f"{tok_s:.1f}")

@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from .records import Answer
+
 log = logging.getLogger(__name__)
 
 
@@ -54,16 +56,15 @@ class ApiTokens:
     """True: counted with the model's own tokenizer; False: the local model's counts, an estimate."""
 
 
-def api_tokens(answer: dict[str, Any], model_id: str) -> ApiTokens:
+def api_tokens(answer: Answer, model_id: str) -> ApiTokens:
     """How many tokens ``answer`` (its prompt messages and its text) would be on ``model_id``."""
     encoding = api_tokenizer(model_id)
-    messages = answer.get("messages")
-    usage = answer.get("usage") or {}
+    messages = answer.messages
     if encoding is None or not messages:
-        return ApiTokens(int(usage.get("tokens_in", 0)), int(usage.get("tokens_out", 0)), False)
+        return ApiTokens(answer.usage.tokens_in, answer.usage.tokens_out, False)
     tokens_in = sum(_MESSAGE_OVERHEAD + len(encoding.encode(m.get("content", ""), disallowed_special=()))
                     for m in messages) + _MESSAGE_OVERHEAD
-    tokens_out = len(encoding.encode(answer.get("text", ""), disallowed_special=()))
+    tokens_out = len(encoding.encode(answer.text, disallowed_special=()))
     return ApiTokens(tokens_in, tokens_out, True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .records import CACHE_STAGE, STAGES, StageTiming
+from .records import CACHE_STAGE, STAGES, Answer, StageTiming
 
 #: One colour per approach, the same in every chart (Okabe-Ito, colour-blind safe).
 MODE_COLOURS = {"base": "#999999", "rag": "#0072B2", "finetuned": "#E69F00", "hybrid": "#009E73",
@@ -53,28 +53,18 @@ STAGE_COLOURS = dict(zip(STAGES, ("#56B4E9", "#0072B2", "#009E73", "#999999", "#
                                   "#D55E00")))
 
 
-def _stage_seconds(answer: Any, stage: str) -> float | None:
-    if isinstance(answer, dict):
-        return next((t["seconds"] for t in answer.get("timings", []) if t["stage"] == stage), None)
-    return answer.timing(stage)
-
-
-def _field(answer: Any, name: str) -> Any:
-    return answer[name] if isinstance(answer, dict) else getattr(answer, name)
-
-
-def latency_by_stage_chart(answers: list[Any], labels: dict[str, str], title: str = "Latency by stage") -> Any:
-    """One horizontal bar per answer (approach), stacked by stage, in seconds (``Answer`` objects or dicts)."""
+def latency_by_stage_chart(answers: list[Answer], labels: dict[str, str], title: str = "Latency by stage") -> Any:
+    """One horizontal bar per answer (approach), stacked by stage, in seconds."""
     import plotly.graph_objects as go
 
-    names = [labels.get(_field(a, "mode"), _field(a, "mode")) for a in answers]
-    stages = [s for s in STAGE_COLOURS if any(_stage_seconds(a, s) is not None for a in answers)]
+    names = [labels.get(a.mode, a.mode) for a in answers]
+    stages = [s for s in STAGE_COLOURS if any(a.timing(s) is not None for a in answers)]
     fig = go.Figure()
     for stage in stages:
         fig.add_trace(go.Bar(
-            y=names, x=[_stage_seconds(a, stage) or 0.0 for a in answers], orientation="h",
+            y=names, x=[a.timing(stage) or 0.0 for a in answers], orientation="h",
             name=stage.replace("_", " "), marker_color=STAGE_COLOURS[stage],
-            customdata=[[_field(a, "question")] for a in answers],
+            customdata=[[a.question] for a in answers],
             hovertemplate=f"{stage.replace('_', ' ')}: %{{x:.3f}} s<br>%{{customdata[0]}}<extra>%{{y}}</extra>"))
     fig.update_layout(barmode="stack", title=title, xaxis_title="Time (s)", yaxis_title="Approach",
                       height=120 + 40 * len(answers), margin=dict(l=10, r=10, t=40, b=10),

@@ -69,10 +69,10 @@ def _cmd_ask(args: argparse.Namespace) -> int:
             print(f"\n== {LABELS[mode]} ({mode})")
         print(piece, end="", flush=True)
 
-    def on_cached(mode: str, answer: dict) -> None:
-        hit = answer["cache_hit"]
+    def on_cached(mode: str, answer) -> None:
+        hit = answer.cache_hit
         print(f"\n== {LABELS[mode]} ({mode}) [cache hit: {hit['question']!r}, similarity {hit['similarity']:.3f}]")
-        print(answer["text"], end="", flush=True)
+        print(answer.text, end="", flush=True)
 
     # One mode streams; several modes decode together, so their answers are printed when complete.
     stream = not args.json and len(modes) == 1
@@ -85,26 +85,26 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     run = run_and_record(args.question, spec, workspace=args.workspace, index=index,
                          on_text=on_text if stream else None, on_cached=on_cached if stream else None)
     if not args.json and not stream:
-        for answer in run["answers"]:
-            hit = answer.get("cache_hit")
+        for answer in run.answers:
+            hit = answer.cache_hit
             note = f" [cache hit: {hit['question']!r}, similarity {hit['similarity']:.3f}]" if hit else ""
-            print(f"\n== {LABELS[answer['mode']]} ({answer['mode']}){note}\n{answer['text']}")
+            print(f"\n== {LABELS[answer.mode]} ({answer.mode}){note}\n{answer.text}")
     print()
-    for mode, reason in run["unavailable"].items():
+    for mode, reason in run.unavailable.items():
         print(f"== {LABELS[mode]} ({mode}): not available: {reason}")
     if args.json:
         print(export_json([run]).decode())
         return 0
     from .records import STAGES as stages
     print("\n" + "mode".ljust(10) + "".join(s[:12].rjust(13) for s in stages) + "   tok in/out   tok/s   total s")
-    for row, answer in zip(answer_rows([run]), run["answers"]):
-        seconds = {t["stage"]: t["seconds"] for t in answer["timings"]}
+    for row, answer in zip(answer_rows([run]), run.answers):
+        seconds = answer.stages
         cells = "".join((f"{seconds[s] * 1000:.0f} ms" if s in seconds else "-").rjust(13) for s in stages)
         print(row["mode"].ljust(10) + cells + f"   {row['tokens_in']:>5}/{row['tokens_out']:<5} "
               f"{row['tokens_per_s'] or 0:6.1f}   {row['total_s']:6.2f}" + ("   (cache hit)" if row["cache_hit"] else ""))
-        for c in answer.get("citations", [])[:5]:
+        for c in answer.citations[:5]:
             print(f"    [{c['rank']}] {c['doc_name']}" + (f" > {c['heading']}" if c.get("heading") else ""))
-    print(f"\nstored as run {run['id']} in workspace {args.workspace!r} (Compare page history)")
+    print(f"\nstored as run {run.id} in workspace {args.workspace!r} (Compare page history)")
     return 0
 
 

@@ -20,8 +20,9 @@ from typing import Any
 
 from .errors import DataError
 from .paths import workspace_dir
-from .pricing import (DEFAULT_HARDWARE, PROJECTION_FILE, Pricing, find_price, hardware_rate, machine_seconds,
+from .pricing import (DEFAULT_HARDWARE, PROJECTION_FILE, Pricing, find_price, hardware_rate,
                       whatif_cost)
+from .records import Answer
 from .store import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
@@ -40,23 +41,23 @@ def usage_rows(workspace: str, pricing: Pricing, whatif_model: str | None = None
     from .eval_runs import list_eval_runs
     from .history import list_runs
 
-    answers: list[tuple[str, str, float, dict[str, Any]]] = []
+    answers: list[tuple[str, str, float, Answer]] = []
     for run in list_runs(workspace):
-        for a in run.get("answers", []):
-            answers.append(("Compare", run.get("question", ""), run.get("created_at", 0), a))
+        for a in run.answers:
+            answers.append(("Compare", run.question, run.created_at, a))
     for run in list_eval_runs(workspace):
         for r in run.get("results", []):
-            answers.append((f"Evaluation {run['id']}", r.get("question", ""), run.get("created_at", 0), r))
+            answers.append((f"Evaluation {run['id']}", r.get("question", ""), run.get("created_at", 0),
+                            Answer.from_dict(r)))
     rows = []
     for where, question, at, a in answers:
-        usage = a.get("usage") or {}
         cost = pricing.cost(a)
-        row = {"where": where, "question": question, "at": at, "mode": a.get("mode"),
-               "model": a.get("model_id"), "tokens_in": usage.get("tokens_in"),
-               "tokens_out": usage.get("tokens_out"), "machine_s": machine_seconds(a),
+        row = {"where": where, "question": question, "at": at, "mode": a.mode,
+               "model": a.model_id, "tokens_in": a.usage.tokens_in,
+               "tokens_out": a.usage.tokens_out, "machine_s": a.machine_s,
                "cost_usd": cost.usd, "basis": cost.basis}
         if whatif_model:
-            w = whatif_cost(a, whatif_model, pricing.table, fine_tuned=_fine_tuned(a.get("mode")))
+            w = whatif_cost(a, whatif_model, pricing.table, fine_tuned=_fine_tuned(a.mode))
             row["whatif_usd"], row["whatif_basis"] = w.usd, w.basis
         rows.append(row)
     return rows
@@ -107,29 +108,28 @@ def measured_usage(workspace: str) -> Measured:
     from .index import open_index
     from .training import list_adapters
 
-    modes: dict[str, list[dict[str, Any]]] = {}
+    modes: dict[str, list[Answer]] = {}
     evals = [r for r in list_eval_runs(workspace) if r.get("status") == DONE and r.get("results")]
     questions: list[str] = []
     if evals:
         run = max(evals, key=lambda r: r.get("created_at", 0))
         for r in run["results"]:
-            modes.setdefault(r["mode"], []).append(r)
+            modes.setdefault(r["mode"], []).append(Answer.from_dict(r))
         questions = [r["question"] for r in run["results"]]
         source = f"evaluation run {run['id']} ({run['done']} questions)"
     else:
         runs = list_runs(workspace)
         for run in runs:
-            for a in run.get("answers", []):
-                if not a.get("cache_hit"):
-                    modes.setdefault(a["mode"], []).append(a)
-            questions.append(run.get("question", ""))
+            for a in run.answers:
+                if not a.cache_hit:
+                    modes.setdefault(a.mode, []).append(a)
+            questions.append(run.question)
         source = f"Compare history ({len(runs)} questions)" if runs else "nothing measured yet"
     usage = {}
     for mode, rows in modes.items():
         n = len(rows)
-        usage[mode] = ModeUsage(sum((r.get("usage") or {}).get("tokens_in", 0) for r in rows) / n,
-                                sum((r.get("usage") or {}).get("tokens_out", 0) for r in rows) / n,
-                                sum(machine_seconds(r) for r in rows) / n, n)
+        usage[mode] = ModeUsage(sum(r.usage.tokens_in for r in rows) / n, sum(r.usage.tokens_out for r in rows) / n,
+                                sum(r.machine_s for r in rows) / n, n)
     index = open_index(workspace)
     docs = index.documents()
     doc_tokens = (sum(d.get("chars", 0) for d in docs) / len(docs) / CHARS_PER_TOKEN) if docs else 0.0
@@ -144,7 +144,7 @@ def measured_usage(workspace: str) -> Measured:
         steps, batch = newest.steps or 0, newest.config.get("batch_size", 1)
         # Examples seen (steps x batch) x their median length: close enough for a price.
         training_tokens = float(median * steps * batch) if median and steps else None
-    model_id = next((r.get("model_id", "") for rows in modes.values() for r in rows if r.get("model_id")), "")
+    model_id = next((r.model_id for rows in modes.values() for r in rows if r.model_id), "")
     return Measured(usage, source, query_tokens, len(docs), doc_tokens, training_s, training_tokens, name, model_id)
 
 

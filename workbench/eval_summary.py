@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .records import STAGES
-from .pricing import Pricing, default_pricing, machine_seconds
+from .records import STAGES, Answer
+from .pricing import Pricing, default_pricing
 from .evaluation import percentile
 from .strategies import LABELS
 from .verdicts import CORRECT, UNSCORED, VERDICTS, judge, verdict_shares
@@ -60,13 +60,14 @@ def summarize(run: dict[str, Any], pricing: Pricing | None = None) -> dict[str, 
             summary[f"{stage}_p95_s"] = percentile([v for v in values if v is not None], 0.95)
         summary["tokens_in_per_1k"] = _mean([r["usage"]["tokens_in"] for r in rows]) * 1000
         summary["tokens_out_per_1k"] = _mean([r["usage"]["tokens_out"] for r in rows]) * 1000
-        costs = [pricing.cost(r).usd for r in rows]
+        answers = [Answer.from_dict(r) for r in rows]
+        costs = [pricing.cost(a).usd for a in answers]
         summary["cost_per_1k_usd"] = None if any(c is None for c in costs) else sum(costs) / len(costs) * 1000
-        summary["machine_s_per_answer"] = _mean([machine_seconds(r) for r in rows])
+        summary["machine_s_per_answer"] = _mean([a.machine_s for a in answers])
         judged = [r["judge"] for r in rows if r.get("judge")]
         if judged:
             summary["judge"] = _mean([j["verdict"] for j in judged])
-            judge_costs = [pricing.cost(j["record"]).usd for j in judged]
+            judge_costs = [pricing.cost(Answer.from_dict(j["record"])).usd for j in judged]
             summary["judge_cost_usd"] = None if any(c is None for c in judge_costs) else sum(judge_costs)
             summary["judge_tokens"] = sum(j["tokens_in"] + j["tokens_out"] for j in judged)
         closer = [r["provenance"].get("closer_to") for r in rows if r.get("provenance") and

@@ -13,6 +13,7 @@ from typing import Any
 
 from .evaluation import TestItem, normalise
 from .facts import answer_text
+from .records import Answer
 from .verdicts import Verdict, judge
 
 #: File names an answer may cite: a word, a dot and a document extension.
@@ -128,13 +129,12 @@ def answer_text_marks(answer: str) -> str:
     return re.sub(r"^\s*Sources:.*$", " ", answer or "", flags=re.MULTILINE)
 
 
-def answer_evidence(answer: dict[str, Any], item: TestItem | None, indexed: set[str], *,
+def answer_evidence(answer: Answer, item: TestItem | None, indexed: set[str], *,
                     background: frozenset[str] = frozenset(), known: frozenset[str] = frozenset(),
                     old_reference: str | None = None) -> AnswerEvidence:
     """The evidence for one stored answer (``item``: the test item it answers, if any; ``old_reference``:
     its answer before the document changed, see ``current_item``)."""
-    citations = answer.get("citations") or []
-    text = answer.get("text") or ""
+    citations, text = answer.citations, answer.text
     ev = AnswerEvidence(passages=len(citations), invented=invented_sources(text, citations, indexed))
     if item is None:
         return ev

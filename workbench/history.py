@@ -20,14 +20,15 @@ import logging
 import random
 import secrets
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 from . import paths
 from .config import GenerationConfig, RetrievalConfig
-from .pricing import Pricing, default_pricing, machine_seconds
+from .pricing import Pricing, default_pricing
 from .errors import DataError
-from .records import CACHE_STAGE, RETRIEVAL_STAGES, decode_speed
+from .records import CACHE_STAGE, Answer, Run, StageTiming, Usage
 from .store import atomic_write_json
 from .strategies import LABELS, MODE_TABLE, ComparisonSpec, run_comparison, validate_question
 
@@ -91,31 +92,35 @@ def _adapter_stamp(adapter: str | None) -> str | None:
 
 
 # -- storing and reading ------------------------------------------------------------------------------
-def save_run(workspace: str, run: dict[str, Any]) -> dict[str, Any]:
-    atomic_write_json(_run_path(workspace, run["id"]), run)
+def save_run(workspace: str, run: Run) -> Run:
+    atomic_write_json(_run_path(workspace, run.id), run.to_dict())
     return run
 
 
-def list_runs(workspace: str) -> list[dict[str, Any]]:
+def _read_run(path: Path) -> Run:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or "answers" not in data or "id" not in data:
+        raise ValueError("not a run record")
+    return Run.from_dict(data)
+
+
+def list_runs(workspace: str) -> list[Run]:
     """All stored runs, oldest first. A damaged file is skipped (and logged), never fatal."""
     folder = history_dir(workspace)
     runs = []
     for path in sorted(folder.glob("*.json")) if folder.exists() else []:
         try:
-            run = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(run, dict) or "answers" not in run:
-                raise ValueError("not a run record")
-            runs.append(run)
-        except (OSError, ValueError) as exc:
+            runs.append(_read_run(path))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("Skipping unreadable history file %s: %s", path, exc)
-    return sorted(runs, key=lambda r: r.get("created_at", 0))
+    return sorted(runs, key=lambda r: r.created_at)
 
 
-def get_run(workspace: str, run_id: str) -> dict[str, Any]:
+def get_run(workspace: str, run_id: str) -> Run:
     path = _run_path(workspace, run_id)
     if not path.exists():
         raise DataError(f"Expected a stored run {run_id!r} in workspace {workspace!r}; there is none.")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _read_run(path)
 
 
 def clear_history(workspace: str) -> int:
@@ -127,10 +132,10 @@ def clear_history(workspace: str) -> int:
     return n
 
 
-def record_vote(workspace: str, run_id: str, vote: str) -> dict[str, Any]:
+def record_vote(workspace: str, run_id: str, vote: str) -> Run:
     """Store a blind vote: a letter shown to the user (A, B, ...) or ``all_bad``; returns the run."""
     run = get_run(workspace, run_id)
-    blind = run.get("blind")
+    blind = run.blind
     if not blind:
         raise DataError(f"Run {run_id!r} was not a blind comparison; there is nothing to vote on.")
     letters = {BLIND_LETTERS[i]: mode for i, mode in enumerate(blind["order"])}
@@ -142,13 +147,13 @@ def record_vote(workspace: str, run_id: str, vote: str) -> dict[str, Any]:
     return save_run(workspace, run)
 
 
-def vote_tally(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def vote_tally(runs: list[Run]) -> dict[str, Any]:
     """How often each approach won the blind votes it took part in."""
     wins: dict[str, int] = {}
     entered: dict[str, int] = {}
     votes = all_bad = 0
     for run in runs:
-        blind = run.get("blind") or {}
+        blind = run.blind or {}
         if not blind.get("vote"):
             continue
         votes += 1
@@ -161,7 +166,7 @@ def vote_tally(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"votes": votes, "all_bad": all_bad, "wins": wins, "entered": entered}
 
 
-def vote_agreement(runs: list[dict[str, Any]], items: list[Any]) -> dict[str, Any] | None:
+def vote_agreement(runs: list[Run], items: list[Any]) -> dict[str, Any] | None:
     """How often blind votes agree with the verdicts, on voted questions that come from the test set
     ``items``: a vote agrees when it picks an answer judged correct, or says 'all bad' when none is.
     None when no voted question has a checkable reference."""
@@ -175,19 +180,19 @@ def vote_agreement(runs: list[dict[str, Any]], items: list[Any]) -> dict[str, An
     names = judge_names(items)
     checked, disagreements = 0, []
     for run in runs:
-        blind, item = run.get("blind") or {}, by_question.get(norm(run["question"]))
+        blind, item = run.blind or {}, by_question.get(norm(run.question))
         if not blind.get("vote") or item is None:
             continue
-        verdicts = {a["mode"]: judge(a["text"], item.reference, question=item.question, answerable=item.answerable,
-                                     background=names.background, known=names.known).verdict
-                    for a in run["answers"]}
+        verdicts = {a.mode: judge(a.text, item.reference, question=item.question, answerable=item.answerable,
+                                  background=names.background, known=names.known).verdict
+                    for a in run.answers}
         if UNSCORED in verdicts.values():
             continue
         checked += 1
         correct = {m for m, v in verdicts.items() if v == CORRECT}
         winner = blind.get("winner")
         if (winner == ALL_BAD and correct) or (winner != ALL_BAD and winner not in correct):
-            disagreements.append({"question": run["question"], "vote": LABELS.get(winner, "all bad"),
+            disagreements.append({"question": run.question, "vote": LABELS.get(winner, "all bad"),
                                   "verdicts": ", ".join(f"{LABELS.get(m, m)}: {v}" for m, v in verdicts.items())})
     if not checked:
         return None
@@ -204,32 +209,31 @@ def _embedder(index: Any, embedder_id: str) -> Any:
     return models.get_embedder(embedder_id)
 
 
-def find_cached(runs: list[dict[str, Any]], vector: list[float], embedder_id: str, signatures: dict[str, str],
+def find_cached(runs: list[Run], vector: list[float], embedder_id: str, signatures: dict[str, str],
                 threshold: float) -> dict[str, dict[str, Any]]:
     """mode -> {answer, run_id, question, similarity} for the closest earlier answer with the same settings."""
     best: dict[str, dict[str, Any]] = {}
     for run in runs:
-        stored = run.get("question_vector")
-        if not stored or run.get("embedder_id") != embedder_id or len(stored) != len(vector):
+        stored = run.question_vector
+        if not stored or run.embedder_id != embedder_id or len(stored) != len(vector):
             continue
         similarity = sum(a * b for a, b in zip(stored, vector))
         if similarity < threshold:
             continue
-        for answer in run["answers"]:
-            mode = answer["mode"]
-            if answer.get("cache_hit") or signatures.get(mode) != answer.get("signature"):
+        for answer in run.answers:
+            mode = answer.mode
+            if answer.cache_hit or signatures.get(mode) != answer.signature:
                 continue
             if mode not in best or similarity > best[mode]["similarity"]:
-                best[mode] = {"answer": answer, "run_id": run["id"], "question": run["question"],
-                              "similarity": similarity}
+                best[mode] = {"answer": answer, "run_id": run.id, "question": run.question, "similarity": similarity}
     return best
 
 
 # -- one question, recorded -------------------------------------------------------------------------------
 def run_and_record(
     question: str, spec: ComparisonSpec, *, workspace: str, index: Any = None, blind_order: list[str] | None = None,
-    on_text: Callable[[str, str], None] | None = None, on_cached: Callable[[str, dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
+    on_text: Callable[[str, str], None] | None = None, on_cached: Callable[[str, Answer], None] | None = None,
+) -> Run:
     """Answer ``question`` as ``spec`` asks (cache first when ``spec.cache_threshold`` is set), store the
     run, return it.
 
@@ -252,87 +256,71 @@ def run_and_record(
     lookup_s = time.perf_counter() - started
     shares_embedder = index is not None and getattr(index, "config", None) is not None \
         and index.config.embedder_id == embedder_id
-    cached_answers: dict[str, dict[str, Any]] = {}
+    cached_answers: dict[str, Answer] = {}
     for mode, hit in hits.items():
-        answer = dict(hit["answer"])
-        answer.update(
-            question=question, created_at=time.time(), batch_size=1,
-            timings=[{"stage": "embed_query", "seconds": embed_s}, {"stage": CACHE_STAGE, "seconds": lookup_s}],
-            usage={"tokens_in": 0, "tokens_out": 0, "estimated": False},
-            original_usage=hit["answer"].get("usage"),
-            cache_hit={"run_id": hit["run_id"], "question": hit["question"],
-                       "similarity": round(hit["similarity"], 4), "threshold": cache_threshold})
+        earlier: Answer = hit["answer"]
+        answer = replace(earlier, question=question, created_at=time.time(), batch_size=1,
+                         timings=[StageTiming("embed_query", embed_s), StageTiming(CACHE_STAGE, lookup_s)],
+                         usage=Usage(), original_usage=earlier.usage,
+                         cache_hit={"run_id": hit["run_id"], "question": hit["question"],
+                                    "similarity": round(hit["similarity"], 4), "threshold": cache_threshold})
         cached_answers[mode] = answer
         if on_cached:
             on_cached(mode, answer)
     to_run = [m for m in modes if m not in cached_answers]
     comparison = run_comparison(question, spec.with_modes(to_run), index=index, on_text=on_text,
                                 query=(raw, embed_s) if shares_embedder else None) if to_run else None
-    fresh = {a.mode: dict(a.to_dict(), signature=signatures[a.mode]) for a in (comparison.answers if comparison else [])}
+    fresh = {a.mode: replace(a, signature=signatures[a.mode]) for a in (comparison.answers if comparison else [])}
     if cache_threshold is not None:  # a miss spent the embedding and the lookup too: every fresh answer carries them
-        for answer in fresh.values():
-            embedded = any(t["stage"] == "embed_query" for t in answer["timings"])
-            answer["timings"] = ([] if embedded else [{"stage": "embed_query", "seconds": embed_s}]) + \
-                [{"stage": CACHE_STAGE, "seconds": lookup_s}] + answer["timings"]
+        for mode, answer in fresh.items():
+            embedded = answer.timing("embed_query") is not None
+            fresh[mode] = replace(answer, timings=([] if embedded else [StageTiming("embed_query", embed_s)])
+                                  + [StageTiming(CACHE_STAGE, lookup_s)] + answer.timings)
     answers = [cached_answers.get(m) or fresh[m] for m in modes if m in cached_answers or m in fresh]
-    unavailable = comparison.unavailable if comparison else {}
-    run: dict[str, Any] = {
-        "id": time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3),
-        "created_at": time.time(),
-        "question": question,
-        "modes": list(modes),
-        "answers": answers,
-        "unavailable": unavailable,
-        "errors": comparison.errors if comparison else {},
-        "settings": spec.settings() | {"index_fingerprint": fingerprint},
-        "embedder_id": embedder_id,
-        "question_vector": vector,
-        "blind": None,
-    }
+    run = Run(id=time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3), question=question, modes=list(modes),
+              answers=answers, created_at=time.time(), unavailable=comparison.unavailable if comparison else {},
+              errors=comparison.errors if comparison else {},
+              settings=spec.settings() | {"index_fingerprint": fingerprint}, embedder_id=embedder_id,
+              question_vector=vector)
     if spec.blind and answers:
-        order = [a["mode"] for a in answers]
+        order = [a.mode for a in answers]
         if blind_order:
             order = [m for m in blind_order if m in order] + [m for m in order if m not in blind_order]
         else:
             random.SystemRandom().shuffle(order)
-        run["blind"] = {"order": order, "vote": None, "winner": None}
+        run.blind = {"order": order, "vote": None, "winner": None}
     return save_run(workspace, run)
 
 
 # -- tables and exports -------------------------------------------------------------------------------
-def answer_rows(runs: list[dict[str, Any]], pricing: Pricing | None = None) -> list[dict[str, Any]]:
+def answer_rows(runs: list[Run], pricing: Pricing | None = None) -> list[dict[str, Any]]:
     """One flat row per answer, numbered by question (1 = oldest), with cost from the measured figures."""
     pricing = pricing or default_pricing()
     rows = []
     for n, run in enumerate(runs, start=1):
-        blind = run.get("blind") or {}
-        for answer in run["answers"]:
-            stages = {t["stage"]: t["seconds"] for t in answer.get("timings", [])}
-            usage = answer.get("usage") or {}
-            decode = stages.get("decode") or 0.0
-            out = usage.get("tokens_out", 0)
+        blind = run.blind or {}
+        for answer in run.answers:
             cost = pricing.cost(answer)
             rows.append({
-                "question_no": n, "run_id": run["id"], "created_at": answer.get("created_at", run.get("created_at")),
-                "question": run["question"], "mode": answer["mode"], "approach": LABELS.get(answer["mode"], answer["mode"]),
-                "answer": answer.get("text", ""), "total_s": sum(stages.values()), "machine_s": machine_seconds(answer),
-                "ttft_s": stages.get("ttft"), "decode_s": stages.get("decode"),
-                "retrieval_s": sum(v for k, v in stages.items() if k in RETRIEVAL_STAGES),
-                "tokens_in": usage.get("tokens_in", 0), "tokens_out": out,
-                "tokens_per_s": decode_speed(out, decode),
-                "cost_usd": cost.usd, "cost_basis": cost.basis, "cache_hit": bool(answer.get("cache_hit")),
-                "batch_size": answer.get("batch_size", 1), "finish_reason": answer.get("finish_reason"),
-                "model_id": answer.get("model_id"), "adapter": (run.get("settings") or {}).get("adapter")
-                if answer["mode"] in ADAPTER_MODES else None,
-                "sources": "; ".join(dict.fromkeys(c["doc_name"] for c in answer.get("citations", []))),
+                "question_no": n, "run_id": run.id, "created_at": answer.created_at or run.created_at,
+                "question": run.question, "mode": answer.mode, "approach": LABELS.get(answer.mode, answer.mode),
+                "answer": answer.text, "total_s": answer.total_s, "machine_s": answer.machine_s,
+                "ttft_s": answer.timing("ttft"), "decode_s": answer.timing("decode"),
+                "retrieval_s": answer.retrieval_s, "tokens_in": answer.usage.tokens_in,
+                "tokens_out": answer.usage.tokens_out, "tokens_per_s": answer.tokens_per_s,
+                "cost_usd": cost.usd, "cost_basis": cost.basis, "cache_hit": bool(answer.cache_hit),
+                "batch_size": answer.batch_size, "finish_reason": answer.finish_reason,
+                "model_id": answer.model_id,
+                "adapter": run.settings.get("adapter") if answer.mode in ADAPTER_MODES else None,
+                "sources": "; ".join(dict.fromkeys(c["doc_name"] for c in answer.citations)),
                 "blind_vote_winner": blind.get("winner"),
             })
     return rows
 
 
-def export_json(runs: list[dict[str, Any]]) -> bytes:
+def export_json(runs: list[Run]) -> bytes:
     """The runs as JSON (question vectors left out: they are an internal cache key)."""
-    clean = [{k: v for k, v in run.items() if k != "question_vector"} for run in runs]
+    clean = [{k: v for k, v in run.to_dict().items() if k != "question_vector"} for run in runs]
     return (json.dumps(clean, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 

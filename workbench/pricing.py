@@ -32,7 +32,7 @@ from typing import Any
 from .api_tokens import api_tokens
 from .errors import DataError
 from .paths import workspace_dir
-from .records import GENERATION_STAGES
+from .records import Answer
 from .store import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
@@ -389,7 +389,7 @@ class Pricing:
     table: dict[str, list[dict[str, Any]]]
     rate: Rate
 
-    def cost(self, answer: dict[str, Any]) -> Cost:
+    def cost(self, answer: Answer) -> Cost:
         return answer_cost(answer, self.table, self.rate)
 
 
@@ -407,35 +407,25 @@ def default_pricing() -> Pricing:
 
 
 # == One answer's cost ================================================================================
-def machine_seconds(answer: dict[str, Any]) -> float:
-    """Seconds of the measuring machine an answer used (generation shared within its batch)."""
-    timings = answer.get("timings") or []
-    batch = max(1, int(answer.get("batch_size") or 1))
-    own = sum(t["seconds"] for t in timings if t["stage"] not in GENERATION_STAGES)
-    generation = sum(t["seconds"] for t in timings if t["stage"] in GENERATION_STAGES)
-    return own + generation / batch
-
-
 def _remote(model_id: str, kind: str = "generator") -> bool:
     from .models import is_remote  # the registry knows which models are served elsewhere
 
     return is_remote(model_id, kind)
 
 
-def answer_cost(answer: dict[str, Any], table: dict[str, list[dict[str, Any]]], rate: Rate) -> Cost:
-    """The cost of one stored answer (``Answer.to_dict()``): machine time at ``rate`` for a local model
-    or a cache hit, else its tokens at the table's price for its API model."""
-    model_id = answer.get("model_id", "")
-    if answer.get("cache_hit"):
-        cost = rate.seconds_cost(machine_seconds(answer))
+def answer_cost(answer: Answer, table: dict[str, list[dict[str, Any]]], rate: Rate) -> Cost:
+    """The cost of one answer: machine time (``Answer.machine_s``) at ``rate`` for a local model or a
+    cache hit, else its tokens at the table's price for its API model."""
+    model_id = answer.model_id
+    if answer.cache_hit:
+        cost = rate.seconds_cost(answer.machine_s)
         return Cost(cost.usd, f"cache hit: {cost.basis}")
     if not _remote(model_id):
-        return rate.seconds_cost(machine_seconds(answer))
+        return rate.seconds_cost(answer.machine_s)
     row = find_price(table, "api", model_id)
     if row is None or row.get("input_per_m") is None or row.get("output_per_m") is None:
         return Cost(None, f"no price known for {model_id}")
-    usage = answer.get("usage") or {}
-    usd = (usage.get("tokens_in", 0) * row["input_per_m"] + usage.get("tokens_out", 0) * row["output_per_m"]) / 1e6
+    usd = (answer.usage.tokens_in * row["input_per_m"] + answer.usage.tokens_out * row["output_per_m"]) / 1e6
     return Cost(usd, f"tokens at ${row['input_per_m']:g}/${row['output_per_m']:g} per 1M in/out ({row['as_of']})")
 
 
@@ -450,7 +440,7 @@ def embedding_cost(table: dict[str, list[dict[str, Any]]], model_id: str, tokens
     return Cost(tokens * row["per_m"] / 1e6, f"{tokens:,} tokens at ${row['per_m']:g} per 1M ({row['as_of']})")
 
 
-def whatif_cost(answer: dict[str, Any], model_id: str, table: dict[str, list[dict[str, Any]]],
+def whatif_cost(answer: Answer, model_id: str, table: dict[str, list[dict[str, Any]]],
                 fine_tuned: bool = False) -> Cost:
     """What ``answer`` would have cost on the API model ``model_id`` (fine-tuned prices if asked)."""
     row = find_price(table, "api", model_id)

@@ -1,6 +1,9 @@
-"""The nouns every layer shares: timings, usage, generations, answers, adapters.
+"""The nouns every layer shares: timings, usage, generations, answers, runs, adapters.
 
-Records are plain dataclasses with ``to_dict`` for storage; every field has a one-line docstring.
+Records are plain dataclasses with ``to_dict`` for storage and ``from_dict`` for reading it back
+(JSON stored by older versions loads too: missing fields take their defaults); every field has a
+one-line docstring. Figures derived from a record (tokens per second, retrieval time, machine
+seconds) are its properties, so every page, export and the CLI compute them one way.
 """
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ class Usage:
     @property
     def total(self) -> int:
         return self.tokens_in + self.tokens_out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "Usage":
+        data = data or {}
+        return cls(int(data.get("tokens_in") or 0), int(data.get("tokens_out") or 0), bool(data.get("estimated")))
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,12 @@ class Answer:
     """Answers decoded together with this one (its time to first token includes their prefill)."""
     created_at: float = field(default_factory=time.time)
     """Unix time the answer was produced."""
+    signature: str | None = None
+    """The semantic-cache key of the settings that produced it (stored answers of the Compare history)."""
+    cache_hit: dict[str, Any] | None = None
+    """For an answer reused from the semantic cache: the earlier run, its question, similarity, threshold."""
+    original_usage: Usage | None = None
+    """For a cache hit: the tokens the reused answer took when it was generated."""
 
     @property
     def total_s(self) -> float:
@@ -132,8 +146,92 @@ class Answer:
                 return t.seconds
         return None
 
+    @property
+    def stages(self) -> dict[str, float]:
+        """stage -> seconds."""
+        return {t.stage: t.seconds for t in self.timings}
+
+    @property
+    def retrieval_s(self) -> float:
+        """Seconds spent retrieving (embedding the question, searching, fusing, reranking)."""
+        return sum(t.seconds for t in self.timings if t.stage in RETRIEVAL_STAGES)
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Decode speed (see ``decode_speed``)."""
+        return decode_speed(self.usage.tokens_out, self.timing("decode"))
+
+    @property
+    def machine_s(self) -> float:
+        """Seconds of the measuring machine this answer used: its own stages, plus its share of a
+        generation decoded together with ``batch_size - 1`` others."""
+        batch = max(1, self.batch_size)
+        own = sum(t.seconds for t in self.timings if t.stage not in GENERATION_STAGES)
+        generation = sum(t.seconds for t in self.timings if t.stage in GENERATION_STAGES)
+        return own + generation / batch
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Answer":
+        """An answer as stored by ``to_dict`` (or an evaluation result, which holds the same fields)."""
+        original = data.get("original_usage")
+        return cls(mode=data.get("mode") or "", question=data.get("question") or "", text=data.get("text") or "",
+                   model_id=data.get("model_id") or "", messages=list(data.get("messages") or []),
+                   timings=[StageTiming(t["stage"], float(t["seconds"])) for t in data.get("timings") or []],
+                   usage=Usage.from_dict(data.get("usage")),
+                   generation_config=dict(data.get("generation_config") or {}),
+                   finish_reason=data.get("finish_reason") or "stop", citations=list(data.get("citations") or []),
+                   adapter=data.get("adapter"), batch_size=int(data.get("batch_size") or 1),
+                   created_at=float(data.get("created_at") or 0.0), signature=data.get("signature"),
+                   cache_hit=data.get("cache_hit") or None,
+                   original_usage=Usage.from_dict(original) if original else None)
+
+
+@dataclass
+class Run:
+    """One question put to several approaches on the Compare page or with ``ask``: their answers and
+    the settings that produced them. Stored as one JSON file by ``history``."""
+
+    id: str
+    """Time-ordered id (``YYYYmmdd-HHMMSS-xxxxxx``)."""
+    question: str
+    """The question asked."""
+    modes: list[str]
+    """Approaches asked for, in order."""
+    answers: list[Answer] = field(default_factory=list)
+    """One per approach that answered (fresh or from the cache), in the order asked."""
+    created_at: float = 0.0
+    """Unix time of the run."""
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """mode -> why it could not run."""
+    errors: dict[str, str] = field(default_factory=dict)
+    """mode -> what went wrong with its backend."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """``ComparisonSpec.settings()`` and the index fingerprint."""
+    embedder_id: str | None = None
+    """Embedder of ``question_vector``."""
+    question_vector: list[float] | None = field(default=None, repr=False)
+    """The question's embedding: the semantic cache's key (left out of exports)."""
+    blind: dict[str, Any] | None = None
+    """A blind test: the order shown, the vote (a letter or ``all_bad``) and the winning mode."""
+
+    def answer(self, mode: str) -> Answer | None:
+        return next((a for a in self.answers if a.mode == mode), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Run":
+        return cls(id=str(data["id"]), question=data.get("question") or "",
+                   modes=list(data.get("modes") or [a.get("mode") for a in data.get("answers") or []]),
+                   answers=[Answer.from_dict(a) for a in data.get("answers") or []],
+                   created_at=float(data.get("created_at") or 0.0), unavailable=dict(data.get("unavailable") or {}),
+                   errors=dict(data.get("errors") or {}), settings=dict(data.get("settings") or {}),
+                   embedder_id=data.get("embedder_id"), question_vector=data.get("question_vector"),
+                   blind=data.get("blind") or None)
 
 
 @dataclass(frozen=True)
