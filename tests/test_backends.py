@@ -193,10 +193,10 @@ def test_evaluation_runs_an_approach_on_a_remote_backend(workbench_home, tmp_pat
         run = evaluate([TestItem("q1", "Where is my parcel?", "On its way.")],
                        ComparisonSpec(("base", "finetuned"), EchoGenerator(), backends={"finetuned": (remote, "house")}),
                        workspace="b")
-    by_mode = {r["mode"]: r for r in run["results"]}
-    assert by_mode["finetuned"]["model_id"] == "compat:echo" and by_mode["finetuned"]["text"].startswith("Echo (adapted)")
-    assert by_mode["base"]["model_id"] == "fake:echo"
-    assert run["config"]["backends"] == {"finetuned": {"model_id": "compat:echo", "adapter": "house"}}
+    by_mode = {r.mode: r for r in run.results}
+    assert by_mode["finetuned"].model_id == "compat:echo" and by_mode["finetuned"].text.startswith("Echo (adapted)")
+    assert by_mode["base"].model_id == "fake:echo"
+    assert run.config["backends"] == {"finetuned": {"model_id": "compat:echo", "adapter": "house"}}
 
 
 def test_compat_embeddings_build_an_index_and_count_their_tokens(workbench_home):

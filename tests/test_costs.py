@@ -103,9 +103,9 @@ def test_a_missing_price_is_unknown_never_zero(evaluated):
 
 def test_measured_usage_comes_from_the_latest_evaluation(evaluated):
     measured = costs.measured_usage("c")
-    assert measured.source.startswith(f"evaluation run {evaluated['id']}")
-    rag = [r for r in evaluated["results"] if r["mode"] == "rag"]
-    assert measured.modes["rag"].tokens_in == pytest.approx(sum(r["usage"]["tokens_in"] for r in rag) / len(rag))
+    assert measured.source.startswith(f"evaluation run {evaluated.id}")
+    rag = evaluated.results_of("rag")
+    assert measured.modes["rag"].tokens_in == pytest.approx(sum(r.usage.tokens_in for r in rag) / len(rag))
     assert measured.modes["rag"].tokens_in > measured.modes["base"].tokens_in  # retrieved chunks in the prompt
     assert measured.documents == 2 and measured.doc_tokens > 100
     assert measured.training_s == 360.0 and measured.training_tokens == 150 * 30 * 4
@@ -118,7 +118,7 @@ def test_a_cost_comparison_needs_enough_answers_and_names_its_assumptions(evalua
     p = costs.Projection(queries_per_day=5000)
     sentence = costs.breakeven_sentences(measured, p, table)[0]
     assert "assuming the measured local model (fake:echo) on CPU server (2 vCPU) at $0.085/h" in sentence
-    assert f"usage per answer from evaluation run {evaluated['id']} (5 questions)" in sentence
+    assert f"usage per answer from evaluation run {evaluated.id} (5 questions)" in sentence
     assert "the embedded index (no server)" in sentence and "always" not in sentence
     few = dataclasses.replace(measured, modes={k: dataclasses.replace(u, answers=2) for k, u in measured.modes.items()})
     assert costs.breakeven_sentences(few, p, table)[0].startswith("Fine-tuned vs RAG: not enough evidence yet")
@@ -194,7 +194,7 @@ def test_break_even_moves_with_the_price_and_the_traffic():
 
 def test_whatif_counts_tokens_with_the_api_tokenizer_where_offline_else_estimates(evaluated):
     table = pricing.default_prices()
-    answer = Answer.from_dict(next(r for r in evaluated["results"] if r["mode"] == "rag"))
+    answer = evaluated.results_of("rag")[0]
     exact = pricing.whatif_cost(answer, "openai:gpt-3.5-turbo", table)
     assert "counted with the model's tokenizer" in exact.basis
     tokens = api_tokens(answer, "openai:gpt-3.5-turbo")
@@ -208,7 +208,7 @@ def test_whatif_counts_tokens_with_the_api_tokenizer_where_offline_else_estimate
 
 def test_every_answer_is_priced_with_its_source(evaluated):
     rows = costs.usage_rows("c", pricing.default_pricing(), "openai:gpt-4o-mini")
-    assert len(rows) == 4 * len(ITEMS) and {r["where"] for r in rows} == {f"Evaluation {evaluated['id']}"}
+    assert len(rows) == 4 * len(ITEMS) and {r["where"] for r in rows} == {f"Evaluation {evaluated.id}"}
     assert all(r["cost_usd"] is not None and r["whatif_usd"] is not None for r in rows)
     r = rows[0]
     assert r["cost_usd"] == pytest.approx(r["machine_s"] * 0.085 / 3600, rel=1e-3)
@@ -256,7 +256,7 @@ def test_memo_holds_question_data_measurements_projection_reasons_and_dated_pric
     for heading in ("## The question", "## Recommendation", "## Data used", "## Measured comparison",
                     "## Monthly cost projection", "### Break-even", "## Assumptions", "### Prices"):
         assert heading in md, heading
-    assert f"run {evaluated['id']}" in md and "| Total per month |" in md
+    assert f"run {evaluated.id}" in md and "| Total per month |" in md
     assert "OpenAI pricing page" in md and "2024-07" in md  # prices carry source and date
     assert all(r in md for r in rec.reasons)
     html = memo_html(content, [cost_stack_chart(costs.project(costs.measured_usage("c"), costs.Projection(),
@@ -292,12 +292,12 @@ def test_one_stored_answer_has_one_price_on_every_page(evaluated):
     costs.save_projection("c", costs.Projection(hardware="small GPU", queries_per_day=1))
     p = pricing.pricing_for("c")
     assert p.rate.per_hour == 0.526 and p.rate.speedup == 4.0
-    rows = [r for r in evaluated["results"] if r["mode"] == "base"]
-    by_hand = [Answer.from_dict(r).machine_s / 4.0 * 0.526 / 3600 for r in rows]
-    one_run = Run(id="x", question=rows[0]["question"], modes=["base"], answers=[Answer.from_dict(rows[0])])
+    rows = evaluated.results_of("base")
+    by_hand = [r.machine_s / 4.0 * 0.526 / 3600 for r in rows]
+    one_run = Run(id="x", question=rows[0].question, modes=["base"], answers=[Answer.from_dict(rows[0].to_dict())])
     compare = answer_rows([one_run], p)[0]["cost_usd"]
     evaluate_ = summarize(evaluated, p)["base"]["cost_per_1k_usd"] / 1000
-    costs_page = next(r["cost_usd"] for r in costs.usage_rows("c", p) if r["question"] == rows[0]["question"]
+    costs_page = next(r["cost_usd"] for r in costs.usage_rows("c", p) if r["question"] == rows[0].question
                       and r["mode"] == "base")
     evidence = Evidence.from_run(evaluated, p)
     decide = evidence.cost_per_1k["prompt"] / 1000  # prompt-only is the base model here (no prompted run)

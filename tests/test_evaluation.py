@@ -16,7 +16,7 @@ from workbench.eval_summary import accuracy, compare_runs, per_question, same_an
 from workbench.evaluation import (TestItem, answer_core, exact_match, groundedness, is_refusal, leakage,
                                   mentions_source, percentile, read_testset, token_f1)
 from workbench.index import close_all, open_index
-from workbench.records import Adapter
+from workbench.records import Adapter, EvalResult
 from workbench.strategies import ComparisonSpec
 
 
@@ -104,10 +104,11 @@ ITEMS = [TestItem("q1", "How many days do I have to return a product?", "Within 
 
 def test_evaluation_run_is_stored_with_config_and_summarised(small_index):
     run = evaluate(ITEMS, ComparisonSpec(("base", "rag"), EchoGenerator()), workspace="e", index=small_index, testset_name="mini")
-    stored = get_eval_run("e", run["id"])
-    assert stored["status"] == "done" and stored["done"] == 3 and len(stored["results"]) == 6
-    assert stored["config"]["retrieval"]["top_k"] == 5 and stored["config"]["generation"]["temperature"] == 0.0
-    assert stored["testset"]["count"] == 3 and stored["config"]["index_fingerprint"] == small_index.fingerprint()
+    stored = get_eval_run("e", run.id)
+    assert stored == run and isinstance(stored.results[0], EvalResult)  # read back as it was written
+    assert stored.status == "done" and stored.done == 3 and len(stored.results) == 6
+    assert stored.config["retrieval"]["top_k"] == 5 and stored.config["generation"]["temperature"] == 0.0
+    assert stored.testset["count"] == 3 and stored.config["index_fingerprint"] == small_index.fingerprint()
     summary = summarize(stored)
     assert set(summary) == {"base", "rag"}
     assert summary["rag"]["retrieved"] == 1.0  # both expected sources were retrieved
@@ -129,9 +130,9 @@ def test_cancelled_run_keeps_its_finished_questions(small_index):
 
     run = evaluate(ITEMS, ComparisonSpec(("base",), EchoGenerator()), workspace="e", index=small_index, progress=progress,
                    cancel=cancel)
-    stored = get_eval_run("e", run["id"])
-    assert stored["status"] == "cancelled" and stored["done"] == 2 and len(stored["results"]) == 2
-    assert "kept" in stored["error"]
+    stored = get_eval_run("e", run.id)
+    assert stored.status == "cancelled" and stored.done == 2 and len(stored.results) == 2
+    assert "kept" in stored.error
 
 
 def test_a_run_left_running_by_a_stopped_process_is_reported_interrupted(workbench_home):
@@ -140,7 +141,7 @@ def test_a_run_left_running_by_a_stopped_process_is_reported_interrupted(workben
         {"id": "20260101-000000-abc123", "created_at": 1.0, "status": "running", "done": 4, "results": [],
          "config": {"modes": ["base"]}}))
     (run,) = list_eval_runs("e")
-    assert run["status"] == "interrupted" and "4 questions finished before are kept" in run["error"]
+    assert run.status == "interrupted" and "4 questions finished before are kept" in run.error
 
 
 def test_leakage_is_warned_when_the_test_set_overlaps_the_training_pairs(small_index, tmp_path):
@@ -151,9 +152,9 @@ def test_leakage_is_warned_when_the_test_set_overlaps_the_training_pairs(small_i
     # a folder without metadata still evaluates
     spec = ComparisonSpec(("base", "finetuned"), EchoGenerator(), adapter=Adapter.from_meta({}, str(adapter)))
     run = evaluate(ITEMS[:1] + ITEMS[2:], spec, workspace="e", index=small_index)
-    assert [f["question"] for f in run["leakage"]] == ["Do you sell gift cards?"]
-    finetuned = next(r for r in run["results"] if r["mode"] == "finetuned")
-    assert finetuned["provenance"]["nearest_pair"] == "Do you sell gift cards?"
+    assert [f["question"] for f in run.leakage] == ["Do you sell gift cards?"]
+    finetuned = run.results_of("finetuned")[0]
+    assert finetuned.provenance["nearest_pair"] == "Do you sell gift cards?"
 
 
 @pytest.mark.slow
@@ -165,8 +166,8 @@ def test_a_repeated_run_reproduces_the_same_greedy_answers(small_index):
     spec = ComparisonSpec(("base", "rag"), gen, generation=GenerationConfig(max_new_tokens=24))
     first = evaluate(ITEMS[:2], spec, workspace="e", index=small_index)
     second = evaluate(ITEMS[:2], spec, workspace="e", index=small_index)
-    assert same_answers(first, second) == 1.0 and len(first["results"]) == 4
-    assert all(r["batch_size"] == 2 for r in first["results"])
+    assert same_answers(first, second) == 1.0 and len(first.results) == 4
+    assert all(r.batch_size == 2 for r in first.results)
 
 
 def test_knowledge_update_experiment_times_the_reindex_and_uses_updated_answers(small_index):
@@ -178,9 +179,9 @@ def test_knowledge_update_experiment_times_the_reindex_and_uses_updated_answers(
     assert out["questions"] == 5 and out["reindex_s"] > 0 and out["reindexed_chunks"] > 0
     assert out["retrain_s"] is None and out["retrain_basis"].startswith("unknown")
     before, after = out["before"], out["after"]
-    assert before["testset"]["reference"] == "reference" and after["testset"]["reference"] == "updated_reference"
-    assert "30 days" in after["results"][0]["reference"] and "45 days" in before["results"][0]["reference"]
-    assert get_eval_run("e", after["id"])["experiment"]["before_run"] == before["id"]
+    assert before.testset["reference"] == "reference" and after.testset["reference"] == "updated_reference"
+    assert "30 days" in after.results[0].reference and "45 days" in before.results[0].reference
+    assert get_eval_run("e", after.id).experiment["before_run"] == before.id
     assert "30 days" in small_index.document_text("returns-policy.md")
     with pytest.raises(DataError, match="already holds the updated"):
         knowledge_update(items, ComparisonSpec(("base",), EchoGenerator()), workspace="e", index=small_index, updated=updated)
@@ -212,8 +213,8 @@ def test_llm_judge_is_optional_and_its_cost_is_counted(small_index):
             return len(text.split())
 
     run = evaluate(ITEMS[:2], ComparisonSpec(("base",), EchoGenerator()), workspace="e", index=small_index, judge=Judge())
-    assert run["config"]["judge"] == "openai:gpt-4o-mini"
-    assert all(r["metrics"]["judge"] == 1.0 and r["judge"]["reason"].startswith("CORRECT") for r in run["results"])
+    assert run.config["judge"] == "openai:gpt-4o-mini"
+    assert all(r.metrics["judge"] == 1.0 and r.judge["reason"].startswith("CORRECT") for r in run.results)
     summary = summarize(run)["base"]
     assert summary["judge"] == 1.0 and summary["judge_tokens"] == 2 * 128
     assert summary["judge_cost_usd"] == pytest.approx(2 * (120 * 0.15 + 8 * 0.60) / 1e6)

@@ -67,7 +67,7 @@ if run is None:
 else:
     evidence = Evidence.from_run(run, pricing)
     summary = summarize(run, pricing)
-    st.caption(f"From {evidence.source}, finished {pd.Timestamp(run.get('finished_at') or run['created_at'], unit='s'):%Y-%m-%d %H:%M}; "
+    st.caption(f"From {evidence.source}, finished {pd.Timestamp(run.finished_at or run.created_at, unit='s'):%Y-%m-%d %H:%M}; "
                f"local answers priced at {pricing.rate.label()} (set on the Costs page). Correct is the share of "
                "answerable questions whose key facts were all found and none contradicted; the range is a 95% "
                "Wilson interval.")

@@ -12,7 +12,9 @@ from workbench.charts import latency_box_chart, metric_bars_chart, tradeoff_char
 from workbench.config import GenerationConfig, RetrievalConfig
 from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, evaluate, get_eval_run, knowledge_update,
                                  list_eval_runs, training_pairs_of, update_questions)
-from workbench.eval_summary import MIN_QUESTIONS, MIN_UNANSWERABLE, compare_runs, judge_agreement, per_question, summarize
+from workbench.eval_summary import (MIN_QUESTIONS, MIN_UNANSWERABLE, compare_runs, judge_agreement, per_question,
+                                    result_rows, summarize)
+from workbench.records import EvalRun
 from workbench.verdicts import DESCRIPTIONS as VERDICT_HELP
 from workbench.estimates import evaluation_estimate
 from workbench.glossary import TERMS
@@ -242,9 +244,9 @@ with st.expander("Knowledge-update experiment: the policy changed, who catches u
                 st.success(f"Restored the original {doc}.", icon=":material/check_circle:")
             except Exception as exc:
                 show_error(exc)
-    experiments = [r for r in list_eval_runs(ws) if r.get("experiment")]
+    experiments = [r for r in list_eval_runs(ws) if r.experiment]
     if experiments:
-        ex = experiments[0]["experiment"]
+        ex = experiments[0].experiment
         st.markdown(f"**Latest result** ({ex['document']}, {ex['questions']} questions)")
         rows = []
         after_verdicts = ex.get("after_verdicts") or {}
@@ -282,39 +284,39 @@ if not runs:
     stop_page()
 
 
-def run_label(r: dict) -> str:
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
-    tag = f" · {r['label']}" if r.get("label") else ""
-    return f"{when}{tag} · {r['testset']['name']} · {r['done']}/{r['testset']['count']} questions · {r['status']}"
+def run_label(r: EvalRun) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
+    tag = f" · {r.label}" if r.label else ""
+    return f"{when}{tag} · {r.testset.get('name')} · {r.done}/{r.testset.get('count')} questions · {r.status}"
 
 
-ids = [r["id"] for r in runs]
+ids = [r.id for r in runs]
 default = ids.index(st.session_state["eval_run"]) if st.session_state.get("eval_run") in ids else 0
-run_id = st.selectbox("Run", ids, index=default, format_func=lambda i: run_label(next(r for r in runs if r["id"] == i)))
+run_id = st.selectbox("Run", ids, index=default, format_func=lambda i: run_label(next(r for r in runs if r.id == i)))
 run = get_eval_run(ws, run_id)
-if run["status"] in {CANCELLED, INTERRUPTED, "failed"}:
-    st.caption(f":orange[{run.get('error') or run['status']}]")
-if not run["results"]:
+if run.status in {CANCELLED, INTERRUPTED, "failed"}:
+    st.caption(f":orange[{run.error or run.status}]")
+if not run.results:
     st.info("This run has no finished question yet.", icon=":material/hourglass_top:")
     stop_page()
 
 pricing = pricing_for(ws)
 rate_line(st, pricing)
 summary = summarize(run, pricing)
-config = run["config"]
+config = run.config
 st.caption(f"Model `{config['model_id']}` · adapter `{config.get('adapter') or 'none'}` · top {config['retrieval']['top_k']} "
            f"chunks · up to {config['generation']['max_new_tokens']} tokens · greedy "
-           f"(seed {config['generation']['seed']}) · {run['done']} questions · "
-           f"{len(run['results'])} answers")
+           f"(seed {config['generation']['seed']}) · {run.done} questions · "
+           f"{len(run.results)} answers")
 model_line(config["model_id"])
-if run.get("errors"):
-    first = next(iter({k: v for k, v in run["errors"][0].items() if k != "item_id"}.values()))
-    st.warning(f"{len(run['errors'])} question(s) had an approach whose backend failed; those answers are missing. "
+if run.errors:
+    first = next(iter({k: v for k, v in run.errors[0].items() if k != "item_id"}.values()))
+    st.warning(f"{len(run.errors)} question(s) had an approach whose backend failed; those answers are missing. "
                f"First error: {first}", icon=":material/cloud_off:")
-if run.get("unavailable"):
-    st.caption("Skipped: " + "; ".join(f"{LABELS.get(m, m)}: {r}" for m, r in run["unavailable"].items()))
-if run.get("leakage"):
-    st.warning(f"{len(run['leakage'])} test question(s) overlap the adapter's training pairs: the fine-tuned scores "
+if run.unavailable:
+    st.caption("Skipped: " + "; ".join(f"{LABELS.get(m, m)}: {r}" for m, r in run.unavailable.items()))
+if run.leakage:
+    st.warning(f"{len(run.leakage)} test question(s) overlap the adapter's training pairs: the fine-tuned scores "
                "partly measure memory.", icon=":material/content_copy:")
 
 table = []
@@ -394,7 +396,7 @@ quality_name = st.radio("Quality measure for the trade-off charts", ["Correct", 
 key = {"Correct": None, "Token F1": "f1", "Similarity": "similarity", "Format": "format_ok"}[quality_name]
 quality = ({m: s.get("correct_answerable") for m, s in summary.items()} if key is None
            else {m: s[key] for m, s in summary.items()})
-evidence_n = min((s.get("n_answerable") or 0) if key is None else run["done"] for s in summary.values())
+evidence_n = min((s.get("n_answerable") or 0) if key is None else run.done for s in summary.values())
 enough = dict(evidence_n=evidence_n, min_n=MIN_QUESTIONS)
 a, b = st.columns(2)
 if all(s["cost_per_1k_usd"] == 0 for s in summary.values()):
@@ -410,7 +412,7 @@ b.plotly_chart(tradeoff_chart(summary, quality, "latency_p50_s", "Median latency
 st.caption(f"★ marks the Pareto front: no other approach is both cheaper (or faster) and better. It is marked from "
            f"{MIN_QUESTIONS} questions on"
            + (f"; this run has {evidence_n}, not enough evidence yet." if evidence_n < MIN_QUESTIONS else "."))
-st.plotly_chart(latency_box_chart(run["results"], LABELS), width="stretch")
+st.plotly_chart(latency_box_chart(run.results, LABELS), width="stretch")
 
 st.markdown("**Per question**")
 only = st.toggle("Only questions where the approaches disagree")
@@ -424,7 +426,7 @@ st.caption("Each approach's verdict and why: the key facts found, missing, contr
 if len(runs) > 1:
     with st.expander("Compare with another run"):
         other_id = st.selectbox("Other run", [i for i in ids if i != run_id],
-                                format_func=lambda i: run_label(next(r for r in runs if r["id"] == i)))
+                                format_func=lambda i: run_label(next(r for r in runs if r.id == i)))
         other = get_eval_run(ws, other_id)
         st.dataframe(pd.DataFrame(compare_runs(other, run, pricing)), hide_index=True, width="stretch",
                      column_config={"run_a": st.column_config.NumberColumn("Other run", format="%.3f"),
@@ -432,15 +434,10 @@ if len(runs) > 1:
                                     "change": st.column_config.NumberColumn("Change", format="%+.3f")})
 
 d1, d2, d3 = st.columns(3)
-flat = [{k: v for k, v in r.items() if k not in {"metrics", "timings", "citations", "usage", "provenance"}}
-        | r["metrics"] | {"tokens_in": r["usage"]["tokens_in"], "tokens_out": r["usage"]["tokens_out"],
-                          "total_s": sum(t["seconds"] for t in r["timings"]),
-                          "closer_to": (r.get("provenance") or {}).get("closer_to"),
-                          "nearest_pair": (r.get("provenance") or {}).get("nearest_pair")}
-        for r in run["results"]]
+flat = result_rows(run)
 d1.download_button("Download answers (CSV)", csv_bytes(flat, list(pd.DataFrame(flat).columns)),
                    f"evaluation-{run_id}.csv", "text/csv", icon=":material/download:")
-d2.download_button("Download the run (JSON)", json.dumps(run, indent=2).encode(), f"evaluation-{run_id}.json",
+d2.download_button("Download the run (JSON)", json.dumps(run.to_dict(), indent=2).encode(), f"evaluation-{run_id}.json",
                    "application/json", icon=":material/download:")
 d3.download_button("Download the report (HTML)", evaluation_report(run, pricing).encode(), f"evaluation-{run_id}.html",
                    "text/html", icon=":material/download:", help="One self-contained file with the charts; opens "

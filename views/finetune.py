@@ -303,7 +303,7 @@ else:
             for run in list_eval_runs(ws):
                 rag = rag_score_on(run, ids)
                 if rag is not None:
-                    note = f"evaluation run of {time.strftime('%Y-%m-%d %H:%M', time.localtime(run['created_at']))}"
+                    note = f"evaluation run of {time.strftime('%Y-%m-%d %H:%M', time.localtime(run.created_at))}"
                     break
             st.plotly_chart(training_score_chart(history, rag, note), width="stretch")
             if rag is None:

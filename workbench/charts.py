@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .records import CACHE_STAGE, STAGES, Answer, StageTiming
+from .records import CACHE_STAGE, STAGES, Answer, EvalResult, StageTiming
 
 #: One colour per approach, the same in every chart (Okabe-Ito, colour-blind safe).
 MODE_COLOURS = {"base": "#999999", "rag": "#0072B2", "finetuned": "#E69F00", "hybrid": "#009E73",
@@ -275,17 +275,20 @@ def tradeoff_chart(summary: dict[str, dict[str, Any]], quality: dict[str, float]
     return fig
 
 
-def latency_box_chart(results: list[dict[str, Any]], labels: dict[str, str],
+def latency_box_chart(results: list[EvalResult], labels: dict[str, str],
                       title: str = "Latency per answer over the test set") -> Any:
     """A box per approach of every answer's total time."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    for mode, items in _by_mode(results).items():
+    by_mode: dict[str, list[EvalResult]] = {}
+    for r in results:
+        by_mode.setdefault(r.mode, []).append(r)
+    for mode, items in by_mode.items():
         fig.add_trace(go.Box(
-            y=[sum(t["seconds"] for t in r["timings"]) for r in items], name=labels.get(mode, mode),
+            y=[r.total_s for r in items], name=labels.get(mode, mode),
             marker_color=MODE_COLOURS.get(mode, "#555555"), boxpoints="outliers",
-            customdata=[[_short(r["question"])] for r in items],
+            customdata=[[_short(r.question)] for r in items],
             hovertemplate="%{customdata[0]}<br>%{y:.2f} s<extra>%{x}</extra>"))
     fig.update_layout(title=title, yaxis_title="Time to full answer (s)", xaxis_title="Approach", showlegend=False,
                       height=360, margin=dict(l=10, r=10, t=40, b=10))

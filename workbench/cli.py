@@ -255,7 +255,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     sink.close()
     summary, acc = summarize(run, pricing_for(args.workspace)), accuracy(run)
     if args.json:
-        print(json.dumps({"run_id": run["id"], "status": run["status"], "accuracy": acc, "summary": summary},
+        print(json.dumps({"run_id": run.id, "status": run.status, "accuracy": acc, "summary": summary},
                          indent=2, default=str))
         return 0
     cols = [("correct_answerable", "correct"), ("verdict_partial", "partial"), ("verdict_wrong", "wrong"),
@@ -269,7 +269,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     n = next(iter(summary.values()), {}).get("n_answerable", 0)
     print(f"\ncorrect, partial, wrong, stale, refused: verdicts on the {n} answerable questions (facts found, missing "
           "or contradicted);\ndeclined: share of unanswerable questions the approach declined.")
-    print(f"\nrun {run['id']} ({run['status']}, {run['done']} questions) stored in workspace {args.workspace!r}")
+    print(f"\nrun {run.id} ({run.status}, {run.done} questions) stored in workspace {args.workspace!r}")
     return 0
 
 

@@ -46,9 +46,8 @@ def usage_rows(workspace: str, pricing: Pricing, whatif_model: str | None = None
         for a in run.answers:
             answers.append(("Compare", run.question, run.created_at, a))
     for run in list_eval_runs(workspace):
-        for r in run.get("results", []):
-            answers.append((f"Evaluation {run['id']}", r.get("question", ""), run.get("created_at", 0),
-                            Answer.from_dict(r)))
+        for r in run.results:
+            answers.append((f"Evaluation {run.id}", r.question, run.created_at, r))
     rows = []
     for where, question, at, a in answers:
         cost = pricing.cost(a)
@@ -109,14 +108,14 @@ def measured_usage(workspace: str) -> Measured:
     from .training import list_adapters
 
     modes: dict[str, list[Answer]] = {}
-    evals = [r for r in list_eval_runs(workspace) if r.get("status") == DONE and r.get("results")]
+    evals = [r for r in list_eval_runs(workspace) if r.status == DONE and r.results]
     questions: list[str] = []
     if evals:
-        run = max(evals, key=lambda r: r.get("created_at", 0))
-        for r in run["results"]:
-            modes.setdefault(r["mode"], []).append(Answer.from_dict(r))
-        questions = [r["question"] for r in run["results"]]
-        source = f"evaluation run {run['id']} ({run['done']} questions)"
+        run = max(evals, key=lambda r: r.created_at)
+        for r in run.results:
+            modes.setdefault(r.mode, []).append(r)
+        questions = [r.question for r in run.results]
+        source = f"evaluation run {run.id} ({run.done} questions)"
     else:
         runs = list_runs(workspace)
         for run in runs:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from .costs import APPROACH_NAMES
 from .errors import DataError
 from .eval_summary import MIN_QUESTIONS
+from .records import EvalRun
 
 if TYPE_CHECKING:
     from .pricing import Pricing
@@ -105,7 +106,7 @@ class Evidence:
         return bool(self.correct) and min(self.n(a) for a in self.correct) >= MIN_QUESTIONS
 
     @classmethod
-    def from_run(cls, run: dict[str, Any], pricing: "Pricing | None" = None) -> "Evidence":
+    def from_run(cls, run: EvalRun, pricing: "Pricing | None" = None) -> "Evidence":
         from .eval_summary import summarize
 
         summary = summarize(run, pricing)
@@ -120,8 +121,7 @@ class Evidence:
         return cls(correct=pick("correct_answerable"), format_ok=pick("format_ok"),
                    latency_p50_s=pick("latency_p50_s"), latency_p95_s=pick("latency_p95_s"),
                    cost_per_1k=pick("cost_per_1k_usd"), questions=pick("n_answerable"), interval=intervals,
-                   model_id=(run.get("config") or {}).get("model_id", ""),
-                   source=f"evaluation run {run['id']} ({run['done']} questions)")
+                   model_id=run.model_id, source=f"evaluation run {run.id} ({run.done} questions)")
 
 
 @dataclass(frozen=True)
@@ -442,9 +442,9 @@ def save_answers(workspace: str, answers: Answers) -> None:
                       {"answers": dataclasses.asdict(answers), "saved_at": time.time()})
 
 
-def latest_run(workspace: str) -> dict[str, Any] | None:
+def latest_run(workspace: str) -> EvalRun | None:
     """The newest finished evaluation run of the workspace, if any."""
     from .eval_runs import DONE, list_eval_runs
 
-    runs = [r for r in list_eval_runs(workspace) if r.get("status") == DONE and r.get("results")]
-    return max(runs, key=lambda r: r.get("created_at", 0)) if runs else None
+    runs = [r for r in list_eval_runs(workspace) if r.status == DONE and r.results]
+    return max(runs, key=lambda r: r.created_at) if runs else None

@@ -60,13 +60,12 @@ def evaluation_estimate(workspace: str, questions: int, modes: list[str], model_
     from .eval_runs import list_eval_runs
 
     for run in list_eval_runs(workspace):
-        done, started, finished = run.get("done") or 0, run.get("created_at"), run.get("finished_at")
-        ran = (run.get("config") or {}).get("modes") or []
+        done, started, finished, ran = run.done, run.created_at, run.finished_at, run.modes
         if not (done and started and finished and ran):
             continue
-        if model_id is not None and (run.get("config") or {}).get("model_id", model_id) != model_id:
+        if model_id is not None and (run.model_id or model_id) != model_id:
             continue
         per_answer = (finished - started) / (done * len(ran))
         return Estimate(per_answer * questions * len(modes),
-                        f"{per_answer:.0f} s per answer in evaluation run {run['id']}")
+                        f"{per_answer:.0f} s per answer in evaluation run {run.id}")
     return None

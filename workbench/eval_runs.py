@@ -13,6 +13,7 @@ import logging
 import secrets
 import threading
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from .eval_summary import accuracy, verdict_counts
 from .formats import FormatCheck
 from .generation.base import Generator
 from .progress import ProgressEvent, ProgressSink, null_sink
+from .records import Answer, EvalResult, EvalRun
 from .store import atomic_write_json
 from .scoring import TestsetNames, judge_names, score_answer
 from .strategies import ComparisonSpec, run_comparison
@@ -105,7 +107,7 @@ def evaluate(
     testset_name: str = "test set", check: FormatCheck | None = None, use_updated_reference: bool = False,
     label: str = "", progress: ProgressSink = null_sink, cancel: threading.Event | None = None,
     run_id: str | None = None, judge: Generator | None = None, names: TestsetNames | None = None,
-) -> dict[str, Any]:
+) -> EvalRun:
     """Run every item through ``spec.modes`` (one batched comparison per question), scoring each answer.
 
     ``names``: the test set's background and known names for the verdicts (default: from ``items``).
@@ -124,24 +126,21 @@ def evaluate(
     pair_vectors = embed([p["answer"] for p in pairs]) if pairs else None
     if names is None:
         names = judge_names(items)
-    run: dict[str, Any] = {
-        "id": run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3),
-        "label": label, "created_at": time.time(), "finished_at": None, "status": RUNNING, "error": None,
-        "testset": {"name": testset_name, "hash": testset_hash(items), "count": len(items),
-                    "reference": "updated_reference" if use_updated_reference else "reference"},
-        "config": spec.settings() | {
+    run = EvalRun(
+        id=run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3), label=label, created_at=time.time(),
+        testset={"name": testset_name, "hash": testset_hash(items), "count": len(items),
+                 "reference": "updated_reference" if use_updated_reference else "reference"},
+        config=spec.settings() | {
             "index_fingerprint": index.fingerprint() if index is not None else None,
             "index_documents": len(index.documents()) if index is not None else 0,
             "format_check": {"kind": check.kind, "pattern": check.pattern, "lines": list(check.lines)},
             "judge": judge.model_id if judge is not None else None,
             "background_names": sorted(names.background)},
-        "leakage": leakage([i.question for i in items], [p["question"] for p in pairs], embed) if pairs else [],
-        "unavailable": {}, "done": 0, "results": [],
-    }
+        leakage=leakage([i.question for i in items], [p["question"] for p in pairs], embed) if pairs else [])
     with _active_lock:
-        _active.add(run["id"])
-    path = _path(workspace, run["id"])
-    atomic_write_json(path, run)
+        _active.add(run.id)
+    path = _path(workspace, run.id)
+    atomic_write_json(path, run.to_dict())
     started = time.perf_counter()
     try:
         for n, item in enumerate(items, start=1):
@@ -149,9 +148,9 @@ def evaluate(
                 raise CancelledError(f"Cancelled after {n - 1} of {len(items)} questions; their results are kept.")
             reference = (item.updated_reference or item.reference) if use_updated_reference else item.reference
             comparison = run_comparison(item.question, spec, index=index)
-            run["unavailable"] = comparison.unavailable
+            run.unavailable = comparison.unavailable
             if comparison.errors:
-                run.setdefault("errors", []).append({"item_id": item.id, **comparison.errors})
+                run.errors.append({"item_id": item.id, **comparison.errors})
             hits = comparison.retrieval.hits if comparison.retrieval is not None else None
             given = [h.chunk.text for h in hits or []]
             if hits is None and index is not None and index.documents():
@@ -159,41 +158,37 @@ def evaluate(
             chunks = [h.chunk.text for h in hits or []]
             old_reference = item.reference if use_updated_reference and item.updated_reference else None
             for answer in comparison.answers:
-                record = answer.to_dict()
                 passages = _passages_given(answer.mode, given, index)
-                run["results"].append({
-                    "item_id": item.id, "question": item.question, "reference": reference, "source": item.source,
-                    "answerable": item.answerable, "mode": answer.mode, "text": answer.text,
-                    "model_id": answer.model_id, "timings": record["timings"], "usage": record["usage"],
-                    "batch_size": answer.batch_size, "finish_reason": answer.finish_reason,
-                    # the exact prompt: lets the Costs page count tokens with another model's tokenizer
-                    "messages": record["messages"],
-                    "citations": [{"doc_name": c["doc_name"], "chunk_id": c.get("chunk_id"), "rank": c.get("rank")}
-                                  for c in record["citations"]],
-                    "metrics": score_answer(item, record, passages, check, embed, reference,
-                                            old_reference=old_reference, names=names),
-                    "provenance": provenance(answer.text, chunks, pairs, pair_vectors, embed),
-                })
-                if judge is not None:
-                    verdict = judge_answer(judge, item.question, reference, answer.text)
-                    run["results"][-1]["metrics"]["judge"] = verdict["verdict"]
-                    run["results"][-1]["judge"] = verdict
-            run["done"] = n
-            atomic_write_json(path, run)
+                metrics = score_answer(item, answer.text, answer.citations, passages, check, embed, reference,
+                                       old_reference=old_reference, names=names)
+                verdict = judge_answer(judge, item.question, reference, answer.text) if judge is not None else None
+                if verdict is not None:
+                    metrics["judge"] = verdict["verdict"]
+                # The exact prompt is kept (the Costs page counts its tokens with another model's tokenizer);
+                # of each citation, only which passage it was.
+                citations = [{"doc_name": c["doc_name"], "chunk_id": c.get("chunk_id"), "rank": c.get("rank")}
+                             for c in answer.citations]
+                run.results.append(EvalResult(
+                    **{f.name: getattr(answer, f.name) for f in fields(Answer)} | {"citations": citations},
+                    item_id=item.id, reference=reference, source=item.source, answerable=item.answerable,
+                    metrics=metrics, provenance=provenance(answer.text, chunks, pairs, pair_vectors, embed),
+                    judge=verdict))
+            run.done = n
+            atomic_write_json(path, run.to_dict())
             elapsed = time.perf_counter() - started
             progress(ProgressEvent("evaluate", n, len(items), f"Question {n} of {len(items)}",
                                    metrics={"eta_s": elapsed / n * (len(items) - n), "elapsed_s": elapsed}))
-        run["status"] = DONE
+        run.status = DONE
     except CancelledError as exc:
-        run["status"], run["error"] = CANCELLED, str(exc)
+        run.status, run.error = CANCELLED, str(exc)
     except Exception as exc:
-        run["status"], run["error"] = FAILED, f"{type(exc).__name__}: {exc}"
+        run.status, run.error = FAILED, f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        run["finished_at"] = time.time()
-        atomic_write_json(path, run)
+        run.finished_at = time.time()
+        atomic_write_json(path, run.to_dict())
         with _active_lock:
-            _active.discard(run["id"])
+            _active.discard(run.id)
     return run
 
 
@@ -209,33 +204,40 @@ def _passages_given(mode: str, chunks: list[str], index: Any) -> list[str] | Non
 
 
 # -- reading ----------------------------------------------------------------------------------------------
-def list_eval_runs(workspace: str) -> list[dict[str, Any]]:
-    """Stored runs, newest first; a run left ``running`` by a stopped process is reported interrupted."""
+def list_eval_runs(workspace: str) -> list[EvalRun]:
+    """Stored runs, newest first; a run left ``running`` by a stopped process is reported interrupted.
+    A damaged file is skipped (and logged), never fatal."""
     folder = evals_dir(workspace)
     runs = []
     for path in folder.glob("*.json") if folder.exists() else []:
         try:
-            run = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            run = _read(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("Skipping unreadable evaluation file %s: %s", path, exc)
             continue
-        if run.get("status") == RUNNING:
+        if run.status == RUNNING:
             with _active_lock:
-                live = run["id"] in _active
+                live = run.id in _active
             if not live:
-                run["status"] = INTERRUPTED
-                run["error"] = (f"The server stopped during this run; the {run.get('done', 0)} questions finished "
-                                "before are kept.")
-                atomic_write_json(path, run)
+                run.status = INTERRUPTED
+                run.error = f"The server stopped during this run; the {run.done} questions finished before are kept."
+                atomic_write_json(path, run.to_dict())
         runs.append(run)
-    return sorted(runs, key=lambda r: r["created_at"], reverse=True)
+    return sorted(runs, key=lambda r: r.created_at, reverse=True)
 
 
-def get_eval_run(workspace: str, run_id: str) -> dict[str, Any]:
+def _read(path: Path) -> EvalRun:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or "id" not in data:
+        raise ValueError("not an evaluation run")
+    return EvalRun.from_dict(data)
+
+
+def get_eval_run(workspace: str, run_id: str) -> EvalRun:
     path = _path(workspace, run_id)
     if not path.exists():
         raise DataError(f"Expected an evaluation run {run_id!r} in workspace {workspace!r}; there is none.")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _read(path)
 
 
 def delete_eval_run(workspace: str, run_id: str) -> None:
@@ -280,7 +282,7 @@ def knowledge_update(
 
     before = evaluate(subset, spec, index=index, testset_name=f"{name} questions, before the update",
                       label="knowledge update: before", progress=stage("Before the update"), **common)
-    if before["status"] != DONE:
+    if before.status != DONE:
         return {"before": before, "after": None}
     progress(ProgressEvent("reindex", 0, 1, f"Replacing {name} with its updated version and re-indexing"))
     started = time.perf_counter()
@@ -300,10 +302,10 @@ def knowledge_update(
                           f"{meta.get('steps')} steps, {meta.get('device_name', meta.get('device'))}); retraining also "
                           "needs new training pairs that state the new facts") if meta.get("wall_s") else
                          "unknown: no adapter with a recorded training time",
-        "before_run": before["id"], "after_run": after["id"],
+        "before_run": before.id, "after_run": after.id,
         "before_accuracy": accuracy(before), "after_accuracy": accuracy(after),
         "before_verdicts": verdict_counts(before), "after_verdicts": verdict_counts(after),
     }
-    after["experiment"] = experiment
-    atomic_write_json(_path(workspace, after["id"]), after)
+    after.experiment = experiment
+    atomic_write_json(_path(workspace, after.id), after.to_dict())
     return {"before": before, "after": after, **experiment}

@@ -55,13 +55,12 @@ def known_items(workspace: str) -> list[TestItem]:
     items = [TestItem(r.get("id", ""), r["question"], r["reference"], r.get("source"), r.get("answerable", True),
                       r.get("updated_reference")) for r in samples.eval_rows()]
     seen = {normalise(i.question) for i in items}
-    for run in sorted(list_eval_runs(workspace), key=lambda r: -r.get("created_at", 0)):
-        for r in run.get("results") or []:
-            key = normalise(r.get("question", ""))
-            if key and key not in seen and r.get("reference"):
+    for run in sorted(list_eval_runs(workspace), key=lambda r: -r.created_at):
+        for r in run.results:
+            key = normalise(r.question)
+            if key and key not in seen and r.reference:
                 seen.add(key)
-                items.append(TestItem(r.get("item_id", ""), r["question"], r["reference"], r.get("source"),
-                                      r.get("answerable", True)))
+                items.append(TestItem(r.item_id, r.question, r.reference, r.source, r.answerable))
     return items
 
 

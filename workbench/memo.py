@@ -12,6 +12,7 @@ from typing import Any
 from . import costs, models
 from .decision import NAMES, Answers, Recommendation
 from .pricing import PRICE_COLUMNS, Pricing, row_status
+from .records import EvalRun
 from .workshop import short_name
 
 _ANSWER_LABELS = {
@@ -67,7 +68,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: dict[str, Any] | None,
+def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: EvalRun | None,
                  measured: costs.Measured, projection: costs.Projection, table: dict[str, Any],
                  result: dict[str, list[costs.Component]], breakeven: list[str],
                  pricing: "Pricing | None" = None) -> dict[str, Any]:
@@ -87,9 +88,9 @@ def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: dic
     comparison = []
     if run is not None:
         summary = summarize(run, pricing)
-        data.append(("Evaluation", f"run {run['id']}: {run['done']} questions from {run['testset']['name']}, "
-                                   f"model {run['config']['model_id']}"))
-        data.append(("Model", models.model_note(run["config"]["model_id"])[0].replace("`", "")))
+        data.append(("Evaluation", f"run {run.id}: {run.done} questions from {run.testset['name']}, "
+                                   f"model {run.model_id}"))
+        data.append(("Model", models.model_note(run.model_id)[0].replace("`", "")))
         for mode, s in summary.items():
             ci = s.get("correct_answerable_ci")
             comparison.append({"approach": LABELS.get(mode, mode), "correct": s.get("correct_answerable"),

@@ -9,7 +9,7 @@ seconds) are its properties, so every page, export and the CLI compute them one 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -310,3 +310,93 @@ class Adapter:
     def details(self) -> dict[str, Any]:
         """The stored metadata without the long lists (the Fine-tune page's metadata view)."""
         return {k: v for k, v in self.meta.items() if k not in {"history", "val_questions"}} | {"path": self.path}
+
+
+@dataclass
+class EvalResult(Answer):
+    """One approach's answer to one test question, with the question's reference and its scores.
+
+    An ``Answer`` (priced, timed and charted like any other) plus what the evaluation added; stored flat."""
+
+    item_id: str = ""
+    """The test question's id."""
+    reference: str = ""
+    """The expected answer it was scored against (the updated one after a document update)."""
+    source: str | None = None
+    """The document the test question is about, if the test set says."""
+    answerable: bool = True
+    """False: the documents do not answer it, and declining is right."""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    """``scoring.score_answer``'s figures: the verdict and the facts behind it, F1, grounding, format ..."""
+    provenance: dict[str, Any] | None = None
+    """Whether the answer is closer to the retrieved passages or to the training pairs."""
+    judge: dict[str, Any] | None = None
+    """The optional LLM judge's verdict, reason and what it cost."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EvalResult":
+        base = super().from_dict(data)
+        return replace(base, item_id=str(data.get("item_id") or ""), reference=data.get("reference") or "",
+                       source=data.get("source"), answerable=bool(data.get("answerable", True)),
+                       metrics=dict(data.get("metrics") or {}), provenance=data.get("provenance"),
+                       judge=data.get("judge") or None)
+
+
+@dataclass
+class EvalRun:
+    """A test set run through several approaches (``eval_runs.evaluate``): every scored answer and the
+    settings that produced them. Saved after every question, so a cancelled or interrupted run keeps
+    what it finished."""
+
+    id: str
+    """Time-ordered id."""
+    created_at: float = 0.0
+    """Unix time it started."""
+    label: str = ""
+    """What the person called it."""
+    finished_at: float | None = None
+    """Unix time it ended (None while running)."""
+    status: str = "running"
+    """``running``, ``done``, ``cancelled``, ``failed`` or ``interrupted``."""
+    error: str | None = None
+    """Why it stopped early."""
+    testset: dict[str, Any] = field(default_factory=dict)
+    """The test set's name, hash, question count and which reference it was scored against."""
+    config: dict[str, Any] = field(default_factory=dict)
+    """``ComparisonSpec.settings()`` plus the index, format check, judge and background names."""
+    leakage: list[dict[str, Any]] = field(default_factory=list)
+    """Test questions that also appear in the adapter's training pairs."""
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """mode -> why it could not run."""
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    """Per question: the approaches whose backend failed, and why."""
+    done: int = 0
+    """Questions finished."""
+    results: list[EvalResult] = field(default_factory=list)
+    """One per question and approach, in order."""
+    experiment: dict[str, Any] | None = None
+    """For the knowledge-update experiment's *after* run: the re-index time and both runs' verdicts."""
+
+    @property
+    def modes(self) -> list[str]:
+        return list(self.config.get("modes") or [])
+
+    @property
+    def model_id(self) -> str:
+        return self.config.get("model_id") or ""
+
+    def results_of(self, mode: str) -> list[EvalResult]:
+        return [r for r in self.results if r.mode == mode]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EvalRun":
+        return cls(id=str(data["id"]), created_at=float(data.get("created_at") or 0.0), label=data.get("label") or "",
+                   finished_at=data.get("finished_at"), status=data.get("status") or "done", error=data.get("error"),
+                   testset=dict(data.get("testset") or {}), config=dict(data.get("config") or {}),
+                   leakage=list(data.get("leakage") or []), unavailable=dict(data.get("unavailable") or {}),
+                   errors=list(data.get("errors") or []), done=int(data.get("done") or 0),
+                   results=[EvalResult.from_dict(r) for r in data.get("results") or []],
+                   experiment=data.get("experiment"))

@@ -88,7 +88,7 @@ def evaluation_report(run: dict[str, Any], pricing: "Pricing | None" = None) -> 
 
     pricing = pricing or default_pricing()
     summary = summarize(run, pricing)
-    config = run["config"]
+    config = run.config
     rows = [dict(s, correct_range=(f"{s['correct_answerable_ci'][0]:.0%}–{s['correct_answerable_ci'][1]:.0%}"
                                    if s.get("correct_answerable_ci") else None)) for s in summary.values()]
     declines = ({"declined_unanswerable": "Declined unanswerable"}
@@ -96,9 +96,9 @@ def evaluation_report(run: dict[str, Any], pricing: "Pricing | None" = None) -> 
     sections = [
         "<h2>Settings</h2>",
         table_html([{"k": k, "v": v} for k, v in [
-            ("Test set", f"{run['testset']['name']} ({run['done']} of {run['testset']['count']} questions, "
-                         f"hash {run['testset']['hash']}, compared with the {run['testset']['reference']})"),
-            ("Status", run["status"] + (f": {run['error']}" if run.get("error") else "")),
+            ("Test set", f"{run.testset['name']} ({run.done} of {run.testset['count']} questions, "
+                         f"hash {run.testset['hash']}, compared with the {run.testset['reference']})"),
+            ("Status", run.status + (f": {run.error}" if run.error else "")),
             ("Model", f"{config['model_id']}: {model_note(config['model_id'])[0].replace('`', '')}"),
             ("Adapter", config.get("adapter") or "none"),
             ("Retrieval", ", ".join(f"{k}={v}" for k, v in config["retrieval"].items())),
@@ -107,8 +107,8 @@ def evaluation_report(run: dict[str, Any], pricing: "Pricing | None" = None) -> 
             ("Hardware rate", f"{pricing.rate.label()} (local answers cost their measured seconds)"),
         ]], {"k": ("Setting", ""), "v": ("Value", "")}),
     ]
-    if run.get("leakage"):
-        sections.append(f"<p class=\"warn\">{len(run['leakage'])} test question(s) also appear in the adapter's "
+    if run.leakage:
+        sections.append(f"<p class=\"warn\">{len(run.leakage)} test question(s) also appear in the adapter's "
                         "training pairs: the fine-tuned scores on them measure memory.</p>")
     sections += [
         "<h2>Per approach</h2>",
@@ -137,7 +137,7 @@ def evaluation_report(run: dict[str, Any], pricing: "Pricing | None" = None) -> 
                            "Median latency (s)", "Correct", LABELS, "Correct vs latency",
                            evidence_n=min((s.get("n_answerable") or 0) for s in summary.values()),
                            min_n=MIN_QUESTIONS),
-            latency_box_chart(run["results"], LABELS),
+            latency_box_chart(run.results, LABELS),
         ]),
         "<h2>Every question</h2>",
     ]
@@ -148,4 +148,4 @@ def evaluation_report(run: dict[str, Any], pricing: "Pricing | None" = None) -> 
         columns[f"{m}_verdict"] = (f"{LABELS.get(m, m)} verdict", "")
         columns[f"{m}_why"] = ("Why", "")
     sections.append(table_html(per_question(run), columns))
-    return page("Evaluation report", f"Run {run['id']}" + (f" · {run['label']}" if run.get("label") else ""), sections)
+    return page("Evaluation report", f"Run {run.id}" + (f" · {run.label}" if run.label else ""), sections)

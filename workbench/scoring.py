@@ -33,18 +33,18 @@ def judge_names(items: list[TestItem]) -> TestsetNames:
                         known_names([t for i in items for t in (i.reference, i.updated_reference or "")]))
 
 
-def score_answer(item: TestItem, answer: dict[str, Any], passages: list[str] | None, check: FormatCheck, embed: Any,
+def score_answer(item: TestItem, text: str, citations: list[dict[str, Any]], passages: list[str] | None,
+                 check: FormatCheck, embed: Any,
                  reference: str, *, old_reference: str | None = None,
                  names: TestsetNames | None = None) -> dict[str, Any]:
     """Every metric of one answer, and its verdict (``metrics["verdict"]``; the facts behind it in
     ``metrics["verdict_detail"]``).
 
-    ``passages``: the texts this approach was given (None for approaches without retrieval, which get
-    no grounding score); ``old_reference``: the answer before a document update, to tell stale answers."""
-    text = answer["text"]
+    ``citations``: the passages it cites from (``Answer.citations``); ``passages``: the texts this
+    approach was given (None for approaches without retrieval, which get no grounding score); ``old_reference``: the answer before a document update, to tell stale answers."""
     core = answer_core(text)
     refused = is_refusal(text)
-    retrieved_docs = [c["doc_name"] for c in answer.get("citations", [])]
+    retrieved_docs = [c["doc_name"] for c in citations]
     names = names or TestsetNames()
     verdict = judge(text, reference, question=item.question, answerable=item.answerable,
                     old_reference=old_reference, background=names.background, known=names.known)
@@ -55,7 +55,7 @@ def score_answer(item: TestItem, answer: dict[str, Any], passages: list[str] | N
         "similarity": None,
         "grounded": groundedness(text, passages, embed) if passages else None,
         "retrieved": (float(item.source in retrieved_docs) if retrieved_docs else None) if item.source else None,
-        "cited": float(mentions_source(text, item.source, answer.get("citations", []))) if item.source else None,
+        "cited": float(mentions_source(text, item.source, citations)) if item.source else None,
         "format_ok": float(check.passes(text)),
         "refused": refused,
         "refusal_ok": float(refused == (not item.answerable)),
@@ -78,6 +78,6 @@ def score_texts(items: list[TestItem], texts: list[str], embed: Any = None) -> f
     check = FormatCheck()
     names = judge_names(items)
     results = [{"answerable": i.answerable, "text": t, "reference": i.reference,
-                "metrics": score_answer(i, {"text": t}, None, check, embed, i.reference, names=names)}
+                "metrics": score_answer(i, t, [], None, check, embed, i.reference, names=names)}
                for i, t in zip(items, texts)]
     return sum(is_correct(r) for r in results) / len(results) if results else 0.0

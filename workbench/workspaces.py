@@ -47,7 +47,7 @@ def workspace_status(name: str) -> dict[str, Any]:
     return {
         "workspace": name, "label": short_name(name), "documents": len(docs), "adapters": len(list_adapters(name)) if folder.exists() else 0,
         "questions": len(list_runs(name)) if folder.exists() else 0,
-        "evaluations": len(evals), "finished_evaluations": sum(e.get("status") == "done" for e in evals),
+        "evaluations": len(evals), "finished_evaluations": sum(e.status == "done" for e in evals),
         "jobs": ", ".join(f"{j.kind} ({j.status})" for j in jobs) or "none",
         "last_activity": max((f.stat().st_mtime for f in files), default=None),
         "size_mb": round(_size_mb(folder), 1) if folder.exists() else 0.0,
@@ -70,7 +70,7 @@ def leaderboard() -> list[dict[str, Any]]:
         for mode, s in summary.items():
             rows.append({"workspace": short_name(name), "approach": LABELS.get(mode, mode), "correct": s.get("correct_answerable"),
                          "f1": s.get("f1"), "format_ok": s.get("format_ok"), "latency_p50_s": s.get("latency_p50_s"),
-                         "cost_per_1k_usd": s.get("cost_per_1k_usd"), "questions": run["done"], "run": run["id"]})
+                         "cost_per_1k_usd": s.get("cost_per_1k_usd"), "questions": run.done, "run": run.id})
     return sorted(rows, key=lambda r: (-(r["correct"] or 0), r["latency_p50_s"] or 0))
 
 
