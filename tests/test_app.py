@@ -92,6 +92,24 @@ def test_finetune_lists_a_stored_adapter_with_its_metadata_and_loss_chart():
     assert at.json and json.loads(at.json[0].value)["data_hash"] == "abc"
 
 
+def test_retrieval_aware_training_fills_in_its_preset():
+    from workbench.raft import RAFT_DEFAULTS, RAFT_THOROUGH
+
+    at = _app().run()
+    at.switch_page("views/finetune.py").run()
+    number = lambda label: next(n for n in at.number_input if n.label == label)  # noqa: E731
+    assert number("Epochs").value == 3.0 and number("Max length (tokens)").value == 256  # plain training
+    next(t for t in at.toggle if t.label.startswith("Train with retrieved passages")).set_value(True).run()
+    assert not at.exception and not at.error
+    assert number("Epochs").value == RAFT_DEFAULTS.epochs and number("Max length (tokens)").value == 384
+    assert number("Layers adapted (top N; 0: all)").value == RAFT_DEFAULTS.top_layers
+    next(r for r in at.radio if r.label == "Start from").set_value("thorough").run()
+    assert not at.exception and not at.error
+    assert number("Passages per pair").value == 3 and number("Layers adapted (top N; 0: all)").value == 0
+    assert number("Epochs").value == RAFT_THOROUGH.epochs and number("Max length (tokens)").value == 768
+    assert any("12 of the 42" in c.value for c in at.caption)
+
+
 def _compare(at, question, *, blind=False, cache=False):
     next(t for t in at.text_input if t.label == "Question").input(question)
     if blind:

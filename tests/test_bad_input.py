@@ -350,3 +350,11 @@ def test_damaged_records_give_a_clear_message_not_a_crash(workbench_home):
         open_index("d")
     assert (index_dir("d") / "manifest.json").read_text() == "{\"documents\": "  # left as found
     close_all()
+
+
+def test_a_training_preset_without_retrieved_passages_is_refused(workbench_home, capsys):
+    from workbench import samples
+    from workbench.cli import main
+
+    assert main(["train", str(samples.sample_dir() / "training_pairs.jsonl"), "--preset", "thorough"]) == 2
+    assert "--preset sets up retrieval-aware training: add --with-context" in capsys.readouterr().err

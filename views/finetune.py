@@ -16,7 +16,7 @@ from workbench.errors import ConfigError
 from workbench.index import open_index
 from workbench.prompts import load_prompts
 from workbench.estimates import training_estimate
-from workbench.raft import RAFT_DEFAULTS
+from workbench.raft import RAFT_PRESETS
 from workbench.formats import DEFAULT_PATTERN, FormatCheck
 from workbench.jobs import ACTIVE, CANCELLED, DONE, get_runner, job_history
 from workbench.pairs import csv_columns, guess_csv_mapping, read_pairs
@@ -134,19 +134,38 @@ with st.spinner("Loading the training libraries (a few seconds on the first visi
     import torch  # noqa: E402  (only to tell the user which method 'auto' will pick)
 
 cuda = torch.cuda.is_available()
+
+
+def fill_from_preset() -> None:
+    """Turning retrieval-aware training on or off, or picking its preset, fills in the settings it starts
+    from (the epochs and max length too: prompts with passages are several times longer)."""
+    preset = RAFT_PRESETS[st.session_state.get("ft_raft_preset") or "quick"].config
+    base = preset if st.session_state.get("ft_with_context") else d
+    st.session_state.update(ft_epochs=float(base.epochs), ft_max_length=int(base.max_length),
+                            ft_passages=int(max(1, preset.context_passages)), ft_sentences=int(preset.context_sentences),
+                            ft_distractors=float(preset.distractor_share), ft_top_layers=int(preset.top_layers))
+
+
+if "ft_epochs" not in st.session_state:
+    fill_from_preset()
 # Outside the form, so the retrieval-aware settings below open and close with it.
 with_context = st.toggle(
-    "Train with retrieved passages (retrieval-aware, for the hybrid)", key="ft_with_context",
+    "Train with retrieved passages (retrieval-aware, for the hybrid)", key="ft_with_context", on_change=fill_from_preset,
     help="Each pair's prompt gets the passages this workspace's index retrieves for its question, in the "
          "hybrid's own prompt format, so the adapter learns to take its facts from them; a share of pairs gets "
          "only unrelated passages and learns to say the documents do not answer. Needs indexed documents.")
+if with_context:
+    preset_key = st.radio("Start from", list(RAFT_PRESETS), format_func=lambda k: RAFT_PRESETS[k].label,
+                          key="ft_raft_preset", horizontal=True, on_change=fill_from_preset,
+                          help="Fills in the settings below; change any of them before you start.")
+    st.caption("Measured: " + RAFT_PRESETS[preset_key].measured)
 with st.form("train_settings", enter_to_submit=False):
     st.session_state.setdefault("ft_default_name", time.strftime("house-style-%m%d-%H%M"))
     name = st.text_input("Adapter name", value=st.session_state["ft_default_name"],
                          help="Letters, digits, '.', '_' or '-'.")
     c1, c2, c3, c4 = st.columns(4)
     method = c1.selectbox("Method", ["auto", "lora", "qlora"], help=help_for(TrainConfig, "method"))
-    epochs = c2.number_input("Epochs", 0.5, 20.0, d.epochs, 0.5, help=help_for(TrainConfig, "epochs"))
+    epochs = c2.number_input("Epochs", 0.5, 20.0, step=0.5, key="ft_epochs", help=help_for(TrainConfig, "epochs"))
     lr = c3.number_input("Learning rate", 1e-5, 1e-2, d.learning_rate, format="%.5f",
                          help=help_for(TrainConfig, "learning_rate"))
     batch = c4.number_input("Batch size", 1, 32, d.batch_size, help=help_for(TrainConfig, "batch_size"))
@@ -154,7 +173,7 @@ with st.form("train_settings", enter_to_submit=False):
     rank = c5.number_input("LoRA rank", 1, 128, d.rank, help=help_for(TrainConfig, "rank"))
     alpha = c6.number_input("LoRA alpha", 1, 512, d.alpha, help=help_for(TrainConfig, "alpha"))
     dropout = c7.number_input("LoRA dropout", 0.0, 0.5, d.dropout, 0.01, help=help_for(TrainConfig, "dropout"))
-    max_length = c8.number_input("Max length (tokens)", 32, 2048, d.max_length, 32, key="ft_max_length",
+    max_length = c8.number_input("Max length (tokens)", 32, 2048, step=32, key="ft_max_length",
                                  help=help_for(TrainConfig, "max_length"))
     c9, c10, c11, c12 = st.columns(4)
     targets = c9.text_input("Target modules", d.target_modules, help=help_for(TrainConfig, "target_modules"))
@@ -165,20 +184,14 @@ with st.form("train_settings", enter_to_submit=False):
     st.markdown("**Retrieval-aware training** (for the hybrid): " + ("on, with these settings" if with_context else
                 "off (switch it on above the form to set it up)"))
     r2, r3, r4, r5 = st.columns(4)
-    passages = r2.number_input("Passages per pair", 1, 10, RAFT_DEFAULTS.context_passages, disabled=not with_context,
+    passages = r2.number_input("Passages per pair", 1, 10, key="ft_passages", disabled=not with_context,
                                help=help_for(TrainConfig, "context_passages"))
-    sentences = r3.number_input("Sentences per passage (0: all)", 0, 20, RAFT_DEFAULTS.context_sentences,
-                                disabled=not with_context,
+    sentences = r3.number_input("Sentences per passage (0: all)", 0, 20, key="ft_sentences", disabled=not with_context,
                                 help=help_for(TrainConfig, "context_sentences"))
-    distractors = r4.number_input("Distractor share", 0.0, 0.5, RAFT_DEFAULTS.distractor_share, 0.05, disabled=not with_context,
+    distractors = r4.number_input("Distractor share", 0.0, 0.5, step=0.05, key="ft_distractors", disabled=not with_context,
                                   help=help_for(TrainConfig, "distractor_share"))
-    top_layers = r5.number_input("Layers adapted (top N; 0: all)", 0, 512, RAFT_DEFAULTS.top_layers, disabled=not with_context,
+    top_layers = r5.number_input("Layers adapted (top N; 0: all)", 0, 512, key="ft_top_layers", disabled=not with_context,
                                  help=help_for(TrainConfig, "top_layers") + " Used with retrieved passages only.")
-    st.caption("Experimental. With these defaults the 80 sample pairs trained in 287 s and 303 s on 2 CPU cores (two "
-               "runs), and the hybrid with that adapter answered 3 and 1 of the 42 answerable sample questions correctly "
-               "with the packaged 135M model (`bench/quality.py`; the README's \"Answer quality\" table has the run). At "
-               "this budget it learns neither the format fully nor to read its passage. Adapting all layers (0) for "
-               "3 epochs learns more, at several times the time.")
     if not index_docs:
         st.caption(":orange[No documents are indexed in this workspace yet: retrieval-aware training needs them "
                    "(Documents page).]")
