@@ -14,6 +14,7 @@ from .eval_summary import CORRECT_SIMILARITY, is_correct
 from .evaluation import (TestItem, answer_core, exact_match, groundedness, is_refusal, mentions_source, token_f1)
 from .facts import background_names, known_names
 from .formats import FormatCheck
+from .records import EvalResult, Usage
 from .verdicts import UNSCORED, judge
 
 
@@ -77,7 +78,8 @@ def score_texts(items: list[TestItem], texts: list[str], embed: Any = None) -> f
     """Share of ``texts`` (answers to ``items``, in order) counted correct (see ``is_correct``)."""
     check = FormatCheck()
     names = judge_names(items)
-    results = [{"answerable": i.answerable, "text": t, "reference": i.reference,
-                "metrics": score_answer(i, t, [], None, check, embed, i.reference, names=names)}
+    results = [EvalResult(mode="", question=i.question, text=t, model_id="", messages=[], timings=[], usage=Usage(),
+                          item_id=i.id, reference=i.reference, answerable=i.answerable,
+                          metrics=score_answer(i, t, [], None, check, embed, i.reference, names=names))
                for i, t in zip(items, texts)]
     return sum(is_correct(r) for r in results) / len(results) if results else 0.0
