@@ -64,6 +64,35 @@ def test_partial_contradicted_and_unscored():
     assert judge("Yes, anything.", "Be kind to the staff.", question="Any tips?").verdict == UNSCORED
 
 
+def test_a_value_is_checked_with_what_it_is_paired_with():
+    price = "Grow Plus costs €2.99 per month or €29 per year."
+    q = "How much does Grow Plus cost?"
+    assert judge("€2.99 per month or €29 per year.", price, question=q).verdict == CORRECT
+    v = judge("€2.99 per month or €29 per year. You pay €29 per month.", price, question=q)
+    assert v.verdict == WRONG and "€29 per month" in v.reason  # the yearly price paired with the month
+    seeds, q = "Every 100 Seeds are worth a €5 voucher.", "What are my Seeds worth when I redeem them?"
+    assert judge("Every 100 Seeds give you a €5 voucher.", seeds, question=q).verdict == CORRECT
+    assert judge("You get €5 for each hundred Seeds.", seeds, question=q).verdict == CORRECT
+    v = judge("A €5 voucher; you redeem from 200 Seeds, in steps of 100.", seeds, question=q)
+    assert v.verdict == PARTIAL and "100 Seeds" in v.reason  # a 100, but not the 100 Seeds
+    # "on a business day" is not a duration of one day
+    assert "1|time-d" not in keys("Orders placed before 15:00 on a business day ship today.")
+    assert "1|time-d" in keys("It arrives within a day.")
+
+
+def test_asides_acronyms_and_scattered_guesses():
+    kit = "The Balcony Starter Kit (€169.00) contains one Hub H1, two SoilSense S2 sensors and one TapValve T1."
+    q = "What's included in the Balcony Starter Kit?"
+    assert judge("One Hub H1, two SoilSense S2 sensors and one TapValve T1.", kit, question=q).verdict == CORRECT
+    assert judge("It costs €189.00: one Hub H1, two S2 sensors, one T1.", kit, question=q).verdict == WRONG
+    data = "All data is stored on servers in Frankfurt, Germany, inside the European Union."
+    assert judge("On servers in Frankfurt, Germany, inside the EU.", data, question="Where?").verdict == CORRECT
+    ref = "You can return a product within 45 days of the delivery date."
+    v = judge("Returns open in 45 days, close in 14 days, or 7 days, or 8 weeks.", ref, question=Q)
+    assert v.verdict == WRONG and "guesses" in v.reason
+    assert judge("Within 45 days; refunds follow within 7 days.", ref, question=Q).verdict == CORRECT
+
+
 def test_grounding_checks_facts_not_words():
     passage = "You can return any product within 30 days of the delivery date."
     assert groundedness("You can return any product within 90 days of the delivery date.", [passage]) == 0.0
@@ -71,7 +100,7 @@ def test_grounding_checks_facts_not_words():
     assert groundedness("Anything", []) is None
 
 
-@pytest.mark.parametrize("table", ["judge_cases", "judge_cases_heldout", "judge_cases_fresh"])
+@pytest.mark.parametrize("table", ["judge_cases", "judge_cases_heldout", "judge_cases_fresh", "judge_cases_model"])
 def test_the_judge_agrees_with_the_hand_labels(table):
     path = samples.sample_dir() / "eval_set.jsonl"
     items, _ = read_testset(path.name, path.read_bytes())

@@ -87,7 +87,7 @@ _RE_MONEY = re.compile(rf"([€$£])\s?({_NUM})|\b(EUR|USD|GBP|CHF)\s?({_NUM})|(
 _RE_RANGE = re.compile(rf"({_NUM})(\s*(?:to|-|–|and|or)\s*)(?=(?:{_NUM})\s*-?\s*{_QUALIFIER}(?:{_unit_alt})(?![\w]))",
                        re.IGNORECASE)
 _RE_QUANTITY = re.compile(rf"(-?|−)({_NUM})\s*-?\s*{_QUALIFIER}({_unit_alt})(?![\w²])", re.IGNORECASE)
-_RE_SMALL_WORD = re.compile(r"\b(" + "|".join(_SMALL) + r")([\s-]+)(?=" + _QUALIFIER + "(?:" + _unit_alt + r"|euros?|dollars?|pounds)\b)",
+_RE_SMALL_WORD = re.compile(r"(?<!\bon )(?<!\bper )(?<!\beach )(?<!\bevery )\b(" + "|".join(_SMALL) + r")([\s-]+)(?=" + _QUALIFIER + "(?:" + _unit_alt + r"|euros?|dollars?|pounds)\b)",
                             re.IGNORECASE)
 _RE_SMALL_RANGE = re.compile(r"\b(" + "|".join(k for k in _SMALL if len(k) > 2) + r")(\s+(?:to|or)\s+|\s*[-–]\s*)(?=\d)",
                              re.IGNORECASE)

@@ -34,6 +34,13 @@ from typing import Any
 
 from .facts import Fact, answer_text, extract_facts, polarity, words_to_digits
 
+#: Raised whenever a change can move a verdict, so runs judged before it can be re-judged (``eval_runs.rejudge``).
+#: 1: facts with their units, stale and refused. 2: an amount checked with its period, a count with what it
+#: counts, figures in parentheses as asides, the right figure among three guesses wrong, initials for names.
+JUDGE_VERSION = 2
+JUDGE_CHANGES = {2: "amounts are checked with their period and counts with what they count; a figure in parentheses "
+                    "is an aside; the right figure among three or more guesses of its kind is wrong"}
+
 CORRECT, PARTIAL, WRONG, STALE, REFUSED, UNSCORED = "correct", "partial", "wrong", "stale", "refused", "unscored"
 VERDICTS = (CORRECT, PARTIAL, WRONG, STALE, REFUSED, UNSCORED)
 DESCRIPTIONS = {
@@ -133,6 +140,9 @@ def _same_date(a: str, b: str) -> bool:
 def _name_found(name: str, answer_lower: str) -> bool:
     if name in answer_lower:
         return True
+    words = name.split()
+    if len(words) >= 2 and re.search(rf"\b{re.escape(''.join(w[0] for w in words))}\b", answer_lower):
+        return True  # "EU" for "European Union"
     if len(name) < 5:
         return bool(re.search(rf"\b{re.escape(name)}", answer_lower))
     from rapidfuzz import fuzz
@@ -163,6 +173,7 @@ def judge(answer: str, reference: str, *, question: str = "", answerable: bool =
                        method="refusal")
     question_keys = {f.key for f in extract_facts(question)}
     keys = [f for f in _unique(extract_facts(reference)) if f.key not in question_keys and f.key not in background]
+    asides = _aside_keys(reference, keys)
     ref_polarity = polarity(reference)
     ans_polarity = polarity(core)
     answer_facts = extract_facts(answer, answer=True)
@@ -172,11 +183,21 @@ def judge(answer: str, reference: str, *, question: str = "", answerable: bool =
             return Verdict(REFUSED, "Declined a question the documents answer.", method="refusal")
         return Verdict(UNSCORED, "The reference holds no fact to check.", method="fallback")
     reference_keys = {f.key for f in keys} | question_keys
+    nouns = _count_nouns(reference)
     checks: list[FactCheck] = []
     found = contradicted = 0
     for fact in keys:
         hit = _present(fact, answer_facts, lower)
+        noun = nouns.get(fact.key) if fact.kind == "count" else None
+        if hit is not None and noun and hit.kind in {"count", "year"} and not _counts_with(fact.text, noun, lower):
+            checks.append(FactCheck(f"{fact.text} {noun}", fact.kind, "missing"))  # "in steps of 100" for "100 Seeds"
+            continue
         if hit is not None:
+            mismatch = _other_rate(fact, answer_facts, reference_keys)
+            if mismatch is not None:
+                checks.append(FactCheck(fact.text, fact.kind, "contradicted", mismatch.text))
+                contradicted += 1
+                continue
             checks.append(FactCheck(fact.text, fact.kind, "found"))
             found += 1
             continue
@@ -184,7 +205,7 @@ def judge(answer: str, reference: str, *, question: str = "", answerable: bool =
         if rival is not None:
             checks.append(FactCheck(fact.text, fact.kind, "contradicted", rival.text))
             contradicted += 1
-        else:
+        elif fact.key not in asides:
             checks.append(FactCheck(fact.text, fact.kind, "missing"))
     if ref_polarity is not None:
         if ans_polarity == ref_polarity:
@@ -207,6 +228,11 @@ def judge(answer: str, reference: str, *, question: str = "", answerable: bool =
             old = ", ".join(s.text for s in stale)
             return Verdict(STALE, f"Gives the old value ({old}) where the document now says otherwise.", checks)
     missing = [c.fact for c in checks if c.status == "missing"]
+    spray = _scattered(keys, answer_facts, reference_keys) if found and not contradicted else None
+    if spray:
+        fact, others = spray
+        return Verdict(WRONG, f"States {fact.text} among other values of the same kind ("
+                       + ", ".join(f.text for f in others) + "): the right one is among guesses, not stated.", checks)
     if contradicted:
         bad = "; ".join(f"{c.fact} (the answer says {c.answer_has})" for c in checks if c.status == "contradicted")
         return Verdict(WRONG, f"Contradicted: {bad}.", checks)
@@ -261,6 +287,71 @@ def _unique(facts: list[Fact]) -> list[Fact]:
             seen.add(f.key)
             out.append(f)
     return out
+
+
+_RE_ASIDE = re.compile(r"\(([^()]*)\)")
+
+
+def _aside_keys(reference: str, keys: list[Fact]) -> set[str]:
+    """Keys stated only inside parentheses, when the reference has key facts outside them too: "The Balcony
+    Starter Kit (€169.00) contains ..." answers what it contains, and the price is an aside. An aside the
+    answer contradicts still counts against it."""
+    inside = {f.key for m in _RE_ASIDE.finditer(reference) for f in extract_facts(m.group(1))}
+    outside = {f.key for f in extract_facts(_RE_ASIDE.sub(" ", reference))}
+    aside = {f.key for f in keys if f.key in inside and f.key not in outside}
+    return aside if any(f.key not in aside for f in keys) else set()
+
+
+def _scattered(keys: list[Fact], answer_facts: list[Fact], reference_keys: set[str]) -> tuple[Fact, list[Fact]] | None:
+    """Three or more other values in the slot of a key fact the answer states ("45 days ... 14 days ... 7 days
+    ... 8 weeks"): the right one is among guesses, not stated."""
+    for fact in keys:
+        if fact.kind != "quantity":
+            continue
+        others = _unique([f for f in answer_facts if f.slot == fact.slot and f.kind == fact.kind
+                          and f.key not in reference_keys])
+        if len(others) >= 3:
+            return fact, others
+    return None
+
+
+_RE_COUNT_NOUN = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)\s+([A-Za-z][A-Za-z'’-]{2,})")
+
+
+def _count_nouns(reference: str) -> dict[str, str]:
+    """Bare numbers of the reference and the noun that follows each ("100 Seeds" -> {"100": "Seeds"}):
+    a count means something only with what it counts."""
+    from .facts import _fmt, _number
+
+    out: dict[str, str] = {}
+    for m in _RE_COUNT_NOUN.finditer(words_to_digits(reference)):
+        noun = m.group(2)
+        if noun.lower() not in _STOP and noun.lower() not in {"to", "or", "and", "per", "of"}:
+            out.setdefault(_fmt(_number(m.group(1))), noun)
+    return out
+
+
+def _counts_with(number: str, noun: str, lower: str) -> bool:
+    """Whether the answer puts ``number`` next to ``noun`` (within two words, either side)."""
+    stem = re.escape(noun.lower().rstrip("s")[:max(3, len(noun) - 2)])
+    num = re.escape(number.strip().lower())
+    gap = r"\s+(?:[\w'’-]+\s+){0,2}"
+    return bool(re.search(rf"(?<![\d.,]){num}{gap}{stem}|\b{stem}\w*{gap}(?:of\s+)?{num}(?![\d])", lower))
+
+
+def _other_rate(fact: Fact, answer_facts: list[Fact], reference_keys: set[str]) -> Fact | None:
+    """An amount the answer also states that breaks the reference's pairing of amount and period: "€29 per
+    month" where the reference says €29 per year, or another amount per month where it says €2.99 per month."""
+    if fact.slot != "money" or fact.key.count("|") != 2:
+        return None
+    value, currency, per = fact.key.split("|")
+    for f in answer_facts:
+        if f.slot != "money" or f.key in reference_keys or f.key.count("|") != 2:
+            continue
+        v, c, p = f.key.split("|")
+        if c == currency and ((v == value and p != per) or (p == per and v != value)):
+            return f
+    return None
 
 
 def _rival(fact: Fact, answer_facts: list[Fact], reference_keys: set[str], known: frozenset[str]) -> Fact | None:
