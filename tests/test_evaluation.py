@@ -187,6 +187,47 @@ def test_knowledge_update_experiment_times_the_reindex_and_uses_updated_answers(
         knowledge_update(items, ComparisonSpec(("base",), EchoGenerator()), workspace="e", index=small_index, updated=updated)
 
 
+def test_a_run_judged_by_an_earlier_judge_is_rejudged_without_generating(workbench_home, capsys):
+    from workbench.cli import main
+    from workbench.eval_runs import judge_version, rejudge
+    from workbench.verdicts import JUDGE_VERSION
+
+    answer = {"mode": "rag", "question": "How much does Grow Plus cost?", "model_id": "m",
+              "text": "Grow Plus costs €2.99 per month or €29 per year. You pay €29 per month.",
+              "reference": "Grow Plus costs €2.99 per month or €29 per year.", "item_id": "q27", "answerable": True,
+              "metrics": {"verdict": "correct", "similarity": 0.9, "f1": 0.8, "exact": 0.0, "grounded": None,
+                          "retrieved": None, "cited": None, "format_ok": 0.0, "refused": False, "refusal_ok": 1.0}}
+    legacy = {"id": "20260101-000000-aaaaaa", "created_at": 1.0, "status": "done", "done": 1, "results": [answer],
+              "config": {"modes": ["rag"], "background_names": []}, "testset": {"reference": "reference"}}
+    evals_dir("e").mkdir(parents=True)
+    (evals_dir("e") / f"{legacy['id']}.json").write_text(json.dumps(legacy))
+    updated = legacy | {"id": "20260101-000000-bbbbbb", "testset": {"reference": "updated_reference"}}
+    (evals_dir("e") / f"{updated['id']}.json").write_text(json.dumps(updated))
+    assert judge_version(get_eval_run("e", legacy["id"])) == 1 < JUDGE_VERSION
+    run = rejudge("e", legacy["id"])
+    (result,) = run.results
+    assert result.metrics["verdict"] == "wrong" and "€29 per month" in result.metrics["verdict_detail"]["reason"]
+    assert result.metrics["f1"] == 0.8 and result.text == answer["text"]  # only the verdict changed
+    assert get_eval_run("e", legacy["id"]) == run and judge_version(run) == JUDGE_VERSION
+    # an old knowledge-update run never stored the old answers: stale cannot be told from wrong
+    with pytest.raises(DataError, match="stale answers cannot be told"):
+        rejudge("e", updated["id"])
+    assert main(["rejudge", "--workspace", "e", legacy["id"]]) == 0
+    assert "re-judged with judge version" in capsys.readouterr().out
+
+
+def test_knowledge_update_runs_keep_the_old_answer_so_they_can_be_rejudged(small_index):
+    from workbench.eval_runs import knowledge_update, rejudge
+
+    items, _ = read_testset("eval_set.jsonl", (samples.sample_dir() / "eval_set.jsonl").read_bytes())
+    out = knowledge_update(items, ComparisonSpec(("base",), EchoGenerator()), workspace="e", index=small_index,
+                           updated=samples.updated_document("returns-policy.md"))
+    after = out["after"]
+    by_id = {i.id: i for i in items}
+    assert all(r.old_reference == by_id[r.item_id].reference for r in after.results)
+    assert rejudge("e", after.id).experiment["after_verdicts"] == out["after_verdicts"]
+
+
 def test_html_report_is_self_contained_and_escapes_answers(small_index):
     from workbench.reports import evaluation_report
 

@@ -12,11 +12,13 @@ from workbench.charts import breakeven_chart, cost_stack_chart, metric_bars_char
 from workbench.decision import (CHANGE_RATES, NAMES, Answers, Evidence, answers_saved,
                                 describe_rules, latest_run, load_answers, recommend, save_answers)
 from workbench.errors import WorkbenchError
+from workbench.eval_runs import judge_version
 from workbench.eval_summary import MIN_QUESTIONS, summarize
 from workbench.memo import memo_content, memo_html, memo_markdown
 from workbench.pricing import pricing_for
 from workbench.strategies import LABELS
 from workbench.training import list_adapters
+from workbench.verdicts import JUDGE_VERSION
 from workbench.ui.common import model_line, show_error, stop_page, workspace
 
 st.title("Decide")
@@ -72,6 +74,10 @@ else:
                "answerable questions whose key facts were all found and none contradicted; the range is a 95% "
                "Wilson interval.")
     model_line(evidence.model_id)
+    if judge_version(run) < JUDGE_VERSION:
+        st.warning(f"This run's verdicts come from version {judge_version(run)} of the fact judge; the current one is "
+                   f"{JUDGE_VERSION}. Re-judge it on the **Evaluate** page (no answer is generated again) so the "
+                   "recommendation rests on the current verdicts.", icon=":material/gavel:")
 
     def _range(s):
         ci = s.get("correct_answerable_ci")

@@ -10,12 +10,12 @@ import streamlit as st
 from workbench import models, samples
 from workbench.charts import latency_box_chart, metric_bars_chart, tradeoff_chart
 from workbench.config import GenerationConfig, RetrievalConfig
-from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, evaluate, get_eval_run, knowledge_update,
-                                 list_eval_runs, training_pairs_of, update_questions)
+from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, RUNNING, evaluate, get_eval_run, judge_version,
+                                 knowledge_update, list_eval_runs, rejudge, training_pairs_of, update_questions)
 from workbench.eval_summary import (MIN_QUESTIONS, MIN_UNANSWERABLE, compare_runs, judge_agreement, per_question,
                                     result_rows, summarize)
 from workbench.records import EvalRun
-from workbench.verdicts import DESCRIPTIONS as VERDICT_HELP
+from workbench.verdicts import DESCRIPTIONS as VERDICT_HELP, JUDGE_CHANGES, JUDGE_VERSION
 from workbench.estimates import evaluation_estimate
 from workbench.glossary import TERMS
 from workbench.store import csv_bytes
@@ -299,6 +299,19 @@ if run.status in {CANCELLED, INTERRUPTED, "failed"}:
 if not run.results:
     st.info("This run has no finished question yet.", icon=":material/hourglass_top:")
     stop_page()
+
+if judge_version(run) < JUDGE_VERSION and run.status != RUNNING:
+    with st.container(border=True):
+        changes = "; ".join(JUDGE_CHANGES[v] for v in range(judge_version(run) + 1, JUDGE_VERSION + 1))
+        st.markdown(f":orange[These verdicts come from an earlier version of the fact judge]: version "
+                    f"{judge_version(run)}, and the current one is {JUDGE_VERSION} ({changes}). Re-judge the run "
+                    "before you compare it with newer runs; the answers stay as they were, only their verdicts change.")
+        if st.button("Re-judge this run", icon=":material/gavel:", key=f"rejudge_{run.id}"):
+            try:
+                run = rejudge(ws, run.id)
+                st.toast("Re-judged with the current judge.", icon=":material/check:")
+            except Exception as exc:
+                show_error(exc)
 
 pricing = pricing_for(ws)
 rate_line(st, pricing)

@@ -12,9 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from .config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, GenerationConfig, help_for
 from .errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from .records import EvalRun
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -198,12 +202,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     pick = lambda value, name: getattr(base, name) if value is None else value  # noqa: E731
     config = TrainConfig(method=args.method, rank=args.rank, alpha=args.alpha or 2 * args.rank,
                          epochs=pick(args.epochs, "epochs"), learning_rate=args.lr,
-                         max_length=pick(args.max_length, "max_length"), batch_size=args.batch_size, seed=args.seed,
+                         max_length=pick(args.max_length, "max_length"), batch_size=pick(args.batch_size, "batch_size"),
+                         seed=args.seed,
                          target_modules=args.target_modules, val_fraction=args.val_fraction, overflow=base.overflow,
                          context_passages=pick(args.context_passages, "context_passages") if args.with_context else 0,
                          context_sentences=pick(args.context_sentences, "context_sentences"),
                          distractor_share=pick(args.distractor_share, "distractor_share"),
-                         top_layers=pick(args.top_layers, "top_layers"))
+                         top_layers=pick(args.top_layers, "top_layers"), dropout=pick(args.dropout, "dropout"),
+                         precision=args.precision)
     index = prompts = None
     if args.with_context:
         from .index import open_index
@@ -225,13 +231,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from . import models
     from .eval_runs import evaluate
-    from .eval_summary import accuracy, summarize
-    from .pricing import pricing_for
     from .evaluation import read_testset
     from .index import open_index
     from .progress import TqdmSink
     from .samples import sample_dir
-    from .strategies import LABELS, ComparisonSpec, availability
+    from .strategies import ComparisonSpec, availability
     from .training import get_adapter
 
     path = Path(args.testset) if args.testset else sample_dir() / "eval_set.jsonl"
@@ -256,8 +260,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     run = evaluate(items, spec, workspace=args.workspace, index=index, testset_name=path.name,
                    label=args.label or "", progress=sink)
     sink.close()
-    summary, acc = summarize(run, pricing_for(args.workspace)), accuracy(run)
-    if args.json:
+    return _print_run(run, args.workspace, args.json)
+
+
+def _print_run(run: "EvalRun", workspace: str, as_json: bool) -> int:
+    """An evaluation run's summary per approach, as a table or as JSON."""
+    from .eval_summary import accuracy, summarize
+    from .pricing import pricing_for
+    from .strategies import LABELS
+
+    summary, acc = summarize(run, pricing_for(workspace)), accuracy(run)
+    if as_json:
         print(json.dumps({"run_id": run.id, "status": run.status, "accuracy": acc, "summary": summary},
                          indent=2, default=str))
         return 0
@@ -272,7 +285,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     n = next(iter(summary.values()), {}).get("n_answerable", 0)
     print(f"\ncorrect, partial, wrong, stale, refused: verdicts on the {n} answerable questions (facts found, missing "
           "or contradicted);\ndeclined: share of unanswerable questions the approach declined.")
-    print(f"\nrun {run.id} ({run.status}, {run.done} questions) stored in workspace {args.workspace!r}")
+    print(f"\nrun {run.id} ({run.status}, {run.done} questions) stored in workspace {workspace!r}")
+    return 0
+
+
+def _cmd_rejudge(args: argparse.Namespace) -> int:
+    from .eval_runs import judge_version, list_eval_runs, rejudge
+    from .verdicts import JUDGE_VERSION
+
+    ids = args.run_ids or [r.id for r in list_eval_runs(args.workspace) if judge_version(r) < JUDGE_VERSION]
+    if not ids:
+        print(f"every run in workspace {args.workspace!r} already has judge version {JUDGE_VERSION}'s verdicts")
+        return 0
+    for run_id in ids:
+        run = rejudge(args.workspace, run_id)
+        print(f"run {run_id}: re-judged with judge version {JUDGE_VERSION}")
+        if args.run_ids:
+            _print_run(run, args.workspace, args.json)
     return 0
 
 
@@ -428,6 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print the summary as JSON")
     ev.set_defaults(func=_cmd_evaluate)
 
+    rj = sub.add_parser("rejudge", help="give stored evaluation runs the current judge's verdicts (no model runs)")
+    rj.add_argument("run_ids", nargs="*", help="run ids (default: every run judged by an earlier judge version)")
+    rj.add_argument("--workspace", default="default")
+    rj.add_argument("--json", action="store_true", help="print each named run's summary as JSON")
+    rj.set_defaults(func=_cmd_rejudge)
+
     serve = sub.add_parser("serve", help="serve the local model and a workspace's adapters as an OpenAI-compatible API")
     serve.add_argument("--workspace", default="default", help="whose adapters to serve (by name)")
     serve.add_argument("--model", help=MODEL_HELP)
@@ -451,25 +486,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--method", default=d.method, choices=["auto", "lora", "qlora"], help=help_for(TrainConfig, "method"))
     train.add_argument("--rank", type=int, default=d.rank, help=help_for(TrainConfig, "rank"))
     train.add_argument("--alpha", type=int, help="LoRA alpha (default 2 x rank)")
+    train.add_argument("--dropout", type=float, help=help_for(TrainConfig, "dropout") + f" (default {d.dropout:g}; "
+                                                      f"with --with-context {RAFT_DEFAULTS.dropout:g})")
+    train.add_argument("--precision", default=d.precision, choices=["auto", "bf16", "fp32"],
+                       help=help_for(TrainConfig, "precision"))
     train.add_argument("--epochs", type=float, help=help_for(TrainConfig, "epochs") + f" (default {d.epochs:g}; "
                                                      f"with --with-context {RAFT_DEFAULTS.epochs:g})")
     train.add_argument("--lr", type=float, default=d.learning_rate, help=help_for(TrainConfig, "learning_rate"))
     train.add_argument("--max-length", type=int, help=help_for(TrainConfig, "max_length") + f" (default "
                                                          f"{d.max_length}; with --with-context {RAFT_DEFAULTS.max_length})")
-    train.add_argument("--batch-size", type=int, default=d.batch_size, help=help_for(TrainConfig, "batch_size"))
+    train.add_argument("--batch-size", type=int, help=help_for(TrainConfig, "batch_size") + f" (default {d.batch_size}; "
+                                                        f"with --with-context {RAFT_DEFAULTS.batch_size})")
     train.add_argument("--target-modules", default=d.target_modules, help=help_for(TrainConfig, "target_modules"))
     train.add_argument("--val-fraction", type=float, default=d.val_fraction, help=help_for(TrainConfig, "val_fraction"))
     train.add_argument("--seed", type=int, default=d.seed, help=help_for(TrainConfig, "seed"))
     train.add_argument("--max-steps", type=int, help="stop after this many steps (quick checks)")
-    train.add_argument("--top-layers", type=int, help=help_for(TrainConfig, "top_layers") + " (default all; with "
-                                                       f"--with-context {RAFT_DEFAULTS.top_layers})")
+    train.add_argument("--top-layers", type=int, help=help_for(TrainConfig, "top_layers") + " (default all)")
     train.add_argument("--with-context", action="store_true",
                        help="retrieval-aware: put the passages the workspace's index retrieves in each pair's prompt, "
                             "in the hybrid's format")
     train.add_argument("--preset", choices=["quick", "thorough"],
                        help="with --with-context: the settings to start from; 'quick' (default) fits a workshop, "
-                            "'thorough' (3 whole passages, all layers, 3 epochs, max length 768) learns to read the "
-                            "passages at several times the training time (README, 'Answer quality')")
+                            "'thorough' (3 whole passages, 3 epochs, max length 768) learns to read the passages "
+                            "best, at four times the training time (README, 'Answer quality')")
     train.add_argument("--context-passages", type=int, help=help_for(TrainConfig, "context_passages")
                        + f" (default {RAFT_DEFAULTS.context_passages})")
     train.add_argument("--context-sentences", type=int, help=help_for(TrainConfig, "context_sentences"))

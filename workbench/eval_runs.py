@@ -29,6 +29,7 @@ from .records import Answer, EvalResult, EvalRun
 from .store import atomic_write_json
 from .scoring import TestsetNames, judge_names, score_answer
 from .strategies import ComparisonSpec, run_comparison
+from .verdicts import JUDGE_VERSION
 
 log = logging.getLogger("workbench.eval")
 
@@ -134,7 +135,7 @@ def evaluate(
             "index_fingerprint": index.fingerprint() if index is not None else None,
             "index_documents": len(index.documents()) if index is not None else 0,
             "format_check": {"kind": check.kind, "pattern": check.pattern, "lines": list(check.lines)},
-            "judge": judge.model_id if judge is not None else None,
+            "judge": judge.model_id if judge is not None else None, "judge_version": JUDGE_VERSION,
             "background_names": sorted(names.background)},
         leakage=leakage([i.question for i in items], [p["question"] for p in pairs], embed) if pairs else [])
     with _active_lock:
@@ -170,7 +171,8 @@ def evaluate(
                              for c in answer.citations]
                 run.results.append(EvalResult(
                     **{f.name: getattr(answer, f.name) for f in fields(Answer)} | {"citations": citations},
-                    item_id=item.id, reference=reference, source=item.source, answerable=item.answerable,
+                    item_id=item.id, reference=reference, old_reference=old_reference, source=item.source,
+                    answerable=item.answerable,
                     metrics=metrics, provenance=provenance(answer.text, chunks, pairs, pair_vectors, embed),
                     judge=verdict))
             run.done = n
@@ -245,6 +247,51 @@ def delete_eval_run(workspace: str, run_id: str) -> None:
 
 
 # -- the knowledge-update experiment ---------------------------------------------------------------------
+def judge_version(run: EvalRun) -> int:
+    """The version of the fact judge that gave a run's verdicts (1: runs from before versions were stored)."""
+    return int(run.config.get("judge_version") or 1)
+
+
+def rejudge(workspace: str, run_id: str) -> EvalRun:
+    """Give a stored run's answers the current judge's verdicts (nothing is generated again; F1,
+    similarity, grounding and the LLM judge's verdicts stay as they were), and save it.
+
+    The test set's names come from the run (its background names, and the references' names as the
+    known ones). Raises DataError for a run made after a document update before the old answers were
+    stored with it: without them a stale answer cannot be told from a wrong one."""
+    from .facts import known_names
+    from .verdicts import UNSCORED
+    from .verdicts import judge as fact_judge
+    from .eval_summary import CORRECT_SIMILARITY
+
+    with _active_lock:
+        if run_id in _active:
+            raise DataError(f"Run {run_id} is still running; re-judge it when it has finished.")
+    run = get_eval_run(workspace, run_id)
+    if run.testset.get("reference") == "updated_reference" and "judge_version" not in run.config:
+        raise DataError("This run was scored against updated references before the old ones were stored with it, "
+                        "so stale answers cannot be told from wrong ones.",
+                        fix="Run the knowledge-update experiment again; its runs can be re-judged.")
+    background = frozenset(run.config.get("background_names") or [])
+    known = known_names([r.reference for r in run.results] + [r.old_reference or "" for r in run.results])
+    for r in run.results:
+        v = fact_judge(r.text, r.reference, question=r.question, answerable=r.answerable,
+                       old_reference=r.old_reference, background=background, known=known)
+        similarity = r.metrics.get("similarity")
+        r.metrics.pop("fallback_correct", None)
+        if v.verdict == UNSCORED:
+            similar = similarity is not None and similarity >= CORRECT_SIMILARITY
+            v.reason += (f" Fallback: similarity {similarity:.2f} {'≥' if similar else '<'} {CORRECT_SIMILARITY} to "
+                         "the reference." if similarity is not None else " No similarity available either.")
+            r.metrics["fallback_correct"] = similar
+        r.metrics["verdict"], r.metrics["verdict_detail"] = v.verdict, v.to_dict()
+    run.config = run.config | {"judge_version": JUDGE_VERSION, "rejudged_at": time.time()}
+    if run.experiment:
+        run.experiment = run.experiment | {"after_accuracy": accuracy(run), "after_verdicts": verdict_counts(run)}
+    atomic_write_json(_path(workspace, run.id), run.to_dict())
+    return run
+
+
 def update_questions(items: list[TestItem], document: str) -> list[TestItem]:
     """Test questions about ``document`` whose right answer changes with its update."""
     return [i for i in items if i.source == document and i.updated_reference]

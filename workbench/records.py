@@ -264,6 +264,8 @@ class Adapter:
     final_val_loss: float | None = None
     device: str | None = None
     """``cpu`` or ``cuda``."""
+    precision: str | None = None
+    """``bf16`` (mixed precision) or ``fp32``: how the training steps computed."""
     config: dict[str, Any] = field(default_factory=dict)
     """The TrainConfig, as a dict."""
     system_prompt: str | None = None
@@ -294,6 +296,8 @@ class Adapter:
                    pairs=number("pairs"), train_pairs=number("train_pairs"),
                    final_train_loss=number("final_train_loss"), final_val_loss=number("final_val_loss"),
                    device=meta.get("device"), config=dict(meta.get("config") or {}), system_prompt=system,
+                   # stored since precision became a setting; before it, CUDA trained in bf16 and CPUs in fp32
+                   precision=meta.get("precision") or {"cuda": "bf16", "cpu": "fp32"}.get(meta.get("device") or ""),
                    retrieval_aware=meta.get("retrieval_aware") or None, history=list(meta.get("history") or []),
                    meta=dict(meta))
 
@@ -322,6 +326,8 @@ class EvalResult(Answer):
     """The test question's id."""
     reference: str = ""
     """The expected answer it was scored against (the updated one after a document update)."""
+    old_reference: str | None = None
+    """After a document update: the answer before it (an answer that still gives it is stale)."""
     source: str | None = None
     """The document the test question is about, if the test set says."""
     answerable: bool = True
@@ -337,6 +343,7 @@ class EvalResult(Answer):
     def from_dict(cls, data: dict[str, Any]) -> "EvalResult":
         base = super().from_dict(data)
         return replace(base, item_id=str(data.get("item_id") or ""), reference=data.get("reference") or "",
+                       old_reference=data.get("old_reference") or None,
                        source=data.get("source"), answerable=bool(data.get("answerable", True)),
                        metrics=dict(data.get("metrics") or {}), provenance=data.get("provenance"),
                        judge=data.get("judge") or None)

@@ -111,7 +111,7 @@ class Verdict:
         return asdict(self)
 
 
-def _present(fact: Fact, answer_facts: list[Fact], answer_lower: str) -> Fact | None:
+def _present(fact: Fact, answer_facts: list[Fact], answer_lower: str, answer: str = "") -> Fact | None:
     for f in answer_facts:
         if f.key == fact.key and (f.kind == fact.kind or {f.kind, fact.kind} <= {"count", "year"}):
             return f
@@ -124,7 +124,7 @@ def _present(fact: Fact, answer_facts: list[Fact], answer_lower: str) -> Fact | 
         if fact.kind == "count" and f.kind == "quantity" and f.key.split("|")[0] == fact.key:
             return f
     if fact.kind == "name":
-        return fact if _name_found(fact.key, answer_lower) else None
+        return fact if _name_found(fact.key, answer_lower, answer) else None
     if fact.kind in {"count", "year"} and re.search(rf"(?<![\d.,]){re.escape(fact.text.strip())}(?![\d])",
                                                    answer_lower):
         return fact  # a number inside a product name ("FlowMate 8")
@@ -137,14 +137,15 @@ def _same_date(a: str, b: str) -> bool:
     return rest_a == rest_b and (ya == yb or "*" in (ya, yb))
 
 
-def _name_found(name: str, answer_lower: str) -> bool:
+def _name_found(name: str, answer_lower: str, answer: str = "") -> bool:
+    if len(name) < 5:  # a short name or code as a word of its own: "EC" is not in "because"
+        return bool(re.search(rf"\b{re.escape(name)}(?:s|es|['’]s)?\b", answer_lower))
     if name in answer_lower:
         return True
     words = name.split()
-    if len(words) >= 2 and re.search(rf"\b{re.escape(''.join(w[0] for w in words))}\b", answer_lower):
-        return True  # "EU" for "European Union"
-    if len(name) < 5:
-        return bool(re.search(rf"\b{re.escape(name)}", answer_lower))
+    initials = "".join(w[0] for w in words).upper()
+    if len(words) >= 2 and re.search(rf"\b{initials}\b", answer):
+        return True  # "EU" for "European Union", written in capitals
     from rapidfuzz import fuzz
 
     return fuzz.partial_ratio(name, answer_lower) >= 88
@@ -187,7 +188,7 @@ def judge(answer: str, reference: str, *, question: str = "", answerable: bool =
     checks: list[FactCheck] = []
     found = contradicted = 0
     for fact in keys:
-        hit = _present(fact, answer_facts, lower)
+        hit = _present(fact, answer_facts, lower, core)
         noun = nouns.get(fact.key) if fact.kind == "count" else None
         if hit is not None and noun and hit.kind in {"count", "year"} and not _counts_with(fact.text, noun, lower):
             checks.append(FactCheck(f"{fact.text} {noun}", fact.kind, "missing"))  # "in steps of 100" for "100 Seeds"
