@@ -93,7 +93,7 @@ def test_finetune_lists_a_stored_adapter_with_its_metadata_and_loss_chart():
 
 
 def test_retrieval_aware_training_fills_in_its_preset():
-    from workbench.raft import RAFT_DEFAULTS, RAFT_THOROUGH
+    from workbench.raft import RAFT_DEFAULTS, RAFT_PRESETS, RAFT_THOROUGH
 
     at = _app().run()
     at.switch_page("views/finetune.py").run()
@@ -107,7 +107,8 @@ def test_retrieval_aware_training_fills_in_its_preset():
     assert not at.exception and not at.error
     assert number("Passages per pair").value == 3 and number("Layers adapted (top N; 0: all)").value == 0
     assert number("Epochs").value == RAFT_THOROUGH.epochs and number("Max length (tokens)").value == 768
-    assert any("12 of the 42" in c.value for c in at.caption)
+    assert number("LoRA dropout").value == RAFT_THOROUGH.dropout == 0.0
+    assert any(RAFT_PRESETS["thorough"].measured in c.value for c in at.caption)
 
 
 def _compare(at, question, *, blind=False, cache=False):

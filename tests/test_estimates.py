@@ -20,7 +20,7 @@ def _adapter(name, **meta):
 def test_training_estimate_scales_the_measured_speed(workbench_home):
     assert training_estimate("e", 80, 100, TrainConfig()) is None  # nothing measured: no guess
     # 20 steps of 4 pairs of median 100 tokens took 80 s: 10 ms per token.
-    _adapter("plain", steps=20, wall_s=80.0, length_stats={"median": 100}, config={"batch_size": 4, "top_layers": 0})
+    _adapter("plain", steps=20, wall_s=80.0, length_stats={"median": 100}, config={"batch_size": 4, "top_layers": 0}, device="cpu")
     est = training_estimate("e", 80, 100, TrainConfig(epochs=3, batch_size=4, val_fraction=0.1))
     # 72 training pairs -> 18 steps per epoch x 3 epochs x 4 pairs x 100 tokens x 10 ms
     assert est.seconds == pytest.approx(54 * 4 * 100 * 0.01)
@@ -29,6 +29,10 @@ def test_training_estimate_scales_the_measured_speed(workbench_home):
     assert training_estimate("e", 80, 100, TrainConfig(context_passages=3, top_layers=8)) is None
     assert training_estimate("e", 80, 100, TrainConfig(), "local:smollm2-135m").basis == est.basis
     assert training_estimate("e", 80, 100, TrainConfig(), "local:gemma3-270m") is None
+    # nor from one trained in another precision, or with LoRA dropout on where it is off (42% of a bf16 step)
+    assert training_estimate("e", 80, 100, TrainConfig(), precision="fp32").basis == est.basis  # stored: CPU, fp32
+    assert training_estimate("e", 80, 100, TrainConfig(), precision="bf16") is None
+    assert training_estimate("e", 80, 100, TrainConfig(dropout=0.0)) is None
 
 
 def test_evaluation_estimate_uses_the_last_runs_wall_time(workbench_home):

@@ -4,6 +4,7 @@ the result is a standard PEFT folder, cancel leaves nothing behind, QLoRA works 
 import hashlib
 import json
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -13,6 +14,7 @@ from workbench.config import TrainConfig
 from workbench.errors import CancelledError, ConfigError, DataError, WorkbenchError
 from workbench.pairs import read_pairs
 from workbench.progress import ListSink
+from workbench.runtime import training_precision
 from workbench.training import (
     ADAPTER_META, adapters_dir, before_after, delete_adapter, list_adapters, model_source, rename_adapter,
     resolve_method, train_adapter, zip_adapter,
@@ -46,6 +48,7 @@ def test_training_changes_lora_weights_only(workbench_home):
     assert lora_b and all(float(t.abs().sum()) > 0 for t in lora_b)  # B starts at zero: training moved it
     assert meta["steps"] == 3 and meta["method"] == "lora" and meta["data_hash"] and meta["pairs"] == 20
     assert meta["config"]["rank"] == 4 and meta["base_model"] == "local:smollm2-135m"
+    assert trained.precision == training_precision("auto", cuda=False)[0] == meta["precision"]
     assert [e for e in sink.events if e.stage == "train" and "train_loss" in e.metrics]
     assert (folder / ADAPTER_META).exists() and (folder / "adapter_config.json").exists()
 
@@ -102,7 +105,18 @@ def test_qlora_on_cuda(workbench_home):
     assert meta["method"] == "qlora" and meta["device"] == "cuda"
 
 
-def test_method_auto_and_bad_settings(workbench_home):
+def test_method_auto_and_bad_settings(workbench_home, monkeypatch):
+    from workbench import runtime
+
+    assert training_precision("auto", cuda=True)[0] == "bf16" and training_precision("fp32", cuda=True)[0] == "fp32"
+    monkeypatch.setattr(runtime, "cpu_bf16_units", lambda: False)
+    assert training_precision("auto", cuda=False) == ("fp32", "This CPU has no bf16 matrix units: fp32.")
+    monkeypatch.setattr(runtime, "cpu_bf16_units", lambda: True)
+    assert training_precision("auto", cuda=False)[0] == "bf16"
+    meta = train_adapter(PAIRS[:12], replace(QUICK, precision="fp32"), workspace="t", name="fp32", max_steps=1).meta
+    assert meta["precision"] == "fp32" and meta["precision_reason"] == "fp32 chosen in the settings."
+    with pytest.raises(ConfigError, match="Expected precision 'auto', 'bf16' or 'fp32', got 'fp16'"):
+        TrainConfig(precision="fp16")
     assert resolve_method(TrainConfig(), cuda=False)[0] == "lora"
     assert resolve_method(TrainConfig(), cuda=True)[0] == "qlora"
     with pytest.raises(DataError, match="within max_length=32 tokens"):
@@ -155,7 +169,22 @@ def test_length_report_before_training(workbench_home):
     report = length_report(PAIRS, TrainConfig(max_length=64, val_fraction=0.1))
     assert report["train_pairs"] == 72 and report["val_pairs"] == 8
     assert report["min"] <= report["median"] <= report["max"] and report["over_max"] > 0
-    assert length_report(PAIRS, TrainConfig())["over_max"] == 0
+    assert length_report(PAIRS, TrainConfig())["over_max"] == 0 and not report["with_passages"]
+
+
+def test_length_report_counts_the_passages_retrieval_aware_training_adds(workbench_home):
+    from workbench import samples
+    from workbench.documents import parse_uploads
+    from workbench.index import close_all, open_index
+    from workbench.training import length_report
+
+    close_all()
+    index = open_index("t")
+    index.add_documents(parse_uploads([d for d in samples.sample_documents() if d[0] == "returns-policy.md"])[0])
+    bare = length_report(PAIRS[:20], TrainConfig(max_length=768))
+    shown = length_report(PAIRS[:20], TrainConfig(max_length=768, context_passages=2), index=index)
+    assert shown["with_passages"] and shown["median"] > bare["median"] + 100  # two passages of up to 256 tokens
+    close_all()
 
 
 def test_epoch_scores_are_recorded_for_the_training_curve(workbench_home):

@@ -17,6 +17,7 @@ from workbench.index import open_index
 from workbench.prompts import load_prompts
 from workbench.estimates import training_estimate
 from workbench.raft import RAFT_PRESETS
+from workbench.runtime import training_precision
 from workbench.formats import DEFAULT_PATTERN, FormatCheck
 from workbench.jobs import ACTIVE, CANCELLED, DONE, get_runner, job_history
 from workbench.pairs import csv_columns, guess_csv_mapping, read_pairs
@@ -98,11 +99,19 @@ if report is not None:
             help="The validated pairs in OpenAI's chat fine-tuning format. A model fine-tuned there (ft:...) can be "
                  "used here as openai:ft:... for the fine-tuned approach.")
         try:
-            lengths = length_report(pairs, TrainConfig(max_length=int(st.session_state.get("ft_max_length", 256)),
-                                                       val_fraction=float(st.session_state.get("ft_val", 0.1))),
-                                    base_model=base_model or DEFAULT_GENERATOR)
+            ss = st.session_state
+            shown_passages = int(ss.get("ft_passages", 1)) if ss.get("ft_with_context") else 0
+            lengths = length_report(pairs, TrainConfig(max_length=int(ss.get("ft_max_length", 256)),
+                                                       val_fraction=float(ss.get("ft_val", 0.1)),
+                                                       context_passages=shown_passages,
+                                                       context_sentences=int(ss.get("ft_sentences", 0)),
+                                                       distractor_share=float(ss.get("ft_distractors", 0.05))),
+                                    base_model=base_model or DEFAULT_GENERATOR, index=open_index(ws),
+                                    prompts=load_prompts(ws))
+            shown_as = (f"with {shown_passages} retrieved passage(s) each, as retrieval-aware training shows them"
+                        if lengths["with_passages"] else "prompt + answer")
             st.caption(
-                f"Tokens per pair (prompt + answer): min {lengths['min']}, median {lengths['median']:.0f}, "
+                f"Tokens per pair ({shown_as}): min {lengths['min']}, median {lengths['median']:.0f}, "
                 f"95th percentile {lengths['p95']}, max {lengths['max']}, against a max length of "
                 f"{lengths['max_length']}. Split (seeded): {lengths['train_pairs']} for training, "
                 f"{lengths['val_pairs']} held out for validation."
@@ -142,11 +151,12 @@ def fill_from_preset() -> None:
     preset = RAFT_PRESETS[st.session_state.get("ft_raft_preset") or "quick"].config
     base = preset if st.session_state.get("ft_with_context") else d
     st.session_state.update(ft_epochs=float(base.epochs), ft_max_length=int(base.max_length),
+                            ft_dropout=float(base.dropout), ft_batch=int(base.batch_size),
                             ft_passages=int(max(1, preset.context_passages)), ft_sentences=int(preset.context_sentences),
                             ft_distractors=float(preset.distractor_share), ft_top_layers=int(preset.top_layers))
 
 
-if "ft_epochs" not in st.session_state:
+if "ft_epochs" not in st.session_state or "ft_batch" not in st.session_state:
     fill_from_preset()
 # Outside the form, so the retrieval-aware settings below open and close with it.
 with_context = st.toggle(
@@ -168,11 +178,11 @@ with st.form("train_settings", enter_to_submit=False):
     epochs = c2.number_input("Epochs", 0.5, 20.0, step=0.5, key="ft_epochs", help=help_for(TrainConfig, "epochs"))
     lr = c3.number_input("Learning rate", 1e-5, 1e-2, d.learning_rate, format="%.5f",
                          help=help_for(TrainConfig, "learning_rate"))
-    batch = c4.number_input("Batch size", 1, 32, d.batch_size, help=help_for(TrainConfig, "batch_size"))
+    batch = c4.number_input("Batch size", 1, 32, key="ft_batch", help=help_for(TrainConfig, "batch_size"))
     c5, c6, c7, c8 = st.columns(4)
     rank = c5.number_input("LoRA rank", 1, 128, d.rank, help=help_for(TrainConfig, "rank"))
     alpha = c6.number_input("LoRA alpha", 1, 512, d.alpha, help=help_for(TrainConfig, "alpha"))
-    dropout = c7.number_input("LoRA dropout", 0.0, 0.5, d.dropout, 0.01, help=help_for(TrainConfig, "dropout"))
+    dropout = c7.number_input("LoRA dropout", 0.0, 0.5, step=0.01, key="ft_dropout", help=help_for(TrainConfig, "dropout"))
     max_length = c8.number_input("Max length (tokens)", 32, 2048, step=32, key="ft_max_length",
                                  help=help_for(TrainConfig, "max_length"))
     c9, c10, c11, c12 = st.columns(4)
@@ -181,6 +191,7 @@ with st.form("train_settings", enter_to_submit=False):
                                     help=help_for(TrainConfig, "val_fraction"))
     overflow = c11.selectbox("Pairs over max length", ["truncate", "drop"], help=help_for(TrainConfig, "overflow"))
     seed = c12.number_input("Seed", 0, 10_000, d.seed, help=help_for(TrainConfig, "seed"))
+    precision = c9.selectbox("Precision", ["auto", "bf16", "fp32"], help=help_for(TrainConfig, "precision"))
     st.markdown("**Retrieval-aware training** (for the hybrid): " + ("on, with these settings" if with_context else
                 "off (switch it on above the form to set it up)"))
     r2, r3, r4, r5 = st.columns(4)
@@ -202,14 +213,18 @@ with st.form("train_settings", enter_to_submit=False):
              "evaluation run). Costs about 5 s per question per epoch on a laptop CPU.")
     start = st.form_submit_button("Start training", icon=":material/model_training:", type="primary",
                                   disabled=pairs is None or base_model is None)
-st.caption(f"With 'auto': {resolve_method(TrainConfig(), cuda)[1]}")
+st.caption(f"With 'auto': {resolve_method(TrainConfig(), cuda)[1]} {training_precision('auto', cuda)[1]}")
 if pairs is not None and base_model:
     try:
         planned = TrainConfig(epochs=float(epochs), batch_size=int(batch), max_length=int(max_length),
                               val_fraction=float(val_fraction), top_layers=int(top_layers) if with_context else 0,
-                              context_passages=int(passages) if with_context else 0)
-        median = length_report(pairs, planned, base_model=base_model)["median"]
-        estimate = training_estimate(ws, len(pairs), median, planned, base_model)
+                              context_passages=int(passages) if with_context else 0,
+                              context_sentences=int(sentences), distractor_share=float(distractors),
+                              dropout=float(dropout))
+        median = length_report(pairs, planned, base_model=base_model, index=train_index,
+                               prompts=load_prompts(ws))["median"]
+        estimate = training_estimate(ws, len(pairs), median, planned, base_model,
+                                     training_precision(precision, cuda)[0])
         st.caption(f"Estimated training time: {estimate.text()}." if estimate else
                    "No adapter has been trained this way in this workspace yet, so there is no measured speed to "
                    "estimate from: the progress shows the time left once training starts."
@@ -219,7 +234,7 @@ if pairs is not None and base_model:
 
 if start and pairs is not None and base_model:
     try:
-        config = TrainConfig(method=method, rank=int(rank), alpha=int(alpha), dropout=float(dropout),
+        config = TrainConfig(method=method, rank=int(rank), alpha=int(alpha), dropout=float(dropout), precision=precision,
                              target_modules=targets, epochs=float(epochs), learning_rate=float(lr),
                              max_length=int(max_length), batch_size=int(batch), seed=int(seed),
                              val_fraction=float(val_fraction), overflow=overflow,
@@ -295,7 +310,7 @@ else:
                        if a.retrieval_aware else "bare questions"),
         "Pairs": a.train_pairs, "Epochs": a.config.get("epochs"), "Steps": a.steps,
         "Rank": a.config.get("rank"), "Train time (s)": a.wall_s, "Final train loss": a.final_train_loss,
-        "Final val loss": a.final_val_loss, "Device": a.device,
+        "Final val loss": a.final_val_loss, "Device": a.device, "Precision": a.precision,
         "Created": datetime.fromtimestamp(a.created_at),
     } for a in adapters]), hide_index=True, width="stretch",
         column_config={"Created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),

@@ -135,18 +135,25 @@ class TrainConfig:
     method: str = _help("'auto' (QLoRA on CUDA, LoRA on CPU), 'lora' or 'qlora' (4-bit nf4 base).", "auto")
     rank: int = _help("LoRA rank r: capacity of the adapter.", 16)
     alpha: int = _help("LoRA alpha: scale of the adapter's update (often 2 x rank).", 32)
-    dropout: float = _help("Dropout on the LoRA layers.", 0.05)
+    dropout: float = _help(
+        "Dropout on the LoRA layers. Each layer draws a random mask every step, which is slow on a CPU: on 2 cores "
+        "it was 42% of a bf16 step and 26% of an fp32 one (0 skips it).", 0.05)
     target_modules: str = _help(
         "Layers that get adapters: 'all-linear', or a comma list such as 'q_proj,v_proj'.", "all-linear"
     )
     epochs: float = _help("Passes over the training pairs.", 3.0)
     learning_rate: float = _help("Peak learning rate (linear decay).", 1e-3)
     max_length: int = _help("Longest pair in tokens (prompt + answer); longer pairs are truncated or dropped.", 256)
-    batch_size: int = _help("Pairs per optimisation step; each batch is padded only to its longest pair.", 4)
+    batch_size: int = _help(
+        "Pairs per optimisation step; each batch is padded only to its longest pair. On 2 CPU cores the same 2 "
+        "epochs of retrieval-aware training took 153 s in batches of 2, 237 s in batches of 4 and 264 s one by one.", 4)
     seed: int = _help("Seed for the split, the shuffling and the adapter's initial weights.", 0)
     val_fraction: float = _help("Share of pairs held out for validation loss and the before/after check.", 0.1)
     overflow: str = _help("Pairs longer than max_length: 'truncate' or 'drop'.", "truncate")
     gradient_checkpointing: bool = _help("Trade speed for memory (useful on small GPUs; slower).", False)
+    precision: str = _help(
+        "'auto' (bf16 mixed precision on a CUDA GPU or on a CPU with bf16 matrix units (Intel AMX), else fp32), "
+        "'bf16' or 'fp32'. The adapter's own weights stay fp32 either way.", "auto")
     top_layers: int = _help(
         "Adapt only the top N transformer layers (0: all). Backpropagation then stops at the lowest adapted "
         "layer, so each step is faster; the adapter is smaller.", 0)
@@ -189,6 +196,8 @@ class TrainConfig:
             raise ConfigError(f"Expected context_sentences between 0 and 20, got {self.context_sentences}.")
         if not 0.0 <= self.distractor_share <= 0.5:
             raise ConfigError(f"Expected distractor_share between 0 and 0.5, got {self.distractor_share}.")
+        if self.precision not in {"auto", "bf16", "fp32"}:
+            raise ConfigError(f"Expected precision 'auto', 'bf16' or 'fp32', got {self.precision!r}.")
         if self.overflow not in {"truncate", "drop"}:
             raise ConfigError(f"Expected overflow 'truncate' or 'drop', got {self.overflow!r}.")
 

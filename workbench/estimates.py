@@ -25,10 +25,11 @@ def _duration(seconds: float) -> str:
 
 
 def training_estimate(workspace: str, pairs: int, median_tokens: float, config: Any,
-                      base_model: str | None = None) -> Estimate | None:
-    """Seconds to train ``pairs`` pairs of about ``median_tokens`` tokens with ``config``, from the
-    workspace's newest adapter trained the same way (retrieval-aware or not, same layer choice, and on
-    ``base_model`` when given: another model trains at another speed)."""
+                      base_model: str | None = None, precision: str | None = None) -> Estimate | None:
+    """Seconds to train ``pairs`` pairs of about ``median_tokens`` tokens (for retrieval-aware training:
+    with their passages) with ``config``, from the workspace's newest adapter trained the same way
+    (retrieval-aware or not, same layer choice, LoRA dropout on or off, on ``base_model`` and in
+    ``precision`` when given: each changes the speed)."""
     from .training import list_adapters
 
     raft = bool(getattr(config, "context_passages", 0))
@@ -42,9 +43,11 @@ def training_estimate(workspace: str, pairs: int, median_tokens: float, config: 
             continue
         if base_model is not None and adapter.base_model != base_model:
             continue
+        if precision is not None and adapter.precision != precision:
+            continue
+        if bool(cfg.get("dropout", 0.05)) != bool(getattr(config, "dropout", 0.05)):
+            continue
         per_token = wall / (steps * cfg["batch_size"] * stats["median"])
-        if raft:  # the pairs given have no passages yet: take the prompt length that run measured with them
-            median_tokens = stats["median"]
         train_pairs = max(1, round(pairs * (1 - config.val_fraction)))
         new_steps = math.ceil(train_pairs / config.batch_size) * config.epochs
         seconds = per_token * new_steps * config.batch_size * median_tokens

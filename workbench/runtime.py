@@ -53,6 +53,27 @@ def has_mps() -> bool:
     return bool(mps is not None and mps.is_available())
 
 
+def cpu_bf16_units() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (Intel AMX). On the 2-core reference machine
+    (2026-12-03) a LoRA step of the 135M model on 4 x 600 tokens took 10.5 s in bf16 mixed precision
+    against 15.6 s in fp32 (both without LoRA dropout)."""
+    import torch
+
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe is not None and probe())
+
+
+def training_precision(choice: str, cuda: bool) -> tuple[str, str]:
+    """(``bf16`` or ``fp32``, why) for a training run; ``choice`` is ``auto``, ``bf16`` or ``fp32``."""
+    if choice != "auto":
+        return choice, f"{choice} chosen in the settings."
+    if cuda:
+        return "bf16", "A CUDA GPU computes in bf16."
+    if cpu_bf16_units():
+        return "bf16", "This CPU has bf16 matrix units (AMX): bf16 mixed precision, the adapter's weights in fp32."
+    return "fp32", "This CPU has no bf16 matrix units: fp32."
+
+
 def inference_dtype(device: str):
     """The dtype used for generation on ``device``."""
     import torch

@@ -249,7 +249,7 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
 
     from .generation.local import load_tokenizer
 
-    from .runtime import configure_threads
+    from .runtime import configure_threads, training_precision
 
     configure_threads()
     name = validate_adapter_name(name or time.strftime("adapter-%Y%m%d-%H%M%S"))
@@ -258,7 +258,8 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
         raise ConfigError(f"An adapter named {name!r} already exists in workspace {workspace!r}; choose another name.")
     cuda = torch.cuda.is_available()
     method, reason = resolve_method(config, cuda)
-    progress(ProgressEvent("prepare", 0, 3, f"Preparing ({method}): {reason}"))
+    precision, precision_reason = training_precision(config.precision, cuda)
+    progress(ProgressEvent("prepare", 0, 3, f"Preparing ({method}, {precision}): {reason} {precision_reason}"))
 
     source = model_source(base_model)
     tokenizer = load_tokenizer(source)
@@ -311,7 +312,7 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
         max_steps=max_steps or -1, learning_rate=config.learning_rate, lr_scheduler_type="linear",
         warmup_steps=0, logging_steps=1, eval_strategy="epoch" if val_enc and not max_steps else "no",
         save_strategy="no", report_to=[], seed=config.seed, data_seed=config.seed, use_cpu=not cuda,
-        bf16=cuda, dataloader_num_workers=0, remove_unused_columns=False, train_sampling_strategy="group_by_length",
+        bf16=precision == "bf16", dataloader_num_workers=0, remove_unused_columns=False, train_sampling_strategy="group_by_length",
         disable_tqdm=True, gradient_checkpointing=False,
     )
     to_ds = lambda enc: [{"input_ids": e.input_ids, "labels": e.labels} for e in enc]  # noqa: E731 - a list is a dataset
@@ -339,7 +340,7 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
         meta = {
             "name": name, "base_model": base_model, "base_source": str(source), "base_hub_id": hub,
             "base_origin": _base_origin(base_model, source), "method": method,
-            "method_reason": reason, "config": config.to_dict(), "data_hash": pairs_hash(pairs),
+            "method_reason": reason, "precision": precision, "precision_reason": precision_reason, "config": config.to_dict(), "data_hash": pairs_hash(pairs),
             "pairs": len(pairs), "train_pairs": len(train_enc), "val_pairs": len(val_enc),
             "length_stats": stats, "device": "cuda" if cuda else "cpu",
             "device_name": torch.cuda.get_device_name(0) if cuda else f"cpu ({torch.get_num_threads()} threads)",
@@ -548,16 +549,33 @@ def before_after(workspace: str, adapter: str, check: Any = None, n: int = 5,
 
 
 _tokenizers: dict[str, Any] = {}
+_with_passages: dict[tuple[Any, ...], list[Pair]] = {}  # pairs with their retrieved passages, per settings
 
 
-def length_report(pairs: list[Pair], config: TrainConfig, base_model: str = DEFAULT_GENERATOR) -> dict[str, Any]:
+def length_report(pairs: list[Pair], config: TrainConfig, base_model: str = DEFAULT_GENERATOR, *,
+                  index: Any = None, prompts: Any = None) -> dict[str, Any]:
     """Token lengths of the pairs (prompt + answer, chat template included) against ``config.max_length``,
-    and the sizes of the seeded train/validation split; no model weights are loaded."""
+    and the sizes of the seeded train/validation split; no model weights are loaded.
+
+    With ``config.context_passages`` and an ``index``: the pairs as retrieval-aware training shows them,
+    with their retrieved passages (``with_passages`` is then True), since those set the training time."""
     from .generation.local import load_tokenizer
 
     source = model_source(base_model)
     if source not in _tokenizers:
         _tokenizers[source] = load_tokenizer(source)
-    encoded, stats = encode_pairs(_tokenizers[source], pairs, config)
+    shown = pairs
+    if config.context_passages and index is not None and index.documents():
+        from .raft import with_retrieved_context
+
+        key = (pairs_hash(pairs), config.context_passages, config.context_sentences, config.distractor_share,
+               config.seed, index.fingerprint(), repr(prompts))
+        if key not in _with_passages:
+            if len(_with_passages) >= 8:
+                _with_passages.clear()
+            _with_passages[key] = with_retrieved_context(pairs, index, config, prompts)[0]
+        shown = _with_passages[key]
+    encoded, stats = encode_pairs(_tokenizers[source], shown, config)
     train, val = split_pairs(pairs, config.val_fraction, config.seed)
+    stats = stats | {"with_passages": shown is not pairs}
     return stats | {"train_pairs": len(train), "val_pairs": len(val), "kept": len(encoded)}
