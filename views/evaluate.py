@@ -308,10 +308,15 @@ if judge_version(run) < JUDGE_VERSION and run.status != RUNNING:
                     "before you compare it with newer runs; the answers stay as they were, only their verdicts change.")
         if st.button("Re-judge this run", icon=":material/gavel:", key=f"rejudge_{run.id}"):
             try:
-                run = rejudge(ws, run.id)
-                st.toast("Re-judged with the current judge.", icon=":material/check:")
+                rejudge(ws, run.id)
+                st.session_state["eval_run"] = run.id
+                st.session_state["rejudged"] = run.id
+                st.rerun()
             except Exception as exc:
                 show_error(exc)
+if st.session_state.get("rejudged") == run.id:
+    st.success(f"Re-judged with version {JUDGE_VERSION} of the fact judge: the verdicts below are the current "
+               "judge's, for the answers as they were generated.", icon=":material/gavel:")
 
 pricing = pricing_for(ws)
 rate_line(st, pricing)

@@ -39,7 +39,8 @@ from .facts import Fact, answer_text, extract_facts, polarity, words_to_digits
 #: counts, figures in parentheses as asides, the right figure among three guesses wrong, initials for names.
 JUDGE_VERSION = 2
 JUDGE_CHANGES = {2: "amounts are checked with their period and counts with what they count; a figure in parentheses "
-                    "is an aside; the right figure among three or more guesses of its kind is wrong"}
+                    "is an aside; the right figure among three or more guesses of its kind is wrong; short names "
+                    "and initials are matched as whole words"}
 
 CORRECT, PARTIAL, WRONG, STALE, REFUSED, UNSCORED = "correct", "partial", "wrong", "stale", "refused", "unscored"
 VERDICTS = (CORRECT, PARTIAL, WRONG, STALE, REFUSED, UNSCORED)
