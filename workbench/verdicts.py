@@ -145,7 +145,7 @@ def _name_found(name: str, answer_lower: str, answer: str = "") -> bool:
         return True
     words = name.split()
     initials = "".join(w[0] for w in words).upper()
-    if len(words) >= 2 and re.search(rf"\b{initials}\b", answer):
+    if len(words) >= 2 and re.search(rf"\b{re.escape(initials)}\b", answer):
         return True  # "EU" for "European Union", written in capitals
     from rapidfuzz import fuzz
 
