@@ -312,7 +312,8 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
         max_steps=max_steps or -1, learning_rate=config.learning_rate, lr_scheduler_type="linear",
         warmup_steps=0, logging_steps=1, eval_strategy="epoch" if val_enc and not max_steps else "no",
         save_strategy="no", report_to=[], seed=config.seed, data_seed=config.seed, use_cpu=not cuda,
-        bf16=precision == "bf16", dataloader_num_workers=0, remove_unused_columns=False, train_sampling_strategy="group_by_length",
+        bf16=precision == "bf16", dataloader_num_workers=0, remove_unused_columns=False,
+        train_sampling_strategy="group_by_length",
         disable_tqdm=True, gradient_checkpointing=False,
     )
     to_ds = lambda enc: [{"input_ids": e.input_ids, "labels": e.labels} for e in enc]  # noqa: E731 - a list is a dataset
@@ -340,7 +341,8 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
         meta = {
             "name": name, "base_model": base_model, "base_source": str(source), "base_hub_id": hub,
             "base_origin": _base_origin(base_model, source), "method": method,
-            "method_reason": reason, "precision": precision, "precision_reason": precision_reason, "config": config.to_dict(), "data_hash": pairs_hash(pairs),
+            "method_reason": reason, "precision": precision, "precision_reason": precision_reason,
+            "config": config.to_dict(), "data_hash": pairs_hash(pairs),
             "pairs": len(pairs), "train_pairs": len(train_enc), "val_pairs": len(val_enc),
             "length_stats": stats, "device": "cuda" if cuda else "cpu",
             "device_name": torch.cuda.get_device_name(0) if cuda else f"cpu ({torch.get_num_threads()} threads)",
