@@ -39,6 +39,10 @@ class GenerationConfig:
     repetition_penalty: float = _help(
         "Penalty above 1.0 discourages repeating tokens (small models loop without it).", 1.1
     )
+    penalize_prompt: bool = _help(
+        "Whether the repetition penalty also counts the prompt's tokens, as transformers' generate does. Off (the "
+        "default), only the answer's own tokens count, so an answer can copy a figure, a name or the answer format "
+        "from its passages or examples without a penalty.", False)
     seed: int = _help("Random seed for sampling.", 0)
     ignore_eos: bool = _help("Benchmarks only: keep generating to max_new_tokens past the end of the answer.", False)
 

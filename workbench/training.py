@@ -196,6 +196,7 @@ class _EpochScorer:
 
         from . import models
         from .config import DEFAULT_EMBEDDER
+        from .generation.local import repetition_processor
         from .scoring import score_texts
 
         was_training = model.training
@@ -210,7 +211,8 @@ class _EpochScorer:
                                                              return_tensors="pt", return_dict=True)
                     ids = enc["input_ids"].to(model.device)
                     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                         max_new_tokens=self.max_new_tokens, repetition_penalty=1.1, use_cache=True,
+                                         max_new_tokens=self.max_new_tokens, use_cache=True,
+                                         logits_processor=repetition_processor(1.1, int(ids.shape[1])),
                                          pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
                     texts.append(self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
         finally:

@@ -90,6 +90,8 @@ class Sampling:
     top_p: float
     repetition_penalty: float
     seed: int
+    penalize_prompt: bool = False
+    """Whether the penalty also counts the prompt's tokens (transformers' ``generate`` does), not only the answer's."""
 
 
 def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], sampling: Sampling,
@@ -106,7 +108,8 @@ def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], samp
     import torch
 
     generators = [torch.Generator().manual_seed(sampling.seed) for _ in rows]
-    seen = [torch.unique(r.input_ids.cpu()) for r in rows]  # sampling happens on the CPU, wherever the model is
+    # The tokens the repetition penalty counts; sampling happens on the CPU, wherever the model is.
+    seen = [torch.unique(r.input_ids.cpu()) if sampling.penalize_prompt else r.input_ids.cpu()[:0] for r in rows]
     caches: list[Any] = [None] * len(rows)
     # Shortest prompts first: their answers start streaming soonest.
     for i in sorted(range(len(rows)), key=lambda i: int(rows[i].input_ids.shape[0])):

@@ -270,7 +270,8 @@ class LocalGenerator(Generator):
             max_new = min(config.max_new_tokens, max(1, self.context_length - int(ids.shape[0])))
             rows.append(Row(ids, key, max_new, streamer.add, _finisher(streamer, done, i)))
             streamers.append(streamer)
-        sampling = Sampling(config.greedy, config.temperature, config.top_p, config.repetition_penalty, config.seed)
+        sampling = Sampling(config.greedy, config.temperature, config.top_p, config.repetition_penalty, config.seed,
+                            config.penalize_prompt)
         with self._lock, self._torch.inference_mode():
             forward = self._peft if self._peft is not None else self.model
             decode(forward, rows, set() if config.ignore_eos else self._eos_ids, sampling, self._adapter_scope,
@@ -353,7 +354,7 @@ class LocalGenerator(Generator):
         kwargs: dict[str, Any] = dict(
             max_new_tokens=max_new,
             do_sample=not config.greedy,
-            repetition_penalty=config.repetition_penalty,
+            logits_processor=repetition_processor(config.repetition_penalty, 0 if config.penalize_prompt else n_in),
             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
             eos_token_id=sorted(self._eos_ids),
             streamer=streamer,
@@ -380,6 +381,16 @@ class LocalGenerator(Generator):
         n_out = int(new.shape[0])
         ended = n_out > 0 and int(new[-1]) in self._eos_ids
         return Execution(n_in, n_out, "stop" if ended or n_out < max_new else "length")
+
+
+def repetition_processor(penalty: float, prompt_tokens: int) -> Any:
+    """transformers' repetition penalty as a logits-processor list, counting only the tokens after the first
+    ``prompt_tokens`` (0: the prompt too, as ``generate(repetition_penalty=...)`` does)."""
+    from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+
+    if penalty == 1.0:
+        return LogitsProcessorList()
+    return LogitsProcessorList([RepetitionPenaltyLogitsProcessor(penalty, prompt_ignore_length=prompt_tokens or None)])
 
 
 def _finisher(streamer: "_TextStreamer", done: Callable[[int], None], i: int) -> Callable[[], None]:
