@@ -126,7 +126,11 @@ def main() -> None:
                  ("decode_vs_llamacpp", decode / ref, "ratio (workbench / llama.cpp)")]
     elif importlib.util.find_spec("llama_cpp") is None:
         print("llama_cpp is not installed: the llama.cpp reference is skipped (make bench-peers).")
-    report("Compare: four approaches batched vs the RAG answer alone", rows, args.json)
+    from workbench.runtime import decode_weights, inference_dtype_name, pick_device
+
+    device = pick_device()
+    report(f"Compare: four approaches batched vs the RAG answer alone ({inference_dtype_name(device)}, decode weights "
+           f"{decode_weights(device)})", rows, args.json)
 
 
 if __name__ == "__main__":

@@ -121,7 +121,10 @@ def main() -> None:
     elif importlib.util.find_spec("llama_cpp") is None:
         print("llama_cpp is not installed: the llama.cpp reference is skipped "
               "(make bench-peers builds it from source, several minutes)")
-    report("Generation speed", rows, args.json)
+    from workbench.runtime import decode_weights, inference_dtype_name, pick_device
+
+    device = pick_device()
+    report(f"Generation speed ({inference_dtype_name(device)}, decode weights {decode_weights(device)})", rows, args.json)
 
 
 if __name__ == "__main__":

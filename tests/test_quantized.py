@@ -1,5 +1,7 @@
 """Packed decode weights (generation/quantized.py) and the direct decode step (generation/decode_step.py)."""
 
+from contextlib import nullcontext
+
 import pytest
 import torch
 
@@ -61,8 +63,60 @@ def test_int8_and_bf16_choices():
     assert pack_for_decode(model, "int8").weights == "int8" and model.a.kind == "int8"
     plain = Tiny()
     assert pack_for_decode(plain, "bf16").layers == 0 and type(plain.a) is torch.nn.Linear
-    fp32 = Tiny().float()  # packed kernels take bf16 activations: an fp32 model stays as it is
-    assert pack_for_decode(fp32, "int4").weights == "bf16"
+    half = Tiny().half()  # the CPU kernels take bf16 and fp32 activations: an fp16 model stays as it is
+    assert pack_for_decode(half, "int4").weights == "bf16" and type(half.a) is torch.nn.Linear
+
+
+def test_an_fp32_model_packs_too():
+    """On a CPU without bf16 units the model runs in fp32: its decode steps read the same packed weights
+    (the kernels take its activations rounded to bf16) and its prefill reads the fp32 copy of the packed
+    values."""
+    model = Tiny().float()
+    packing = pack_for_decode(model, "int4")
+    assert packing.weights == "int4" and packing.layers == 3 and model.a.scales.dtype == torch.bfloat16
+    assert model.a.weight.dtype == torch.float32
+    x = torch.randn(2, 5, 64)
+    step = torch.cat([model.a(x[:, i:i + 1]) for i in range(5)], 1)
+    prompt = model.a(x)
+    assert step.dtype == torch.float32 and (step - prompt).abs().max() < 0.02 * prompt.abs().max()
+    rows = torch.randn(4, 1, 64)
+    assert torch.equal(model.a(rows), torch.cat([model.a(rows[i:i + 1]) for i in range(4)]))
+
+
+def test_inference_dtype_setting(monkeypatch):
+    monkeypatch.delenv(runtime.INFERENCE_DTYPE_ENV, raising=False)
+    monkeypatch.setattr(runtime, "cpu_bf16_units", lambda: False)
+    assert runtime.inference_dtype_name("cpu") == "fp32" and runtime.inference_dtype("cpu") == torch.float32
+    assert runtime.inference_dtype_name("cuda") == "bf16"
+    assert "compute in fp32 (this CPU has no bf16 units" in runtime.decode_weights_note("cpu")
+    monkeypatch.setattr(runtime, "cpu_bf16_units", lambda: True)
+    assert runtime.inference_dtype("cpu") == torch.bfloat16
+    monkeypatch.setenv(runtime.INFERENCE_DTYPE_ENV, "FP32")
+    assert runtime.inference_dtype_name("cpu") == runtime.inference_dtype_name("cuda") == "fp32"
+    monkeypatch.setenv(runtime.INFERENCE_DTYPE_ENV, "fp16")
+    with pytest.raises(ConfigError, match="found 'fp16'"):
+        runtime.inference_dtype_name("cpu")
+
+
+@pytest.mark.parametrize("penalize_prompt", [False, True])
+def test_the_repetition_penalty_counts_the_answer_not_the_prompt_unless_asked(penalize_prompt):
+    """An answer that copies a figure from its passages must not be penalised for it: by default only the
+    answer's own tokens count (transformers' generate counts the prompt too; one setting away)."""
+    from types import SimpleNamespace
+
+    from workbench.generation.batching import Row, Sampling, decode
+
+    prompt_token, other = 7, 3
+    logits = torch.full((1, 1, 16), 0.0)
+    logits[0, 0, prompt_token], logits[0, 0, other] = 2.0, 1.5  # the prompt's token wins unless penalised
+
+    def forward(**kwargs):
+        return SimpleNamespace(logits=logits, past_key_values=None)
+
+    got = []
+    row = Row(torch.tensor([1, prompt_token, 2]), None, 1, got.append, lambda: None)
+    decode(forward, [row], set(), Sampling(True, 0.0, 1.0, 1.5, 0, penalize_prompt), lambda names: nullcontext())
+    assert got == [other if penalize_prompt else prompt_token]
 
 
 def test_fused_products_give_each_part_its_own_output():
@@ -74,7 +128,10 @@ def test_fused_products_give_each_part_its_own_output():
     a, b = fused(x)
     assert torch.equal(a, model.a(x)) and torch.equal(b, model.b(x))
     assert fuse([model.a, model.c]) is None  # different inputs (and a bias)
-    assert fuse([model.b, model.a]) is None  # the kernel packs outputs in blocks of 64: 32 then 128 does not fuse
+    # Where the kernel packs outputs in blocks of 64 (AVX-512), 32 then 128 does not fuse; where it fuses
+    # (AVX2 here), each part still gets exactly its own output.
+    odd = fuse([model.b, model.a])
+    assert odd is None or all(torch.equal(p, m(x)) for p, m in zip(odd(x), (model.b, model.a)))
     assert not fused.serves([torch.nn.Linear(64, 128), model.b])  # a layer wrapped since is not served
 
 

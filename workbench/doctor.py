@@ -123,7 +123,7 @@ def _check_device() -> list[Check]:
         quant = Check("4-bit (QLoRA)", OK, "available on CUDA (nf4)")
     else:
         quant = Check("4-bit (QLoRA)", OK, "available on CPU via bitsandbytes, but slower than LoRA at this model size")
-    return [device, quant, _check_decode_weights()]
+    return [device, quant, _check_decode_weights(), _check_compute_dtype()]
 
 
 def _check_decode_weights() -> Check:
@@ -135,6 +135,20 @@ def _check_decode_weights() -> Check:
     except ConfigError as exc:
         return Check("decode weights", MISSING, exc.args[0], exc.fix or "")
     return Check("decode weights", OK, f"{weights} ({DECODE_WEIGHTS_ENV} chooses on CPU: auto, int4, int8 or bf16)")
+
+
+def _check_compute_dtype() -> Check:
+    from .errors import ConfigError
+    from .runtime import INFERENCE_DTYPE_ENV, cpu_bf16_units, inference_dtype_name, pick_device
+
+    device = pick_device()
+    try:
+        dtype = inference_dtype_name(device)
+    except ConfigError as exc:
+        return Check("compute dtype", MISSING, exc.args[0], exc.fix or "")
+    why = ("" if device != "cpu" else " (this CPU has bf16 units)" if cpu_bf16_units()
+           else " (this CPU has no bf16 units: fp32 products are several times faster on it)")
+    return Check("compute dtype", OK, f"{dtype}{why}; {INFERENCE_DTYPE_ENV} chooses: auto, bf16 or fp32")
 
 
 def _check_model(kind: str, model_id: str, deep: bool) -> Check:

@@ -78,7 +78,16 @@ def spec_signature(spec: ComparisonSpec, mode: str, index_fingerprint: str | Non
                           config=spec.generation, retrieval=spec.retrieval, index_fingerprint=index_fingerprint,
                           prompt=spec.prompts.signature(mode),
                           examples=spec.examples.digest if spec.examples is not None else None,
-                          weights=getattr(backend, "decode_weights", None))
+                          weights=_weights_key(backend))
+
+
+def _weights_key(backend: Any) -> str | None:
+    """How a local model reads its weights, for the cache key: its decode weights, and its compute dtype where
+    that is not bf16 (keys of bf16 models are as they were before the dtype could change)."""
+    weights, dtype = getattr(backend, "decode_weights", None), getattr(backend, "compute_dtype", None)
+    if not isinstance(weights, str):
+        return None
+    return weights if dtype in (None, "bf16") else f"{weights}/{dtype}"
 
 
 def _adapter_stamp(adapter: str | None) -> str | None:

@@ -1,9 +1,11 @@
 """Run-time choices about the machine: device, dtype, CPU threads.
 
-Chosen when a model loads, never at import: CUDA when present, else CPU. On CPU we use bf16 for
-inference (measured faster decode than fp32 on the 2-core reference machine); override with
-``WORKBENCH_DEVICE`` (``cpu``/``cuda``) and ``WORKBENCH_THREADS``. On CPU, decode steps read the weights
-packed to 4 or 8 bits (``generation/quantized.py``); ``WORKBENCH_DECODE_WEIGHTS`` chooses.
+Chosen when a model loads, never at import: CUDA when present, else CPU. On a CPU with bf16 units
+(AMX, AVX512-BF16) a local model runs in bf16; on one without, in fp32, where torch's bf16 products are
+emulated and several times slower (``inference_dtype``; ``WORKBENCH_INFERENCE_DTYPE`` overrides).
+Override the device with ``WORKBENCH_DEVICE`` (``cpu``/``cuda``) and the threads with ``WORKBENCH_THREADS``.
+On CPU, decode steps read the weights packed to 4 or 8 bits (``generation/quantized.py``);
+``WORKBENCH_DECODE_WEIGHTS`` chooses.
 """
 
 from __future__ import annotations
@@ -54,13 +56,15 @@ def has_mps() -> bool:
 
 
 def cpu_bf16_units() -> bool:
-    """Whether this CPU multiplies bf16 matrices in hardware (Intel AMX). On the 2-core reference machine
-    (2026-12-03) a LoRA step of the 135M model on 4 x 600 tokens took 10.5 s in bf16 mixed precision
-    against 15.6 s in fp32 (both without LoRA dropout)."""
+    """Whether this CPU multiplies bf16 matrices in hardware (Intel AMX, or AVX512-BF16 dot products).
+    On the 2-core reference machine, with AMX (2026-12-03), a LoRA step of the 135M model on 4 x 600
+    tokens took 10.5 s in bf16 mixed precision against 15.6 s in fp32 (both without LoRA dropout). On a
+    2-core AMD EPYC with AVX2 only (2026-12-03), a bf16 product of 800 x 576 by 576 x 1536 ran at 8.7
+    GFLOP/s against 43 in fp32."""
     import torch
 
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(probe is not None and probe())
+    probes = (getattr(torch.cpu, "_is_amx_tile_supported", None), getattr(torch.cpu, "_is_avx512_bf16_supported", None))
+    return any(probe is not None and probe() for probe in probes)
 
 
 def training_precision(choice: str, cuda: bool) -> tuple[str, str]:
@@ -70,15 +74,33 @@ def training_precision(choice: str, cuda: bool) -> tuple[str, str]:
     if cuda:
         return "bf16", "A CUDA GPU computes in bf16."
     if cpu_bf16_units():
-        return "bf16", "This CPU has bf16 matrix units (AMX): bf16 mixed precision, the adapter's weights in fp32."
+        return "bf16", "This CPU has bf16 units (AMX or AVX512-BF16): bf16 mixed precision, the adapter's weights in fp32."
     return "fp32", "This CPU has no bf16 matrix units: fp32."
 
 
+INFERENCE_DTYPE_ENV = "WORKBENCH_INFERENCE_DTYPE"
+INFERENCE_DTYPES = ("auto", "bf16", "fp32")
+
+
+def inference_dtype_name(device: str) -> str:
+    """``bf16`` or ``fp32``: what a local model computes in on ``device``. ``WORKBENCH_INFERENCE_DTYPE``
+    chooses (``auto``, the default: bf16 on a GPU and on a CPU with bf16 units, fp32 on other CPUs)."""
+    chosen = (os.environ.get(INFERENCE_DTYPE_ENV) or "auto").strip().lower()
+    if chosen not in INFERENCE_DTYPES:
+        from .errors import ConfigError
+
+        raise ConfigError(f"Expected {INFERENCE_DTYPE_ENV} to be one of {', '.join(INFERENCE_DTYPES)}; found {chosen!r}.",
+                          fix=f"Unset {INFERENCE_DTYPE_ENV} for the default (auto).")
+    if chosen != "auto":
+        return chosen
+    return "bf16" if device != "cpu" or cpu_bf16_units() else "fp32"
+
+
 def inference_dtype(device: str):
-    """The dtype used for generation on ``device``."""
+    """The torch dtype used for generation on ``device`` (see :func:`inference_dtype_name`)."""
     import torch
 
-    return torch.bfloat16
+    return torch.bfloat16 if inference_dtype_name(device) == "bf16" else torch.float32
 
 
 DECODE_WEIGHTS = ("auto", "int4", "int8", "bf16")
@@ -104,11 +126,15 @@ def decode_weights(device: str = "cpu") -> str:
 def decode_weights_note(device: str = "cpu") -> str:
     """One sentence on how local models decode here (Settings, ``doctor``)."""
     weights = decode_weights(device)
+    dtype = inference_dtype_name(device)
+    computes = (f"Local models compute in {dtype}" + (" (this CPU has no bf16 units, and fp32 reads prompts several "
+                "times faster on it)" if dtype == "fp32" and device == "cpu" and not cpu_bf16_units() else "")
+                + f"; {INFERENCE_DTYPE_ENV} on the server chooses. ")
     if weights == "bf16":
-        return "Local models decode with their weights as loaded (bf16)."
+        return computes + f"They decode with their weights as loaded ({dtype})."
     what = {"auto": "4 bits in groups of 32 where a layer is stored at 4 bits already (the packaged SmolLM2's "
                     "layers are), else 8 bits per row, so no weight moves by more than 1% of its layer's largest",
             "int4": "4 bits in groups of 32 (the output layer 8 bits)",
             "int8": "8 bits per row"}[weights]
-    return (f"Local models decode on this CPU with their weights packed to {what}; decode is several times faster. "
+    return (computes + f"They decode on this CPU with their weights packed to {what}; decode is several times faster. "
             f"{DECODE_WEIGHTS_ENV}=bf16 on the server keeps the weights as loaded.")

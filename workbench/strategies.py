@@ -342,9 +342,12 @@ def run_comparison(
 
 
 def _weights(backend: Any) -> dict[str, str]:
-    """``{"decode_weights": ...}`` for a local model (how its decode steps read the weights), else nothing."""
+    """``{"decode_weights": ..., "compute_dtype": ...}`` for a local model (how its decode steps read the weights,
+    what it computes in), else nothing."""
     weights = getattr(backend, "decode_weights", None)
-    return {"decode_weights": weights} if isinstance(weights, str) else {}
+    dtype = getattr(backend, "compute_dtype", None)
+    return ({"decode_weights": weights} if isinstance(weights, str) else {}) | (
+        {"compute_dtype": dtype} if isinstance(dtype, str) else {})
 
 
 def source_label(chunk: Any) -> str:

@@ -139,8 +139,11 @@ class LocalGenerator(Generator):
                 fix="Use a local folder, or run once with internet so the model is in the Hugging Face cache.",
             ) from exc
         self.model.eval()
-        from ..runtime import decode_weights
+        from ..runtime import decode_weights, inference_dtype_name
         from .quantized import pack_for_decode
+
+        #: What the model computes in (``runtime.inference_dtype_name``): stored with every answer.
+        self.compute_dtype = inference_dtype_name(self.device)
 
         #: How decode steps read the weights (``quantized.py``): stored with every answer of this model.
         self.packing = pack_for_decode(self.model, decode_weights(self.device))

@@ -8,20 +8,23 @@ packed kernels. So a :class:`DecodeLinear` keeps both forms of one set of weight
 
 * the packed low-bit form, read by every product over one token per row (decode steps, and the
   last-token logits of a prefill);
-* a bf16 copy of exactly the values the packed form holds, read by prompt prefills.
+* a copy in the model's own dtype (bf16, or fp32 on a CPU without bf16 units) of exactly the values the
+  packed form holds, read by prompt prefills.
 
-Both forms hold the same numbers, so a prompt's prefill and its decode use one model. The packaged
+Both forms hold the same numbers, so a prompt's prefill and its decode use one model. The kernels read
+bf16 activations; a model running in fp32 (a CPU without bf16 units, where torch's bf16 products are
+slow) rounds a decode step's activations to bf16 for them, and reads its prompts with fp32 products. The packaged
 GGUFs store their layers as 4-bit blocks of 32 with a scale and a minimum (Q4_1); ``int4`` here is
 that same layout (groups of 32 along the input, a scale and a zero per group), so it holds those
 weights without further loss. The output layer is kept at 8 bits per row (the packaged model's
 embedding table is Q8_0; 4 bits would round its logits more than the layers).
 
 The packed kernels compute each row on its own, so a row's output does not depend on what else is
-in the batch (checked for every layer when it is packed; a layer that fails keeps bf16).
+in the batch (checked for every layer when it is packed; a layer that fails keeps its weights as loaded).
 
 ``WORKBENCH_DECODE_WEIGHTS`` chooses (``runtime.decode_weights``): ``auto`` (the default on CPU: 4 bits
 for each layer already stored at 4 bits, 8 bits for the others), ``int4`` (every layer at 4 bits),
-``int8``, or ``bf16`` (the weights as loaded, no packing). On CUDA and Apple GPUs they stay as loaded.
+``int8``, or ``bf16`` (the weights as loaded, bf16 or fp32, no packing). On CUDA and Apple GPUs they stay as loaded.
 """
 
 from __future__ import annotations
@@ -50,14 +53,14 @@ class Packing:
     int4_layers: int
     """Of those, the ones packed at 4 bits (the rest, the output layer included, at 8)."""
     kept: int
-    """Linear layers left in bf16 (a shape or platform the packed kernels do not take)."""
+    """Linear layers left as loaded (a shape or platform the packed kernels do not take)."""
     max_change: float
     """Largest change of any weight by packing, relative to its layer's largest weight (0 for weights
     that were already on the grid, as a Q4_1 GGUF's are)."""
 
     def label(self) -> str:
         if self.weights == "bf16" or not self.layers:
-            return "bf16 weights"
+            return "weights as loaded"
         return f"decode steps read {self.int4_layers} layers at 4 bits and {self.layers - self.int4_layers} at 8"
 
 
@@ -75,13 +78,16 @@ class DecodeLinear(torch.nn.Linear):
         self.register_buffer("scales", scales, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() < 2 or x.shape[-2] != 1 or x.dtype != self.scales.dtype:
+        if x.dim() < 2 or x.shape[-2] != 1 or x.dtype not in (self.scales.dtype, torch.float32):
             return torch.nn.functional.linear(x, self.weight, self.bias)
-        flat = x.reshape(-1, self.in_features).contiguous()
+        # The kernels read bf16 activations: an fp32 model's are rounded to bf16 for them (on an AVX2 CPU the
+        # kernels took 16 (int4) and 5 (int8) times longer on fp32 activations).
+        flat = x.reshape(-1, self.in_features).to(self.scales.dtype).contiguous()
         if self.kind == "int4":
             y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, GROUP, self.scales)
         else:
             y = torch.ops.aten._weight_int8pack_mm(flat, self.packed, self.scales)
+        y = y.to(x.dtype)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
@@ -131,11 +137,11 @@ def _pack(linear: torch.nn.Linear, kind: str, tied: bool) -> tuple[DecodeLinear,
     try:
         packed = None
         if kind == "auto":
-            packed, scales, dequant = _int4(weight)
+            packed, scales, dequant = _int4(weight.to(torch.bfloat16))
             kind = "int4" if _change(dequant, weight) <= AUTO_INT4_CHANGE else "int8"
             packed = packed if kind == "int4" else None
         if packed is None:
-            packed, scales, dequant = (_int4 if kind == "int4" else _int8)(weight)
+            packed, scales, dequant = (_int4 if kind == "int4" else _int8)(weight.to(torch.bfloat16))
         change = _change(dequant, weight)
         module = DecodeLinear(linear, kind, packed, scales)
         if not tied:  # prefill reads the same values as the packed form
@@ -157,7 +163,7 @@ def _pack(linear: torch.nn.Linear, kind: str, tied: bool) -> tuple[DecodeLinear,
 
 def pack_for_decode(model: Any, weights: str) -> Packing:
     """Replace ``model``'s linear layers by :class:`DecodeLinear` in the ``weights`` format (in place)."""
-    if weights == "bf16" or next(model.parameters()).dtype != torch.bfloat16:
+    if weights == "bf16" or next(model.parameters()).dtype not in (torch.bfloat16, torch.float32):
         return Packing("bf16", 0, 0, 0, 0.0)
     output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     inputs = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
@@ -195,8 +201,8 @@ class Fused:
         self.scales = torch.cat([p.scales for p in parts], 1)
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
-        flat = x.reshape(-1, x.shape[-1]).contiguous()
-        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, GROUP, self.scales)
+        flat = x.reshape(-1, x.shape[-1]).to(self.scales.dtype).contiguous()
+        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, GROUP, self.scales).to(x.dtype)
         return list(y.reshape(*x.shape[:-1], -1).split(self.sizes, -1))
 
     def serves(self, modules: list[Any]) -> bool:
