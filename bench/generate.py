@@ -124,7 +124,8 @@ def main() -> None:
     from workbench.runtime import decode_weights, inference_dtype_name, pick_device
 
     device = pick_device()
-    report(f"Generation speed ({inference_dtype_name(device)}, decode weights {decode_weights(device)})", rows, args.json)
+    report(f"Generation speed ({inference_dtype_name(device)}, decode weights {decode_weights(device)})",
+           rows, args.json)
 
 
 if __name__ == "__main__":

@@ -156,7 +156,7 @@ class TrainConfig:
     overflow: str = _help("Pairs longer than max_length: 'truncate' or 'drop'.", "truncate")
     gradient_checkpointing: bool = _help("Trade speed for memory (useful on small GPUs; slower).", False)
     precision: str = _help(
-        "'auto' (bf16 mixed precision on a CUDA GPU or on a CPU with bf16 matrix units (Intel AMX), else fp32), "
+        "'auto' (bf16 mixed precision on a CUDA GPU or on a CPU with bf16 units (Intel AMX, AVX512-BF16), else fp32), "
         "'bf16' or 'fp32'. The adapter's own weights stay fp32 either way.", "auto")
     top_layers: int = _help(
         "Adapt only the top N transformer layers (0: all). Backpropagation then stops at the lowest adapted "

@@ -74,7 +74,8 @@ def training_precision(choice: str, cuda: bool) -> tuple[str, str]:
     if cuda:
         return "bf16", "A CUDA GPU computes in bf16."
     if cpu_bf16_units():
-        return "bf16", "This CPU has bf16 units (AMX or AVX512-BF16): bf16 mixed precision, the adapter's weights in fp32."
+        return "bf16", ("This CPU has bf16 units (AMX or AVX512-BF16): bf16 mixed precision, the adapter's weights "
+                        "in fp32.")
     return "fp32", "This CPU has no bf16 matrix units: fp32."
 
 
@@ -89,7 +90,8 @@ def inference_dtype_name(device: str) -> str:
     if chosen not in INFERENCE_DTYPES:
         from .errors import ConfigError
 
-        raise ConfigError(f"Expected {INFERENCE_DTYPE_ENV} to be one of {', '.join(INFERENCE_DTYPES)}; found {chosen!r}.",
+        raise ConfigError(f"Expected {INFERENCE_DTYPE_ENV} to be one of {', '.join(INFERENCE_DTYPES)}; "
+                          f"found {chosen!r}.",
                           fix=f"Unset {INFERENCE_DTYPE_ENV} for the default (auto).")
     if chosen != "auto":
         return chosen
