@@ -178,3 +178,11 @@ def test_the_settings_note_says_what_packing_did_to_the_loaded_model(fake_genera
     gen.packing = pack_for_decode(Tiny(), "int4")
     model_choice.choose("default", fake_generator)
     assert "Loaded now: decode steps read 3 layers at 4 bits and 0 at 8." in model_choice.describe("default")["decode"]
+
+
+def test_the_command_line_takes_the_penalty_scope():
+    from workbench.cli import build_parser
+
+    for command in (["ask", "q"], ["evaluate"]):
+        assert build_parser().parse_args(command).penalize_prompt is False
+        assert build_parser().parse_args(command + ["--penalize-prompt"]).penalize_prompt is True

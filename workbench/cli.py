@@ -57,7 +57,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     from .strategies import LABELS, ComparisonSpec, uses_passages
     from .training import get_adapter
 
-    config = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+    config = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed,
+                              penalize_prompt=args.penalize_prompt)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     sink = TqdmSink()
     generator = models.get_generator(args.model, progress=sink)
@@ -255,7 +256,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     sink = TqdmSink()
     generator = models.get_generator(args.model, progress=sink)
     spec = ComparisonSpec(tuple(runnable), generator, adapter=chosen,
-                          generation=GenerationConfig(max_new_tokens=args.max_new_tokens), prompts=prompts,
+                          generation=GenerationConfig(max_new_tokens=args.max_new_tokens,
+                                                      penalize_prompt=args.penalize_prompt), prompts=prompts,
                           examples=examples, embedder_id=index.config.embedder_id)
     run = evaluate(items, spec, workspace=args.workspace, index=index, testset_name=path.name,
                    label=args.label or "", progress=sink)
@@ -414,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=help_for(GenerationConfig, "max_new_tokens"))
     ask.add_argument("--temperature", type=float, default=0.0, help=help_for(GenerationConfig, "temperature"))
     ask.add_argument("--seed", type=int, default=0, help=help_for(GenerationConfig, "seed"))
+    ask.add_argument("--penalize-prompt", action="store_true", help=help_for(GenerationConfig, "penalize_prompt"))
     ask.add_argument("--json", action="store_true", help="print each answer as JSON")
     ask.add_argument("--prompts", metavar="FILE", help="prompt templates as JSON (default: the workspace's)")
     ask.add_argument("--examples", type=int, help="few-shot examples for the prompted approach (default: the "
@@ -454,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--label", help="a label stored with the run")
     ev.add_argument("--model", help=MODEL_HELP)
     ev.add_argument("--max-new-tokens", type=int, default=96, help=help_for(GenerationConfig, "max_new_tokens"))
+    ev.add_argument("--penalize-prompt", action="store_true", help=help_for(GenerationConfig, "penalize_prompt"))
     ev.add_argument("--json", action="store_true", help="print the summary as JSON")
     ev.set_defaults(func=_cmd_evaluate)
 
