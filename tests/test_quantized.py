@@ -86,9 +86,16 @@ def test_an_fp32_model_packs_too():
 def test_inference_dtype_setting(monkeypatch):
     monkeypatch.delenv(runtime.INFERENCE_DTYPE_ENV, raising=False)
     monkeypatch.setattr(runtime, "cpu_bf16_units", lambda: False)
-    assert runtime.inference_dtype_name("cpu") == "bf16" and runtime.inference_dtype("cpu") == torch.bfloat16
-    assert "this CPU has no bf16 units: fp32 reads prompts several times faster" in runtime.decode_weights_note("cpu")
+    # auto: fp32 on a CPU that would emulate bf16 products, bf16 on a GPU
+    assert runtime.inference_dtype_name("cpu") == "fp32" and runtime.inference_dtype("cpu") == torch.float32
+    assert runtime.inference_dtype_name("cuda") == "bf16"
+    assert "compute in fp32 (this CPU has no bf16 units, so fp32 reads prompts" in runtime.decode_weights_note("cpu")
+    monkeypatch.setenv(runtime.INFERENCE_DTYPE_ENV, "bf16")
+    assert runtime.inference_dtype("cpu") == torch.bfloat16
+    assert "no bf16 units: fp32 would read prompts several times faster" in runtime.decode_weights_note("cpu")
+    monkeypatch.delenv(runtime.INFERENCE_DTYPE_ENV)
     monkeypatch.setattr(runtime, "cpu_bf16_units", lambda: True)
+    assert runtime.inference_dtype_name("cpu") == "bf16"
     assert "no bf16 units" not in runtime.decode_weights_note("cpu")
     monkeypatch.setenv(runtime.INFERENCE_DTYPE_ENV, "FP32")
     assert runtime.inference_dtype_name("cpu") == runtime.inference_dtype_name("cuda") == "fp32"

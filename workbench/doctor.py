@@ -148,7 +148,7 @@ def _check_compute_dtype() -> Check:
         return Check("compute dtype", MISSING, exc.args[0], exc.fix or "")
     why = ("" if device != "cpu" else " (this CPU has bf16 units)" if cpu_bf16_units()
            else " (this CPU has no bf16 units: fp32 reads prompts several times faster on it)")
-    return Check("compute dtype", OK, f"{dtype}{why}; {INFERENCE_DTYPE_ENV} chooses: bf16 or fp32")
+    return Check("compute dtype", OK, f"{dtype}{why}; {INFERENCE_DTYPE_ENV} chooses: auto (the default), bf16 or fp32")
 
 
 def _check_model(kind: str, model_id: str, deep: bool) -> Check:

@@ -1,8 +1,8 @@
 """Run-time choices about the machine: device, dtype, CPU threads.
 
-Chosen when a model loads, never at import: CUDA when present, else CPU. A local model computes in bf16;
-``WORKBENCH_INFERENCE_DTYPE=fp32`` chooses fp32, several times faster at reading prompts on a CPU without
-bf16 units (AMX, AVX512-BF16), where torch emulates bf16 products (``inference_dtype_name``).
+Chosen when a model loads, never at import: CUDA when present, else CPU. A local model computes in bf16
+on a GPU or a CPU with bf16 units (AMX, AVX512-BF16), else in fp32, several times faster where torch
+emulates bf16 products; ``WORKBENCH_INFERENCE_DTYPE`` chooses (``inference_dtype_name``).
 Override the device with ``WORKBENCH_DEVICE`` (``cpu``/``cuda``) and the threads with ``WORKBENCH_THREADS``.
 On CPU, decode steps read the weights packed to 4 or 8 bits (``generation/quantized.py``);
 ``WORKBENCH_DECODE_WEIGHTS`` chooses.
@@ -80,22 +80,25 @@ def training_precision(choice: str, cuda: bool) -> tuple[str, str]:
 
 
 INFERENCE_DTYPE_ENV = "WORKBENCH_INFERENCE_DTYPE"
-INFERENCE_DTYPES = ("bf16", "fp32")
+INFERENCE_DTYPES = ("auto", "bf16", "fp32")
 
 
 def inference_dtype_name(device: str) -> str:
-    """``bf16`` (the default) or ``fp32``: what a local model computes in (``WORKBENCH_INFERENCE_DTYPE``).
+    """``bf16`` or ``fp32``: what a local model computes in. ``WORKBENCH_INFERENCE_DTYPE`` chooses;
+    ``auto`` (the default) is bf16 on a GPU and on a CPU with bf16 units, fp32 on a CPU without them.
 
-    On a CPU without bf16 units fp32 reads prompts several times faster (torch emulates bf16 products
-    there), but it is a choice, not the default: in fp32 a row's greedy answer was not always the same
-    batched and alone (on a 2-core AVX2 CPU, 2026-12-03), which bf16 keeps for rows without adapters."""
-    chosen = (os.environ.get(INFERENCE_DTYPE_ENV) or "bf16").strip().lower()
+    There torch emulates bf16 products: on a 2-core AMD EPYC with AVX2 only (2026-12-03) the 135M model
+    read the sample's 800-token RAG prompt in 11.8 s in bf16 and 1.9 s in fp32. A greedy answer is the
+    same batched and alone in either dtype (``decode_step.LowRank`` keeps adapters' terms batch-independent)."""
+    chosen = (os.environ.get(INFERENCE_DTYPE_ENV) or "auto").strip().lower()
     if chosen not in INFERENCE_DTYPES:
         from .errors import ConfigError
 
         raise ConfigError(f"Expected {INFERENCE_DTYPE_ENV} to be one of {', '.join(INFERENCE_DTYPES)}; "
                           f"found {chosen!r}.",
-                          fix=f"Unset {INFERENCE_DTYPE_ENV} for the default (bf16).")
+                          fix=f"Unset {INFERENCE_DTYPE_ENV} for the default (auto).")
+    if chosen == "auto":
+        return "bf16" if device != "cpu" or cpu_bf16_units() else "fp32"
     return chosen
 
 
@@ -131,9 +134,9 @@ def decode_weights_note(device: str = "cpu") -> str:
     weights = decode_weights(device)
     dtype = inference_dtype_name(device)
     slow_bf16 = device == "cpu" and not cpu_bf16_units()
-    computes = (f"Local models compute in {dtype}; {INFERENCE_DTYPE_ENV} on the server chooses"
-                + (" (this CPU has no bf16 units: fp32 reads prompts several times faster, though a greedy answer "
-                   "can then differ between a batch and a run alone). " if slow_bf16 else ". "))
+    why = (" (this CPU has no bf16 units, so fp32 reads prompts several times faster)" if slow_bf16 and dtype == "fp32"
+           else " (this CPU has no bf16 units: fp32 would read prompts several times faster)" if slow_bf16 else "")
+    computes = f"Local models compute in {dtype}{why}; {INFERENCE_DTYPE_ENV} on the server chooses. "
     if weights == "bf16":
         return computes + f"They decode with their weights as loaded ({dtype})."
     what = {"auto": "4 bits in groups of 32 where a layer is stored at 4 bits already (the packaged SmolLM2's "

@@ -30,14 +30,22 @@ class LowRank:
 
     PEFT computes an adapter's term with two bf16 matrix products per layer; on CPU a product that
     small costs about 75 us in bf16 and about 20 us in fp32, and with an adapter on every layer those
-    products were most of a decode step. fp32 products of one row round differently from those of
-    two or more rows, so a lone row's term is computed as a pair (the product only, not the model). A
-    layer whose shapes still round a row differently in different batches (checked once per shape)
-    keeps PEFT's own forward. ``clear()`` whenever an adapter is loaded or removed."""
+    products were most of a decode step. How the products are taken is chosen once per shape, by
+    checking which way gives a row the same result in every batch:
+
+    - ``"pairs"``: one matrix product for all rows. Where fp32 products of one row round differently
+      from those of two or more rows (AVX-512 CPUs), a lone row's term is computed as a pair (the
+      product only, not the model).
+    - ``"rows"``: a batched product with each row its own batch entry (``bmm``). Where the one-product
+      way rounds rows differently for different batch sizes (an AVX2-only CPU did), this one still
+      gave every row the same result alone and in batches of 2 to 8, at about 1.5x the cost.
+
+    A shape that neither way keeps batch-independent keeps PEFT's own forward.
+    ``clear()`` whenever an adapter is loaded or removed."""
 
     def __init__(self) -> None:
         self._factors: dict[tuple[int, str], Any] = {}
-        self._shapes: dict[tuple[int, int, int], bool] = {}
+        self._shapes: dict[tuple[int, int, int], str | None] = {}
 
     def clear(self) -> None:
         self._factors.clear()
@@ -53,20 +61,22 @@ class LowRank:
             factors = self._factors_of(module, key)
             if factors is None:
                 return module(x)  # PEFT's own forward: the whole layer, base included
-            a, b = factors
+            way, a, b = factors
             masked = module.lora_dropout[key](x)  # the per-row mask during a mixed batch, else identity
-            flat = masked.reshape(-1, a.shape[1]).float()
-            rows = flat.shape[0]
-            if rows == 1:
-                flat = torch.cat([flat, flat])
-            term = torch.nn.functional.linear(torch.nn.functional.linear(flat, a), b)[:rows]
-            terms.append(term.reshape(*x.shape[:-1], b.shape[0]))
+            flat = masked.reshape(-1, x.shape[-1]).float()
+            term = _low_rank_product(way, flat, a, b)
+            terms.append(term.reshape(*x.shape[:-1], term.shape[-1]))
         out = module.base_layer(x) if base is None else base
         for term in terms:
             out = out + term.to(out.dtype)
         return out
 
+    def serves(self, module: Any, key: str) -> bool:
+        """Whether decode steps take adapter ``key``'s terms of this LoRA layer here (else PEFT's forward)."""
+        return self._factors_of(module, key) is not None
+
     def _factors_of(self, module: Any, key: str) -> Any:
+        """``(way, a, b)`` for adapter ``key`` of a LoRA layer, or None where PEFT's forward must serve it."""
         found = self._factors.get((id(module), key), False)
         if found is not False:
             return found
@@ -79,21 +89,35 @@ class LowRank:
             b = lora_b.weight.detach().float() * float(module.scaling[key])
             shape = (a.shape[1], a.shape[0], b.shape[0])
             if shape not in self._shapes:
-                self._shapes[shape] = _rows_independent_low_rank(a, b)
-            factors = (a, b) if self._shapes[shape] else None
+                self._shapes[shape] = _batch_independent_way(a, b)
+            way = self._shapes[shape]
+            if way == "rows":  # bmm reads each factor as (in, out): transposed once here, not per step
+                a, b = a.t().contiguous(), b.t().contiguous()
+            factors = (way, a, b) if way else None
         self._factors[(id(module), key)] = factors
         return factors
 
 
-def _rows_independent_low_rank(a: Any, b: Any) -> bool:
-    """Whether fp32 products with these shapes give a row the same result in every batch of 2 to 8 rows."""
+def _low_rank_product(way: str, flat: Any, a: Any, b: Any) -> Any:
+    """``flat @ a.T @ b.T`` for ``(rows, in)`` fp32 rows, taken the ``way`` chosen for this shape."""
+    rows = flat.shape[0]
+    if way == "rows":
+        return torch.bmm(torch.bmm(flat[:, None], a.expand(rows, -1, -1)), b.expand(rows, -1, -1))[:, 0]
+    if rows == 1:
+        flat = torch.cat([flat, flat])
+    return torch.nn.functional.linear(torch.nn.functional.linear(flat, a), b)[:rows]
+
+
+def _batch_independent_way(a: Any, b: Any) -> str | None:
+    """The first way (``"pairs"``, then ``"rows"``) whose products with these shapes give a row the same
+    result alone and in every batch of 2 to 8 rows; None when neither does."""
     x = torch.randn(8, a.shape[1], generator=torch.Generator().manual_seed(3))
-
-    def product(v: Any) -> Any:
-        return torch.nn.functional.linear(torch.nn.functional.linear(v, a), b)
-
-    full = product(x)
-    return all(torch.equal(product(x[i:i + m]), full[i:i + m]) for m in range(2, 8) for i in range(0, 8 - m + 1, 2))
+    for way, factors in (("pairs", (a, b)), ("rows", (a.t().contiguous(), b.t().contiguous()))):
+        full = _low_rank_product(way, x, *factors)
+        if all(torch.equal(_low_rank_product(way, x[i:i + m], *factors), full[i:i + m])
+               for m in range(1, 8) for i in range(0, 8 - m + 1)):
+            return way
+    return None
 
 
 def _lora(module: Any) -> bool:

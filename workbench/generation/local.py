@@ -217,7 +217,10 @@ class LocalGenerator(Generator):
         for name, param in self._peft.named_parameters():
             if f".{key}." in name and param.dtype != dtype:
                 param.data = param.data.to(dtype)
-        self._probe_linears(m for layer in self._lora_layers(key) for m in (layer.lora_A[key], layer.lora_B[key]))
+        # Only layers LowRank cannot serve (batch-independent terms) decode through PEFT's products: probe those.
+        low_rank = self._low_rank
+        self._probe_linears(m for layer in self._lora_layers(key) if low_rank is None or not low_rank.serves(layer, key)
+                            for m in (layer.lora_A[key], layer.lora_B[key]))
         return key
 
     def _probe_linears(self, modules: Any) -> None:

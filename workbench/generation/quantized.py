@@ -8,11 +8,11 @@ packed kernels. So a :class:`DecodeLinear` keeps both forms of one set of weight
 
 * the packed low-bit form, read by every product over one token per row (decode steps, and the
   last-token logits of a prefill);
-* a copy in the model's own dtype (bf16, or fp32 where ``WORKBENCH_INFERENCE_DTYPE=fp32``) of exactly the values the
+* a copy in the model's own dtype (bf16, or fp32 on a CPU without bf16 units, ``runtime.inference_dtype_name``) of exactly the values the
   packed form holds, read by prompt prefills.
 
 Both forms hold the same numbers, so a prompt's prefill and its decode use one model. The kernels read
-bf16 activations; a model running in fp32 (chosen on a CPU without bf16 units, where torch's bf16 products
+bf16 activations; a model running in fp32 (the default on a CPU without bf16 units, where torch's bf16 products
 are slow) rounds a decode step's activations to bf16 for them, and reads its prompts with fp32 products. The packaged
 GGUFs store their layers as 4-bit blocks of 32 with a scale and a minimum (Q4_1); ``int4`` here is
 that same layout (groups of 32 along the input, a scale and a zero per group), so it holds those
