@@ -257,7 +257,8 @@ def _slots(active: list[int], pair_lone_rows: bool) -> list[int]:
 
 def rows_independent(module: Any, in_features: int, dtype: Any) -> bool:
     """Whether ``module`` gives each row of a one-token batch exactly what that row gives alone."""
-    probe = torch.randn(3, 1, in_features, generator=torch.Generator().manual_seed(1)).to(dtype)
+    device = next((p.device for p in module.parameters()), None)  # the module's own device (CUDA too)
+    probe = torch.randn(3, 1, in_features, generator=torch.Generator().manual_seed(1)).to(device=device, dtype=dtype)
     with torch.inference_mode():
         together = module(probe)
         return all(torch.equal(together[i:i + 1], module(probe[i:i + 1])) for i in range(3))

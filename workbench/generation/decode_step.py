@@ -111,7 +111,7 @@ def _low_rank_product(way: str, flat: Any, a: Any, b: Any) -> Any:
 def _batch_independent_way(a: Any, b: Any) -> str | None:
     """The first way (``"pairs"``, then ``"rows"``) whose products with these shapes give a row the same
     result alone and in every batch of 2 to 8 rows; None when neither does."""
-    x = torch.randn(8, a.shape[1], generator=torch.Generator().manual_seed(3))
+    x = torch.randn(8, a.shape[1], generator=torch.Generator().manual_seed(3)).to(a.device)  # CUDA too
     for way, factors in (("pairs", (a, b)), ("rows", (a.t().contiguous(), b.t().contiguous()))):
         full = _low_rank_product(way, x, *factors)
         if all(torch.equal(_low_rank_product(way, x[i:i + m], *factors), full[i:i + m])
