@@ -258,3 +258,23 @@ def test_rows_answered_one_after_another_are_timed_from_their_own_start():
     out = Slow().generate_many([([{"role": "user", "content": f"Question {i}?"}], None) for i in range(3)])
     assert all(0.2 <= g.total_s < 0.35 for g in out), [g.total_s for g in out]
     assert all(g.ttft_s >= 0.2 and g.batch_size == 1 for g in out)
+
+
+def test_every_command_prints_its_help():
+    """Help texts shared with the pages hold "%" signs; argparse must still print them."""
+    import contextlib
+    import io
+
+    from workbench.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for name, sub in commands.items():
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            sub.print_help()
+        assert "usage:" in out.getvalue(), name
+    train = io.StringIO()
+    with contextlib.redirect_stdout(train):
+        commands["train"].print_help()
+    assert "%" in train.getvalue()  # the escaped sign is printed as one "%"

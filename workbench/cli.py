@@ -14,7 +14,8 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from .config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, GenerationConfig, help_for
+from .config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, GenerationConfig
+from .config import help_for as _field_help
 from .errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -391,6 +392,11 @@ def _cmd_model(args: argparse.Namespace) -> int:
     if info["decode"]:
         print(info["decode"])
     return 0
+
+
+def help_for(config_cls: type, name: str) -> str:
+    """A config field's help for argparse, which reads ``%`` as a format sign ("10%" broke ``--help``)."""
+    return _field_help(config_cls, name).replace("%", "%%")
 
 
 def build_parser() -> argparse.ArgumentParser:
