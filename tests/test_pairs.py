@@ -53,6 +53,9 @@ def test_broken_line_is_reported_and_good_rows_kept():
     assert report.rejected == [(5, "not valid JSON (Expecting value at column 15)")] and len(pairs) == 79
     with pytest.raises(DataError, match=r"t.jsonl, line 5: not valid JSON"):
         read_pairs("t.jsonl", data, strict=True)
+    lines[4] = '{"bad json'
+    _, report = read_pairs("t.jsonl", "\n".join(lines).encode())
+    assert report.rejected == [(5, "not valid JSON (Unterminated string starting at column 2)")]
 
 
 def test_rows_missing_the_completion():

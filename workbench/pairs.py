@@ -112,7 +112,7 @@ def json_line(line: str) -> tuple[Any, str | None]:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
-        return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+        return None, f"not valid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})"
     except (ValueError, RecursionError) as exc:
         return None, f"not usable JSON ({str(exc)[:120]})"
     if _has_surrogate(obj):
