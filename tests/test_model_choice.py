@@ -38,6 +38,11 @@ def test_a_model_that_cannot_be_used_is_refused_with_what_was_found(tmp_path):
         model_choice.choose("a", f"hf:{tmp_path / 'missing.gguf'}")
     with pytest.raises(ConfigError, match="empty"):
         model_choice.choose("a", "   ")
+    path = str(tmp_path / "model.gguf")
+    with pytest.raises(ConfigError, match=f"A local folder or .gguf file is chosen as hf:{path}"):
+        model_choice.choose("a", path)
+    with pytest.raises(ConfigError, match="Expected compat:BASE_URL#MODEL"):
+        model_choice.choose("a", "compat:notaurl")
     assert model_choice.generator_for("a") == DEFAULT_GENERATOR  # nothing was stored
 
 

@@ -53,8 +53,17 @@ def check_choice(model_id: str) -> str:
         raise ConfigError("Expected a model id, got an empty one.")
     if len(model_id) > 500:
         raise ConfigError(f"Expected a model id of at most 500 characters, got {len(model_id)}.")
-    entry = models.find_entry("generator", model_id)
+    try:
+        entry = models.find_entry("generator", model_id)
+    except ConfigError as exc:
+        if model_id.startswith(("/", "./", "~")) or model_id.endswith(".gguf"):  # a path without its kind
+            raise ConfigError(f"{exc} A local folder or .gguf file is chosen as hf:{model_id}.") from None
+        raise
     models.check_allowed("generator", model_id)
+    if model_id.startswith("compat:"):
+        from .generation.openai_compat import parse_compat_id
+
+        parse_compat_id(model_id)  # a ConfigError that shows the expected shape
     if not entry.remote:
         where = entry.locate(model_id)
         if not where.present:
