@@ -98,9 +98,12 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     print()
     for mode, reason in run.unavailable.items():
         print(f"== {LABELS[mode]} ({mode}): not available: {reason}")
+    for mode, reason in run.errors.items():
+        print(f"== {LABELS[mode]} ({mode}): failed: {reason}", file=sys.stderr)
+    failed = 1 if run.errors and not run.answers else 0  # nothing answered: a script must see it
     if args.json:
         print(export_json([run]).decode())
-        return 0
+        return failed
     from .records import STAGES as stages
     print("\n" + "mode".ljust(10) + "".join(s[:12].rjust(13) for s in stages) + "   tok in/out   tok/s   total s")
     for row, answer in zip(answer_rows([run]), run.answers):
@@ -110,8 +113,9 @@ def _cmd_ask(args: argparse.Namespace) -> int:
               f"{row['tokens_per_s'] or 0:6.1f}   {row['total_s']:6.2f}" + ("   (cache hit)" if row["cache_hit"] else ""))
         for c in answer.citations[:5]:
             print(f"    [{c['rank']}] {c['doc_name']}" + (f" > {c['heading']}" if c.get("heading") else ""))
-    print(f"\nstored as run {run.id} in workspace {args.workspace!r} (Compare page history)")
-    return 0
+    if run.answers:
+        print(f"\nstored as run {run.id} in workspace {args.workspace!r} (Compare page history)")
+    return failed
 
 
 def _cmd_index(args: argparse.Namespace) -> int:

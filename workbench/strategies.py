@@ -324,7 +324,7 @@ def run_comparison(
             generations.update(zip(members, outs))
         except WorkbenchError as exc:
             for i in members:
-                result.errors[prepared[i][0]] = str(exc) + (f" ({exc.fix})" if exc.fix else "")
+                result.errors[prepared[i][0]] = str(exc)  # its "Fix:" line included
     backend_of = {i: item[5] for i, item in enumerate(prepared)}
     for i, (mode, messages, timings, citations, use_adapter, _) in enumerate(prepared):
         if i not in generations:
