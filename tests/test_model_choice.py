@@ -157,10 +157,12 @@ def test_an_adapter_is_one_record_however_it_is_read(tmp_path):
         load_adapter(tmp_path)
 
 
-def test_ask_reports_an_approach_that_failed_and_exits_non_zero(capsys):
+def test_ask_and_evaluate_report_an_approach_that_failed_and_exit_non_zero(capsys):
     """A server that refuses the connection: the reason and its fix are printed once, and a run with no
     answer is not reported as a success."""
     assert main(["ask", "Where is my parcel?", "--model", "compat:http://127.0.0.1:9/v1#m", "--modes", "base"]) == 1
     captured = capsys.readouterr()
     assert "== Base (base): failed: Could not connect to http://127.0.0.1:9/v1" in captured.err
     assert captured.err.count("Fix:") == 1 and "stored as run" not in captured.out
+    assert main(["evaluate", "--model", "compat:http://127.0.0.1:9/v1#m", "--modes", "base", "--limit", "2"]) == 1
+    assert "Base (base) failed on 2 question(s); the first: Could not connect" in capsys.readouterr().err

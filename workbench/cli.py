@@ -277,10 +277,19 @@ def _print_run(run: "EvalRun", workspace: str, as_json: bool) -> int:
     from .strategies import LABELS
 
     summary, acc = summarize(run, pricing_for(workspace)), accuracy(run)
+    failures: dict[str, list[str]] = {}
+    for entry in run.errors:
+        for mode, reason in entry.items():
+            if mode != "item_id":
+                failures.setdefault(mode, []).append(reason)
+    for mode, reasons in failures.items():
+        print(f"{LABELS.get(mode, mode)} ({mode}) failed on {len(reasons)} question(s); the first: {reasons[0]}",
+              file=sys.stderr)
+    failed = 1 if failures and not run.results else 0  # nothing answered: a script must see it
     if as_json:
-        print(json.dumps({"run_id": run.id, "status": run.status, "accuracy": acc, "summary": summary},
-                         indent=2, default=str))
-        return 0
+        print(json.dumps({"run_id": run.id, "status": run.status, "accuracy": acc, "summary": summary,
+                          "errors": run.errors}, indent=2, default=str))
+        return failed
     cols = [("correct_answerable", "correct"), ("verdict_partial", "partial"), ("verdict_wrong", "wrong"),
             ("verdict_stale", "stale"), ("verdict_refused", "refused"), ("declined_unanswerable", "declined"),
             ("grounded", "grounded"), ("cited", "cited"), ("format_ok", "format"), ("f1", "F1"),
@@ -293,7 +302,7 @@ def _print_run(run: "EvalRun", workspace: str, as_json: bool) -> int:
     print(f"\ncorrect, partial, wrong, stale, refused: verdicts on the {n} answerable questions (facts found, missing "
           "or contradicted);\ndeclined: share of unanswerable questions the approach declined.")
     print(f"\nrun {run.id} ({run.status}, {run.done} questions) stored in workspace {workspace!r}")
-    return 0
+    return failed
 
 
 def _cmd_rejudge(args: argparse.Namespace) -> int:
