@@ -171,7 +171,8 @@ def test_the_packaged_model_decodes_packed_through_the_direct_step():
     assert gen._step is not None and not gen.pair_lone_rows
     plan = fused_products(gen.model)
     assert all(qkv is not None and gate_up is not None for qkv, gate_up in plan)
-    assert matches_forward(gen.model, generic_step(gen.model), GrowingLayer, plan)
+    assert matches_forward(gen.model, generic_step(gen.model), GrowingLayer, plan)  # the lean way (kernels direct)
+    assert matches_forward(gen.model, generic_step(gen.model), GrowingLayer)  # the way through each module
     out = gen.generate([{"role": "user", "content": "What is the capital of France?"}],
                        GenerationConfig(max_new_tokens=12))
     assert "Paris" in out.text
@@ -193,3 +194,25 @@ def test_the_command_line_takes_the_penalty_scope():
     for command in (["ask", "q"], ["evaluate"]):
         assert build_parser().parse_args(command).penalize_prompt is False
         assert build_parser().parse_args(command + ["--penalize-prompt"]).penalize_prompt is True
+
+
+def test_the_decode_step_rotates_and_normalises_exactly_as_transformers():
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm, apply_rotary_pos_emb
+
+    from workbench.generation.decode_step import _rms_way, _rotate
+
+    g = torch.Generator().manual_seed(5)
+    q, k = torch.randn(3, 9, 1, 64, generator=g), torch.randn(3, 3, 1, 64, generator=g)
+    angles = torch.randn(3, 1, 64, generator=g)
+    cos, sin = angles.cos(), angles.sin()
+    want_q, want_k = apply_rotary_pos_emb(q, k, cos, sin)
+    signed = torch.cat([-sin[..., :32], sin[..., 32:]], -1)
+    assert torch.equal(_rotate(q[:, :, 0], cos, signed, 32), want_q[:, :, 0])
+    assert torch.equal(_rotate(k[:, :, 0], cos, signed, 32), want_k[:, :, 0])
+    norm = LlamaRMSNorm(64, eps=1e-5)
+    norm.weight.data = torch.randn(64, generator=g)
+    x = torch.randn(4, 64, generator=g) * 3
+    assert _rms_way(norm) is not norm  # fp32: one fused call
+    assert torch.equal(_rms_way(norm)(x), norm(x))
+    half = LlamaRMSNorm(64).to(torch.bfloat16)
+    assert _rms_way(half) is half  # bf16: the fused call rounds differently, so the module itself

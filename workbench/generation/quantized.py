@@ -92,6 +92,12 @@ class DecodeLinear(torch.nn.Linear):
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
 
+    def flat(self, x: torch.Tensor) -> torch.Tensor:
+        """The packed product of ``(rows, in)`` one-token rows, exactly what ``forward`` gives them (an int4
+        layer without bias; the decode step calls it with no reshaping on the way)."""
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(x.to(self.scales.dtype).contiguous(), self.packed,
+                                                          GROUP, self.scales).to(x.dtype)
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, decode={self.kind}"
 
@@ -201,13 +207,17 @@ class Fused:
         self.scales = torch.cat([p.scales for p in parts], 1)
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return list(self.flat(x).reshape(*x.shape[:-1], -1).split(self.sizes, -1))
+
+    def flat(self, x: torch.Tensor) -> torch.Tensor:
+        """The parts' outputs side by side, one row per row of ``x`` (``(rows, sum of sizes)``)."""
         flat = x.reshape(-1, x.shape[-1]).to(self.scales.dtype).contiguous()
-        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, GROUP, self.scales).to(x.dtype)
-        return list(y.reshape(*x.shape[:-1], -1).split(self.sizes, -1))
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, GROUP, self.scales).to(x.dtype)
 
     def serves(self, modules: list[Any]) -> bool:
         """Whether ``modules`` are still exactly these parts (not wrapped by a LoRA adapter since)."""
-        return all(m is p for m, p in zip(modules, self.parts))
+        parts = self.parts
+        return len(modules) == len(parts) and all(m is p for m, p in zip(modules, parts))
 
 
 def fuse(parts: list[Any]) -> Fused | None:
