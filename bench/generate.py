@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from typing import Any
 
 from _common import median, parser, report
 
@@ -21,22 +22,28 @@ PROMPTS = [
 ]
 
 
-def bench_workbench(model_id: str, tokens: int, repeats: int) -> tuple[float, float]:
+def workbench_runner(model_id: str, tokens: int) -> Any:
+    """A warmed-up generator's ``run(i)``: (decode tokens/s, TTFT ms) answering prompt ``i``."""
     from workbench import models
     from workbench.config import GenerationConfig
 
     gen = models.get_generator(model_id)
     config = GenerationConfig(max_new_tokens=tokens, repetition_penalty=1.1)
     gen.generate([{"role": "user", "content": "Hi"}], GenerationConfig(max_new_tokens=4))  # warm-up
-    rates, ttfts = [], []
-    for i in range(repeats):
+
+    def run(i: int) -> tuple[float, float]:
         out = gen.generate([{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}], config)
-        rates.append(out.decode_tok_s)
-        ttfts.append(out.ttft_s * 1000)
-    return median(rates), median(ttfts)
+        return out.decode_tok_s, out.ttft_s * 1000
+    return run
 
 
-def bench_llamacpp(model_id: str, tokens: int, repeats: int) -> tuple[float, float]:
+def bench_workbench(model_id: str, tokens: int, repeats: int) -> tuple[float, float]:
+    run = workbench_runner(model_id, tokens)
+    rates, ttfts = zip(*(run(i) for i in range(repeats)))
+    return median(list(rates)), median(list(ttfts))
+
+
+def bench_llamacpp(model_id: str, tokens: int, repeats: int, prompt: int = 0) -> tuple[float, float]:
     from llama_cpp import Llama
 
     from workbench import models
@@ -48,7 +55,7 @@ def bench_llamacpp(model_id: str, tokens: int, repeats: int) -> tuple[float, flo
         start = time.perf_counter()
         first = None
         n = 0
-        question = PROMPTS[i % len(PROMPTS)]
+        question = PROMPTS[(prompt + i) % len(PROMPTS)]
         if llm.metadata.get("tokenizer.chat_template"):
             stream = llm.create_chat_completion(messages=[{"role": "user", "content": question}],
                                                 max_tokens=tokens, temperature=0.0, repeat_penalty=1.1, stream=True)
@@ -74,15 +81,17 @@ def argparse_hidden() -> str:
     return argparse.SUPPRESS
 
 
-def llamacpp_reference(model_id: str, tokens: int, repeats: int) -> tuple[float, float] | None:
-    """llama.cpp's (decode tokens/s, TTFT ms), measured in a child process: a crash of the native library
-    (or its OpenMP runtime meeting torch's) ends only that process, and is reported, not fatal."""
+def llamacpp_reference(model_id: str, tokens: int, repeats: int,
+                       prompt: int = 0) -> tuple[float, float] | None:
+    """llama.cpp's (decode tokens/s, TTFT ms) on prompts ``prompt``, ``prompt + 1``, ..., measured in a child
+    process: a crash of the native library (or its OpenMP runtime meeting torch's) ends only that
+    process, and is reported, not fatal."""
     import json
     import subprocess
     import sys
 
     proc = subprocess.run([sys.executable, __file__, "--llamacpp-only", "--model", model_id, "--tokens", str(tokens),
-                           "--repeats", str(repeats)], capture_output=True, text=True)
+                           "--repeats", str(repeats), "--prompt", str(prompt)], capture_output=True, text=True)
     if proc.returncode != 0:
         print(f"llama.cpp failed (exit code {proc.returncode}); its reference is not measured this run. "
               + proc.stderr.strip()[-300:])
@@ -91,36 +100,55 @@ def llamacpp_reference(model_id: str, tokens: int, repeats: int) -> tuple[float,
     return data["decode"], data["ttft"]
 
 
+def interleaved(model_id: str, tokens: int, repeats: int) -> tuple[list[Any], list[Any]]:
+    """Each prompt answered by the workbench, then by llama.cpp, round after round: a machine whose speed
+    drifts during the run (a shared host's does) slows both alike, so their ratio holds. llama.cpp's
+    rounds are empty when it failed."""
+    run = workbench_runner(model_id, tokens)
+    ours, theirs = [], []
+    for i in range(repeats):
+        ours.append(run(i))
+        reference = llamacpp_reference(model_id, tokens, 1, prompt=i)
+        if reference is None:
+            return ours + [run(j) for j in range(i + 1, repeats)], []
+        theirs.append(reference)
+    return ours, theirs
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--model", default="local:smollm2-135m")
     p.add_argument("--tokens", type=int, default=128, help="new tokens per answer")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--llamacpp-only", action="store_true", help=argparse_hidden())
+    p.add_argument("--prompt", type=int, default=0, help=argparse_hidden())
     args = p.parse_args()
     if args.llamacpp_only:
         import json
 
-        decode, ttft = bench_llamacpp(args.model, args.tokens, args.repeats)
+        decode, ttft = bench_llamacpp(args.model, args.tokens, args.repeats, args.prompt)
         print(json.dumps({"decode": decode, "ttft": ttft}))
         return
 
-    decode, ttft = bench_workbench(args.model, args.tokens, args.repeats)
-    rows = [("decode_tok_s", decode, f"tokens/s, {args.model}, median of {args.repeats}"),
-            ("ttft_ms", ttft, "ms to first token")]
     # llama.cpp reads the packaged models' GGUF files; another model has no same-file reference.
     from workbench.models import PACKAGED
 
-    reference = (llamacpp_reference(args.model, args.tokens, args.repeats)
-                 if importlib.util.find_spec("llama_cpp") and args.model in PACKAGED else None)
-    if reference is not None:
-        ref_decode, ref_ttft = reference
-        rows += [("llamacpp_decode_tok_s", ref_decode, "tokens/s, llama.cpp on the same GGUF"),
+    if importlib.util.find_spec("llama_cpp") and args.model in PACKAGED:
+        ours, theirs = interleaved(args.model, args.tokens, args.repeats)
+    else:
+        if importlib.util.find_spec("llama_cpp") is None:
+            print("llama_cpp is not installed: the llama.cpp reference is skipped "
+                  "(make bench-peers builds it from source, several minutes)")
+        run = workbench_runner(args.model, args.tokens)
+        ours, theirs = [run(i) for i in range(args.repeats)], []
+    decode, ttft = median([r for r, _ in ours]), median([t for _, t in ours])
+    rows = [("decode_tok_s", decode, f"tokens/s, {args.model}, median of {args.repeats}"),
+            ("ttft_ms", ttft, "ms to first token")]
+    if theirs:
+        ref_decode, ref_ttft = median([r for r, _ in theirs]), median([t for _, t in theirs])
+        rows += [("llamacpp_decode_tok_s", ref_decode, "tokens/s, llama.cpp on the same GGUF, rounds interleaved"),
                  ("llamacpp_ttft_ms", ref_ttft, "ms to first token, llama.cpp"),
                  ("decode_vs_llamacpp", decode / ref_decode, "ratio (workbench / llama.cpp)")]
-    elif importlib.util.find_spec("llama_cpp") is None:
-        print("llama_cpp is not installed: the llama.cpp reference is skipped "
-              "(make bench-peers builds it from source, several minutes)")
     from workbench.runtime import decode_weights, inference_dtype_name, pick_device
 
     device = pick_device()
