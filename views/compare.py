@@ -28,6 +28,7 @@ from workbench.evidence import answer_evidence, current_item, find_item, known_i
 from workbench.facts import answer_text
 from workbench.ui.common import (answer_markdown, generator_id, load_generator, model_line, rate_line, server_field,
                                  show_error, workspace)
+from workbench.ui.passages import passages_slider
 from workbench.ui.prompts import prompt_editor
 
 st.title("Compare")
@@ -58,7 +59,7 @@ with st.form("compare"):
     adapter_name = c2.selectbox("Adapter (fine-tuned and hybrid)", [a.name for a in adapters] or ["(none yet)"],
                                 format_func=adapter_names.get)
     c3, c4 = st.columns(2)
-    top_k = c3.slider("Chunks retrieved (RAG, hybrid)", 1, 10, 5)
+    top_k = passages_slider(c3, ws, index, generator_id())
     max_tokens = c4.slider("Maximum answer length (tokens)", 16, 256, 96, step=16)
     c5, c6, c7 = st.columns(3)
     blind = c5.toggle("Blind test", help="Answers are shown as A, B, C ... in random order; vote for the best, "

@@ -17,6 +17,7 @@ from workbench.eval_summary import MIN_QUESTIONS, summarize
 from workbench.memo import memo_content, memo_html, memo_markdown
 from workbench.pricing import pricing_for
 from workbench.strategies import LABELS
+from workbench.tuning import run_note
 from workbench.training import list_adapters
 from workbench.verdicts import JUDGE_VERSION
 from workbench.ui.common import model_line, show_error, stop_page, workspace
@@ -90,6 +91,11 @@ else:
                                for m, s in summary.items()]).style.format(
         {"Correct": "{:.0%}", "Follows the format": "{:.0%}", "Median latency (s)": "{:.2f}",
          "$ per 1k queries": "{:.4f}"}, na_rep="–"), hide_index=True, width="stretch")
+    rag_note = run_note(ws, run.config)
+    if rag_note and rag_note[0]:
+        st.caption(rag_note[1])
+    elif rag_note:
+        st.warning(rag_note[1], icon=":material/tune:")
     if "prompted" in summary:
         st.caption("The **Prompt only** approach below is measured by the **Prompted** run (the base model told the "
                    "answer format and shown examples): its fair best shot without training or retrieval.")

@@ -31,6 +31,8 @@ from workbench.raft import adapter_label
 from workbench.ui.common import (generator_id, job_header, load_generator, model_line, rate_line, server_field,
                                  show_error, stop_page, workspace)
 from workbench.ui.jobs import cancel_button, progress_line, refresh_once, watch_job
+from workbench.tuning import run_note
+from workbench.ui.passages import passages_slider, tuning_panel
 from workbench.ui.prompts import prompt_editor
 
 st.title("Evaluate")
@@ -90,7 +92,7 @@ if items:
         c3, c4, c5 = st.columns(3)
         count = c3.number_input("Questions to run (from the top)", 1, len(items), min(len(items), 50),
                                 help="A slice runs faster; the whole set measures better.")
-        top_k = c4.slider("Chunks retrieved (RAG, hybrid)", 1, 10, 5)
+        top_k = passages_slider(c4, ws, index, generator_id())
         max_tokens = c5.slider("Maximum answer length (tokens)", 16, 256, 96, step=16)
         c6, c7 = st.columns(2)
         label = c6.text_input("Label for this run (optional)", placeholder="e.g. rank 16, 3 epochs")
@@ -112,6 +114,7 @@ if items:
     st.caption(f"Estimated time for {int(count)} question(s) through {len(modes)} approach(es): {estimate.text()}."
                if estimate else "No evaluation has run in this workspace yet, so there is no measured speed to "
                                 "estimate from: the progress bar shows the time left once the first questions finish.")
+    tuning_panel(runner, ws, index, generator_id())
     prompts = prompt_editor(ws, "eval_prompts")
     chosen = next((a for a in adapters if a.name == adapter_name), None)
     examples = example_pool(ws, chosen.path if chosen else None, models.get_embedder(index.config.embedder_id).embed)
@@ -327,6 +330,9 @@ st.caption(f"Model `{config['model_id']}` · adapter `{config.get('adapter') or 
            f"(seed {config['generation']['seed']}) · {run.done} questions · "
            f"{len(run.results)} answers")
 model_line(config["model_id"])
+rag_note = run_note(ws, config)
+if rag_note and not rag_note[0]:
+    st.warning(rag_note[1], icon=":material/tune:")
 if run.errors:
     first = next(iter({k: v for k, v in run.errors[0].items() if k != "item_id"}.values()))
     st.warning(f"{len(run.errors)} question(s) had an approach whose backend failed; those answers are missing. "

@@ -12,13 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from . import paths
 from .config import DEFAULT_EMBEDDER, DEFAULT_GENERATOR, GenerationConfig
 from .config import help_for as _field_help
 from .errors import WorkbenchError
 
 if TYPE_CHECKING:
+    from .config import RetrievalConfig
     from .records import EvalRun
 
 
@@ -260,7 +262,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"skipped {mode}: {plan[mode]}", file=sys.stderr)
     sink = TqdmSink()
     generator = models.get_generator(args.model, progress=sink)
-    spec = ComparisonSpec(tuple(runnable), generator, adapter=chosen,
+    retrieval = _passages_for(args, generator.model_id, index, runnable)
+    spec = ComparisonSpec(tuple(runnable), generator, adapter=chosen, retrieval=retrieval,
                           generation=GenerationConfig(max_new_tokens=args.max_new_tokens,
                                                       penalize_prompt=args.penalize_prompt), prompts=prompts,
                           examples=examples, embedder_id=index.config.embedder_id)
@@ -268,6 +271,58 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                    label=args.label or "", progress=sink)
     sink.close()
     return _print_run(run, args.workspace, args.json)
+
+
+def _passages_for(args: argparse.Namespace, model_id: str, index: Any, modes: list[str]) -> "RetrievalConfig":
+    """``--top-k``, else the workspace's tuned count for this model and index, else the default; says which."""
+    from .config import RetrievalConfig
+    from .strategies import uses_passages
+    from .tuning import tuned_top_k
+
+    tuning = tuned_top_k(args.workspace, model_id, index) if args.top_k is None else None
+    top_k = args.top_k or (tuning.top_k if tuning else RetrievalConfig().top_k)
+    if any(uses_passages(m) for m in modes):
+        print("passages for RAG and hybrid: " + (f"{top_k} (--top-k)" if args.top_k else tuning.note() if tuning else
+              f"{top_k}, the default (`python -m workbench tune-passages` chooses RAG's best count on the "
+              "workspace's training pairs)"), file=sys.stderr)
+    return RetrievalConfig(top_k=top_k, candidates=max(top_k, RetrievalConfig().candidates))
+
+
+def _cmd_tune_passages(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import models
+    from .index import open_index
+    from .pairs import read_pairs
+    from .progress import TqdmSink
+    from .prompts import load_prompts
+    from .training import TRAINING_PAIRS
+    from .tuning import save_tuning, tune_passages
+
+    path = Path(args.pairs) if args.pairs else paths.workspace_dir(args.workspace, create=False) / TRAINING_PAIRS
+    if not path.is_file():
+        print(f"error: {path}: no such file" + ("" if args.pairs else " (the workspace has no training pairs yet: "
+                                                 "pass a pairs file)"), file=sys.stderr)
+        return 2
+    pairs, report = read_pairs(path.name, path.read_bytes(), strict=False)
+    for line, reason in report.rejected:
+        print(f"skipped {path.name}, line {line}: {reason}", file=sys.stderr)
+    try:
+        candidates = tuple(int(k) for k in args.candidates.split(",") if k.strip())
+    except ValueError:
+        print(f"error: expected --candidates as whole numbers separated by commas, e.g. 1,2,3,5; got "
+              f"{args.candidates!r}", file=sys.stderr)
+        return 2
+    sink = TqdmSink()
+    generator = models.get_generator(args.model, progress=sink)
+    tuning = tune_passages(pairs, open_index(args.workspace), generator, prompts=load_prompts(args.workspace),
+                           candidates=candidates, limit=args.limit, progress=sink,
+                           generation=GenerationConfig(max_new_tokens=args.max_new_tokens))
+    sink.close()
+    save_tuning(args.workspace, tuning)
+    print(f"{tuning.note()}; {tuning.wall_s:.0f} s. Evaluate and Compare now start from {tuning.top_k} for this "
+          "model and index.")
+    return 0
 
 
 def _print_run(run: "EvalRun", workspace: str, as_json: bool) -> int:
@@ -477,8 +532,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", help=MODEL_HELP)
     ev.add_argument("--max-new-tokens", type=int, default=96, help=help_for(GenerationConfig, "max_new_tokens"))
     ev.add_argument("--penalize-prompt", action="store_true", help=help_for(GenerationConfig, "penalize_prompt"))
+    ev.add_argument("--top-k", type=int, help="passages for RAG and hybrid (default: the workspace's tuned "
+                    "count for this model, see tune-passages, else 5)")
     ev.add_argument("--json", action="store_true", help="print the summary as JSON")
     ev.set_defaults(func=_cmd_evaluate)
+
+    tp = sub.add_parser("tune-passages", help="choose RAG's passage count on the training pairs (its fair best shot)")
+    tp.add_argument("pairs", nargs="?", help="training pairs (default: the workspace's latest)")
+    tp.add_argument("--workspace", default="default")
+    tp.add_argument("--candidates", default="1,2,3,5", help="passage counts to try, comma-separated")
+    tp.add_argument("--limit", type=int, help="only the first N answerable pairs")
+    tp.add_argument("--model", help=MODEL_HELP)
+    tp.add_argument("--max-new-tokens", type=int, default=96, help=help_for(GenerationConfig, "max_new_tokens"))
+    tp.set_defaults(func=_cmd_tune_passages)
 
     rj = sub.add_parser("rejudge", help="give stored evaluation runs the current judge's verdicts (no model runs)")
     rj.add_argument("run_ids", nargs="*", help="run ids (default: every run judged by an earlier judge version)")

@@ -13,6 +13,7 @@ from . import costs, models
 from .decision import NAMES, Answers, Recommendation
 from .pricing import PRICE_COLUMNS, Pricing, row_status
 from .records import EvalRun
+from .tuning import run_note
 from .workshop import short_name
 
 _ANSWER_LABELS = {
@@ -91,6 +92,9 @@ def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: Eva
         data.append(("Evaluation", f"run {run.id}: {run.done} questions from {run.testset['name']}, "
                                    f"model {run.model_id}"))
         data.append(("Model", models.model_note(run.model_id)[0].replace("`", "")))
+        rag_note = run_note(workspace, run.config)
+        if rag_note:
+            data.append(("RAG passages", rag_note[1]))
         for mode, s in summary.items():
             ci = s.get("correct_answerable_ci")
             comparison.append({"approach": LABELS.get(mode, mode), "correct": s.get("correct_answerable"),

@@ -1,0 +1,77 @@
+"""RAG's passage count on Compare and Evaluate: the slider starts from the count chosen on the workspace's
+training pairs (``workbench.tuning``), and Evaluate offers to measure it as a job."""
+
+from typing import Any
+
+import streamlit as st
+
+from workbench import paths
+from workbench.config import RetrievalConfig
+from workbench.jobs import ACTIVE
+from workbench.pairs import read_pairs
+from workbench.prompts import load_prompts
+from workbench.training import TRAINING_PAIRS
+from workbench.tuning import CANDIDATES, save_tuning, tune_passages, tuned_top_k
+from workbench.ui.common import job_header, load_generator, show_error
+from workbench.ui.jobs import cancel_button, progress_line, refresh_once, watch_job
+
+LABEL = "Chunks retrieved (RAG, hybrid)"
+
+
+def passages_slider(container: Any, ws: str, index: Any, model_id: str) -> int:
+    """The passage-count slider, starting from the tuned count while it applies (same model and index)."""
+    tuning = tuned_top_k(ws, model_id, index)
+    if tuning is not None:
+        return container.slider(LABEL, 1, 10, min(tuning.top_k, 10), help=f"Starts at {tuning.note()}.")
+    return container.slider(LABEL, 1, 10, RetrievalConfig().top_k,
+                            help="Starts at 5, the retrieval default. A small model often answers better from fewer "
+                                 "passages: 'RAG's fair best shot' on the Evaluate page measures the best count on "
+                                 "this workspace's training pairs.")
+
+
+def tuning_panel(runner: Any, ws: str, index: Any, model_id: str) -> None:
+    """Evaluate's expander: the current choice, and a job that measures it on the training pairs."""
+    tuning = tuned_top_k(ws, model_id, index)
+    title = f"RAG's fair best shot: {tuning.top_k} passage(s)" if tuning else "RAG's fair best shot: how many passages?"
+    with st.expander(title, icon=":material/tune:"):
+        st.caption("Comparing approaches with RAG at a setting that handicaps it gives the wrong verdict. This asks "
+                   f"the workspace's training questions (not the test set) through RAG with {', '.join(map(str, CANDIDATES))} "
+                   "passages, judges each answer against the pair's answer, and keeps the count with the most "
+                   "correct answers (a tie goes to fewer passages). Compare and Evaluate then start from it for "
+                   "this model and index.")
+        if tuning is not None:
+            st.markdown(f"**Now:** {tuning.note()}; measured in {tuning.wall_s:.0f} s.")
+        pairs_file = paths.workspace_dir(ws, create=False) / TRAINING_PAIRS
+        job_id = st.session_state.get("tune_job")
+        job = runner.get(job_id) if job_id else None
+        if not pairs_file.exists():
+            st.info("No training pairs in this workspace yet: train an adapter on the Fine-tune page first (its pairs "
+                    "are kept here).", icon=":material/info:")
+        elif st.button("Measure on the training pairs", icon=":material/science:",
+                       disabled=bool(job and job.status in ACTIVE)):
+            try:
+                pairs, _ = read_pairs(pairs_file.name, pairs_file.read_bytes(), strict=False)
+                generator = load_generator(model_id)
+
+                def work(sink: Any, cancel: Any) -> dict[str, Any]:
+                    result = tune_passages(pairs, index, generator, prompts=load_prompts(ws), progress=sink,
+                                           cancel=cancel)
+                    save_tuning(ws, result)
+                    return {"top_k": result.top_k}
+                job = runner.submit("tune", ws, "RAG's passage count on the training pairs", work)
+                st.session_state["tune_job"] = job.id
+                st.rerun()
+            except Exception as exc:
+                show_error(exc)
+
+        def draw(job: Any) -> None:
+            with st.container(border=True):
+                job_header(runner, job)
+                progress_line(job, starting="Starting: loading the model...")
+                if job.status in ACTIVE:
+                    cancel_button(runner, job, "Cancel")
+                elif job.error:
+                    st.error(job.error, icon=":material/error:")
+                refresh_once(job, "tune_refreshed")
+
+        watch_job(runner, st.session_state.get("tune_job"), draw)
