@@ -88,7 +88,7 @@ def main() -> None:
     from workbench.raft import RAFT_DEFAULTS
     from workbench.strategies import ComparisonSpec
     from workbench.training import ADAPTER_META, adapters_dir, load_adapter, train_adapter
-    from workbench.tuning import tune_passages
+    from workbench.tuning import save_tuning, tune_passages
 
     tables = judge_tables()
     index = open_index(WS)
@@ -131,6 +131,7 @@ def main() -> None:
         top_k = args.rag_top_k
     else:
         tuning = tune_passages(pairs, index, generator, prompts=prompts, generation=gen, progress=sink)
+        save_tuning(WS, tuning)  # as the Evaluate page would: the workspace's pages start from it
         top_k = tuning.top_k
         print(f"RAG's passage count: {tuning.note()} ({tuning.wall_s:.0f} s)")
     retrieval = RetrievalConfig(top_k=top_k, candidates=max(top_k, RetrievalConfig().candidates))

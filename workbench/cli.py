@@ -88,8 +88,10 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         print(f"answering with {', '.join(modes)} (decoded together) ...", flush=True)
     embedder_id = index.config.embedder_id if index else DEFAULT_EMBEDDER
     prompts, examples = _prompt_settings(args, adapter, embedder_id)
+    retrieval = _passages_for(args, generator.model_id, index, modes) if index is not None else None
     spec = ComparisonSpec(tuple(modes), generator, adapter=chosen, generation=config, prompts=prompts,
-                          examples=examples, cache_threshold=args.cache, embedder_id=embedder_id)
+                          examples=examples, cache_threshold=args.cache, embedder_id=embedder_id,
+                          **({"retrieval": retrieval} if retrieval else {}))
     run = run_and_record(args.question, spec, workspace=args.workspace, index=index,
                          on_text=on_text if stream else None, on_cached=on_cached if stream else None)
     if not args.json and not stream:
@@ -280,11 +282,16 @@ def _passages_for(args: argparse.Namespace, model_id: str, index: Any, modes: li
     from .tuning import tuned_top_k
 
     tuning = tuned_top_k(args.workspace, model_id, index) if args.top_k is None else None
-    top_k = args.top_k or (tuning.top_k if tuning else RetrievalConfig().top_k)
+    if args.top_k is not None:
+        top_k, said = args.top_k, f"{args.top_k} (--top-k)"
+    elif tuning is not None:
+        top_k, said = tuning.top_k, tuning.note()
+    else:
+        top_k = RetrievalConfig().top_k
+        said = (f"{top_k}, the default (`python -m workbench tune-passages` chooses RAG's best count on the "
+                "workspace's training pairs)")
     if any(uses_passages(m) for m in modes):
-        print("passages for RAG and hybrid: " + (f"{top_k} (--top-k)" if args.top_k else tuning.note() if tuning else
-              f"{top_k}, the default (`python -m workbench tune-passages` chooses RAG's best count on the "
-              "workspace's training pairs)"), file=sys.stderr)
+        print(f"passages for RAG and hybrid: {said}", file=sys.stderr)
     return RetrievalConfig(top_k=top_k, candidates=max(top_k, RetrievalConfig().candidates))
 
 
@@ -491,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--temperature", type=float, default=0.0, help=help_for(GenerationConfig, "temperature"))
     ask.add_argument("--seed", type=int, default=0, help=help_for(GenerationConfig, "seed"))
     ask.add_argument("--penalize-prompt", action="store_true", help=help_for(GenerationConfig, "penalize_prompt"))
+    ask.add_argument("--top-k", type=int, help="passages for RAG and hybrid (default: the workspace's tuned count "
+                     "for this model, see tune-passages, else 5)")
     ask.add_argument("--json", action="store_true", help="print each answer as JSON")
     ask.add_argument("--prompts", metavar="FILE", help="prompt templates as JSON (default: the workspace's)")
     ask.add_argument("--examples", type=int, help="few-shot examples for the prompted approach (default: the "

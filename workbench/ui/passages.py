@@ -7,11 +7,11 @@ import streamlit as st
 
 from workbench import paths
 from workbench.config import RetrievalConfig
-from workbench.jobs import ACTIVE
+from workbench.jobs import ACTIVE, CANCELLED
 from workbench.pairs import read_pairs
 from workbench.prompts import load_prompts
 from workbench.training import TRAINING_PAIRS
-from workbench.tuning import CANDIDATES, save_tuning, tune_passages, tuned_top_k
+from workbench.tuning import CANDIDATES, load_tuning, save_tuning, training_questions, tune_passages, tuned_top_k
 from workbench.ui.common import job_header, load_generator, show_error
 from workbench.ui.jobs import cancel_button, progress_line, refresh_once, watch_job
 
@@ -34,28 +34,40 @@ def tuning_panel(runner: Any, ws: str, index: Any, model_id: str) -> None:
     tuning = tuned_top_k(ws, model_id, index)
     title = f"RAG's fair best shot: {tuning.top_k} passage(s)" if tuning else "RAG's fair best shot: how many passages?"
     with st.expander(title, icon=":material/tune:"):
+        counts = ", ".join(map(str, CANDIDATES))
         st.caption("Comparing approaches with RAG at a setting that handicaps it gives the wrong verdict. This asks "
-                   f"the workspace's training questions (not the test set) through RAG with {', '.join(map(str, CANDIDATES))} "
-                   "passages, judges each answer against the pair's answer, and keeps the count with the most "
-                   "correct answers (a tie goes to fewer passages). Compare and Evaluate then start from it for "
-                   "this model and index.")
+                   f"the workspace's training questions (not the test set) through RAG with {counts} passages, "
+                   "judges each answer against the pair's answer, and keeps the count with the most correct "
+                   "answers (a tie goes to fewer passages). Compare and Evaluate then start from it for this model "
+                   "and index.")
+        earlier = load_tuning(ws)
         if tuning is not None:
             st.markdown(f"**Now:** {tuning.note()}; measured in {tuning.wall_s:.0f} s.")
+        elif earlier is not None:
+            st.caption(f"The last measurement ({earlier.top_k} passage(s), model {earlier.model_id}) was for another "
+                       "model or another version of the documents, so it does not apply: measure again.")
         pairs_file = paths.workspace_dir(ws, create=False) / TRAINING_PAIRS
         job_id = st.session_state.get("tune_job")
         job = runner.get(job_id) if job_id else None
         if not pairs_file.exists():
             st.info("No training pairs in this workspace yet: train an adapter on the Fine-tune page first (its pairs "
                     "are kept here).", icon=":material/info:")
-        elif st.button("Measure on the training pairs", icon=":material/science:",
-                       disabled=bool(job and job.status in ACTIVE)):
+        else:
+            pairs, _ = read_pairs(pairs_file.name, pairs_file.read_bytes(), strict=False)
+            answerable = len(training_questions(pairs))
+            count = st.number_input("Training questions to ask", 1, max(1, answerable), max(1, answerable),
+                                    help="Fewer run faster; all of them measure better.", key="tune_count")
+            st.caption(f"{int(count) * len(CANDIDATES)} answers ({int(count)} questions × {len(CANDIDATES)} "
+                       "passage counts), about as long as an evaluation of that many answers.")
+        if pairs_file.exists() and st.button("Measure on the training pairs", icon=":material/science:",
+                                             disabled=bool(job and job.status in ACTIVE)):
             try:
-                pairs, _ = read_pairs(pairs_file.name, pairs_file.read_bytes(), strict=False)
                 generator = load_generator(model_id)
+                limit = int(count)
 
                 def work(sink: Any, cancel: Any) -> dict[str, Any]:
-                    result = tune_passages(pairs, index, generator, prompts=load_prompts(ws), progress=sink,
-                                           cancel=cancel)
+                    result = tune_passages(pairs, index, generator, prompts=load_prompts(ws), limit=limit,
+                                           progress=sink, cancel=cancel)
                     save_tuning(ws, result)
                     return {"top_k": result.top_k}
                 job = runner.submit("tune", ws, "RAG's passage count on the training pairs", work)
@@ -70,6 +82,8 @@ def tuning_panel(runner: Any, ws: str, index: Any, model_id: str) -> None:
                 progress_line(job, starting="Starting: loading the model...")
                 if job.status in ACTIVE:
                     cancel_button(runner, job, "Cancel")
+                elif job.status == CANCELLED:
+                    st.warning("Cancelled: nothing was stored.", icon=":material/cancel:")
                 elif job.error:
                     st.error(job.error, icon=":material/error:")
                 refresh_once(job, "tune_refreshed")
