@@ -68,7 +68,7 @@ def test_rows_missing_the_completion():
     reasons = dict(report.rejected)
     assert "last message to be a non-empty assistant answer" in reasons[11]
     assert "non-empty 'completion'" in reasons[12]
-    assert "expected 'messages', 'instruction'+'output' or 'prompt'+'completion'" in reasons[13]
+    assert "expected 'messages', 'instruction'+'output', 'prompt'+'completion' or 'question'+'answer'" in reasons[13]
 
 
 @pytest.mark.parametrize("name,data,message", [
@@ -95,3 +95,21 @@ def test_split_is_seeded_and_disjoint():
     assert a_val == b_val and len(a_val) == 8 and len(a_train) == 72
     assert not {p.line for p in a_val} & {p.line for p in a_train}
     assert split_pairs(pairs, 0.1, 8)[1] != a_val
+
+
+def test_question_answer_rows_and_the_workspaces_own_saved_pairs_read_back():
+    from workbench import paths, samples
+    from workbench.training import TRAINING_PAIRS, _save_workspace_pairs
+
+    rows = [{"question": f"q{i}", "answer": f"a{i}", "system": "Be brief."} for i in range(10)]
+    rows.append({"question": "no answer", "answer": " "})
+    pairs, report = read_pairs("qa.jsonl", _jsonl(rows))
+    assert report.format == "question_answer" and len(pairs) == 10
+    assert pairs[0].messages == (("system", "Be brief."), ("user", "q0")) and pairs[0].completion == "a0"
+    assert "non-empty 'answer'" in dict(report.rejected)[11]
+    path = samples.sample_dir() / "training_pairs.jsonl"
+    sample, _ = read_pairs(path.name, path.read_bytes())
+    _save_workspace_pairs("default", sample)
+    saved = paths.workspace_dir("default") / TRAINING_PAIRS
+    again, _ = read_pairs(saved.name, saved.read_bytes(), strict=True)
+    assert [(p.messages, p.completion) for p in again] == [(p.messages, p.completion) for p in sample]

@@ -121,7 +121,7 @@ def test_a_run_says_how_its_rag_passage_count_stands_against_the_tuned_one():
     assert not fair and "has not been measured" in text
     save_tuning("default", PassageTuning(2, {2: 5, 5: 3}, 10, "fake:few-passages", index.fingerprint()))
     fair, text = run_note("default", config)
-    assert not fair and "did best with 2" in text and "5 with 2, 3 with 5" in text
+    assert not fair and "its best count is 2" in text and "5 with 2, 3 with 5" in text
     assert run_note("default", config | {"retrieval": {"top_k": 2}})[0]
     assert not run_note("default", config | {"model_id": "other"})[0]  # measured for another model
     assert run_note("default", config | {"modes": ["base"]}) is None

@@ -22,7 +22,7 @@ from typing import Any
 from .errors import DataError
 
 MIN_PAIRS = 10
-FORMATS = ("chat", "alpaca", "prompt_completion", "csv")
+FORMATS = ("chat", "alpaca", "prompt_completion", "question_answer", "csv")
 _ROLES = {"system", "user", "assistant"}
 
 
@@ -149,6 +149,8 @@ def detect_format(obj: dict[str, Any]) -> str | None:
         return "alpaca"
     if "prompt" in obj and "completion" in obj:
         return "prompt_completion"
+    if "question" in obj and "answer" in obj:  # also how the workbench keeps a workspace's latest pairs
+        return "question_answer"
     return None
 
 
@@ -176,6 +178,16 @@ def _pair_from_json(obj: Any, fmt: str, line: int) -> Pair:
             raise ValueError("expected a non-empty 'output' (the completion)")
         user = instruction.strip() + (f"\n\n{extra.strip()}" if isinstance(extra, str) and extra.strip() else "")
         return Pair((("user", user),), output.strip(), line)
+    if fmt == "question_answer":
+        question, answer, system = obj.get("question"), obj.get("answer"), obj.get("system")
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError("expected a non-empty 'question'")
+        if not isinstance(answer, str) or not answer.strip():
+            raise ValueError("expected a non-empty 'answer' (the completion)")
+        if system is not None and not isinstance(system, str):
+            raise ValueError(f"expected 'system' to be text, got {type(system).__name__}")
+        head = (("system", system.strip()),) if system and system.strip() else ()
+        return Pair(head + (("user", question.strip()),), answer.strip(), line)
     prompt, completion = obj.get("prompt"), obj.get("completion")
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("expected a non-empty 'prompt'")
@@ -249,8 +261,8 @@ def read_pairs(name: str, data: bytes, *, fmt: str | None = None, mapping: dict[
             row_fmt = fmt or (detect_format(obj) if isinstance(obj, dict) else None)
             if row_fmt is None:
                 keys = sorted(obj)[:6] if isinstance(obj, dict) else type(obj).__name__
-                report.rejected.append((line_no, "expected 'messages', 'instruction'+'output' or "
-                                                 f"'prompt'+'completion'; got {keys}"))
+                report.rejected.append((line_no, "expected 'messages', 'instruction'+'output', "
+                                                 f"'prompt'+'completion' or 'question'+'answer'; got {keys}"))
                 continue
             if report.format == "?":
                 report.format = row_fmt

@@ -57,11 +57,21 @@ class PassageTuning:
     wall_s: float = 0.0
     created_at: float = 0.0
 
+    def within_noise(self) -> bool:
+        """Whether every count's correct share lies inside the chosen count's 95% Wilson range (then the
+        measurement cannot tell the counts apart, and the choice rests on the tie rule: fewer passages)."""
+        from .eval_summary import wilson
+
+        low, high = wilson(self.correct[self.top_k], self.questions)
+        return all(low <= n / self.questions <= high for n in self.correct.values())
+
     def note(self) -> str:
-        """One line for people: the choice and the counts behind it."""
+        """One line for people: the choice, the counts behind it, and how sure it is."""
         counts = ", ".join(f"{self.correct[k]} with {k}" for k in sorted(self.correct))
         return (f"{self.top_k} passage{'s' if self.top_k != 1 else ''}: RAG's best count on {self.questions} "
-                f"training questions of this workspace (judged correct: {counts}; model {self.model_id})")
+                f"training questions of this workspace (judged correct: {counts}; model {self.model_id})"
+                + ("; the counts are within noise of each other, so the fewest passages among the best is kept"
+                   if self.within_noise() else ""))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"correct": {str(k): v for k, v in self.correct.items()}}
@@ -170,9 +180,11 @@ def run_note(workspace: str, config: dict[str, Any]) -> tuple[bool, str] | None:
                 "model and these documents has not been measured: a small model often answers better from fewer "
                 "passages (Evaluate, \"RAG's fair best shot\").")
     if tuning.top_k != k:
-        return False, (f"RAG read {k} passage{'s' if k != 1 else ''} per question in this run, but did best with "
-                f"{tuning.top_k} on this workspace's training questions (judged correct: "
-                + ", ".join(f"{tuning.correct[c]} with {c}" for c in sorted(tuning.correct))
-                + f"). Run the evaluation again with {tuning.top_k} to give RAG its fair best shot.")
+        return False, (f"RAG read {k} passage{'s' if k != 1 else ''} per question in this run; on this workspace's "
+                       f"training questions its best count is {tuning.top_k} (judged correct: "
+                       + ", ".join(f"{tuning.correct[c]} with {c}" for c in sorted(tuning.correct))
+                       + ("; within noise of each other, so the fewest passages among the best"
+                          if tuning.within_noise() else "")
+                       + f"). Run the evaluation again with {tuning.top_k} to give RAG its fair best shot.")
     return True, (f"RAG read {k} passage{'s' if k != 1 else ''} per question: its best count on this workspace's "
             f"{tuning.questions} training questions.")

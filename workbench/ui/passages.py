@@ -7,6 +7,7 @@ import streamlit as st
 
 from workbench import paths
 from workbench.config import RetrievalConfig
+from workbench.estimates import evaluation_estimate
 from workbench.jobs import ACTIVE, CANCELLED
 from workbench.pairs import read_pairs
 from workbench.prompts import load_prompts
@@ -52,15 +53,27 @@ def tuning_panel(runner: Any, ws: str, index: Any, model_id: str) -> None:
         if not pairs_file.exists():
             st.info("No training pairs in this workspace yet: train an adapter on the Fine-tune page first (its pairs "
                     "are kept here).", icon=":material/info:")
-        else:
+            return
+        try:
             pairs, _ = read_pairs(pairs_file.name, pairs_file.read_bytes(), strict=False)
-            answerable = len(training_questions(pairs))
-            count = st.number_input("Training questions to ask", 1, max(1, answerable), max(1, answerable),
-                                    help="Fewer run faster; all of them measure better.", key="tune_count")
-            st.caption(f"{int(count) * len(CANDIDATES)} answers ({int(count)} questions × {len(CANDIDATES)} "
-                       "passage counts), about as long as an evaluation of that many answers.")
-        if pairs_file.exists() and st.button("Measure on the training pairs", icon=":material/science:",
-                                             disabled=bool(job and job.status in ACTIVE)):
+        except Exception as exc:  # an unreadable file: said here, the rest of the page still works
+            show_error(exc)
+            return
+        answerable = len(training_questions(pairs))
+        count = st.number_input("Training questions to ask", 1, max(1, answerable), max(1, min(answerable, 30)),
+                                help="Fewer run faster; more measure better. Each question is answered once per "
+                                     "passage count.", key="tune_count")
+        answers = int(count) * len(CANDIDATES)
+        said = f"{answers} RAG answers ({int(count)} questions × {len(CANDIDATES)} passage counts)"
+        if earlier is not None and earlier.model_id == model_id and earlier.questions and earlier.wall_s:
+            per = earlier.wall_s / (earlier.questions * len(earlier.correct))
+            st.caption(f"{said}: about {per * answers / 60:.0f} min ({per:.1f} s per answer in the last measurement).")
+        else:
+            estimate = evaluation_estimate(ws, answers, ["rag"], model_id)
+            st.caption(said + (f": {estimate.text()}." if estimate else
+                               ", about as long as an evaluation of that many answers."))
+        if st.button("Measure on the training pairs", icon=":material/science:",
+                     disabled=bool(job and job.status in ACTIVE) or not answerable):
             try:
                 generator = load_generator(model_id)
                 limit = int(count)
