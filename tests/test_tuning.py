@@ -125,3 +125,12 @@ def test_a_run_says_how_its_rag_passage_count_stands_against_the_tuned_one():
     assert run_note("default", config | {"retrieval": {"top_k": 2}})[0]
     assert not run_note("default", config | {"model_id": "other"})[0]  # measured for another model
     assert run_note("default", config | {"modes": ["base"]}) is None
+
+
+def test_a_bad_top_k_is_refused_before_any_model_loads(capsys):
+    from workbench.cli import main
+
+    assert main(["ask", "What is the return window?", "--modes", "rag", "--top-k", "0"]) == 2
+    assert main(["evaluate", "--top-k", "51"]) == 2
+    err = capsys.readouterr().err
+    assert "expected --top-k between 1 and 50, got 0" in err and "got 51" in err

@@ -633,6 +633,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    top_k = getattr(args, "top_k", None)
+    if top_k is not None and not 1 <= top_k <= 50:  # refused before any model loads
+        print(f"error: expected --top-k between 1 and 50, got {top_k}.", file=sys.stderr)
+        return 2
     try:
         if getattr(args, "model", "") is None and args.func is not _cmd_model:
             from .model_choice import generator_for
