@@ -124,8 +124,11 @@ def tune_passages(pairs: list[Pair], index: Any, generator: Any, *, prompts: Any
             if cancel is not None and cancel.is_set():
                 raise CancelledError(f"Cancelled after {done} of {total} answers; nothing was stored.")
             retrieval = replace(RetrievalConfig(), top_k=k, candidates=max(k, RetrievalConfig().candidates))
-            answers = run_comparison(item.question, replace(spec, retrieval=retrieval), index=index).answers
-            texts[k].append(answers[0].text if answers else "")
+            comparison = run_comparison(item.question, replace(spec, retrieval=retrieval), index=index)
+            if not comparison.answers:  # a failed backend is not a wrong answer: stop and say why
+                raise DataError(f"RAG could not answer the training question {item.question!r} with {k} "
+                                f"passage(s): {comparison.errors.get('rag') or 'no answer came back'}")
+            texts[k].append(comparison.answers[0].text)
             done += 1
         elapsed = time.perf_counter() - started
         progress(ProgressEvent("tune", done, total, f"Question {done // len(candidates)} of {len(items)}",
