@@ -26,6 +26,16 @@ def wait_idle(page, timeout: float = 120_000) -> None:
     page.wait_for_timeout(300)
 
 
+def workspace_in_link(page, other_than: str = "", timeout: float = 60_000) -> str:
+    """The workspace named in the page's link, once the app has put one there other than ``other_than``:
+    the app writes it after its first run, which may end a moment after the page looks idle."""
+    page.wait_for_function(
+        """(old) => { const m = new URLSearchParams(location.search).get("workspace");
+                      return m && m !== old; }""",
+        arg=other_than, timeout=timeout)
+    return page.evaluate('() => new URLSearchParams(location.search).get("workspace")')
+
+
 def assert_no_errors(page) -> None:
     """No exception box, no error alert and no Python traceback text anywhere on the page."""
     assert page.locator('[data-testid="stException"]').count() == 0, "an exception is shown"

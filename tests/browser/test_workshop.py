@@ -8,7 +8,7 @@ import re
 import time
 
 from tests.browser.conftest import ARTIFACTS, Server
-from tests.browser.helpers import assert_no_errors, shot, upload, wait_idle
+from tests.browser.helpers import assert_no_errors, shot, upload, wait_idle, workspace_in_link
 from tests.conftest import ROOT
 
 
@@ -28,7 +28,7 @@ def test_two_trainings_queue_and_the_facilitator_sees_both(browser, tmp_path, mo
             page.set_default_timeout(120_000)
             page.goto(server.url)  # a new visitor: a private workspace of their own
             wait_idle(page)
-            ws = page.url.split("workspace=")[1]
+            ws = workspace_in_link(page)
             assert workshop.is_private_name(ws), page.url
             names.append(ws)
             page.get_by_test_id("stSidebarNav").get_by_role("link", name="Fine-tune").click()
@@ -59,7 +59,7 @@ def test_two_trainings_queue_and_the_facilitator_sees_both(browser, tmp_path, mo
         fac.goto(f"{server.url}/?workspace={near}")
         wait_idle(fac)
         fac.get_by_text("That link does not open a workspace on this server").wait_for()
-        own = fac.url.split("workspace=")[1]
+        own = workspace_in_link(fac, other_than=near)
         assert workshop.is_private_name(own) and own not in names + [near]
         body = fac.get_by_test_id("stMain").inner_text()
         assert all(workshop.short_name(n) not in body for n in names)
