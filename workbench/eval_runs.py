@@ -84,15 +84,16 @@ def judge_answer(judge: Generator, question: str, reference: str, answer: str) -
             "estimated": result.usage.estimated, "record": record}
 
 
-def provenance(text: str, chunks: list[str], pairs: list[dict[str, str]], pair_vectors: Any, embed: Any
+def provenance(text: str, chunk_vectors: Any, pairs: list[dict[str, str]], pair_vectors: Any, embed: Any
                ) -> dict[str, Any] | None:
-    """Is the answer closer to the retrieved chunks or to the training pairs?"""
-    if embed is None or (not chunks and not pairs):
+    """Is the answer closer to the retrieved chunks or to the training pairs? ``chunk_vectors``: the
+    question's retrieved chunks embedded once for all its answers."""
+    if embed is None or (not len(chunk_vectors) and not pairs):
         return None
     vector = embed([answer_core(text) or text])[0]
     out: dict[str, Any] = {"chunk_similarity": None, "pair_similarity": None, "nearest_pair": None}
-    if chunks:
-        out["chunk_similarity"] = round(max(cosine(vector, v) for v in embed(chunks)), 4)
+    if len(chunk_vectors):
+        out["chunk_similarity"] = round(max(cosine(vector, v) for v in chunk_vectors), 4)
     if pairs and pair_vectors is not None:
         sims = [cosine(vector, v) for v in pair_vectors]
         best = max(range(len(sims)), key=sims.__getitem__)
@@ -157,6 +158,7 @@ def evaluate(
             if hits is None and index is not None and index.documents():
                 hits = retrieve(index, item.question, retrieval_config).hits  # provenance: documents vs pairs
             chunks = [h.chunk.text for h in hits or []]
+            chunk_vectors = embed(chunks) if chunks else []
             old_reference = item.reference if use_updated_reference and item.updated_reference else None
             for answer in comparison.answers:
                 passages = _passages_given(answer.mode, given, index)
@@ -173,7 +175,7 @@ def evaluate(
                     **{f.name: getattr(answer, f.name) for f in fields(Answer)} | {"citations": citations},
                     item_id=item.id, reference=reference, old_reference=old_reference, source=item.source,
                     answerable=item.answerable,
-                    metrics=metrics, provenance=provenance(answer.text, chunks, pairs, pair_vectors, embed),
+                    metrics=metrics, provenance=provenance(answer.text, chunk_vectors, pairs, pair_vectors, embed),
                     judge=verdict))
             run.done = n
             atomic_write_json(path, run.to_dict())
