@@ -4,9 +4,11 @@ move with prices and traffic, and unknown prices shown as unknown, never as $0."
 
 import dataclasses
 import json
+import shutil
 
 import pytest
 
+from tests.conftest import SHARED_MODELS
 from tests.fakes import EchoGenerator
 from workbench import costs, pricing, samples
 from workbench.api_tokens import api_tokens
@@ -14,7 +16,7 @@ from workbench.documents import parse_uploads
 from workbench.errors import DataError
 from workbench.eval_runs import evaluate
 from workbench.evaluation import TestItem
-from workbench.index import close_all, open_index
+from workbench.index import close_all, close_workspace, open_index
 from workbench.paths import workspace_dir
 from workbench.records import Answer, Run
 from workbench.training import ADAPTER_META, adapters_dir, load_adapter
@@ -28,21 +30,37 @@ ITEMS = [TestItem("q1", "How many days do I have to return a product?", "Within 
          TestItem("q5", "How do I start a return?", "Open a return request in your account.", "returns-policy.md")]
 
 
+@pytest.fixture(scope="module")
+def evaluated_home(tmp_path_factory):
+    """Workspace 'c', built once for the module: two indexed documents, an adapter with a training
+    record, and an evaluation of every approach (a fake generator: the boundary these tests are not
+    about). Each test gets a copy (``evaluated``)."""
+    home = tmp_path_factory.mktemp("costs") / "wbhome"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WORKBENCH_HOME", str(home))
+        env.setenv("WORKBENCH_MODELS_DIR", str(SHARED_MODELS))
+        close_all()
+        index = open_index("c")
+        index.add_documents(parse_uploads([d for d in samples.sample_documents()
+                                           if d[0] in {"faq.md", "returns-policy.md"}])[0])
+        adapter = adapters_dir("c") / "house"
+        adapter.mkdir(parents=True)
+        (adapter / ADAPTER_META).write_text(json.dumps({
+            "name": "house", "base_model": EchoGenerator.model_id, "wall_s": 360.0, "steps": 30,
+            "config": {"batch_size": 4, "epochs": 3}, "length_stats": {"median": 150}, "created_at": 1.0,
+            "pairs": 40}))
+        spec = ComparisonSpec(("base", "rag", "finetuned", "hybrid"), EchoGenerator(), adapter=load_adapter(adapter))
+        run = evaluate(ITEMS, spec, workspace="c", index=index, testset_name="mini")
+        close_workspace("c")  # the store's files are complete before they are copied
+    return home, run
+
+
 @pytest.fixture
-def evaluated(workbench_home, tmp_path):
-    """Workspace 'c': two indexed documents, an adapter with a training record, and an evaluation
-    of every approach (a fake generator: the boundary these tests are not about)."""
+def evaluated(workbench_home, evaluated_home):
+    """A copy of the module's evaluated workspace in this test's own home."""
+    home, run = evaluated_home
     close_all()
-    index = open_index("c")
-    index.add_documents(parse_uploads([d for d in samples.sample_documents()
-                                       if d[0] in {"faq.md", "returns-policy.md"}])[0])
-    adapter = adapters_dir("c") / "house"
-    adapter.mkdir(parents=True)
-    (adapter / ADAPTER_META).write_text(json.dumps({
-        "name": "house", "base_model": EchoGenerator.model_id, "wall_s": 360.0, "steps": 30, "config": {"batch_size": 4, "epochs": 3},
-        "length_stats": {"median": 150}, "created_at": 1.0, "pairs": 40}))
-    spec = ComparisonSpec(("base", "rag", "finetuned", "hybrid"), EchoGenerator(), adapter=load_adapter(adapter))
-    run = evaluate(ITEMS, spec, workspace="c", index=index, testset_name="mini")
+    shutil.copytree(home, workbench_home)
     yield run
     close_all()
 
