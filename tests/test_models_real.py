@@ -78,6 +78,18 @@ def test_packaged_embedder_and_st_prefix():
     models.clear_cache("embedder", f"st:{models.minilm_dir()}")
 
 
+@pytest.mark.requires_cuda
+def test_the_int8_embedder_runs_on_the_cpu_when_the_model_is_on_a_gpu():
+    """Torch's dynamic int8 products exist on the CPU only: an int8 index on a GPU machine still embeds."""
+    from workbench.embedding import SentenceTransformerEmbedder
+
+    on_gpu = SentenceTransformerEmbedder("local:all-minilm-l6-v2", str(models.minilm_dir()), device="cuda")
+    int8 = on_gpu.quantized()
+    assert int8.device == "cpu" and on_gpu.device == "cuda"
+    vecs = int8.embed(["return window is 45 days", "refunds within 45 days of delivery"])
+    assert vecs.shape == (2, 384) and float(vecs[0] @ vecs[1]) > 0.5
+
+
 def test_doctor_deep_loads_both_models():
     from workbench.doctor import run_doctor
 

@@ -65,16 +65,19 @@ class SentenceTransformerEmbedder:
 
     def quantized(self) -> "SentenceTransformerEmbedder":
         """An int8 copy (dynamic quantisation of the linear layers): faster on CPU, vectors drift slightly,
-        so an index built with one precision must be queried with the same one."""
+        so an index built with one precision must be queried with the same one. Torch's dynamic int8
+        products exist on the CPU only, so the copy runs there even where the model itself is on a GPU."""
         import copy
         import warnings
 
         import torch
 
         clone = copy.copy(self)
+        source = self.model if self.device == "cpu" else copy.deepcopy(self.model).to("cpu")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            clone.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+            clone.model = torch.ao.quantization.quantize_dynamic(source, {torch.nn.Linear}, dtype=torch.qint8)
+        clone.device = "cpu"
         clone.precision = "int8"
         return clone
 
