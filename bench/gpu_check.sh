@@ -14,11 +14,11 @@ PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 
 missing=$("$PY" - <<'PYEOF'
 import importlib.util
+# What the check imports (the app's own pages, plots and API clients are not needed).
 need = {"torch": "torch", "transformers": "transformers", "peft": "peft", "bitsandbytes": "bitsandbytes",
         "accelerate": "accelerate", "gguf": "gguf", "sentence_transformers": "sentence-transformers",
         "chromadb": "chromadb", "bm25s": "bm25s", "semantic_text_splitter": "semantic-text-splitter",
-        "filelock": "filelock", "pypdf": "pypdf", "docx": "python-docx", "bs4": "beautifulsoup4",
-        "tiktoken": "tiktoken", "openai": "openai", "pandas": "pandas", "plotly": "plotly"}
+        "filelock": "filelock", "pandas": "pandas", "text_to_num": "text2num", "rapidfuzz": "rapidfuzz"}
 print(" ".join(pkg for mod, pkg in need.items() if importlib.util.find_spec(mod) is None))
 PYEOF
 )
