@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -10,29 +11,43 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SHARED_MODELS
 from workbench import samples
 from workbench.config import IndexConfig, RetrievalConfig
 from workbench.documents import parse_document, parse_uploads
 from workbench.errors import ConfigError, DataError
-from workbench.index import close_all, open_index, rebuild_index
+from workbench.index import close_all, close_workspace, open_index, rebuild_index
 from workbench.progress import ListSink
 from workbench.retrieval import retrieve, score_retrieval
 
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module")
+def sample_home(tmp_path_factory):
+    """The sample documents indexed once for the module (with progress), in a home of its own."""
+    home = tmp_path_factory.mktemp("kb") / "wbhome"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WORKBENCH_HOME", str(home))
+        env.setenv("WORKBENCH_MODELS_DIR", str(SHARED_MODELS))
+        close_all()
+        docs, problems = parse_uploads(samples.sample_documents())
+        assert not problems
+        index = open_index("kb")
+        sink = ListSink()
+        report = index.add_documents(docs, progress=sink)
+        assert len(report.added) == 12 and report.chunks_added == index.count()
+        assert "embed" in sink.stages() and sink.events[-1].step == sink.events[-1].total
+        close_workspace("kb")  # the store's files are complete before they are copied
+    return home
+
+
 @pytest.fixture
-def sample_index(workbench_home):
+def sample_index(workbench_home, sample_home):
+    """A copy of the module's indexed sample in this test's own home, open."""
     close_all()
-    docs, problems = parse_uploads(samples.sample_documents())
-    assert not problems
-    index = open_index("kb")
-    sink = ListSink()
-    report = index.add_documents(docs, progress=sink)
-    assert len(report.added) == 12 and report.chunks_added == index.count()
-    assert "embed" in sink.stages() and sink.events[-1].step == sink.events[-1].total
-    yield index
+    shutil.copytree(sample_home, workbench_home)
+    yield open_index("kb")
     close_all()
 
 
