@@ -50,6 +50,25 @@ def test_second_conversion_is_skipped():
     assert sink.events == []  # nothing converted the second time
 
 
+def test_a_conversion_reads_the_gguf_header_once_and_restores_the_readers():
+    """transformers reads a GGUF's header for the tokenizer, the config and the weights; during a
+    conversion the three share one parse, and each caller gets its own copy of the parsed metadata."""
+    import gguf
+    import transformers.modeling_gguf_pytorch_utils as hf_gguf
+
+    from workbench.generation.local import _gguf_read_once
+
+    path = str(models.smollm2_gguf())
+    before = gguf.GGUFReader, hf_gguf.load_gguf_checkpoint
+    with _gguf_read_once():
+        assert gguf.GGUFReader(path) is gguf.GGUFReader(path)
+        first, second = (hf_gguf.load_gguf_checkpoint(path, return_tensors=False) for _ in range(2))
+        assert first == second and first is not second
+        first["config"].pop("model_type")
+        assert "model_type" in hf_gguf.load_gguf_checkpoint(path)["config"]
+    assert (gguf.GGUFReader, hf_gguf.load_gguf_checkpoint) == before
+
+
 def test_hf_prefix_loads_a_gguf_file_and_a_folder():
     gguf = models.smollm2_gguf()
     folder = convert_gguf(gguf)

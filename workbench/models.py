@@ -446,7 +446,7 @@ def _locate_packaged(model_id: str) -> Location:
     path = model.gguf(assemble=False)
     if path is None:
         return Location(True, f"{model.package} (first load assembles and converts it once, ~100 s)")
-    state = "converted copy cached" if is_converted(path) else "first load converts it once (~30-100 s)"
+    state = "converted copy cached" if is_converted(path) else "first load converts it once (~30-70 s)"
     return Location(True, f"{path} ({state})")
 
 
