@@ -195,13 +195,13 @@ def train_adapters(home: Path, sessions: int, steps: int = 4) -> float:
     return seconds
 
 
-def run(sessions: int = 20, timeout_s: float = 600.0, max_tokens: int = 96) -> dict[str, float]:
+def run(sessions: int = 20, timeout_s: float = 600.0, max_tokens: int = 96, train_steps: int = 4) -> dict[str, float]:
     """Start a server on a fresh data folder, run the sessions (answers of at most ``max_tokens``, a multiple
-    of 16 up to 96), return the figures."""
+    of 16 up to 96; the sessions' adapter trained for ``train_steps`` steps), return the figures."""
     from tests.browser.conftest import Server
 
     with tempfile.TemporaryDirectory(prefix="workbench-load-") as home:
-        train_s = train_adapters(Path(home), sessions)
+        train_s = train_adapters(Path(home), sessions, train_steps)
         server = Server(Path(home))
         try:
             results, (copies, mixed) = asyncio.run(_run(server.url, sessions, timeout_s, max_tokens))
