@@ -526,3 +526,30 @@ def test_settings_chooses_the_workspace_model_and_the_pages_use_it(fake_generato
     assert any("Echo: Where is my parcel?" in m.value for m in at.markdown)  # the chosen model answered
     assert any("Adapter 'house' was trained on local:smollm2-135m, and this workspace's model is fake:echo" in i.value
                for i in at.info)
+
+
+def test_a_job_panel_says_how_each_job_ended():
+    """The shared job view: Cancel while a job runs, then its own end message for done, cancelled and failed."""
+
+    def page(status: str, error: str | None) -> None:
+        from types import SimpleNamespace
+
+        from workbench.ui.jobs import job_panel
+
+        job = SimpleNamespace(id="j1", label="Measure", status=status, error=error, last=None, result=None)
+        runner = SimpleNamespace(position=lambda job_id: 1, cancel=lambda job_id: None)
+        job_panel(runner, job, starting="Starting...", cancel_label="Cancel it", cancelled="Stopped: nothing kept.",
+                  failed="It failed.", done="All done.")
+
+    def shown(status: str, error: str | None = None) -> AppTest:
+        at = AppTest.from_function(page, kwargs={"status": status, "error": error}).run()
+        assert not at.exception
+        return at
+
+    running = shown("running")
+    assert [b.label for b in running.button] == ["Cancel it"] and running.get("progress")
+    assert [s.value for s in shown("done").success] == ["All done."]
+    assert [w.value for w in shown("cancelled").warning] == ["Stopped: nothing kept."]
+    assert [e.value for e in shown("failed", "Out of memory").error] == ["Out of memory"]
+    assert [e.value for e in shown("interrupted").error] == ["It failed."]
+    assert not shown("queued").error and "position 1" in shown("queued").info[0].value

@@ -28,9 +28,9 @@ from workbench.strategies import LABELS, MODE_TABLE, MODES, availability, uses_p
 from workbench.training import list_adapters
 from workbench.prompts import example_pool
 from workbench.raft import adapter_label
-from workbench.ui.common import (generator_id, job_header, load_generator, model_line, rate_line, server_field,
+from workbench.ui.common import (generator_id, load_generator, model_line, rate_line, server_field,
                                  show_error, stop_page, workspace)
-from workbench.ui.jobs import cancel_button, progress_line, refresh_once, watch_job
+from workbench.ui.jobs import job_panel, watch_job
 from workbench.tuning import run_note
 from workbench.ui.passages import passages_slider, tuning_panel
 from workbench.ui.prompts import prompt_editor
@@ -172,20 +172,12 @@ if items:
 
 def draw_evaluation(job) -> None:
     with st.container(border=True):
-        job_header(runner, job)
-        progress_line(job, starting="Starting: loading models and the first question...")
-        if job.status in ACTIVE:
-            cancel_button(runner, job, "Cancel evaluation")
-        elif job.status == DONE:
-            st.success("Evaluation finished; the results are below.", icon=":material/check_circle:")
-        elif job.status == CANCELLED:
-            st.warning("Cancelled: the questions finished before are kept and shown below.", icon=":material/cancel:")
-        else:
-            st.error(job.error or "The evaluation failed; the questions finished before are kept.",
-                     icon=":material/error:")
+        job_panel(runner, job, starting="Starting: loading models and the first question...",
+                  cancel_label="Cancel evaluation", done="Evaluation finished; the results are below.",
+                  cancelled="Cancelled: the questions finished before are kept and shown below.",
+                  failed="The evaluation failed; the questions finished before are kept.", refresh_key="eval_refreshed")
         if job.status == DONE and isinstance(job.result, dict) and job.result.get("after"):
             st.caption(f"Re-indexed in {job.result['reindex_s']:.2f} s; see the experiment's result above.")
-        refresh_once(job, "eval_refreshed")
 
 
 watch_job(runner, st.session_state.get("eval_job"), draw_evaluation)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from ..jobs import ACTIVE
+from ..jobs import ACTIVE, CANCELLED, DONE
 from .common import job_header
 
 
@@ -54,6 +54,26 @@ def cancel_button(runner: Any, job: Any, label: str) -> None:
         st.rerun(scope="fragment")
 
 
+def job_panel(runner: Any, job: Any, *, starting: str, cancel_label: str, cancelled: str, failed: str,
+              done: str | None = None, refresh_key: str | None = None) -> None:
+    """The usual view of a job: its header and progress, Cancel while it is active, then its end message
+    (``done`` if given, ``cancelled``, or the job's error, else ``failed``) and, with ``refresh_key``, one
+    rerun of the page so that what it made appears."""
+    job_header(runner, job)
+    progress_line(job, starting=starting)
+    if job.status in ACTIVE:
+        cancel_button(runner, job, cancel_label)
+    elif job.status == DONE:
+        if done:
+            st.success(done, icon=":material/check_circle:")
+    elif job.status == CANCELLED:
+        st.warning(cancelled, icon=":material/cancel:")
+    else:
+        st.error(job.error or failed, icon=":material/error:")
+    if refresh_key:
+        refresh_once(job, refresh_key)
+
+
 def refresh_once(job: Any, key: str) -> None:
     """Rerun the whole page once after the job ended, so what it made (an adapter, results) appears."""
     if job.status not in ACTIVE and st.session_state.get(key) != job.id:
@@ -61,4 +81,4 @@ def refresh_once(job: Any, key: str) -> None:
         st.rerun(scope="app")
 
 
-__all__ = ["cancel_button", "job_header", "progress_line", "refresh_once", "watch_job"]
+__all__ = ["cancel_button", "job_header", "job_panel", "progress_line", "refresh_once", "watch_job"]

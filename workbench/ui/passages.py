@@ -8,13 +8,13 @@ import streamlit as st
 from workbench import paths
 from workbench.config import RetrievalConfig
 from workbench.estimates import evaluation_estimate
-from workbench.jobs import ACTIVE, CANCELLED
+from workbench.jobs import ACTIVE
 from workbench.pairs import read_pairs
 from workbench.prompts import load_prompts
 from workbench.training import TRAINING_PAIRS
 from workbench.tuning import CANDIDATES, load_tuning, save_tuning, training_questions, tune_passages, tuned_top_k
-from workbench.ui.common import job_header, load_generator, show_error
-from workbench.ui.jobs import cancel_button, progress_line, refresh_once, watch_job
+from workbench.ui.common import load_generator, show_error
+from workbench.ui.jobs import job_panel, watch_job
 
 LABEL = "Chunks retrieved (RAG, hybrid)"
 
@@ -91,14 +91,8 @@ def tuning_panel(runner: Any, ws: str, index: Any, model_id: str) -> None:
 
         def draw(job: Any) -> None:
             with st.container(border=True):
-                job_header(runner, job)
-                progress_line(job, starting="Starting: loading the model...")
-                if job.status in ACTIVE:
-                    cancel_button(runner, job, "Cancel")
-                elif job.status == CANCELLED:
-                    st.warning("Cancelled: nothing was stored.", icon=":material/cancel:")
-                elif job.error:
-                    st.error(job.error, icon=":material/error:")
-                refresh_once(job, "tune_refreshed")
+                job_panel(runner, job, starting="Starting: loading the model...", cancel_label="Cancel",
+                          cancelled="Cancelled: nothing was stored.",
+                          failed="The measurement failed; nothing was stored.", refresh_key="tune_refreshed")
 
         watch_job(runner, st.session_state.get("tune_job"), draw)
