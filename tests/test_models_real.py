@@ -5,7 +5,7 @@ import pytest
 
 from workbench import models
 from workbench.config import GenerationConfig
-from workbench.generation.local import convert_gguf, gguf_cache_dir, is_converted
+from workbench.generation.gguf_files import convert_gguf, gguf_cache_dir, is_converted
 from workbench.progress import ListSink
 
 pytestmark = pytest.mark.slow
@@ -56,11 +56,11 @@ def test_a_conversion_reads_the_gguf_header_once_and_restores_the_readers():
     import gguf
     import transformers.modeling_gguf_pytorch_utils as hf_gguf
 
-    from workbench.generation.local import _gguf_read_once
+    from workbench.generation.gguf_files import read_header_once
 
     path = str(models.smollm2_gguf())
     before = gguf.GGUFReader, hf_gguf.load_gguf_checkpoint
-    with _gguf_read_once():
+    with read_header_once():
         assert gguf.GGUFReader(path) is gguf.GGUFReader(path)
         first, second = (hf_gguf.load_gguf_checkpoint(path, return_tensors=False) for _ in range(2))
         assert first == second and first is not second

