@@ -420,7 +420,7 @@ def model_source(model_id: str) -> str:
     """A local folder with safetensors weights for ``model_id`` (converting the packaged GGUF once)."""
     packaged = models.PACKAGED.get(model_id)
     if packaged is not None:
-        from .generation.local import convert_gguf
+        from .generation.gguf_files import convert_gguf
 
         gguf = packaged.gguf()
         if gguf is None:
@@ -430,7 +430,7 @@ def model_source(model_id: str) -> str:
     if model_id.startswith("hf:"):
         ref = model_id[3:]
         if ref.endswith(".gguf"):
-            from .generation.local import convert_gguf
+            from .generation.gguf_files import convert_gguf
 
             return str(convert_gguf(Path(ref)))
         return ref
