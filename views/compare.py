@@ -7,7 +7,7 @@ import time
 
 import streamlit as st
 
-from workbench import models, samples
+from workbench import samples
 from workbench.workshop import short_name
 from workbench.charts import (MODE_COLOURS, cumulative_cost_chart, latency_by_stage_chart,
                               latency_distribution_chart, tokens_chart)
@@ -17,9 +17,8 @@ from workbench.history import (ALL_BAD, BLIND_LETTERS, DEFAULT_CACHE_THRESHOLD, 
                                vote_agreement, vote_tally)
 from workbench.index import open_index
 from workbench.pricing import pricing_for
-from workbench.strategies import DESCRIPTIONS, LABELS, MODE_TABLE, MODES, availability, retrieves, ComparisonSpec
+from workbench.strategies import DESCRIPTIONS, LABELS, MODES, retrieves, ComparisonSpec
 from workbench.training import list_adapters
-from workbench.prompts import example_pool
 from workbench.raft import adapter_label
 from workbench.records import Answer, Run
 from workbench.scoring import judge_names
@@ -29,7 +28,7 @@ from workbench.facts import answer_text
 from workbench.ui.common import (answer_markdown, generator_id, load_generator, model_line, rate_line, server_field,
                                  show_error, workspace)
 from workbench.ui.passages import passages_slider
-from workbench.ui.prompts import prompt_editor
+from workbench.ui.prompts import approach_setup
 
 st.title("Compare")
 st.caption("Ask one question and see each approach answer it side by side, with what it used, how long each stage "
@@ -83,12 +82,8 @@ with st.form("compare"):
                                        key="backend_remote_adapter")
     go = st.form_submit_button("Compare", icon=":material/compare_arrows:", type="primary")
 
-prompts = prompt_editor(ws, "compare_prompts")
-chosen = next((a for a in adapters if a.name == adapter_name), None)
-examples = example_pool(ws, chosen.path if chosen else None, models.get_embedder(index.config.embedder_id).embed)
+prompts, chosen, examples, plan = approach_setup(ws, "compare_prompts", index, adapters, adapter_name, modes, backend_ids)
 remote_modes = {m for m, b in backend_ids.items() if b.strip()}
-plan = availability(modes, index=index, adapter=chosen.path if chosen else None, model_id=generator_id(),
-                    tuned_elsewhere={m for m in remote_modes if MODE_TABLE[m].adapter}, examples=examples)
 with st.expander("What each approach does, and what it needs"):
     for mode in MODES:
         reason = plan.get(mode)

@@ -24,16 +24,15 @@ from workbench.index import open_index
 from workbench.pricing import pricing_for
 from workbench.reports import evaluation_report
 from workbench.jobs import ACTIVE, get_runner
-from workbench.strategies import LABELS, MODE_TABLE, MODES, availability, uses_passages, ComparisonSpec
+from workbench.strategies import LABELS, MODES, availability, uses_passages, ComparisonSpec
 from workbench.training import list_adapters
-from workbench.prompts import example_pool
 from workbench.raft import adapter_label
 from workbench.ui.common import (generator_id, load_generator, model_line, rate_line, server_field,
                                  show_error, stop_page, workspace)
 from workbench.ui.jobs import job_panel, watch_job
 from workbench.tuning import run_note
 from workbench.ui.passages import passages_slider, tuning_panel
-from workbench.ui.prompts import prompt_editor
+from workbench.ui.prompts import approach_setup
 
 st.title("Evaluate")
 st.caption("One question proves nothing. Run a test set through every approach and compare correctness, grounding, "
@@ -115,12 +114,8 @@ if items:
                if estimate else "No evaluation has run in this workspace yet, so there is no measured speed to "
                                 "estimate from: the progress bar shows the time left once the first questions finish.")
     tuning_panel(runner, ws, index, generator_id())
-    prompts = prompt_editor(ws, "eval_prompts")
-    chosen = next((a for a in adapters if a.name == adapter_name), None)
-    examples = example_pool(ws, chosen.path if chosen else None, models.get_embedder(index.config.embedder_id).embed)
+    prompts, chosen, examples, plan = approach_setup(ws, "eval_prompts", index, adapters, adapter_name, modes, backend_ids)
     remote_modes = {m for m, b in backend_ids.items() if b.strip()}
-    plan = availability(modes, index=index, adapter=chosen.path if chosen else None, model_id=generator_id(),
-                        tuned_elsewhere={m for m in remote_modes if MODE_TABLE[m].adapter}, examples=examples)
     if chosen and chosen.retrieval_aware:
         ra = chosen.retrieval_aware
         st.caption(f"Adapter **{chosen.name}** is retrieval-aware: trained with {ra['passages']} retrieved passages "

@@ -474,6 +474,14 @@ def help_for(config_cls: type, name: str) -> str:
     return _field_help(config_cls, name).replace("%", "%%")
 
 
+def _batch_answer_args(parser: argparse.ArgumentParser, limit_help: str) -> None:
+    """The options of every command that answers a batch of questions (evaluate, tune-passages)."""
+    parser.add_argument("--workspace", default="default")
+    parser.add_argument("--limit", type=int, help=limit_help)
+    parser.add_argument("--model", help=MODEL_HELP)
+    parser.add_argument("--max-new-tokens", type=int, default=96, help=help_for(GenerationConfig, "max_new_tokens"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench", description="RAG-vs-Fine-tune Workbench")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -535,11 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--prompts", metavar="FILE", help="prompt templates as JSON (default: the workspace's)")
     ev.add_argument("--examples", type=int, help="few-shot examples for the prompted approach (default: 3)")
     ev.add_argument("--adapter", help="adapter name (for finetuned and hybrid)")
-    ev.add_argument("--workspace", default="default")
-    ev.add_argument("--limit", type=int, help="only the first N questions")
+    _batch_answer_args(ev, "only the first N questions")
     ev.add_argument("--label", help="a label stored with the run")
-    ev.add_argument("--model", help=MODEL_HELP)
-    ev.add_argument("--max-new-tokens", type=int, default=96, help=help_for(GenerationConfig, "max_new_tokens"))
     ev.add_argument("--penalize-prompt", action="store_true", help=help_for(GenerationConfig, "penalize_prompt"))
     ev.add_argument("--top-k", type=int, help="passages for RAG and hybrid (default: the workspace's tuned "
                     "count for this model, see tune-passages, else 5)")
@@ -548,11 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tp = sub.add_parser("tune-passages", help="choose RAG's passage count on the training pairs (its fair best shot)")
     tp.add_argument("pairs", nargs="?", help="training pairs (default: the workspace's latest)")
-    tp.add_argument("--workspace", default="default")
     tp.add_argument("--candidates", default="1,2,3,5", help="passage counts to try, comma-separated")
-    tp.add_argument("--limit", type=int, help="only the first N answerable pairs")
-    tp.add_argument("--model", help=MODEL_HELP)
-    tp.add_argument("--max-new-tokens", type=int, default=96, help=help_for(GenerationConfig, "max_new_tokens"))
+    _batch_answer_args(tp, "only the first N answerable pairs")
     tp.set_defaults(func=_cmd_tune_passages)
 
     rj = sub.add_parser("rejudge", help="give stored evaluation runs the current judge's verdicts (no model runs)")

@@ -69,6 +69,18 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+_COMPARISON_HEADER = ["Approach", "Correct", "95% range", "Questions", "Token F1", "Grounded", "Format",
+                      "Latency p50", "Latency p95", "Tokens in", "Tokens out"]
+
+
+def _comparison_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The measured comparison as a header and text rows, for the Markdown and the HTML memo alike."""
+    return _COMPARISON_HEADER, [
+        [r["approach"], _pct(r["correct"]), r.get("range", "-"), str(r.get("questions", "")), _pct(r["f1"]),
+         _pct(r["grounded"]), _pct(r["format_ok"]), _sec(r["latency_p50_s"]), _sec(r["latency_p95_s"]),
+         f"{r['tokens_in']:.0f}", f"{r['tokens_out']:.0f}"] for r in rows]
+
+
 def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: EvalRun | None,
                  measured: costs.Measured, projection: costs.Projection, table: dict[str, Any],
                  result: dict[str, list[costs.Component]], breakeven: list[str],
@@ -159,14 +171,7 @@ def memo_markdown(c: dict[str, Any]) -> str:
     out += ["", "Scores: " + ", ".join(f"{names[a]} {s:+d}" for a, s in c["scores"].items()), "",
             "## Data used", _md_table(["", ""], [list(d) for d in c["data"]]), ""]
     if c["comparison"]:
-        out += ["## Measured comparison", _md_table(
-            ["Approach", "Correct", "95% range", "Questions", "Token F1", "Grounded", "Format", "Latency p50", "Latency p95",
-             "Tokens in", "Tokens out"],
-            [[r["approach"], _pct(r["correct"]), r.get("range", "-"), str(r.get("questions", "")), _pct(r["f1"]),
-              _pct(r["grounded"]),
-              _pct(r["format_ok"]),
-              _sec(r["latency_p50_s"]), _sec(r["latency_p95_s"]), f"{r['tokens_in']:.0f}", f"{r['tokens_out']:.0f}"]
-             for r in c["comparison"]]), ""]
+        out += ["## Measured comparison", _md_table(*_comparison_table(c["comparison"])), ""]
     approaches = [a for a in names if a in c["projection"][0]]
     out += ["## Monthly cost projection", _md_table(
         ["Component", *[names[a] for a in approaches]],
@@ -208,14 +213,7 @@ def memo_html(c: dict[str, Any], figures: list[Any]) -> str:
         "<h2>Data used</h2>", table(["", ""], [list(d) for d in c["data"]]),
     ]
     if c["comparison"]:
-        sections += ["<h2>Measured comparison</h2>", table(
-            ["Approach", "Correct", "95% range", "Questions", "Token F1", "Grounded", "Format", "Latency p50", "Latency p95",
-             "Tokens in", "Tokens out"],
-            [[r["approach"], _pct(r["correct"]), r.get("range", "-"), str(r.get("questions", "")), _pct(r["f1"]),
-              _pct(r["grounded"]),
-              _pct(r["format_ok"]),
-              _sec(r["latency_p50_s"]), _sec(r["latency_p95_s"]), f"{r['tokens_in']:.0f}", f"{r['tokens_out']:.0f}"]
-             for r in c["comparison"]])]
+        sections += ["<h2>Measured comparison</h2>", table(*_comparison_table(c["comparison"]))]
     sections += [
         "<h2>Monthly cost projection</h2>",
         table(["Component", *[names[a] for a in approaches]],

@@ -1,14 +1,18 @@
 """The prompt editor shared by Compare and Evaluate: every approach's system prompt and user template,
-saved per workspace, with a reset to the default."""
+saved per workspace, with a reset to the default; and the set-up both pages do before a run."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import streamlit as st
 
 from ..errors import WorkbenchError
-from ..prompts import DEFAULTS, PromptSet, PromptTemplate, load_prompts, reset_prompts, save_prompts
-from ..strategies import LABELS
-from .common import show_error
+from ..models import get_embedder
+from ..prompts import DEFAULTS, PromptSet, PromptTemplate, example_pool, load_prompts, reset_prompts, save_prompts
+from ..records import Adapter
+from ..strategies import LABELS, MODE_TABLE, availability
+from .common import generator_id, show_error
 
 
 def prompt_editor(workspace: str, key: str) -> PromptSet:
@@ -47,3 +51,17 @@ def prompt_editor(workspace: str, key: str) -> PromptSet:
                 st.session_state.pop(f"{key}_{field}_{mode}", None)
             st.rerun()
     return prompts
+
+
+def approach_setup(workspace: str, key: str, index: Any, adapters: list[Adapter], adapter_name: str | None,
+                   modes: list[str], backend_ids: dict[str, str]) -> tuple[PromptSet, Adapter | None, Any, dict]:
+    """What Compare and Evaluate both need before a run: the prompt editor's prompts, the chosen adapter,
+    the prompted approach's few-shot pool and, per approach, why it cannot run (empty when it can)."""
+    prompts = prompt_editor(workspace, key)
+    chosen = next((a for a in adapters if a.name == adapter_name), None)
+    examples = example_pool(workspace, chosen.path if chosen else None,
+                            get_embedder(index.config.embedder_id).embed)
+    remote_modes = {m for m, b in backend_ids.items() if b.strip()}
+    plan = availability(modes, index=index, adapter=chosen.path if chosen else None, model_id=generator_id(),
+                        tuned_elsewhere={m for m in remote_modes if MODE_TABLE[m].adapter}, examples=examples)
+    return prompts, chosen, examples, plan
