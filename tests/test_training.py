@@ -244,3 +244,42 @@ def test_retrieval_aware_training_puts_the_hybrids_own_prompt_in_the_pairs(workb
     content = answer.messages[-1]["content"]
     assert len(answer.citations) == 2 and "[2] (" in content and "[3] (" not in content
     close_all()
+
+
+def test_the_answer_only_loss_is_the_full_loss_with_the_same_gradients(workbench_home, tmp_path):
+    """The trainer computes vocabulary logits only at answer positions; loss and gradients must be what
+    transformers' own loss gives, on a batch whose rows differ in length (padding, several answer spans)."""
+    import torch
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+
+    from workbench.generation.local import load_tokenizer
+    from workbench.training import _Collator, _answer_only_trainer, encode_pairs, to_lora_config
+
+    source = model_source("local:smollm2-135m")
+    tokenizer = load_tokenizer(source)
+    encoded, _ = encode_pairs(tokenizer, [PAIRS[0], PAIRS[7], PAIRS[12]], QUICK)
+    assert len({len(e.input_ids) for e in encoded}) == 3
+    batch = _Collator(tokenizer.pad_token_id or tokenizer.eos_token_id)(
+        [{"input_ids": e.input_ids, "labels": e.labels} for e in encoded])
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32),
+                           to_lora_config(replace(QUICK, dropout=0.0)))
+    with torch.no_grad():  # B starts at zero; make the adapter do something so every LoRA weight gets a gradient
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.02)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True, remove_unused_columns=False)
+    lean_class = _answer_only_trainer(model)
+    assert lean_class is not Trainer
+    count = (batch["labels"][:, 1:] != -100).sum()
+    results = []
+    for cls in (Trainer, lean_class):
+        model.zero_grad()
+        loss = cls(model=model, args=args).compute_loss(model, dict(batch), num_items_in_batch=count)
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]))
+    (full_loss, full_grads), (lean_loss, lean_grads) = results
+    assert torch.allclose(full_loss, lean_loss, rtol=1e-5)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(full_grads, lean_grads))
+    assert any(float(g.abs().sum()) > 0 for g in lean_grads if g.dim() == 2)

@@ -2,8 +2,9 @@
 
     info = train_adapter(pairs, TrainConfig(), workspace="default", name="house-style", progress=sink)
 
-The loss covers the completion tokens only; each batch is padded only to its longest pair (padding
-every pair to max_length doubled the step time on CPU). Training uses transformers' ``Trainer``; a
+The loss covers the completion tokens only, and the output layer runs only where they are (see
+``_answer_only_trainer``); each batch is padded only to its longest pair (padding every pair to
+max_length doubled the step time on CPU). Training uses transformers' ``Trainer``; a
 callback turns its logs into ``ProgressEvent``s and stops it when ``cancel`` is set. The adapter is
 written to a temporary folder and moved into place only when complete, so a cancelled, failed or
 killed run never leaves a half-written adapter.
@@ -130,6 +131,42 @@ class _Collator:
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def _answer_only_trainer(model: Any) -> type:
+    """transformers' ``Trainer``, whose loss turns hidden states into vocabulary logits only where a label is.
+
+    The default computes logits at every position, prompt included, then ignores all but the answer's: on
+    a retrieval-aware pair (about 300 prompt tokens, 50 answer tokens) the 49k-word output layer and its
+    softmax, forward and backward, ran about six times more than the loss needs. Positions are kept
+    where any row of the batch has a label (one index list for the batch); the loss is the same
+    cross-entropy, summed and divided by the batch's label count as transformers does. Models whose
+    forward takes no ``logits_to_keep``, and the evaluation (which wants the outputs), use the default."""
+    import inspect
+
+    import torch
+    from transformers import Trainer
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if "logits_to_keep" not in inspect.signature(base.forward).parameters:
+        return Trainer
+
+    class AnswerOnlyTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if return_outputs or "labels" not in inputs:
+                return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                            num_items_in_batch=num_items_in_batch)
+            targets = inputs["labels"][:, 1:]  # position t predicts token t + 1
+            keep = (targets != -100).any(dim=0).nonzero().squeeze(1)
+            out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], logits_to_keep=keep)
+            logits = out.logits.float()
+            picked = targets[:, keep].to(logits.device)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), picked.reshape(-1),
+                                                     ignore_index=-100, reduction="sum")
+            count = num_items_in_batch if num_items_in_batch is not None else (picked != -100).sum()
+            return loss / count
+
+    return AnswerOnlyTrainer
+
+
 def _callback(progress: ProgressSink, cancel: threading.Event | None, total_steps: int, started: float,
               tokens_per_step: float, scorer: Any = None) -> Any:
     from transformers import TrainerCallback
@@ -247,7 +284,7 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
     with the hybrid's prompt from ``prompts``; the adapter records how, and the hybrid repeats it."""
     import torch
     from peft import get_peft_model, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+    from transformers import AutoModelForCausalLM, TrainingArguments
 
     from .generation.local import load_tokenizer
 
@@ -322,9 +359,9 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
     started = time.perf_counter()
     scorer = _EpochScorer(score_items, tokenizer, training_system_prompt(pairs), embedder_id) if score_items else None
     reporter = _callback(progress, cancel, total_steps, started, mean_tokens * config.batch_size, scorer)
-    trainer = Trainer(model=model, args=args, train_dataset=to_ds(train_enc),
-                      eval_dataset=to_ds(val_enc) if val_enc else None,
-                      data_collator=_Collator(tokenizer.pad_token_id or tokenizer.eos_token_id), callbacks=[reporter])
+    trainer = _answer_only_trainer(model)(
+        model=model, args=args, train_dataset=to_ds(train_enc), eval_dataset=to_ds(val_enc) if val_enc else None,
+        data_collator=_Collator(tokenizer.pad_token_id or tokenizer.eos_token_id), callbacks=[reporter])
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # we report through the progress sink, not stdout
