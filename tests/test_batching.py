@@ -197,3 +197,37 @@ def test_low_rank_products_are_batch_independent_on_this_cpu():
     full = _low_rank_product(way, x, *factors)
     assert all(torch.equal(_low_rank_product(way, x[i:i + 1], *factors), full[i:i + 1]) for i in range(5))
     assert torch.allclose(full, x @ a.T @ b.T, rtol=1e-4, atol=1e-3)
+
+
+def test_adapter_rows_take_the_lean_way_with_their_terms_added_per_group(smollm2, random_adapter, second_adapter):
+    """With adapters loaded, every layer still calls the packed kernels directly and adds each adapter's
+    terms as one product per group of layers: the row without an adapter gets exactly the logits of the way
+    through the modules, the adapter's row the same logits up to the rounding of its low-rank products."""
+    import torch
+
+    from workbench.generation.batching import GrowingLayer
+    from workbench.generation.decode_step import _lean, llama_step
+
+    keys = [smollm2._ensure_adapter(random_adapter), smollm2._ensure_adapter(second_adapter)]
+    model, fused, low_rank = smollm2.model, smollm2._step.keywords["fused"], smollm2._low_rank
+    prompts = [torch.tensor([[1, 2, 3, 4]]), torch.tensor([[5, 6]]), torch.tensor([[7, 8, 9]])]
+    with torch.inference_mode():
+        with smollm2._peft.disable_adapter():
+            caches = [model(input_ids=p, use_cache=True).past_key_values for p in prompts]
+
+        def layers():
+            return [GrowingLayer([c.layers[i].keys for c in caches], [c.layers[i].values for c in caches], 4, 2)
+                    for i in range(len(caches[0].layers))]
+
+        ids, positions, starts = torch.tensor([[7], [8], [9]]), torch.tensor([[4], [2], [3]]), [0, 2, 1]
+        with smollm2._adapter_scope([keys[0], None, keys[1]]):
+            assert all(_lean(layer, qkv, gate_up, low_rank) is not None
+                       for layer, (qkv, gate_up) in zip(model.model.layers, fused))
+            lean = llama_step(model, ids, positions, layers(), starts, fused, low_rank)
+            modules = llama_step(model, ids, positions, layers(), starts, (), low_rank)
+        with smollm2._peft.disable_adapter():
+            plain = llama_step(model, ids, positions, layers(), starts, fused, low_rank)
+    assert torch.equal(lean[1], modules[1]) and torch.equal(lean[1], plain[1])
+    for row in (0, 2):
+        assert torch.allclose(lean[row], modules[row], rtol=1e-4, atol=1e-3)
+        assert not torch.allclose(lean[row], plain[row], atol=1e-2)  # the adapter's terms were added
