@@ -1,9 +1,10 @@
 """Answer quality on the sample: every approach, the retrieval-aware adapter, the knowledge update and the judge.
 
-    python bench/quality.py [--json PATH] [--limit N] [--home DIR]
+    python bench/quality.py [--json PATH] [--limit N] [--home DIR] [--preset quick|thorough]
 
 On a fresh workspace it indexes the sample documents, trains a plain adapter on all 80 sample pairs
-(default settings) and a retrieval-aware one (``train --with-context``, default settings), runs the
+(default settings) and a retrieval-aware one (``train --with-context``, the ``--preset`` settings:
+quick by default, the workshop one), runs the
 sample test set through base, prompted, RAG, fine-tuned and hybrid (plain adapter) and the hybrid
 with the retrieval-aware adapter, runs the knowledge-update experiment (RAG and fine-tuned) and
 checks the verdicts against the hand-labelled judge tables. Greedy decoding, 96 new tokens.
@@ -69,6 +70,8 @@ def main() -> None:
     p.add_argument("--limit", type=int, help="only the first N test questions (quick runs)")
     p.add_argument("--home", help="reuse this WORKBENCH_HOME (adapters trained by an earlier run are kept)")
     p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--preset", choices=["quick", "thorough"], default="quick",
+                   help="retrieval-aware training settings (workbench.raft.RAFT_PRESETS)")
     p.add_argument("--rag-top-k", type=int, help="passages for RAG and the plain hybrid (default: chosen on the "
                    "training pairs)")
     args = p.parse_args()
@@ -85,7 +88,7 @@ def main() -> None:
     from workbench.pairs import read_pairs
     from workbench.progress import TqdmSink
     from workbench.prompts import example_pool, load_prompts
-    from workbench.raft import RAFT_DEFAULTS
+    from workbench.raft import RAFT_PRESETS
     from workbench.strategies import ComparisonSpec
     from workbench.training import ADAPTER_META, adapters_dir, load_adapter, train_adapter
     from workbench.tuning import save_tuning, tune_passages
@@ -100,7 +103,8 @@ def main() -> None:
     models.get_generator()  # the one-time model conversion is not training time
     prompts = load_prompts(WS)
     timings: dict[str, float] = {}
-    for name, config in [("plain", TrainConfig()), ("raft", RAFT_DEFAULTS)]:
+    raft_name = "raft" if args.preset == "quick" else f"raft-{args.preset}"
+    for name, config in [("plain", TrainConfig()), (raft_name, RAFT_PRESETS[args.preset].config)]:
         folder = adapters_dir(WS) / name
         if not (folder / ADAPTER_META).exists():
             sink = TqdmSink()
@@ -111,7 +115,7 @@ def main() -> None:
         else:
             timings[name] = load_adapter(folder).wall_s or 0.0
             print(f"reusing adapter {name} (training loop {timings[name]:.0f} s; whole call not measured)")
-    plain_adapter, raft_adapter = load_adapter(adapters_dir(WS) / "plain"), load_adapter(adapters_dir(WS) / "raft")
+    plain_adapter, raft_adapter = load_adapter(adapters_dir(WS) / "plain"), load_adapter(adapters_dir(WS) / raft_name)
     plain = plain_adapter.path
 
     test_path = samples.sample_dir() / "eval_set.jsonl"
@@ -153,7 +157,7 @@ def main() -> None:
     rows = [(f"correct_{m}", s[m]["correct_answerable"], f"share of {n} answerable questions judged correct")
             for m in ("base", "prompted", "rag", "finetuned", "hybrid")]
     rows += [
-        ("correct_hybrid_raft", sr["hybrid"]["correct_answerable"], "the same, hybrid with the retrieval-aware adapter"),
+        ("correct_hybrid_raft", sr["hybrid"]["correct_answerable"], f"the same, hybrid with the retrieval-aware adapter ({args.preset} preset)"),
         ("format_prompted", s["prompted"]["format_ok"], "share of answers in the house format"),
         ("format_finetuned", s["finetuned"]["format_ok"], "share of answers in the house format"),
         ("stale_rag_after_update", stale.get("rag", float("nan")),
@@ -161,11 +165,11 @@ def main() -> None:
         ("stale_finetuned_after_update", stale.get("finetuned", float("nan")), "the same, fine-tuned"),
         ("judge_accuracy", right / cases, f"{right} of {cases} hand-labelled cases ("
          + ", ".join(f"{k}: {r}/{t}" for k, (r, t) in tables.items()) + ")"),
-        ("raft_train_s", timings["raft"], f"s, retrieval-aware training of {len(pairs)} pairs "
+        ("raft_train_s", timings[raft_name], f"s, retrieval-aware training of {len(pairs)} pairs "
          f"({raft_adapter.steps} steps, loop {raft_adapter.wall_s or 0:.0f} s)"),
         ("plain_train_s", timings["plain"], f"s, plain training ({plain_adapter.steps} steps, loop "
          f"{plain_adapter.wall_s or 0:.0f} s)"),
-        ("raft_over_plain_train", timings["raft"] / timings["plain"], "ratio, same run"),
+        ("raft_over_plain_train", timings[raft_name] / timings["plain"], "ratio, same run"),
         ("rag_top_k", top_k, "passages RAG and the plain hybrid read (" + ("chosen on the training pairs)"
                                                                           if tuning else "--rag-top-k)")),
     ]
