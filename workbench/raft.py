@@ -148,15 +148,16 @@ RAFT_PRESETS = {
         "80 sample pairs: the training loop took 153 s on 2 CPU cores with bf16 units, and 261 s when repeated "
         "later the same day (2026-12-03; the same adapter, on a machine whose speed varied). The hybrid with it was judged correct on "
         "10 of the 42 answerable sample questions with the packaged 135M model; 8 held up in a hand check. "
-        "On a 2-core CPU without bf16 units, in fp32 (2026-12-04): a 135 s training loop, and 8 of 42 "
+        "On another 2-core CPU with bf16 units (2026-12-04, after training computed the output layer at the "
+        "answer only): a 135 s training loop, and 8 of 42 "
         "(README, \"Answer quality\")."),
     "thorough": RaftPreset(
         "Thorough", RAFT_THOROUGH,
         "80 sample pairs: the training loop took 947 s (16 minutes) on 2 CPU cores with bf16 units "
         "(2026-12-03; 1,437 s in fp32 with LoRA dropout). The hybrid with it was judged correct on 13 of the 42 "
-        "answerable sample questions with the packaged 135M model; 11 held up in a hand check. On a 2-core "
-        "CPU without bf16 units, in fp32 (2026-12-04): a 483 s training loop, and 15 of 42 (README, \"Answer "
-        "quality\"). Too long for a workshop slot on a laptop; a GPU trains it in a fraction of that."),
+        "answerable sample questions with the packaged 135M model; 11 held up in a hand check. On another "
+        "2-core CPU with bf16 units (2026-12-04, after training computed the output layer at the answer only): "
+        "a 483 s training loop, and 15 of 42 (README, \"Answer quality\"). Too long for a workshop slot on a laptop; a GPU trains it in a fraction of that."),
 }
 
 
