@@ -98,6 +98,36 @@ def test_asides_acronyms_and_scattered_guesses():
     assert judge("Within 45 days; refunds follow within 7 days.", ref, question=Q).verdict == CORRECT
 
 
+def test_a_denied_name_and_an_opening_denial_are_contradictions():
+    ref = ("The S3 Pro also measures electrical conductivity (EC), which shows the fertiliser level, in addition "
+           "to moisture and temperature.")
+    q = "What does the SoilSense S3 Pro measure that the S2 doesn't?"
+    v = judge("The SoilSense S3 Pro doesn't measure EC, so you can't read it on the S2.", ref, question=q)
+    assert v.verdict == WRONG and "not EC" in v.reason
+    assert judge("The S3 Pro measures EC (electrical conductivity) as well, so you can see fertiliser.", ref,
+                 question=q).verdict == CORRECT
+    # A denial the reference shares is agreement; one the answer adds, or drops, contradicts it.
+    no_us = "No, Brindlemoss only ships within Europe and does not deliver to the United States."
+    us = "Can you deliver my order to the United States?"
+    assert judge("No, we only ship within Europe.", no_us, question=us, background=frozenset({"brindlemoss"})
+                 ).verdict == CORRECT
+    v = judge("No, we do not ship within Europe.", no_us, question=us, background=frozenset({"brindlemoss"}))
+    assert v.verdict == WRONG and "not Europe" in v.reason
+    no_pro = "No, the Balcony Starter Kit does not include the SoilSense S3 Pro."
+    kit = "Does the Balcony Starter Kit come with a pro sensor?"
+    assert judge("No, the kit does not include the SoilSense S3 Pro.", no_pro, question=kit).verdict == CORRECT
+    v = judge("The kit includes the SoilSense S3 Pro.", no_pro, question=kit)
+    assert v.verdict == WRONG and "not SoilSense (the answer says SoilSense)" in v.reason
+    ref05 = "Yes, 38 days after delivery is still within the 45-day return window."
+    q05 = "My parcel was delivered 38 days ago and I changed my mind. Can I still send it back?"
+    v = judge("Your return window is not available. You can expect a return within 45 days of receiving it.",
+              ref05, question=q05)
+    assert v.verdict == WRONG and "the answer says No" in v.reason
+    assert judge("You can still send it back: the 45-day window has not ended.", ref05, question=q05).verdict == CORRECT
+    assert judge("Within 45 days; you don't need to give a reason.", "You can return a product within 45 days "
+                 "of the delivery date.", question=Q).verdict == CORRECT
+
+
 def test_grounding_checks_facts_not_words():
     passage = "You can return any product within 30 days of the delivery date."
     assert groundedness("You can return any product within 90 days of the delivery date.", [passage]) == 0.0

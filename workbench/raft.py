@@ -157,7 +157,7 @@ RAFT_PRESETS = {
         "(2026-12-03; 1,437 s in fp32 with LoRA dropout). The hybrid with it was judged correct on 13 of the 42 "
         "answerable sample questions with the packaged 135M model; 11 held up in a hand check. On another "
         "2-core CPU with bf16 units (2026-12-04, after training computed the output layer at the answer only): "
-        "a 483 s training loop, and 15 of 42 (README, \"Answer quality\"). Too long for a workshop slot on a laptop; a GPU trains it in a fraction of that."),
+        "a 483 s training loop, and 14 of 42 (judge version 3; README, \"Answer quality\"). Too long for a workshop slot on a laptop; a GPU trains it in a fraction of that."),
 }
 
 

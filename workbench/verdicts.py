@@ -16,8 +16,8 @@ Each answer gets one verdict:
 - ``correct``: every key fact present, none contradicted (a refusal, for an unanswerable question);
 - ``partial``: some present, some missing, none contradicted;
 - ``wrong``: a key fact contradicted (another value of the same kind: 90 days for 30 days, 45 weeks
-  for 45 days, E-455 for E-410, No for Yes), no key fact present, or an answer where the
-  documents hold none;
+  for 45 days, E-455 for E-410, No for Yes; a name or code denied where the reference affirms it),
+  no key fact present, or an answer where the documents hold none;
 - ``stale``: it carries the old value where an updated reference replaced it;
 - ``refused``: it declines a question the documents answer;
 - ``unscored``: the reference holds no extractable fact; the caller falls back to similarity or an
@@ -37,10 +37,14 @@ from .facts import Fact, answer_text, extract_facts, polarity, words_to_digits
 #: Raised whenever a change can move a verdict, so runs judged before it can be re-judged (``eval_runs.rejudge``).
 #: 1: facts with their units, stale and refused. 2: an amount checked with its period, a count with what it
 #: counts, figures in parentheses as asides, the right figure among three guesses wrong, initials for names.
-JUDGE_VERSION = 2
+#: 3: a name or code denied next to it ("doesn't measure EC"), and an answer opening with a denial of what a
+#: yes-reference grants ("Your return window is not available."), are contradictions.
+JUDGE_VERSION = 3
 JUDGE_CHANGES = {2: "amounts are checked with their period and counts with what they count; a figure in parentheses "
                     "is an aside; the right figure among three or more guesses of its kind is wrong; short names "
-                    "and initials are matched as whole words"}
+                    "and initials are matched as whole words",
+                 3: "a name or code the answer denies where the reference affirms it (or the other way round) is "
+                    "contradicted; an answer whose first sentence denies what the reference's Yes grants reads as No"}
 
 CORRECT, PARTIAL, WRONG, STALE, REFUSED, UNSCORED = "correct", "partial", "wrong", "stale", "refused", "unscored"
 VERDICTS = (CORRECT, PARTIAL, WRONG, STALE, REFUSED, UNSCORED)
@@ -132,6 +136,43 @@ def _present(fact: Fact, answer_facts: list[Fact], answer_lower: str, answer: st
     return None
 
 
+#: Facts whose denial reads "not X" next to them ("doesn't measure EC", "does not ship to the United
+#: States"); a figure's negation is usually about something else ("you can't return it after 45 days").
+_NEGATABLE = {"name", "code"}
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot|nor|neither)\b|n['’]t\b", re.IGNORECASE)
+
+
+_DENIAL = re.compile(r"\b(?:is|are|was|were)\s+(?:not|no\s+longer)\s+(?:available|possible|allowed|accepted|"
+                     r"eligible|valid|open)\b|\b(?:you|we)\s+(?:cannot|can['’]t|can\s+not)\s+(?:return|send|get|"
+                     r"exchange|cancel)\b", re.IGNORECASE)
+
+
+def _denial(core: str, ref_polarity: str | None) -> str | None:
+    """``no`` for an answer that does not open with yes or no but whose first sentence denies what was asked
+    ("Your return window is not available."), where the reference says yes; else None."""
+    if ref_polarity != "yes":
+        return None
+    first = re.split(r"(?<=[.!?])\s|\n", core.strip(), maxsplit=1)[0]
+    return "no" if _DENIAL.search(first) else None
+
+
+def _negated(text: str, needle: str) -> bool | None:
+    """Whether a negation stands in the six words before ``needle``'s first mention in ``text``, within its
+    clause; None where ``needle`` is not written there as such."""
+    match = re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", text or "", re.IGNORECASE)
+    if match is None:
+        return None
+    before = text[:match.start()]
+    clause = re.split(r"[.;:!?\n,(]", before)[-1]
+    return bool(_NEGATION.search(" ".join(clause.split()[-6:])))
+
+
+def _negation_differs(reference: str, fact_text: str, answer: str, hit_text: str) -> bool:
+    """Whether the answer denies a fact the reference affirms, or affirms one it denies."""
+    ref, ans = _negated(reference, fact_text), _negated(answer, hit_text)
+    return ref is not None and ans is not None and ref != ans
+
+
 def _same_date(a: str, b: str) -> bool:
     ya, rest_a = a.split("-", 1)
     yb, rest_b = b.split("-", 1)
@@ -177,7 +218,7 @@ def judge(answer: str, reference: str, *, question: str = "", answerable: bool =
     keys = [f for f in _unique(extract_facts(reference)) if f.key not in question_keys and f.key not in background]
     asides = _aside_keys(reference, keys)
     ref_polarity = polarity(reference)
-    ans_polarity = polarity(core)
+    ans_polarity = polarity(core) or _denial(core, ref_polarity)
     answer_facts = extract_facts(answer, answer=True)
     lower = words_to_digits(core).lower()
     if not keys and ref_polarity is None:
@@ -198,6 +239,12 @@ def judge(answer: str, reference: str, *, question: str = "", answerable: bool =
             mismatch = _other_rate(fact, answer_facts, reference_keys)
             if mismatch is not None:
                 checks.append(FactCheck(fact.text, fact.kind, "contradicted", mismatch.text))
+                contradicted += 1
+                continue
+            if fact.kind in _NEGATABLE and _negation_differs(reference, fact.text, core, hit.text):
+                denied = bool(_negated(reference, fact.text))  # the reference denies it, the answer affirms it
+                checks.append(FactCheck(f"not {fact.text}" if denied else fact.text, fact.kind, "contradicted",
+                                        hit.text if denied else f"not {hit.text}"))
                 contradicted += 1
                 continue
             checks.append(FactCheck(fact.text, fact.kind, "found"))
