@@ -156,6 +156,25 @@ def test_empty_index_says_what_to_do(workbench_home):
         retrieve(open_index("empty"), "anything")
 
 
+def test_a_collection_another_process_created_first_is_opened_not_an_error(workbench_home):
+    # Two indexing runs start at once: both find no collection, one creates it, and the other's create
+    # fails with "already exists". The loser opens the winner's collection and carries on.
+    from workbench.index import embedding_function_class
+
+    close_all()
+    index = open_index("race")
+    config = index.config
+    ef = embedding_function_class()(config.embedder_id, config.precision)
+    meta = {"embedder_id": config.embedder_id, "precision": config.precision,
+            "chunk_tokens": config.chunk_tokens, "overlap_tokens": config.overlap_tokens}
+    client = index.client()
+    winner = client.create_collection(index.collection_name, embedding_function=ef, metadata=meta)
+    winner.add(ids=["x"], documents=["written by the other process"])
+    mine = index._create_collection(client, ef, meta)
+    assert mine.count() == 1 and mine.get(ids=["x"])["documents"] == ["written by the other process"]
+    close_all()
+
+
 def test_index_survives_a_restart(sample_index, workbench_home):
     env = dict(os.environ, WORKBENCH_HOME=str(workbench_home))
     out = subprocess.run([sys.executable, "-m", "workbench", "search", "What does the FlowMate 8 cost?",

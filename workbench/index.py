@@ -38,6 +38,7 @@ MANIFEST = "manifest.json"
 #: Present while the index is being written; found at open, it means the last write was interrupted.
 WRITING_MARK = "writing.mark"
 WRITE_LOCK = ".write.lock"
+OPEN_LOCK = ".open.lock"
 #: How long a write waits for another process's write to the same index before giving up.
 WRITE_LOCK_TIMEOUT_S = 1800
 HEADING_BUDGET = 24  # tokens kept for the "document > heading" prefix of each chunk
@@ -355,7 +356,13 @@ class KnowledgeIndex:
             except Exception as exc:  # connection refused, DNS ...
                 raise BackendError(f"Could not reach the Chroma server at {self.config.chroma_url}: {exc}",
                                    fix="Start it with: chroma run --path DIR --port PORT") from exc
-        return chromadb.PersistentClient(path=str(self.folder / "chroma"), settings=settings)
+        from filelock import FileLock
+
+        # Chroma creates its tables when a client first opens the folder; two processes opening a new
+        # workspace at once would both try ("table collections already exists"), so they take turns.
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.folder / OPEN_LOCK), timeout=WRITE_LOCK_TIMEOUT_S):
+            return chromadb.PersistentClient(path=str(self.folder / "chroma"), settings=settings)
 
     def collection(self) -> Any:
         with self._lock:
@@ -372,11 +379,21 @@ class KnowledgeIndex:
                     _refuse_mismatch(existing.metadata or {}, self.config, self.collection_name)
                     self._collection = existing
                 else:
-                    self._collection = client.create_collection(
-                        self.collection_name, embedding_function=ef, metadata=meta,
-                        configuration={"hnsw": {"space": "cosine"}},
-                    )
+                    self._collection = self._create_collection(client, ef, meta)
             return self._collection
+
+    def _create_collection(self, client: Any, ef: Any, meta: dict[str, Any]) -> Any:
+        """Create the collection; when another process created it first (two indexing runs starting at once),
+        open theirs instead."""
+        try:
+            return client.create_collection(self.collection_name, embedding_function=ef, metadata=meta,
+                                            configuration={"hnsw": {"space": "cosine"}})
+        except Exception as exc:
+            if "already exists" not in str(exc):
+                raise
+            existing = client.get_collection(self.collection_name, embedding_function=ef)
+            _refuse_mismatch(existing.metadata or {}, self.config, self.collection_name)
+            return existing
 
     def _manifest(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "revision": self.revision, "collection": self.collection_name,
