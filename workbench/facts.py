@@ -158,6 +158,43 @@ def polarity(text: str) -> str | None:
     return late.group(1).lower() if late else None
 
 
+#: Facts whose denial reads "not X" next to them ("doesn't measure EC", "does not ship to the United
+#: States"); a figure's negation is usually about something else ("you can't return it after 45 days").
+NEGATABLE = {"name", "code"}
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot|nor|neither)\b|n['’]t\b", re.IGNORECASE)
+
+
+_DENIAL = re.compile(r"\b(?:is|are|was|were)\s+(?:not|no\s+longer)\s+(?:available|possible|allowed|accepted|"
+                     r"eligible|valid|open)\b|\b(?:you|we)\s+(?:cannot|can['’]t|can\s+not)\s+(?:return|send|get|"
+                     r"exchange|cancel)\b", re.IGNORECASE)
+
+
+def denial(core: str, ref_polarity: str | None) -> str | None:
+    """``no`` for an answer that does not open with yes or no but whose first sentence denies what was asked
+    ("Your return window is not available."), where the reference says yes; else None."""
+    if ref_polarity != "yes":
+        return None
+    first = re.split(r"(?<=[.!?])\s|\n", core.strip(), maxsplit=1)[0]
+    return "no" if _DENIAL.search(first) else None
+
+
+def negated(text: str, needle: str) -> bool | None:
+    """Whether a negation stands in the six words before ``needle``'s first mention in ``text``, within its
+    clause; None where ``needle`` is not written there as such."""
+    match = re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", text or "", re.IGNORECASE)
+    if match is None:
+        return None
+    before = text[:match.start()]
+    clause = re.split(r"[.;:!?\n,(]", before)[-1]
+    return bool(_NEGATION.search(" ".join(clause.split()[-6:])))
+
+
+def negation_differs(reference: str, fact_text: str, answer: str, hit_text: str) -> bool:
+    """Whether the answer denies a fact the reference affirms, or affirms one it denies."""
+    ref, ans = negated(reference, fact_text), negated(answer, hit_text)
+    return ref is not None and ans is not None and ref != ans
+
+
 def extract_facts(text: str, *, answer: bool = False) -> list[Fact]:
     """Every checkable fact of ``text``, most specific kinds first; ``answer``: read an answer's core only."""
     text = answer_text(text) if answer else (text or "")

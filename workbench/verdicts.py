@@ -32,7 +32,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .facts import Fact, answer_text, extract_facts, polarity, words_to_digits
+from .facts import (NEGATABLE, Fact, answer_text, denial, extract_facts, negated, negation_differs, polarity,
+                    words_to_digits)
 
 #: Raised whenever a change can move a verdict, so runs judged before it can be re-judged (``eval_runs.rejudge``).
 #: 1: facts with their units, stale and refused. 2: an amount checked with its period, a count with what it
@@ -136,43 +137,6 @@ def _present(fact: Fact, answer_facts: list[Fact], answer_lower: str, answer: st
     return None
 
 
-#: Facts whose denial reads "not X" next to them ("doesn't measure EC", "does not ship to the United
-#: States"); a figure's negation is usually about something else ("you can't return it after 45 days").
-_NEGATABLE = {"name", "code"}
-_NEGATION = re.compile(r"\b(?:not|no|never|cannot|nor|neither)\b|n['’]t\b", re.IGNORECASE)
-
-
-_DENIAL = re.compile(r"\b(?:is|are|was|were)\s+(?:not|no\s+longer)\s+(?:available|possible|allowed|accepted|"
-                     r"eligible|valid|open)\b|\b(?:you|we)\s+(?:cannot|can['’]t|can\s+not)\s+(?:return|send|get|"
-                     r"exchange|cancel)\b", re.IGNORECASE)
-
-
-def _denial(core: str, ref_polarity: str | None) -> str | None:
-    """``no`` for an answer that does not open with yes or no but whose first sentence denies what was asked
-    ("Your return window is not available."), where the reference says yes; else None."""
-    if ref_polarity != "yes":
-        return None
-    first = re.split(r"(?<=[.!?])\s|\n", core.strip(), maxsplit=1)[0]
-    return "no" if _DENIAL.search(first) else None
-
-
-def _negated(text: str, needle: str) -> bool | None:
-    """Whether a negation stands in the six words before ``needle``'s first mention in ``text``, within its
-    clause; None where ``needle`` is not written there as such."""
-    match = re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", text or "", re.IGNORECASE)
-    if match is None:
-        return None
-    before = text[:match.start()]
-    clause = re.split(r"[.;:!?\n,(]", before)[-1]
-    return bool(_NEGATION.search(" ".join(clause.split()[-6:])))
-
-
-def _negation_differs(reference: str, fact_text: str, answer: str, hit_text: str) -> bool:
-    """Whether the answer denies a fact the reference affirms, or affirms one it denies."""
-    ref, ans = _negated(reference, fact_text), _negated(answer, hit_text)
-    return ref is not None and ans is not None and ref != ans
-
-
 def _same_date(a: str, b: str) -> bool:
     ya, rest_a = a.split("-", 1)
     yb, rest_b = b.split("-", 1)
@@ -218,7 +182,7 @@ def judge(answer: str, reference: str, *, question: str = "", answerable: bool =
     keys = [f for f in _unique(extract_facts(reference)) if f.key not in question_keys and f.key not in background]
     asides = _aside_keys(reference, keys)
     ref_polarity = polarity(reference)
-    ans_polarity = polarity(core) or _denial(core, ref_polarity)
+    ans_polarity = polarity(core) or denial(core, ref_polarity)
     answer_facts = extract_facts(answer, answer=True)
     lower = words_to_digits(core).lower()
     if not keys and ref_polarity is None:
@@ -241,8 +205,8 @@ def judge(answer: str, reference: str, *, question: str = "", answerable: bool =
                 checks.append(FactCheck(fact.text, fact.kind, "contradicted", mismatch.text))
                 contradicted += 1
                 continue
-            if fact.kind in _NEGATABLE and _negation_differs(reference, fact.text, core, hit.text):
-                denied = bool(_negated(reference, fact.text))  # the reference denies it, the answer affirms it
+            if fact.kind in NEGATABLE and negation_differs(reference, fact.text, core, hit.text):
+                denied = bool(negated(reference, fact.text))  # the reference denies it, the answer affirms it
                 checks.append(FactCheck(f"not {fact.text}" if denied else fact.text, fact.kind, "contradicted",
                                         hit.text if denied else f"not {hit.text}"))
                 contradicted += 1
