@@ -70,7 +70,7 @@ def main() -> None:
     p.add_argument("--limit", type=int, help="only the first N test questions (quick runs)")
     p.add_argument("--home", help="reuse this WORKBENCH_HOME (adapters trained by an earlier run are kept)")
     p.add_argument("--max-new-tokens", type=int, default=96)
-    p.add_argument("--preset", choices=["quick", "thorough"], default="quick",
+    p.add_argument("--preset", choices=["quick", "balanced", "thorough"], default="quick",
                    help="retrieval-aware training settings (workbench.raft.RAFT_PRESETS)")
     p.add_argument("--rag-top-k", type=int, help="passages for RAG and the plain hybrid (default: chosen on the "
                    "training pairs)")

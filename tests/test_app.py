@@ -93,7 +93,7 @@ def test_finetune_lists_a_stored_adapter_with_its_metadata_and_loss_chart():
 
 
 def test_retrieval_aware_training_fills_in_its_preset():
-    from workbench.raft import RAFT_DEFAULTS, RAFT_PRESETS, RAFT_THOROUGH
+    from workbench.raft import RAFT_BALANCED, RAFT_DEFAULTS, RAFT_PRESETS, RAFT_THOROUGH
 
     at = _app().run()
     at.switch_page("views/finetune.py").run()
@@ -109,6 +109,12 @@ def test_retrieval_aware_training_fills_in_its_preset():
     assert number("Epochs").value == RAFT_THOROUGH.epochs and number("Max length (tokens)").value == 768
     assert number("LoRA dropout").value == RAFT_THOROUGH.dropout == 0.0
     assert any(RAFT_PRESETS["thorough"].measured in c.value for c in at.caption)
+    assert number("Sentences per passage (0: all)").value == 0  # whole passages
+    next(r for r in at.radio if r.label == "Start from").set_value("balanced").run()
+    assert not at.exception and not at.error
+    assert number("Sentences per passage (0: all)").value == RAFT_BALANCED.context_sentences == 5
+    assert number("Passages per pair").value == 3 and number("Epochs").value == RAFT_BALANCED.epochs
+    assert any(RAFT_PRESETS["balanced"].measured in c.value for c in at.caption)
 
 
 def _compare(at, question, *, blind=False, cache=False):
