@@ -70,6 +70,10 @@ def main() -> None:
     p.add_argument("--limit", type=int, help="only the first N test questions (quick runs)")
     p.add_argument("--home", help="reuse this WORKBENCH_HOME (adapters trained by an earlier run are kept)")
     p.add_argument("--max-new-tokens", type=int, default=96)
+    p.add_argument("--repetition-penalty", type=float, help="for the answers without an adapter (default: "
+                   "GenerationConfig's)")
+    p.add_argument("--adapter-repetition-penalty", type=float,
+                   help="for the fine-tuned and hybrid answers (default: GenerationConfig's)")
     p.add_argument("--preset", choices=["quick", "balanced", "thorough"], default="quick",
                    help="retrieval-aware training settings (workbench.raft.RAFT_PRESETS)")
     p.add_argument("--rag-top-k", type=int, help="passages for RAG and the plain hybrid (default: chosen on the "
@@ -124,6 +128,10 @@ def main() -> None:
     generator = models.get_generator()
     embed = models.get_embedder(index.config.embedder_id).embed
     gen = GenerationConfig(max_new_tokens=args.max_new_tokens)
+    if args.repetition_penalty is not None:
+        gen = replace(gen, repetition_penalty=args.repetition_penalty)
+    if args.adapter_repetition_penalty is not None:
+        gen = replace(gen, adapter_repetition_penalty=args.adapter_repetition_penalty)
     spec = ComparisonSpec(("hybrid",), generator, adapter=raft_adapter, generation=gen, prompts=prompts,
                           embedder_id=index.config.embedder_id)
     sink = TqdmSink()
@@ -172,6 +180,8 @@ def main() -> None:
         ("raft_over_plain_train", timings[raft_name] / timings["plain"], "ratio, same run"),
         ("rag_top_k", top_k, "passages RAG and the plain hybrid read (" + ("chosen on the training pairs)"
                                                                           if tuning else "--rag-top-k)")),
+        ("repetition_penalty", gen.repetition_penalty, "base, prompted and RAG answers' (1.0: none)"),
+        ("adapter_repetition_penalty", gen.adapter_repetition_penalty, "fine-tuned and hybrid answers' (1.0: none)"),
     ]
     if tuning is not None:
         rows += [(f"rag_dev_correct_k{k}", n, f"of {tuning.questions} training questions judged correct, RAG "
@@ -180,7 +190,7 @@ def main() -> None:
     for m, v in after.items():
         print(f"after the update, {m}: " + ", ".join(f"{k} {c}" for k, c in v.items() if c))
     report(f"Answer quality on the sample ({len(items)} questions, {generator.model_id}, greedy, "
-           f"{args.max_new_tokens} new tokens)", rows, args.json)
+           f"{args.max_new_tokens} new tokens, {GenerationConfig.penalty_note(gen.to_dict())})", rows, args.json)
 
 
 if __name__ == "__main__":

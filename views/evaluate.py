@@ -314,7 +314,8 @@ summary = summarize(run, pricing)
 config = run.config
 st.caption(f"Model `{config['model_id']}` · adapter `{config.get('adapter') or 'none'}` · top {config['retrieval']['top_k']} "
            f"chunks · up to {config['generation']['max_new_tokens']} tokens · greedy "
-           f"(seed {config['generation']['seed']}) · {run.done} questions · "
+           f"(seed {config['generation']['seed']}) · {GenerationConfig.penalty_note(config['generation'])} · "
+           f"{run.done} questions · "
            f"{len(run.results)} answers")
 model_line(config["model_id"])
 rag_note = run_note(ws, config)

@@ -61,7 +61,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     from .training import get_adapter
 
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed,
-                              penalize_prompt=args.penalize_prompt)
+                              repetition_penalty=args.repetition_penalty, penalize_prompt=args.penalize_prompt,
+                              adapter_repetition_penalty=args.adapter_repetition_penalty)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     sink = TqdmSink()
     generator = models.get_generator(args.model, progress=sink)
@@ -265,9 +266,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     sink = TqdmSink()
     generator = models.get_generator(args.model, progress=sink)
     retrieval = _passages_for(args, generator.model_id, index, runnable)
-    spec = ComparisonSpec(tuple(runnable), generator, adapter=chosen, retrieval=retrieval,
-                          generation=GenerationConfig(max_new_tokens=args.max_new_tokens,
-                                                      penalize_prompt=args.penalize_prompt), prompts=prompts,
+    generation = GenerationConfig(max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty,
+                                  penalize_prompt=args.penalize_prompt,
+                                  adapter_repetition_penalty=args.adapter_repetition_penalty)
+    spec = ComparisonSpec(tuple(runnable), generator, adapter=chosen, retrieval=retrieval, generation=generation,
+                          prompts=prompts,
                           examples=examples, embedder_id=index.config.embedder_id)
     run = evaluate(items, spec, workspace=args.workspace, index=index, testset_name=path.name,
                    label=args.label or "", progress=sink)
@@ -505,7 +508,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help=help_for(GenerationConfig, "max_new_tokens"))
     ask.add_argument("--temperature", type=float, default=0.0, help=help_for(GenerationConfig, "temperature"))
     ask.add_argument("--seed", type=int, default=0, help=help_for(GenerationConfig, "seed"))
+    ask.add_argument("--repetition-penalty", type=float, default=GenerationConfig.repetition_penalty,
+                    help=help_for(GenerationConfig, "repetition_penalty"))
     ask.add_argument("--penalize-prompt", action="store_true", help=help_for(GenerationConfig, "penalize_prompt"))
+    ask.add_argument("--adapter-repetition-penalty", type=float,
+                    default=GenerationConfig.adapter_repetition_penalty,
+                    help=help_for(GenerationConfig, "adapter_repetition_penalty"))
     ask.add_argument("--top-k", type=int, help="passages for RAG and hybrid (default: the workspace's tuned count "
                      "for this model, see tune-passages, else 5)")
     ask.add_argument("--json", action="store_true", help="print each answer as JSON")
@@ -545,7 +553,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--adapter", help="adapter name (for finetuned and hybrid)")
     _batch_answer_args(ev, "only the first N questions")
     ev.add_argument("--label", help="a label stored with the run")
+    ev.add_argument("--repetition-penalty", type=float, default=GenerationConfig.repetition_penalty,
+                    help=help_for(GenerationConfig, "repetition_penalty"))
     ev.add_argument("--penalize-prompt", action="store_true", help=help_for(GenerationConfig, "penalize_prompt"))
+    ev.add_argument("--adapter-repetition-penalty", type=float,
+                    default=GenerationConfig.adapter_repetition_penalty,
+                    help=help_for(GenerationConfig, "adapter_repetition_penalty"))
     ev.add_argument("--top-k", type=int, help="passages for RAG and hybrid (default: the workspace's tuned "
                     "count for this model, see tune-passages, else 5)")
     ev.add_argument("--json", action="store_true", help="print the summary as JSON")

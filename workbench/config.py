@@ -37,12 +37,17 @@ class GenerationConfig:
     temperature: float = _help("0 means greedy decoding (repeatable); above 0 samples.", 0.0)
     top_p: float = _help("Nucleus sampling mass, used only when temperature > 0.", 0.9)
     repetition_penalty: float = _help(
-        "Penalty above 1.0 discourages repeating tokens (small models loop without it).", 1.1
+        "Penalty above 1.0 discourages repeating tokens (small models loop without it); for answers without an "
+        "adapter (see adapter_repetition_penalty).", 1.1
     )
     penalize_prompt: bool = _help(
         "Whether the repetition penalty also counts the prompt's tokens, as transformers' generate does. Off (the "
         "default), only the answer's own tokens count, so an answer can copy a figure, a name or the answer format "
         "from its passages or examples without a penalty.", False)
+    adapter_repetition_penalty: float = _help(
+        "The penalty for answers given with an adapter (fine-tuned, hybrid). An adapter trained on whole answers "
+        "ends them without looping, and its answer format restates the Summary line's figure on the Answer line, "
+        "which a penalty pushes it away from; 1.0 (the default) is none.", 1.0)
     seed: int = _help("Random seed for sampling.", 0)
     ignore_eos: bool = _help("Benchmarks only: keep generating to max_new_tokens past the end of the answer.", False)
 
@@ -53,14 +58,28 @@ class GenerationConfig:
             raise ConfigError(f"Expected temperature between 0 and 2, got {self.temperature}.")
         if not 0.0 < self.top_p <= 1.0:
             raise ConfigError(f"Expected top_p in (0, 1], got {self.top_p}.")
-        if not 1.0 <= self.repetition_penalty <= 2.0:
-            raise ConfigError(
-                f"Expected repetition_penalty between 1.0 and 2.0, got {self.repetition_penalty}."
-            )
+        for name in ("repetition_penalty", "adapter_repetition_penalty"):
+            if not 1.0 <= getattr(self, name) <= 2.0:
+                raise ConfigError(f"Expected {name} between 1.0 and 2.0, got {getattr(self, name)}.")
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    def penalty(self, adapter: str | None) -> float:
+        """The repetition penalty for an answer given with ``adapter`` (None: the base model)."""
+        return self.adapter_repetition_penalty if adapter else self.repetition_penalty
+
+    @staticmethod
+    def penalty_note(stored: dict[str, Any]) -> str:
+        """How a stored run's generation settings penalised repeats, in words (runs from before
+        ``adapter_repetition_penalty`` gave adapters the same penalty as the base model)."""
+        base = stored.get("repetition_penalty", 1.1)
+        tuned = stored.get("adapter_repetition_penalty", base)
+        words = lambda p: "none" if p == 1.0 else f"{p:g}"  # noqa: E731
+        if tuned == base:
+            return f"repetition penalty {words(base)}"
+        return f"repetition penalty {words(base)}, with an adapter {words(tuned)}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -234,10 +234,11 @@ class _EpochScorer:
         import torch
 
         from . import models
-        from .config import DEFAULT_EMBEDDER
+        from .config import DEFAULT_EMBEDDER, GenerationConfig
         from .generation.local import repetition_processor
         from .scoring import score_texts
 
+        penalty = GenerationConfig().adapter_repetition_penalty  # it answers as the fine-tuned approach does
         was_training = model.training
         model.eval()
         texts = []
@@ -251,7 +252,7 @@ class _EpochScorer:
                     ids = enc["input_ids"].to(model.device)
                     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
                                          max_new_tokens=self.max_new_tokens, use_cache=True,
-                                         logits_processor=repetition_processor(1.1, int(ids.shape[1])),
+                                         logits_processor=repetition_processor(penalty, int(ids.shape[1])),
                                          pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
                     texts.append(self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
         finally:

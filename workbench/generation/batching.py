@@ -92,6 +92,12 @@ class Sampling:
     seed: int
     penalize_prompt: bool = False
     """Whether the penalty also counts the prompt's tokens (transformers' ``generate`` does), not only the answer's."""
+    adapter_repetition_penalty: float | None = None
+    """The penalty for rows with an adapter (None: ``repetition_penalty``)."""
+
+    def penalty(self, row: "Row") -> float:
+        tuned = self.adapter_repetition_penalty
+        return tuned if row.adapter is not None and tuned is not None else self.repetition_penalty
 
 
 def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], sampling: Sampling,
@@ -117,7 +123,7 @@ def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], samp
         with adapter_context([row.adapter]):
             out = forward(input_ids=row.input_ids[None], use_cache=True, logits_to_keep=1)
         caches[i] = out.past_key_values
-        token = _pick(out.logits[0, -1], seen[i], sampling, generators[i])
+        token = _pick(out.logits[0, -1], seen[i], sampling, generators[i], sampling.penalty(row))
         _accept_guarded(row, token, eos_ids)
         seen[i] = _seen_with(seen[i], token)
     active = [i for i, r in enumerate(rows) if not r.finished]
@@ -154,7 +160,7 @@ def decode(forward: Callable[..., Any], rows: list[Row], eos_ids: set[int], samp
             for b, i in enumerate(slots):
                 if b > 0 and slots[b - 1] == i:  # the copy of a lone row
                     continue
-                token = _pick(logits[b], seen[i], sampling, generators[i])
+                token = _pick(logits[b], seen[i], sampling, generators[i], sampling.penalty(rows[i]))
                 _accept_guarded(rows[i], token, eos_ids)
                 seen[i] = _seen_with(seen[i], token)
             positions = positions + 1
@@ -290,16 +296,17 @@ def _seen_with(seen: Any, token: int) -> Any:
     return torch.cat([seen, torch.tensor([token], dtype=seen.dtype)])
 
 
-def _pick(logits: Any, seen: Any, sampling: Sampling, generator: Any) -> int:
-    """Next token from one row's logits: repetition penalty, then greedy or nucleus sampling."""
+def _pick(logits: Any, seen: Any, sampling: Sampling, generator: Any, penalty: float | None = None) -> int:
+    """Next token from one row's logits: repetition penalty (``penalty``, default the sampling's), then greedy
+    or nucleus sampling."""
     import torch
 
+    penalty = sampling.repetition_penalty if penalty is None else penalty
     scores = logits.float().cpu()
-    if sampling.repetition_penalty != 1.0:
+    if penalty != 1.0:
         picked = scores[seen]
         scores = scores.clone()
-        scores[seen] = torch.where(picked < 0, picked * sampling.repetition_penalty,
-                                   picked / sampling.repetition_penalty)
+        scores[seen] = torch.where(picked < 0, picked * penalty, picked / penalty)
     if sampling.greedy:
         return int(torch.argmax(scores))
     probs = torch.softmax(scores / sampling.temperature, dim=-1)

@@ -218,7 +218,7 @@ class LocalGenerator(Generator):
             rows.append(Row(ids, key, max_new, streamer.add, _finisher(streamer, done, i)))
             streamers.append(streamer)
         sampling = Sampling(config.greedy, config.temperature, config.top_p, config.repetition_penalty, config.seed,
-                            config.penalize_prompt)
+                            config.penalize_prompt, config.adapter_repetition_penalty)
         with self._lock, self._torch.inference_mode():
             forward = self._peft if self._peft is not None else self.model
             decode(forward, rows, set() if config.ignore_eos else self._eos_ids, sampling, self._adapter_scope,
@@ -301,7 +301,7 @@ class LocalGenerator(Generator):
         kwargs: dict[str, Any] = dict(
             max_new_tokens=max_new,
             do_sample=not config.greedy,
-            logits_processor=repetition_processor(config.repetition_penalty, 0 if config.penalize_prompt else n_in),
+            logits_processor=repetition_processor(config.penalty(adapter), 0 if config.penalize_prompt else n_in),
             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
             eos_token_id=sorted(self._eos_ids),
             streamer=streamer,
