@@ -1,6 +1,7 @@
 """Answer quality on the sample: every approach, the retrieval-aware adapter, the knowledge update and the judge.
 
-    python bench/quality.py [--json PATH] [--limit N] [--home DIR] [--preset quick|thorough]
+    python bench/quality.py [--json PATH] [--limit N] [--home DIR] [--preset quick|balanced|thorough]
+                            [--rag-top-k N] [--repetition-penalty P] [--adapter-repetition-penalty P]
 
 On a fresh workspace it indexes the sample documents, trains a plain adapter on all 80 sample pairs
 (default settings) and a retrieval-aware one (``train --with-context``, the ``--preset`` settings:
@@ -19,7 +20,8 @@ correct_hybrid_raft (share of answerable questions judged correct), format_promp
 of the update questions answered with the old value after the document changed), judge_accuracy (all
 labelled cases), raft_train_s (the retrieval-aware training call: retrieval, model load, training,
 saving), plain_train_s, raft_over_plain_train (ratio, same run), rag_top_k (the passage count RAG and
-the plain hybrid read) and, when chosen here, rag_dev_correct_k1/k2/k3/k5 (training questions judged
+the plain hybrid read), repetition_penalty and adapter_repetition_penalty (the answers without and
+with an adapter; GenerationConfig's defaults unless given) and, when chosen here, rag_dev_correct_k1/k2/k3/k5 (training questions judged
 correct with that many passages) and tune_s. ``--home DIR`` reuses a
 workspace (and its adapters) from an earlier run.
 """
