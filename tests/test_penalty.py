@@ -59,7 +59,7 @@ def test_the_command_line_takes_both_penalties():
 
 def test_a_stored_run_says_how_its_repeats_were_penalised():
     assert GenerationConfig.penalty_note(GenerationConfig().to_dict()) == \
-        "repetition penalty 1.1, with an adapter none"
+        "repetition penalty 1.1 (none for answers with an adapter)"
     older = {k: v for k, v in GenerationConfig().to_dict().items() if k != "adapter_repetition_penalty"}
     assert GenerationConfig.penalty_note(older) == "repetition penalty 1.1"  # before, adapters had the same
     assert GenerationConfig.penalty_note({"repetition_penalty": 1.0}) == "repetition penalty none"

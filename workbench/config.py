@@ -79,7 +79,7 @@ class GenerationConfig:
         words = lambda p: "none" if p == 1.0 else f"{p:g}"  # noqa: E731
         if tuned == base:
             return f"repetition penalty {words(base)}"
-        return f"repetition penalty {words(base)}, with an adapter {words(tuned)}"
+        return f"repetition penalty {words(base)} ({words(tuned)} for answers with an adapter)"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
