@@ -131,8 +131,8 @@ RAFT_THOROUGH = replace(RAFT_DEFAULTS, context_passages=3, epochs=3.0, max_lengt
 #: The thorough preset with each passage cut to its 5 sentences nearest the question (and, in training, the
 #: answer): steps 0.62 times as long, the same hybrid quality on the default seed (14 of 42), and a
 #: training loop under five minutes on 2 cores with bf16 units. With seed 1: 10 of 42, thorough 6. With
-#: adapters answering without a repetition penalty (``GenerationConfig.adapter_repetition_penalty``): 17
-#: and 12 of 42.
+#: adapters answering without a repetition penalty (``GenerationConfig.adapter_repetition_penalty``): 16-17,
+#: 12 and 16 of 42 for seeds 0, 1 and 2.
 RAFT_BALANCED = replace(RAFT_THOROUGH, context_sentences=5)
 
 
@@ -164,7 +164,8 @@ RAFT_PRESETS = {
         "sentences nearest the question. The hybrid with it was judged correct on 14 of the 42 answerable sample "
         "questions with the packaged 135M model, as the thorough preset was; trained again with seed 1, 10 of 42 "
         "(the thorough preset: 6) (judge version 3; README, \"Answer quality\"). With the adapter answering "
-        "without a repetition penalty (the default since): 17 of 42, 13 of them holding up in a hand check; seed 1, 12. "
+        "without a repetition penalty (the default since): 17 of 42 (16 when trained again), 13 of the 17 holding up "
+        "in a hand check; seeds 1 and 2: 12 and 16. "
         "About twice as long on a CPU without bf16 units."),
     "thorough": RaftPreset(
         "Thorough", RAFT_THOROUGH,
