@@ -116,6 +116,27 @@ def test_replacing_a_document_touches_only_its_chunks(sample_index):
     assert again.unchanged == ["returns-policy.md"] and again.chunks_added == 0
 
 
+def test_reranking_does_not_depend_on_what_was_reranked_before(sample_index):
+    """The offline reranker caches sentence vectors: a sentence first embedded beside other sentences must get
+    the vector it gets alone, or a question's passages depend on what else this process asked before."""
+    from workbench import retrieval
+    from workbench.retrieval import sentence_embed, split_sentences
+
+    question = "How many days do I have to return something I bought from you?"
+
+    def scores() -> dict[str, float]:
+        return {h.chunk.id: h.rerank_score for h in retrieve(sample_index, question).hits}
+
+    retrieval._rerankers.clear()
+    alone = scores()
+    retrieval._rerankers.clear()
+    sentences = [s for c in sample_index.chunks() for s in split_sentences(c.text)]
+    sentence_embed(sample_index)(sentences[::-1])  # every sentence first seen in a batch of 64 others
+    again = scores()
+    assert list(again) == list(alone)
+    assert list(again.values()) == pytest.approx(list(alone.values()), abs=1e-5)
+
+
 def test_duplicate_content_and_removal(sample_index):
     faq = parse_document("faq.md", (ROOT / "sample_data/documents/faq.md").read_bytes())
     import dataclasses

@@ -172,10 +172,13 @@ class SentenceMaxSimReranker:
             return {s: self._cache[s] for s in sentences}
 
     def features(self, question: str, question_vector: Any, hits: list[Hit]) -> list[tuple[float, ...]]:
+        """The sentences are compared with the question embedded by this reranker's embedder, as they are
+        (``question_vector``, the index's, may be another precision); a chunk's own similarity is its dense score."""
         import numpy as np
 
         per_hit = [split_sentences(h.chunk.text) or [h.chunk.text] for h in hits]
         vectors = self._vectors([s for sents in per_hit for s in sents])
+        question_vector = self.embedder.embed([question])[0]
         ids_wanted = identifiers(question)
         terms_wanted = content_terms(question)
         rows = []
@@ -238,7 +241,14 @@ def get_reranker(reranker_id: str, index: KnowledgeIndex) -> Any:
     with _rerankers_lock:
         if key not in _rerankers:
             if reranker_id == SentenceMaxSimReranker.reranker_id:
-                _rerankers[key] = SentenceMaxSimReranker(index.embedder())
+                from . import models
+
+                # Sentences are embedded at full precision whatever the index's: int8's dynamic quantisation
+                # scales a whole batch at once, so a sentence's vector would depend on which sentences were
+                # embedded with it first (the same sentence alone and beside a long one: cosine 0.97), and a
+                # question's passages on what else this process had reranked. At fp32 it is the same vector
+                # in any batch, and on 2 cores no slower (README, "Answer quality").
+                _rerankers[key] = SentenceMaxSimReranker(models.get_embedder(index.config.embedder_id))
             elif reranker_id.startswith("cross:") and len(reranker_id) > 6:
                 _rerankers[key] = CrossEncoderReranker(reranker_id)
             else:
