@@ -164,8 +164,8 @@ RAFT_PRESETS = {
         "sentences nearest the question. The hybrid with it was judged correct on 14 of the 42 answerable sample "
         "questions with the packaged 135M model, as the thorough preset was; trained again with seed 1, 10 of 42 "
         "(the thorough preset: 6) (judge version 3; README, \"Answer quality\"). With the adapter answering "
-        "without a repetition penalty (the default since): 17 of 42 (16 when trained again), 13 of the 17 holding up "
-        "in a hand check; seeds 1 and 2: 12 and 16. "
+        "without a repetition penalty (the default since): 16 to 17 of 42 in three benchmark runs, 13 of 17 holding "
+        "up in a hand check; seeds 1 and 2: 12 and 16. "
         "About twice as long on a CPU without bf16 units."),
     "thorough": RaftPreset(
         "Thorough", RAFT_THOROUGH,
