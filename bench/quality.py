@@ -21,9 +21,9 @@ of the update questions answered with the old value after the document changed),
 labelled cases), raft_train_s (the retrieval-aware training call: retrieval, model load, training,
 saving), plain_train_s, raft_over_plain_train (ratio, same run), rag_top_k (the passage count RAG and
 the plain hybrid read), repetition_penalty and adapter_repetition_penalty (the answers without and
-with an adapter; GenerationConfig's defaults unless given) and, when chosen here, rag_dev_correct_k1/k2/k3/k5 (training questions judged
-correct with that many passages) and tune_s. ``--home DIR`` reuses a
-workspace (and its adapters) from an earlier run.
+with an adapter; GenerationConfig's defaults unless given) and, when chosen here,
+rag_dev_correct_k1/k2/k3/k5 (training questions judged correct with that many passages) and tune_s.
+``--home DIR`` reuses a workspace (and its adapters) from an earlier run.
 """
 
 from __future__ import annotations
