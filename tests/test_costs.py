@@ -337,3 +337,15 @@ def test_a_price_table_saved_before_speedups_keeps_its_local_costs(workbench_hom
     assert pricing.hardware_rate(table, "laptop").speedup == 1.0
     assert pricing.hardware_rate(table, "my box").speedup is None  # the user's own row: not guessed
     assert pricing.pricing_for("old").rate.per_hour == 0.085  # the default hardware is back
+
+
+def test_each_warning_in_the_memo_is_its_own_paragraph(workbench_home):
+    """Consecutive quoted lines render as one paragraph: each "Note first" is followed by a blank line."""
+    from workbench.decision import Answers
+    from workbench.memo import memo_markdown
+
+    close_all()
+    _, content = _memo("notes", Answers(), None)
+    md = memo_markdown({**content, "warnings": ["First thing.", "Second thing."]})
+    assert "> **Note first:** First thing.\n\n> **Note first:** Second thing.\n" in md
+    close_all()

@@ -1,6 +1,8 @@
 """The decision rules: different situations get different recommendations, each reason tied to an
 answer or a measurement; the questionnaire alone works without an evaluation; bad answers are refused."""
 
+import dataclasses
+
 import pytest
 
 from workbench.decision import APPROACHES, MIN_QUESTIONS, RULES, Answers, Evidence, describe_rules, recommend
@@ -89,7 +91,7 @@ def test_a_far_better_approach_is_named_before_the_recommendation():
     rec = recommend(Answers(data_changes="rarely", strict_format=True, queries_per_day=200_000,
                             labelled_examples=5000), evidence)
     assert rec.approach == "finetune"
-    assert any(w.startswith("Fine-tuned answered 20% of 42") and "far below RAG (50%" in w for w in rec.warnings)
+    assert any(w.startswith("Fine-tuned answered correctly 20% of 42") and "far below RAG (50%" in w for w in rec.warnings)
     close = recommend(Answers(data_changes="rarely", strict_format=True, queries_per_day=200_000,
                               labelled_examples=5000), _evidence({"rag": 0.25, "finetune": 0.2}))
     assert close.approach == "finetune" and not close.warnings  # 5 points apart: no warning
@@ -112,3 +114,28 @@ def test_the_rules_read_in_plain_words():
 def test_absurd_answers_are_refused(kwargs, message):
     with pytest.raises(DataError, match=message):
         Answers(**kwargs)
+
+
+def test_a_better_approach_lost_on_a_tie_is_said_so_and_overlapping_ranges_are_not_far_apart():
+    """Four questions: Hybrid 2 right, RAG 1, both tied on the rules; RAG won the tie. The warning may not
+    say Hybrid "scored lower", nor "far below" for ranges that overlap."""
+    evidence = _evidence({"rag": 0.25, "hybrid": 0.5}, n=4)
+    rec = recommend(Answers(citations_required=True, labelled_examples=100), evidence)
+    assert rec.approach == "rag" and rec.scores["rag"] == rec.scores["hybrid"]
+    warning = next(w for w in rec.warnings if "below Hybrid" in w)
+    assert "far below" not in warning and "scored lower" not in warning
+    assert "scored the same on the rules" in warning and "ranges overlap" in warning
+
+
+def test_a_tie_on_every_rule_says_why_the_simplest_won():
+    rec = recommend(Answers(), Evidence(), rules=[])
+    assert rec.approach == "prompt"
+    assert len(rec.reasons) == 1 and "a tie goes to the simplest approach" in rec.reasons[0]
+    assert not any("scored the same" in c for c in rec.counter)  # said once, as the reason
+
+
+def test_the_evidence_names_which_answers_stand_for_prompt_only():
+    evidence = dataclasses.replace(_evidence({"prompt": 0.1, "rag": 0.5}), prompt_mode="prompted")
+    rec = recommend(Answers(labelled_examples=100), evidence)
+    assert "Prompt only is the run's Prompted answers" in rec.evidence_size
+

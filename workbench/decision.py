@@ -89,6 +89,9 @@ class Evidence:
     """approach -> 95th percentile seconds to a full answer."""
     model_id: str = ""
     """The generator that answered."""
+    prompt_mode: str = "base"
+    """Which approach of the run stands for "Prompt only": ``prompted`` (format instructions and examples)
+    when the run has it, else ``base``."""
 
     @property
     def empty(self) -> bool:
@@ -121,7 +124,8 @@ class Evidence:
         return cls(correct=pick("correct_answerable"), format_ok=pick("format_ok"),
                    latency_p50_s=pick("latency_p50_s"), latency_p95_s=pick("latency_p95_s"),
                    cost_per_1k=pick("cost_per_1k_usd"), questions=pick("n_answerable"), interval=intervals,
-                   model_id=run.model_id, source=f"evaluation run {run.id} ({run.done} questions)")
+                   model_id=run.model_id, source=f"evaluation run {run.id} ({run.done} questions)",
+                   prompt_mode=by_approach["prompt"])
 
 
 @dataclass(frozen=True)
@@ -364,11 +368,17 @@ def recommend(answers: Answers, evidence: Evidence | None = None, rules: list[Ru
         for k, v in effects.items():
             scores[k] += v
         applied.append((rule.id, effects, reason))
+    from .strategies import MODE_TABLE
+
     size = ""
     if not evidence.empty and evidence.correct:
         size = (f"{evidence.source}; correctness per approach on "
                 + ", ".join(f"{NAMES[k]} {evidence.n(k)}" for k in APPROACHES if k in evidence.correct)
-                + " answerable questions")
+                + " answerable questions"
+                + (f"; {NAMES['prompt']} is the run's {MODE_TABLE[evidence.prompt_mode].label} answers"
+                   + (" (the base model told the answer format and shown examples)"
+                      if evidence.prompt_mode == "prompted" else " (the base model, no instructions)")
+                   if "prompt" in evidence.correct else ""))
     if not allowed:
         return Recommendation(None, scores, [], [], measured=not evidence.empty, applied=applied, vetoed=vetoed,
                               warnings=[], evidence_size=size)
@@ -378,7 +388,11 @@ def recommend(answers: Answers, evidence: Evidence | None = None, rules: list[Ru
     counter = [r for _, eff, r in applied if r and (eff.get(best, 0) < 0 or not eff or (
         eff.get(best, 0) == 0 and any(v > 0 for v in eff.values())))]
     tied = [k for k in allowed if k != best and scores[k] == scores[best]]
-    if tied:
+    if tied and not reasons:
+        reasons = [f"No rule favoured it over {' and '.join(NAMES[k] for k in tied)}: they all scored "
+                   f"{scores[best]:+d}, and a tie goes to the simplest approach (prompt only, then RAG, "
+                   "fine-tuned, hybrid)."]
+    elif tied:
         counter.append(f"{' and '.join(NAMES[k] for k in tied)} scored the same ({scores[best]:+d}); the simpler "
                        "approach wins a tie.")
     warnings = []
@@ -386,17 +400,24 @@ def recommend(answers: Answers, evidence: Evidence | None = None, rules: list[Ru
         n = evidence.n(best) if best in evidence.correct else min(evidence.n(k) for k in evidence.correct)
         warnings.append(f"Not enough evidence yet to rank the approaches by correctness ({n} answerable questions "
                         f"measured; {MIN_QUESTIONS} are needed), so this rests mostly on your answers"
-                        + (f"; {NAMES[best]} answered {_pct_range(evidence, best)} correctly." if best in
+                        + (f"; {NAMES[best]} answered correctly {_pct_range(evidence, best)}." if best in
                            evidence.correct else ".") + " Run a larger evaluation before you decide.")
     if best in evidence.correct:
         better = [k for k in APPROACHES if k in evidence.correct and
                   evidence.correct[k] - evidence.correct[best] >= FAR_BELOW - 1e-9]
         for k in better:
             ruled = next((v for v in vetoed if v.approach == k), None)
-            warnings.append(f"{NAMES[best]} answered {_pct_range(evidence, best)} correctly, far below "
-                            f"{NAMES[k]} ({_pct_range(evidence, k)})"
-                            + (f", which a hard limit rules out ({ruled.limit})." if ruled else
-                               ", which scored lower on your other answers.")
+            lo, hi = evidence.interval.get(best), evidence.interval.get(k)
+            apart = bool(lo and hi and lo[1] < hi[0])
+            if ruled:
+                why = f", which a hard limit rules out ({ruled.limit})."
+            elif scores[k] == scores[best]:
+                why = (f", which scored the same on the rules ({scores[k]:+d}); the simpler approach won the tie.")
+            else:
+                why = f", which scored lower on the rules ({scores[k]:+d} against {scores[best]:+d})."
+            warnings.append(f"{NAMES[best]} answered correctly {_pct_range(evidence, best)}, "
+                            f"{'far below' if apart else 'below'} {NAMES[k]} ({_pct_range(evidence, k)})" + why
+                            + ("" if apart else " Their 95% ranges overlap, so the difference may be chance.")
                             + ("" if evidence.enough else " These counts are too small to be sure."))
     elif not evidence.empty and evidence.correct:
         warnings.append(f"{NAMES[best]} was not measured in {evidence.source}: its correctness is unknown. "

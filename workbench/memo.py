@@ -155,7 +155,8 @@ def memo_markdown(c: dict[str, Any]) -> str:
            "## The question", c["question"], "", "### What we told the advisor",
            _md_table(["Question", "Answer"], [list(a) for a in c["answers"]]), "",
            "## Recommendation"]
-    out += [f"> **Note first:** {w}" for w in c.get("warnings", [])] + ([""] if c.get("warnings") else [])
+    for w in c.get("warnings", []):  # a blank line between them: consecutive quoted lines make one paragraph
+        out += [f"> **Note first:** {w}", ""]
     out += [f"**{c['recommendation']}**"
             + ("" if c["measured"] else " (from the questionnaire alone: no evaluation run yet)"), ""]
     if c.get("evidence_size"):
