@@ -160,6 +160,11 @@ def test_blind_vote_hides_then_reveals_and_tallies(fake_generator):
     assert not at.exception
     assert any(m.value.startswith("#### Answer A") for m in at.markdown)
     assert not any("Base" in m.value for m in at.markdown if m.value.startswith("####"))
+    # Nothing below the answers gives them away: no charts of this question, no "Fastest" approach.
+    assert not at.get("plotly_chart")
+    assert any("1 blind question(s) wait for your vote" in c.value for c in at.caption)
+    history = at.dataframe[-1].value
+    assert list(history["Fastest"]) == ["hidden until you vote"]
     radio = next(r for r in at.radio if r.label == "Which answer is best?")
     radio.set_value("A")
     next(b for b in at.button if b.label == "Vote and reveal").click()
@@ -167,6 +172,7 @@ def test_blind_vote_hides_then_reveals_and_tallies(fake_generator):
     assert not at.exception
     assert any("Answer A: Base ★ your pick" in m.value for m in at.markdown)
     assert any("Blind votes" in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) >= 4 and "Base" in list(at.dataframe[-1].value["Fastest"])
 
 
 def test_semantic_cache_hit_is_marked(fake_generator):

@@ -270,12 +270,18 @@ if not runs:
             "workspace.", icon=":material/insights:")
 else:
     ids = set(st.session_state["session_runs"])
+    # A blind question not yet voted on stays out of the charts, the history's columns and the downloads:
+    # its tokens, timings and fastest approach would tell which answer is which.
+    pending = {r.id for r in runs if r.blind and not r.blind.get("vote")}
     c1, c2 = st.columns([2, 1])
     scope = c1.radio("Runs shown", ["This session", "Whole history"], horizontal=True,
                      index=0 if ids & {r.id for r in runs} else 1)
     rate_line(c2, pricing)
     shown = [r for r in runs if r.id in ids] if scope == "This session" else runs
-    rows = answer_rows(shown, pricing)
+    if pending & {r.id for r in shown}:
+        st.caption(f"{len(pending & {r.id for r in shown})} blind question(s) wait for your vote: their answers join "
+                   "the charts, the history and the downloads once you have voted.")
+    rows = answer_rows([r for r in shown if r.id not in pending], pricing)
     if not rows:
         st.caption("No answers in this selection yet.")
     else:
@@ -323,9 +329,11 @@ else:
         answers = run.answers
         fastest = min(answers, key=lambda a: a.total_s, default=None)
         winner = (run.blind or {}).get("winner")
+        hidden = run.id in pending
         table.append({"#": n, "When": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)),
                       "Question": run.question, "Approaches": ", ".join(LABELS.get(a.mode, a.mode) for a in answers),
-                      "Fastest": LABELS.get(fastest.mode, fastest.mode) if fastest else "",
+                      "Fastest": "hidden until you vote" if hidden else
+                      LABELS.get(fastest.mode, fastest.mode) if fastest else "",
                       "Cache hits": sum(1 for a in answers if a.cache_hit),
                       "Blind vote": "" if not winner else ("all bad" if winner == ALL_BAD else LABELS.get(winner, winner))})
     st.dataframe(table[::-1], hide_index=True, height=min(400, 40 + 35 * len(table)), width="stretch",
@@ -333,11 +341,12 @@ else:
                                 "Question": st.column_config.TextColumn(width="large"),
                                 "Cache hits": st.column_config.NumberColumn(width="small"),
                                 "Blind vote": st.column_config.TextColumn(width="medium")})
-    all_rows = answer_rows(runs, pricing)
+    voted = [r for r in runs if r.id not in pending]
+    all_rows = answer_rows(voted, pricing)
     d1, d2, d3 = st.columns(3)
     d1.download_button("Download answers (CSV)", export_csv(all_rows), f"compare-history-{short_name(ws, '')}.csv", "text/csv",
                        icon=":material/download:")
-    d2.download_button("Download runs (JSON)", export_json(runs), f"compare-history-{short_name(ws, '')}.json", "application/json",
+    d2.download_button("Download runs (JSON)", export_json(voted), f"compare-history-{short_name(ws, '')}.json", "application/json",
                        icon=":material/download:")
     with d3.popover("Clear history", icon=":material/delete:"):
         st.write(f"Delete all {len(runs)} stored questions and answers of workspace `{short_name(ws)}`? Indexes and adapters "
