@@ -240,7 +240,7 @@ def test_evaluate_page_empty_state_and_sample_set():
 
 
 @pytest.mark.slow
-def test_evaluate_page_shows_a_stored_run(fake_generator):
+def test_evaluate_page_shows_a_stored_run(fake_generator, monkeypatch):
     from tests.fakes import EchoGenerator
     from workbench import samples
     from workbench.documents import parse_uploads
@@ -254,6 +254,12 @@ def test_evaluate_page_shows_a_stored_run(fake_generator):
     index.add_documents(parse_uploads([d for d in samples.sample_documents() if d[0] == "faq.md"])[0])
     items, _ = read_testset("eval_set.jsonl", (samples.sample_dir() / "eval_set.jsonl").read_bytes())
     evaluate(items[:3], ComparisonSpec(("base", "rag"), EchoGenerator()), workspace="default", index=index, testset_name="eval_set.jsonl")
+    import workbench.estimates
+
+    asked = []  # the approaches the page asks a time estimate for
+    real_estimate = workbench.estimates.evaluation_estimate
+    monkeypatch.setattr(workbench.estimates, "evaluation_estimate",
+                        lambda ws, n, modes, model=None: asked.append(modes) or real_estimate(ws, n, modes, model))
     at = _app().run()
     at.switch_page("views/evaluate.py").run()
     assert not at.exception and not at.error
@@ -267,6 +273,9 @@ def test_evaluate_page_shows_a_stored_run(fake_generator):
     assert set(per_question["base_verdict"]) <= {"correct", "partial", "wrong", "stale", "refused", "unscored"}
     next(t for t in at.toggle if t.label.startswith("Only questions")).set_value(True).run()
     assert not at.exception
+    # No adapter and no training pairs: of the five default approaches only base and RAG can run, and the
+    # time estimate counts those two, not the three that will be skipped.
+    assert asked and set(asked[-1]) == {"base", "rag"}
     close_all()
 
 

@@ -109,12 +109,15 @@ if items:
                                            key="eval_backend_adapter")
         go = st.form_submit_button("Run evaluation", icon=":material/play_arrow:", type="primary",
                                    disabled=bool(job and job.status in ACTIVE))
-    estimate = evaluation_estimate(ws, int(count), modes, generator_id())
-    st.caption(f"Estimated time for {int(count)} question(s) through {len(modes)} approach(es): {estimate.text()}."
-               if estimate else "No evaluation has run in this workspace yet, so there is no measured speed to "
-                                "estimate from: the progress bar shows the time left once the first questions finish.")
     tuning_panel(runner, ws, index, generator_id())
     prompts, chosen, examples, plan = approach_setup(ws, "eval_prompts", index, adapters, adapter_name, modes, backend_ids)
+    will_run = [m for m in modes if not plan.get(m)]  # the estimate counts only the approaches that will run
+    estimate = evaluation_estimate(ws, int(count), will_run, generator_id()) if will_run else None
+    if will_run:
+        st.caption(f"Estimated time for {int(count)} question(s) through {len(will_run)} approach(es): "
+                   f"{estimate.text()}." if estimate else
+                   "No evaluation has run in this workspace yet, so there is no measured speed to estimate from: "
+                   "the progress bar shows the time left once the first questions finish.")
     remote_modes = {m for m, b in backend_ids.items() if b.strip()}
     if chosen and chosen.retrieval_aware:
         ra = chosen.retrieval_aware
