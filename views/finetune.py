@@ -273,7 +273,7 @@ def draw_training(job) -> None:
             c1.metric("Step", f"{last.step} / {last.total or '?'}")
             c2.metric("Epoch", f"{m.get('epoch', 0):.2f}")
             c3.metric("Speed (tokens/s)", f"{m.get('tokens_per_s', 0):.0f}")
-            c4.metric("Time left", f"{m.get('eta_s', 0):.0f} s" if "eta_s" in m else "–")
+            c4.metric("Time left", f"{m.get('eta_s', 0):.0f} s" if "eta_s" in m and job.status in ACTIVE else "–")
         history = [{"step": e.step, **e.metrics} for e in job.events if e.stage == "train" and e.metrics]
         if history:
             st.plotly_chart(loss_chart(history), width="stretch", key=f"loss-{job.id}-{len(history)}")

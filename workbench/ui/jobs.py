@@ -39,8 +39,10 @@ def progress_line(job: Any, last: Any = None, starting: str | None = None) -> No
     """The job's latest progress as a bar (with the time left when the job reports it), else its message."""
     last = job.last if last is None else last
     if last is not None and last.fraction is not None:
-        eta = last.metrics.get("eta_s")
-        st.progress(last.fraction, text=f"{last.message} · about {eta:.0f} s left" if eta is not None else last.message)
+        eta = last.metrics.get("eta_s") if job.status in ACTIVE else None  # an ended job has no time left
+        ended = {CANCELLED: " · cancelled here"}.get(job.status, "")
+        st.progress(last.fraction, text=f"{last.message} · about {eta:.0f} s left" if eta is not None
+                    else last.message + ended)
     elif last is not None:
         st.caption(last.message)
     elif starting and job.status == "running":
