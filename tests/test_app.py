@@ -350,6 +350,9 @@ def test_costs_and_decide_pages_work_on_a_brand_new_workspace():
     assert not at.exception and not at.error
     assert any("Nothing measured yet" in i.value for i in at.info)
     assert any(t.value == "Costs" for t in at.title)
+    projection = next(d.value for d in at.dataframe if "Component" in d.value)  # nothing measured: generation is "unknown", not a blank "None"
+    total = projection[projection["Component"] == "Total per month"].iloc[0]
+    assert all(v == "unknown" for k, v in total.items() if k != "Component")
     at.switch_page("views/decide.py").run()
     assert not at.exception and not at.error
     assert any("No finished evaluation yet" in i.value for i in at.info)

@@ -166,9 +166,10 @@ except WorkbenchError as exc:
 
 result = costs.project(measured, projection, table)
 rows = costs.projection_rows(result)
-frame = pd.DataFrame([{"Component": r["component"], **{NAMES[a]: r[a] for a in result}} for r in rows])
-fmt = {NAMES[a]: (lambda v: "unknown" if v is None or pd.isna(v) else f"${v:,.2f}") for a in result}
-st.dataframe(frame.style.format(fmt), hide_index=True, width="stretch")
+usd = lambda v: "unknown" if v is None or pd.isna(v) else f"${v:,.2f}"  # noqa: E731 - the grid shows a null as "None"
+frame = pd.DataFrame([{"Component": r["component"], **{NAMES[a]: usd(r[a]) for a in result}} for r in rows])
+st.dataframe(frame, hide_index=True, width="stretch",
+             column_config={NAMES[a]: st.column_config.TextColumn(NAMES[a], alignment="right") for a in result})
 unknown = {NAMES[a]: [c.name.lower() for c in comps if c.usd is None] for a, comps in result.items()}
 for name, parts in unknown.items():
     if parts:
