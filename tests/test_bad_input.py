@@ -94,7 +94,7 @@ PAIRS = [
      "line 3"),
 ]
 TESTSETS = [
-    ("testset-empty", ("t.jsonl", b""), "at least one usable question"),
+    ("testset-empty", ("t.jsonl", b""), "found an empty file"),
     ("testset-no-reference", ("t.jsonl", b'{"question": "Q?"}'), "line 1"),
     ("testset-bad-answerable", ("t.jsonl", b'{"question": "Q?", "reference": "A", "answerable": "perhaps"}'),
      "line 1"),

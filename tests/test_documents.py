@@ -64,7 +64,7 @@ BAD = [
     ("corrupt.pdf", b"%PDF-1.4\n1 0 obj<<>>garbage", "corrupt or truncated"),
     ("fake.pdf", b"hello, not a pdf", "expected a PDF file"),
     ("binary.txt", b"\x00\x01\x02\x03binary\x00", "looks like a binary file"),
-    ("latin1.txt", "caf\u00e9 ol\u00e9".encode("latin-1"), "expected UTF-8 text; byte 0xe9 at position 3"),
+    ("latin1.txt", "caf\u00e9 ol\u00e9".encode("latin-1"), "expected text in UTF-8; line 1, column 4 holds byte 0xe9"),
     ("empty.md", b"", "the file is empty"),
     ("blank.md", b"   \n\n  ", "expected some text, found none"),
     ("../escape.txt", b"hello", "expected a plain file name"),

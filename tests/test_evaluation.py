@@ -78,10 +78,16 @@ def test_read_testset_reports_bad_rows_with_line_numbers():
         read_testset("bad.csv", b"q,a\nx,y\n")
     with pytest.raises(DataError, match="expected a .jsonl or .csv test set"):
         read_testset("set.txt", b"hello")
-    with pytest.raises(DataError, match="expected at least one usable question"):
+    with pytest.raises(DataError, match="expected a test set \\(JSONL or CSV\\), found an empty file"):
         read_testset("empty.jsonl", b"\n\n")
-    with pytest.raises(DataError, match="expected UTF-8 text"):
+    with pytest.raises(DataError, match="expected at least one usable question"):
+        read_testset("none.jsonl", b"\n# nothing\n")
+    with pytest.raises(DataError, match="NUL bytes"):
         read_testset("bin.jsonl", b"\xff\xfe\x00")
+    # Latin-1 on line 2: the line and column of the first byte that is not UTF-8, as an editor shows them.
+    with pytest.raises(DataError, match="in UTF-8; line 2, column 18 holds byte 0xe9"):
+        read_testset("latin.jsonl", b'{"question": "A?", "reference": "B"}\n{"question": "Caf\xe9?", '
+                                    b'"reference": "D"}\n')
     sample, report = read_testset("eval_set.jsonl", (samples.sample_dir() / "eval_set.jsonl").read_bytes())
     assert len(sample) == 50 and report.ok and sum(not i.answerable for i in sample) == 8
 

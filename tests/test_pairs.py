@@ -74,7 +74,7 @@ def test_rows_missing_the_completion():
 @pytest.mark.parametrize("name,data,message", [
     ("empty.jsonl", b"", "found an empty file"),
     ("blank.jsonl", b"\n\n  \n", "found an empty file"),
-    ("latin.jsonl", '{"prompt": "caf\u00e9", "completion": "x"}'.encode("latin-1"), "expected UTF-8 text"),
+    ("latin.jsonl", '{"prompt": "caf\u00e9", "completion": "x"}'.encode("latin-1"), "in UTF-8; line 1, column 16 holds byte 0xe9"),
     ("bin.jsonl", b"\x00\x01\x02", "looks binary"),
     ("few.jsonl", _jsonl([{"prompt": f"p{i}", "completion": "c"} for i in range(5)]),
      f"expected at least {MIN_PAIRS} usable pairs to train on, got 5"),

@@ -158,13 +158,9 @@ def parse_uploads(files: Iterable[tuple[str, bytes]], max_bytes: int | None = No
 def _decode_text(name: str, data: bytes) -> str:
     if b"\x00" in data[:8192]:
         raise DataError(f"{name}: expected text, but the file contains NUL bytes: it looks like a binary file.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{name}: expected UTF-8 text; byte 0x{data[exc.start]:02x} at position {exc.start} is not valid "
-            "UTF-8. Save the file as UTF-8 and upload it again."
-        ) from None
+    from .textdata import utf8_text
+
+    text = utf8_text(name, data, "text")
     controls = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
     if controls > 0.05 * min(len(text), 8192):
         raise DataError(f"{name}: expected text, but {controls} control characters were found: it looks binary.")

@@ -126,11 +126,9 @@ def read_testset(name: str, data: bytes) -> tuple[list[TestItem], TestSetReport]
     Refuses (``DataError``) a file that is not text, has an unknown extension, no usable rows, or
     more than ``MAX_QUESTIONS`` rows."""
     report = TestSetReport(name)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{name}: expected UTF-8 text (JSONL or CSV), found bytes that are not UTF-8 at "
-                        f"position {exc.start}.") from None
+    from .textdata import decode_upload
+
+    text = decode_upload(name, data, "a test set (JSONL or CSV)")
     lower = name.lower()
     items: list[TestItem] = []
     if lower.endswith((".jsonl", ".json")):

@@ -71,15 +71,9 @@ class PairsReport:
 
 
 def _decode(name: str, data: bytes) -> str:
-    if not data or not data.strip():
-        raise DataError(f"{name}: expected training pairs (JSONL or CSV), found an empty file.")
-    if b"\x00" in data[:8192]:
-        raise DataError(f"{name}: expected a text file (JSONL or CSV), but it contains NUL bytes: it looks binary.")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{name}: expected UTF-8 text; byte 0x{data[exc.start]:02x} at position {exc.start} is "
-                        "not valid UTF-8. Save the file as UTF-8 and upload it again.") from None
+    from .textdata import decode_upload
+
+    return decode_upload(name, data, "training pairs (JSONL or CSV)")
 
 
 #: Deepest nesting a data line may have (a training pair or a test item is two or three levels deep).
