@@ -46,7 +46,7 @@ if models.is_remote(base_model):
 # -- 1. training data ---------------------------------------------------------------------------
 st.subheader("1. Training pairs")
 source = st.radio("Where are the pairs?", ["The sample company's pairs", "Upload a file"], horizontal=True)
-pairs, report = None, None
+pairs, report, upload = None, None, None
 try:
     if source == "Upload a file":
         upload = st.file_uploader(
@@ -128,7 +128,7 @@ if report is not None:
     with st.expander("Preview the pairs (first 50)"):
         st.dataframe(pd.DataFrame([{"Line": p.line, "Question": p.question, "Answer": p.completion}
                                    for p in (pairs or [])[:50]]), hide_index=True, width="stretch")
-elif source == "Upload a file":
+elif source == "Upload a file" and upload is None:  # a file that was refused has its error above
     st.info("Upload a training file, or use the sample company's pairs.", icon=":material/info:")
 
 # -- 2. settings and start ------------------------------------------------------------------------
