@@ -27,6 +27,11 @@ if (bad := st.session_state.pop("bad_workspace_param", None)) is not None:
         st.warning(f"The link asked for workspace “{md_escape(bad)}”, which is not a valid workspace name (lowercase "
                    "letters, digits, '-' or '_'); opened the default workspace instead.", icon=":material/link_off:")
 
+if (new := st.session_state.pop("new_workspace_param", None)) is not None:
+    st.info(f"The link opened workspace “{md_escape(new)}”, which did not exist on this server, so it starts empty. "
+            "If you expected your documents, adapters and results there, check the name in the link: Home lists "
+            "the workspaces that exist.", icon=":material/new_label:")
+
 pages = [
     st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("views/documents.py", title="Documents", icon=":material/description:"),

@@ -299,6 +299,12 @@ def test_workspace_comes_from_the_url_and_a_bad_name_is_refused():
     at.query_params["workspace"] = "team-b"
     at.run()
     assert not at.exception and at.session_state["workspace"] == "team-b"
+    # team-b did not exist: a mistyped link must not look like a workspace whose data was lost.
+    assert any("which did not exist on this server, so it starts empty" in i.value for i in at.info)
+    again = _app()
+    again.query_params["workspace"] = "team-b"
+    again.run()  # now it exists: no notice
+    assert not again.exception and not any("did not exist" in i.value for i in again.info)
     bad = _app()
     bad.query_params["workspace"] = "../etc"
     bad.run()

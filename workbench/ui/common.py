@@ -30,6 +30,8 @@ def init_session() -> None:
     if "workspace" not in st.session_state:
         requested = st.query_params.get("workspace")
         if requested and may_open(requested):
+            if requested != paths.DEFAULT_WORKSPACE and not (paths.workspaces_dir() / requested).is_dir():
+                st.session_state["new_workspace_param"] = requested  # a mistyped link must not look like lost data
             st.session_state["workspace"] = requested
         else:
             if requested:  # a bad name, or (workshop mode) a workspace this link cannot open
