@@ -143,6 +143,15 @@ def test_compare_runs_base_and_explains_unavailable_modes(fake_generator):
     assert any(s.value.startswith("History (1 question)") for s in at.subheader)
 
 
+def test_a_picked_sample_question_appears_in_the_question_box_at_once(fake_generator):
+    at = _compare_page(fake_generator)
+    picker = next(s for s in at.selectbox if s.label.startswith("Pick a question"))
+    question = picker.options[2]
+    picker.set_value(question).run()
+    assert not at.exception
+    assert next(t for t in at.text_input if t.label == "Question").value == question  # before Compare is pressed
+
+
 def test_compare_history_survives_a_restart_and_downloads(fake_generator):
     at = _compare(_compare_page(fake_generator), "Where is my parcel?")
     at = _compare(at, "Can I pay by invoice?")

@@ -46,11 +46,19 @@ def dot(mode: str) -> str:
     return f'<span style="color:{MODE_COLOURS.get(mode, "#555")}">●</span>'
 
 
+def use_picked() -> None:
+    """A question picked from the sample set goes into the Question box at once (not on Compare)."""
+    picked = st.session_state.get("compare_pick", "")
+    if picked and not picked.startswith("("):
+        st.session_state["compare_question"] = picked
+
+
+# Outside the form: a widget inside one changes nothing on screen until the form is submitted.
+st.selectbox("Pick a question from the sample evaluation set (optional)",
+             ["(type your own below)"] + [r["question"] for r in samples.eval_rows()], key="compare_pick",
+             on_change=use_picked)
 with st.form("compare"):
-    rows = samples.eval_rows()
-    picked = st.selectbox("Pick a question from the sample evaluation set (optional)",
-                          ["(type your own below)"] + [r["question"] for r in rows])
-    question = st.text_input("Question", value="" if picked.startswith("(") else picked,
+    question = st.text_input("Question", key="compare_question",
                              placeholder="How many days do I have to return a product?", max_chars=2000)
     c1, c2 = st.columns([2, 1])
     modes = c1.multiselect("Approaches", list(MODES), default=["base", "prompted", "rag", "finetuned", "hybrid"],
