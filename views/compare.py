@@ -346,9 +346,9 @@ else:
                       "Blind vote": "" if not winner else ("all bad" if winner == ALL_BAD else LABELS.get(winner, winner))})
     st.dataframe(table[::-1], hide_index=True, height=min(400, 40 + 35 * len(table)), width="stretch",
                  column_config={"#": st.column_config.NumberColumn(width="small"),
-                                "Question": st.column_config.TextColumn(width="large"),
+                                "Question": st.column_config.TextColumn(width="medium"),
                                 "Cache hits": st.column_config.NumberColumn(width="small"),
-                                "Blind vote": st.column_config.TextColumn(width="medium")})
+                                "Blind vote": st.column_config.TextColumn(width="small")})
     voted = [r for r in runs if r.id not in pending]
     all_rows = answer_rows(voted, pricing)
     d1, d2, d3 = st.columns(3)

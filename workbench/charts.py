@@ -67,8 +67,10 @@ def latency_by_stage_chart(answers: list[Answer], labels: dict[str, str], title:
             customdata=[[a.question] for a in answers],
             hovertemplate=f"{stage.replace('_', ' ')}: %{{x:.3f}} s<br>%{{customdata[0]}}<extra>%{{y}}</extra>"))
     fig.update_layout(barmode="stack", title=title, xaxis_title="Time (s)", yaxis_title="Approach",
-                      height=120 + 40 * len(answers), margin=dict(l=10, r=10, t=40, b=10),
-                      yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.35))
+                      height=max(240, 120 + 40 * len(answers)), margin=dict(l=10, r=10, t=40, b=10),
+                      yaxis=dict(autorange="reversed"),
+                      # At the side: below the plot, a short chart's legend landed on the axis title.
+                      legend=dict(orientation="v", x=1.02, y=1, xanchor="left", yanchor="top"))
     return fig
 
 
@@ -208,9 +210,11 @@ _SIDES = ("top center", "bottom center", "middle right", "middle left", "top rig
 
 
 def _label_sides(points: list[tuple[float, float]], texts: list[str], x_range: tuple[float, float],
-                 y_range: tuple[float, float], width_px: float = 560, height_px: float = 300) -> dict[int, str]:
+                 y_range: tuple[float, float], width_px: float = 340, height_px: float = 300) -> dict[int, str]:
     """A side for each point's label such that no two labels' boxes (estimated at 7 px a character, 16 px
-    tall, in the plot's own pixels) overlap each other or another point, where any side allows it."""
+    tall, in the plot's own pixels) overlap each other or another point, where any side allows it. The
+    width is that of the narrowest plot area the pages draw these charts in (two side by side on a laptop
+    screen): a wider guess let labels run into each other there."""
     sx = width_px / ((x_range[1] - x_range[0]) or 1.0)
     sy = height_px / ((y_range[1] - y_range[0]) or 1.0)
     px = [((x - x_range[0]) * sx, (y - y_range[0]) * sy) for x, y in points]
