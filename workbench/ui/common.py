@@ -102,6 +102,11 @@ def open_workspace(name: str) -> None:
 
 
 def show_error(exc: BaseException) -> None:
+    from ..generation.coalesce import Cancelled
+
+    if isinstance(exc, Cancelled):  # the browser went away mid-answer: nobody to tell, nothing went wrong
+        log.info("Stopped answering: %s", exc)
+        return
     if isinstance(exc, WorkbenchError):
         message = super(WorkbenchError, exc).__str__()
         st.error(message, icon=":material/error:")
