@@ -44,6 +44,9 @@ def test_home_rejects_a_bad_workspace_name():
     assert not at.exception
     assert "Expected a workspace name" in at.error[0].value
     assert at.session_state["workspace"] == "default"
+    next(b for b in at.button if b.label == "Create and open").click()  # nothing typed
+    at.run()
+    assert not at.exception and "Type a name for the new workspace first" in at.error[0].value
 
 
 def test_home_quick_ask_streams_an_answer(fake_generator):

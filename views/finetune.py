@@ -225,10 +225,13 @@ if pairs is not None and base_model:
                                prompts=load_prompts(ws))["median"]
         estimate = training_estimate(ws, len(pairs), median, planned, base_model,
                                      training_precision(precision, cuda)[0])
-        st.caption(f"Estimated training time: {estimate.text()}." if estimate else
-                   "No adapter has been trained this way in this workspace yet, so there is no measured speed to "
-                   "estimate from: the progress shows the time left once training starts."
-                   + (" Retrieved passages make prompts several times longer." if with_context else ""))
+        running = runner.get(st.session_state.get("train_job") or "")
+        if estimate:
+            st.caption(f"Estimated training time: {estimate.text()}.")
+        elif running is None or running.status not in ACTIVE:  # while one runs, its progress says the time left
+            st.caption("No adapter has been trained this way in this workspace yet, so there is no measured speed "
+                       "to estimate from: the progress shows the time left once training starts."
+                       + (" Retrieved passages make prompts several times longer." if with_context else ""))
     except Exception:  # the settings are checked when training starts
         pass
 

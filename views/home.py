@@ -6,7 +6,7 @@ import streamlit as st
 from workbench import paths, samples, workshop, workspaces
 from workbench.config import GenerationConfig
 from workbench.doctor import MISSING, OK, run_doctor
-from workbench.errors import WorkbenchError
+from workbench.errors import DataError, WorkbenchError
 from workbench.strategies import answer_question
 from workbench.training import list_adapters
 from workbench.model_choice import adapter_mismatch
@@ -55,6 +55,10 @@ private = workshop.workshop_mode()
 
 def _create_workspace() -> None:
     name = st.session_state.get("home_new_workspace", "").strip()
+    if not name and not private:  # Enter in the field already created it; a click on an empty field asks for a name
+        st.session_state["home_workspace_error"] = DataError(
+            "Type a name for the new workspace first (lowercase letters, digits, '-' or '_').")
+        return
     try:
         if private:  # a new private workspace; what was typed is only its label
             name = workshop.fresh_workspace_name(name or None)
