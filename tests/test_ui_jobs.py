@@ -1,4 +1,4 @@
-"""The progress line every page draws for a background job."""
+"""Small pieces every page shares: the progress line of a background job, and how an answer is shown."""
 
 from streamlit.testing.v1 import AppTest
 
@@ -24,3 +24,15 @@ def test_a_running_job_shows_its_time_left_and_an_ended_one_does_not():
     text = cancelled.get("progress")[0].proto.text
     assert "s left" not in text and text == "Question 6 of 50 · cancelled here"
     assert "s left" not in _line("done").get("progress")[0].proto.text
+
+
+def test_an_answer_shows_web_addresses_as_text_not_links():
+    """A small model invents addresses: they are shown, not made clickable; HTML stays inert."""
+    from workbench.ui.common import answer_markdown
+
+    assert answer_markdown("See https://www.brindemolless.com/ for more.") == \
+        "See `https://www.brindemolless.com/` for more."
+    assert answer_markdown('Visit [our site](https://evil.example/x "t") now') == \
+        "Visit our site (`https://evil.example/x`) now"
+    assert answer_markdown("Go to www.example.com, then call.") == "Go to `www.example.com`, then call."
+    assert answer_markdown("## Refund\n<b>45 days</b>") == "**Refund**  \n&lt;b&gt;45 days&lt;/b&gt;"

@@ -148,15 +148,19 @@ def load_generator(model_id: str):
 
 
 def answer_markdown(text: str) -> str:
-    """Model output for ``st.markdown``: headings become bold lines and raw HTML is escaped, so an answer
-    cannot blow up the layout of its column (lists, bold and links still render)."""
+    """Model output for ``st.markdown``: headings become bold lines, raw HTML is escaped, and web addresses
+    are shown as text, not links (a small model makes them up), so an answer cannot blow up the layout of
+    its column or send anyone to an invented site (lists and bold still render)."""
     import html
     import re
 
     lines = []
     for line in (text or "").splitlines():
         heading = re.match(r"^\s{0,3}#{1,6}\s+(.*)$", line)
-        lines.append(f"**{heading.group(1).strip()}**" if heading else line)
+        line = f"**{heading.group(1).strip()}**" if heading else line
+        line = re.sub(r"!?\[([^\]]*)\]\(([^)\s]*)[^)]*\)", r"\1 (\2)", line)  # [text](url) -> text (url)
+        line = re.sub(r"`*((?:https?://|ftp://|www\.)[^\s`)]*[^\s`),.;:!?'\"])`*", r"`\1`", line)  # code: no link
+        lines.append(line)
     return html.escape("\n".join(lines), quote=False).replace("\n", "  \n")
 
 
