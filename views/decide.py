@@ -9,8 +9,8 @@ import streamlit as st
 from workbench import costs
 from workbench.workshop import short_name
 from workbench.charts import breakeven_chart, cost_stack_chart, metric_bars_chart, tradeoff_chart
-from workbench.decision import (CHANGE_RATES, NAMES, Answers, Evidence, answers_saved,
-                                describe_rules, latest_run, load_answers, recommend, save_answers)
+from workbench.decision import CHANGE_RATES, NAMES, Answers, Evidence, describe_rules, recommend
+from workbench.decision_store import answers_saved, latest_run, load_answers, save_answers
 from workbench.errors import WorkbenchError
 from workbench.eval_runs import judge_version
 from workbench.eval_summary import MIN_QUESTIONS, summarize

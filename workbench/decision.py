@@ -10,7 +10,8 @@ Three steps, each one readable on the Decide page (``describe_rules``):
    says so when another approach measured clearly more correct answers (``Recommendation.warnings``).
 
 Measured correctness ranks approaches only from ``MIN_QUESTIONS`` answerable questions on; below
-that the evidence is reported as not enough yet.
+that the evidence is reported as not enough yet. Reading and saving a workspace's answers is
+``workbench.decision_store``'s; this module touches no files.
 """
 
 from __future__ import annotations
@@ -424,48 +425,3 @@ def recommend(answers: Answers, evidence: Evidence | None = None, rules: list[Ru
                         "Evaluate it before you ship it.")
     return Recommendation(best, scores, reasons, counter, measured=not evidence.empty, applied=applied,
                           vetoed=vetoed, warnings=warnings, evidence_size=size)
-
-
-# -- saved answers and the evidence of a workspace ---------------------------------------------------------
-ANSWERS_FILE = "decision.json"
-
-
-def load_answers(workspace: str) -> Answers:
-    """The questionnaire as last saved in the workspace (defaults when none, or when the file is damaged)."""
-    import logging
-
-    from .paths import workspace_dir
-    from .store import read_json
-
-    data = read_json(workspace_dir(workspace) / ANSWERS_FILE, None) or {}
-    try:
-        return Answers(**data.get("answers", {}))
-    except (TypeError, DataError) as exc:
-        logging.getLogger(__name__).warning("Ignoring damaged decision answers in %s: %s", workspace, exc)
-        return Answers()
-
-
-def answers_saved(workspace: str) -> bool:
-    """Whether the questionnaire was ever answered in the workspace (no recommendation before that)."""
-    from .paths import workspace_dir
-
-    return (workspace_dir(workspace) / ANSWERS_FILE).exists()
-
-
-def save_answers(workspace: str, answers: Answers) -> None:
-    import dataclasses
-    import time
-
-    from .paths import workspace_dir
-    from .store import atomic_write_json
-
-    atomic_write_json(workspace_dir(workspace) / ANSWERS_FILE,
-                      {"answers": dataclasses.asdict(answers), "saved_at": time.time()})
-
-
-def latest_run(workspace: str) -> EvalRun | None:
-    """The newest finished evaluation run of the workspace, if any."""
-    from .eval_runs import DONE, list_eval_runs
-
-    runs = [r for r in list_eval_runs(workspace) if r.status == DONE and r.results]
-    return max(runs, key=lambda r: r.created_at) if runs else None

@@ -56,7 +56,7 @@ def workspace_status(name: str) -> dict[str, Any]:
 
 def leaderboard() -> list[dict[str, Any]]:
     """One row per workspace and approach, from each workspace's latest finished evaluation run."""
-    from .decision import latest_run
+    from .decision_store import latest_run
     from .eval_summary import summarize
     from .pricing import pricing_for
     from .strategies import LABELS
