@@ -167,3 +167,21 @@ def test_the_judge_agrees_with_95_percent_of_all_hand_labels():
     tables = ["judge_cases", "judge_cases_heldout", "judge_cases_fresh", "judge_cases_model"]
     counts = [(len(c), len(w)) for c, w in map(_disagreements, tables)]
     assert 1 - sum(w for _, w in counts) / sum(n for n, _ in counts) >= 0.95
+
+
+def test_the_evaluate_page_states_the_judges_current_agreement():
+    """The figure on screen is the one the tables give today: a judge change that moves it must update it."""
+    import re
+    from pathlib import Path
+
+    tables = ["judge_cases", "judge_cases_heldout", "judge_cases_fresh", "judge_cases_model"]
+    counts = {t: (len(c), len(w)) for t, (c, w) in zip(tables, map(_disagreements, tables))}
+    total = sum(n for n, _ in counts.values())
+    agree = total - sum(w for _, w in counts.values())
+    written = [counts[t] for t in tables[:3]]
+    model = counts["judge_cases_model"]
+    source = (Path(__file__).resolve().parents[1] / "views" / "evaluate.py").read_text()
+    page = re.sub(r'"\s*\n\s*"', "", source)  # adjacent string literals, joined as Python joins them
+    assert f"on {total} answers labelled by hand against the sample, the judge agrees with the label on {agree}" in page
+    assert f"{sum(n - w for n, w in written)} of {sum(n for n, _ in written)} answers written" in page
+    assert f"{model[0] - model[1]} of {model[0]} real answers" in page
