@@ -215,4 +215,22 @@ def test_the_decode_step_rotates_and_normalises_exactly_as_transformers():
     assert _rms_way(norm) is not norm  # fp32: one fused call
     assert torch.equal(_rms_way(norm)(x), norm(x))
     half = LlamaRMSNorm(64).to(torch.bfloat16)
-    assert _rms_way(half) is half  # bf16: the fused call rounds differently, so the module itself
+    half.weight.data = torch.randn(64, generator=g).to(torch.bfloat16)
+    assert _rms_way(half) is not half  # bf16: normalised in fp32 by one call, rounded, scaled, as the module does
+    for rows in (1, 3, 8):
+        for scale in (1e-3, 1.0, 7.0, 300.0):
+            y = (torch.randn(rows, 64, generator=g) * scale).to(torch.bfloat16)
+            assert torch.equal(_rms_way(half)(y), half(y))
+
+
+def test_a_norm_that_the_fused_call_does_not_match_keeps_its_module():
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm
+
+    from workbench.generation.decode_step import _rms_way
+
+    class Shifted(LlamaRMSNorm):  # not what rms_norm computes: the probes must catch it
+        def forward(self, x):
+            return super().forward(x) + 1
+
+    norm = Shifted(64)
+    assert _rms_way(norm) is norm

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import torch
 
-from .quantized import DecodeLinear
+from .quantized import GROUP, DecodeLinear
 
 MODEL_TYPES = ("llama", "qwen2")
 """Architectures whose decoder layer is exactly: norm, attention (q/k/v/o, rotary), residual, norm, MLP,
@@ -61,10 +61,13 @@ class LowRank:
         self._factors: dict[tuple[int, str], Any] = {}
         self._shapes: dict[tuple[int, int, int], str | None] = {}
         self._groups: dict[tuple[int, ...], Any] = {}
+        #: Each decoder layer's lean way (:func:`_lean`), worked out once per set of loaded adapters.
+        self.lean: dict[tuple[int, int, int], Any] = {}
 
     def clear(self) -> None:
         self._factors.clear()
         self._groups.clear()
+        self.lean.clear()
 
     def group(self, modules: Sequence[Any]) -> Any:
         """The adapters' terms of layers that read the same input (q/k/v, gate/up, or one layer) as one
@@ -235,36 +238,28 @@ def llama_step(model: Any, input_ids: Any, positions: Any, cache_layers: Sequenc
     hidden = hidden.view(rows, -1)  # one token per row: (rows, hidden size) from here on
     for i, (layer, cache) in enumerate(zip(inner.layers, cache_layers)):
         qkv, gate_up = fused[i] if fused else (None, None)
-        attn, mlp = layer.self_attn, layer.mlp
-        dim = attn.head_dim
-        x = _rms_way(layer.input_layernorm)(hidden)
         lean = _lean(layer, qkv, gate_up, low_rank)
-        if lean:  # every base product packed: the kernels are called directly, adapters' terms added per group
-            terms_qkv, o_proj, terms_o, terms_gate_up, down_proj, terms_down = lean
-            both = _with_terms(qkv.flat(x), x, terms_qkv)
-            nq, nk = qkv.sizes[0] // dim, qkv.sizes[1] // dim
-            qk = _rotate(both[:, :(nq + nk) * dim].view(rows, nq + nk, dim), cos, sin_signed, half)
-            q, k = qk[:, :nq], qk[:, nq:]
-            v = both[:, (nq + nk) * dim:].view(rows, -1, dim)
-        else:
-            parts = project((attn.q_proj, attn.k_proj, attn.v_proj), qkv, x[:, None], low_rank)
-            q, k, v = (t.view(rows, -1, dim) for t in parts)
-            q, k = _rotate(q, cos, sin_signed, half), _rotate(k, cos, sin_signed, half)
+        if lean:
+            hidden = _lean_layer(lean, hidden, cache, cos, sin_signed, half, row_starts)
+            continue
+        parts = layer._modules  # read once: Module.__getattr__ costs about a microsecond a call
+        attn, mlp = parts["self_attn"], parts["mlp"]
+        dim = attn.head_dim
+        x = _rms_way(parts["input_layernorm"])(hidden)
+        projected = project((attn.q_proj, attn.k_proj, attn.v_proj), qkv, x[:, None], low_rank)
+        q, k, v = (t.view(rows, -1, dim) for t in projected)
+        q, k = _rotate(q, cos, sin_signed, half), _rotate(k, cos, sin_signed, half)
         keys, values = cache.update(k[:, :, None], v[:, :, None])
         out = attend(q[:, :, None], keys, values, row_starts, attn.scaling).view(rows, -1)
-        if lean:
-            hidden = hidden + _with_terms(o_proj.flat(out), out, terms_o)
-            x = _rms_way(layer.post_attention_layernorm)(hidden)
-            both = _with_terms(gate_up.flat(x), x, terms_gate_up)
-            gate, up = both[:, :gate_up.sizes[0]], both[:, gate_up.sizes[0]:]
-            act = _activation(mlp.act_fn)(gate) * up
-            hidden = hidden + _with_terms(down_proj.flat(act), act, terms_down)
-            continue
         hidden = hidden + project((attn.o_proj,), None, out[:, None], low_rank)[0].view(rows, -1)
-        x = _rms_way(layer.post_attention_layernorm)(hidden)
+        x = _rms_way(parts["post_attention_layernorm"])(hidden)
         gate, up = project((mlp.gate_proj, mlp.up_proj), gate_up, x[:, None], low_rank)
         hidden = hidden + project((mlp.down_proj,), None, mlp.act_fn(gate) * up, low_rank)[0].view(rows, -1)
-    return model.lm_head(_rms_way(inner.norm)(hidden)[:, None])[:, -1]
+    x = _rms_way(inner.norm)(hidden)
+    head = model.lm_head
+    if type(head) is DecodeLinear and head.bias is None:  # the packed output layer, called directly
+        return head.flat(x)
+    return head(x[:, None])[:, -1]
 
 
 def _activation(module: Any) -> Any:
@@ -281,18 +276,30 @@ _SILU: tuple[type, ...] | None = None
 
 
 def _lean(layer: Any, qkv: Any, gate_up: Any, low_rank: LowRank | None) -> Any:
-    """How this decoder layer takes the lean way, or None where it goes through its modules.
-
-    The lean way needs every base product packed int4: q/k/v and gate/up still the parts ``qkv`` and
-    ``gate_up`` packed, o and down plain int4 layers. Layers wrapped by LoRA adapters take it too when
-    ``low_rank`` serves their terms as groups (:meth:`LowRank.group`). Returns ``(qkv terms, o base, o
-    terms, gate/up terms, down base, down terms)``; a terms entry is None where no adapter wraps those layers.
-
-    Read from the modules' own tables (``_modules``): once per layer and step, ``Module.__getattr__``
-    cost about 1 ms a step on the 2-core reference machine."""
+    """How this decoder layer takes the lean way (a :func:`_lean_plan`), or None where it goes through its
+    modules. Worked out once per layer and set of loaded adapters (``low_rank`` keeps it until ``clear()``)."""
     if qkv is None or gate_up is None:
         return None
-    attn, mlp = layer._modules["self_attn"]._modules, layer._modules["mlp"]._modules
+    if low_rank is None:
+        return _lean_plan(layer, qkv, gate_up, None)
+    key = (id(layer), id(qkv), id(gate_up))
+    plan = low_rank.lean.get(key, False)
+    if plan is False:
+        plan = low_rank.lean[key] = _lean_plan(layer, qkv, gate_up, low_rank)
+    return plan
+
+
+def _lean_plan(layer: Any, qkv: Any, gate_up: Any, low_rank: LowRank | None) -> Any:
+    """The lean way needs every base product packed int4: q/k/v and gate/up still the parts ``qkv`` and
+    ``gate_up`` packed, o and down plain int4 layers. Layers wrapped by LoRA adapters take it too when
+    ``low_rank`` serves their terms as groups (:meth:`LowRank.group`).
+
+    Returns what :func:`_lean_layer` reads, as plain values: the two norms' callables, each product's packed
+    weights and scales with its adapters' terms (None where no adapter wraps those layers), the head counts,
+    the MLP's width, its activation and the attention's scale. Read from the modules' own tables
+    (``_modules``): ``Module.__getattr__`` costs about a microsecond a call."""
+    parts = layer._modules
+    attn, mlp = parts["self_attn"]._modules, parts["mlp"]._modules
     q, k, v, o = attn["q_proj"], attn["k_proj"], attn["v_proj"], attn["o_proj"]
     g, u, d = mlp["gate_proj"], mlp["up_proj"], mlp["down_proj"]
     groups: tuple[Any, ...] = (None, None, None, None)
@@ -306,7 +313,54 @@ def _lean(layer: Any, qkv: Any, gate_up: Any, low_rank: LowRank | None) -> Any:
     if not (qkv.serves((q, k, v)) and gate_up.serves((g, u)) and type(o) is DecodeLinear
             and type(d) is DecodeLinear and o.kind == d.kind == "int4" and o.bias is None and d.bias is None):
         return None
-    return groups[0], o, groups[1], groups[2], d, groups[3]
+    self_attn = parts["self_attn"]
+    dim = self_attn.head_dim
+    return (_rms_way(parts["input_layernorm"]), _rms_way(parts["post_attention_layernorm"]),
+            qkv.packed, qkv.scales, groups[0], o.packed, o.scales, groups[1],
+            gate_up.packed, gate_up.scales, groups[2], d.packed, d.scales, groups[3],
+            qkv.sizes[0] // dim, qkv.sizes[1] // dim, dim, gate_up.sizes[0],
+            _activation(parts["mlp"].act_fn), self_attn.scaling)
+
+
+def _lean_layer(plan: Any, hidden: Any, cache: Any, cos: Any, sin_signed: Any, half: int,
+                row_starts: Sequence[int]) -> Any:
+    """One decoder layer the lean way: ``hidden`` ``(rows, hidden size)`` in and out. The same operations,
+    in the same order, as the way through the modules, minus the calls around them."""
+    (norm1, norm2, qkv, qkv_scales, terms_qkv, o, o_scales, terms_o, gate_up, gate_up_scales, terms_gate_up,
+     down, down_scales, terms_down, heads, kv_heads, dim, width, act, scale) = plan
+    rows = hidden.shape[0]
+    x = norm1(hidden)
+    both = _packed(x, qkv, qkv_scales)
+    if terms_qkv:
+        both = _with_terms(both, x, terms_qkv)
+    split = (heads + kv_heads) * dim
+    qk = _rotate(both[:, :split].view(rows, heads + kv_heads, dim), cos, sin_signed, half)
+    keys, values = cache.update(qk[:, heads:, None], both[:, split:].view(rows, kv_heads, 1, dim))
+    if rows == 1:  # attend's lone-row way, without the call
+        start = row_starts[0]
+        if start:
+            keys, values = keys[:, :, start:], values[:, :, start:]
+        query = qk[:, :heads].reshape(1, kv_heads, heads // kv_heads, dim)
+        out = torch.nn.functional.scaled_dot_product_attention(query, keys, values, scale=scale).view(1, -1)
+    else:
+        out = attend(qk[:, :heads, None], keys, values, row_starts, scale).view(rows, -1)
+    y = _packed(out, o, o_scales)
+    hidden = hidden + (_with_terms(y, out, terms_o) if terms_o else y)
+    x = norm2(hidden)
+    both = _packed(x, gate_up, gate_up_scales)
+    if terms_gate_up:
+        both = _with_terms(both, x, terms_gate_up)
+    h = act(both[:, :width]) * both[:, width:]
+    y = _packed(h, down, down_scales)
+    return hidden + (_with_terms(y, h, terms_down) if terms_down else y)
+
+
+def _packed(x: Any, packed: Any, scales: Any) -> Any:
+    """The packed int4 product of ``(rows, in)`` rows, exactly what :meth:`DecodeLinear.flat` gives them."""
+    if x.dtype == scales.dtype:
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(x.contiguous(), packed, GROUP, scales)
+    return torch.ops.aten._weight_int4pack_mm_for_cpu(x.to(scales.dtype).contiguous(), packed, GROUP,
+                                                      scales).to(x.dtype)
 
 
 def _with_terms(base: Any, x: Any, group: Any) -> Any:
@@ -331,8 +385,10 @@ _RMS_WAYS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
 
 
 def _rms_way(norm: Any) -> Any:
-    """``norm`` itself, or ``torch.nn.functional.rms_norm`` with its weight where that one call gives exactly
-    the module's output (it did in fp32; transformers' RMSNorm is seven operations). Chosen once per module."""
+    """``norm`` itself, or ``torch.nn.functional.rms_norm`` where it gives exactly the module's output
+    (transformers' RMSNorm is eight operations from Python; ``rms_norm`` runs the same ones from C++): with the
+    weight in fp32, and in bf16 as the module does it (normalised in fp32, rounded, then scaled). Chosen once per
+    module, on probes of several sizes and scales."""
     way = _RMS_WAYS.get(norm)
     if way is None:
         way = _RMS_WAYS[norm] = _choose_rms_way(norm)
@@ -341,17 +397,23 @@ def _rms_way(norm: Any) -> Any:
 
 def _choose_rms_way(norm: Any) -> Any:
     weight, eps = getattr(norm, "weight", None), getattr(norm, "variance_epsilon", None)
-    if not isinstance(weight, torch.Tensor) or not isinstance(eps, float) or weight.dtype != torch.float32:
+    if not isinstance(weight, torch.Tensor) or not isinstance(eps, float) or not weight.dtype.is_floating_point:
         return norm
     shape = (weight.shape[0],)
 
-    def fast(x: Any) -> Any:
-        return torch.nn.functional.rms_norm(x, shape, weight, eps)
+    if weight.dtype == torch.float32:
+        def fast(x: Any) -> Any:
+            return torch.nn.functional.rms_norm(x, shape, weight, eps)
+    else:  # transformers normalises in fp32, rounds to the model's dtype, then scales by the weight
+        def fast(x: Any) -> Any:
+            return weight * torch.nn.functional.rms_norm(x.float(), shape, None, eps).to(x.dtype)
 
-    probe = torch.randn(8, 1, shape[0], generator=torch.Generator().manual_seed(4)).to(weight.device) * 3
+    g = torch.Generator().manual_seed(4)
+    probes = [(torch.randn(m, 1, shape[0], generator=g) * scale).to(device=weight.device, dtype=weight.dtype)
+              for m in (1, 2, 8) for scale in (0.01, 1.0, 3.0, 50.0)]
     try:
         with torch.inference_mode():
-            same = all(torch.equal(fast(probe[:m]), norm(probe[:m])) for m in (1, 2, 8))
+            same = all(torch.equal(fast(p), norm(p)) for p in probes)
     except RuntimeError:
         return norm
     return fast if same else norm

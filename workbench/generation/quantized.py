@@ -93,10 +93,16 @@ class DecodeLinear(torch.nn.Linear):
         return y.reshape(*x.shape[:-1], self.out_features)
 
     def flat(self, x: torch.Tensor) -> torch.Tensor:
-        """The packed product of ``(rows, in)`` one-token rows, exactly what ``forward`` gives them (an int4
-        layer without bias; the decode step calls it with no reshaping on the way)."""
-        return torch.ops.aten._weight_int4pack_mm_for_cpu(x.to(self.scales.dtype).contiguous(), self.packed,
-                                                          GROUP, self.scales).to(x.dtype)
+        """The packed product of ``(rows, in)`` one-token rows, exactly what ``forward`` gives them (a layer
+        without bias; the decode step calls it with no reshaping on the way, and no dtype round trip where the
+        activations are already in the kernels' dtype)."""
+        same = x.dtype == self.scales.dtype
+        rows = (x if same else x.to(self.scales.dtype)).contiguous()
+        if self.kind == "int4":
+            y = torch.ops.aten._weight_int4pack_mm_for_cpu(rows, self.packed, GROUP, self.scales)
+        else:
+            y = torch.ops.aten._weight_int8pack_mm(rows, self.packed, self.scales)
+        return y if same else y.to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, decode={self.kind}"
@@ -211,8 +217,11 @@ class Fused:
 
     def flat(self, x: torch.Tensor) -> torch.Tensor:
         """The parts' outputs side by side, one row per row of ``x`` (``(rows, sum of sizes)``)."""
-        flat = x.reshape(-1, x.shape[-1]).to(self.scales.dtype).contiguous()
-        return torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, GROUP, self.scales).to(x.dtype)
+        same = x.dtype == self.scales.dtype
+        flat = x.reshape(-1, x.shape[-1])
+        y = torch.ops.aten._weight_int4pack_mm_for_cpu((flat if same else flat.to(self.scales.dtype)).contiguous(),
+                                                       self.packed, GROUP, self.scales)
+        return y if same else y.to(x.dtype)
 
     def serves(self, modules: list[Any]) -> bool:
         """Whether ``modules`` are still exactly these parts (not wrapped by a LoRA adapter since)."""
