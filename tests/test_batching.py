@@ -187,15 +187,15 @@ def test_low_rank_products_are_batch_independent_on_this_cpu():
     (on an AVX2-only CPU one fp32 product of several rows rounded them differently per batch size)."""
     import torch
 
-    from workbench.generation.decode_step import _batch_independent_way, _low_rank_product
+    from workbench.generation.low_rank import _batch_independent_way, low_rank_product
 
     a, b = torch.randn(8, 576), torch.randn(1536, 8)
     way = _batch_independent_way(a, b)
     assert way in ("pairs", "rows")
     factors = (a, b) if way == "pairs" else (a.t().contiguous(), b.t().contiguous())
     x = torch.randn(5, 576)
-    full = _low_rank_product(way, x, *factors)
-    assert all(torch.equal(_low_rank_product(way, x[i:i + 1], *factors), full[i:i + 1]) for i in range(5))
+    full = low_rank_product(way, x, *factors)
+    assert all(torch.equal(low_rank_product(way, x[i:i + 1], *factors), full[i:i + 1]) for i in range(5))
     assert torch.allclose(full, x @ a.T @ b.T, rtol=1e-4, atol=1e-3)
 
 

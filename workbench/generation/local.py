@@ -119,7 +119,8 @@ class LocalGenerator(Generator):
             from functools import partial
 
             from .batching import GrowingLayer, generic_step
-            from .decode_step import LowRank, fused_products, llama_step, matches_forward, supported
+            from .decode_step import fused_products, llama_step, matches_forward, supported
+            from .low_rank import LowRank
 
             fused = fused_products(self.model) if supported(self.model) else []
             if matches_forward(self.model, generic_step(self.model), GrowingLayer, fused):
