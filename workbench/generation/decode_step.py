@@ -25,7 +25,7 @@ step went from 12.2-12.9 ms to 10.8-11.5 ms with the same logits.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import torch
 
@@ -149,9 +149,7 @@ def _lean_plan(layer: Any, qkv: Any, gate_up: Any, low_rank: LowRank | None) -> 
     ``gate_up`` packed, o and down plain int4 layers. Layers wrapped by LoRA adapters take it too when
     ``low_rank`` serves their terms as groups (:meth:`LowRank.group`).
 
-    Returns what :func:`_lean_layer` reads, as plain values: the two norms' callables, each product's packed
-    weights and scales with its adapters' terms (None where no adapter wraps those layers), the head counts,
-    the MLP's width, its activation and the attention's scale. Read from the modules' own tables
+    Returns what :func:`_lean_layer` reads, as plain values (a :class:`LeanPlan`). Read from the modules' own tables
     (``_modules``): ``Module.__getattr__`` costs about a microsecond a call."""
     parts = layer._modules
     attn, mlp = parts["self_attn"]._modules, parts["mlp"]._modules
@@ -170,14 +168,41 @@ def _lean_plan(layer: Any, qkv: Any, gate_up: Any, low_rank: LowRank | None) -> 
         return None
     self_attn = parts["self_attn"]
     dim = self_attn.head_dim
-    return (_rms_way(parts["input_layernorm"]), _rms_way(parts["post_attention_layernorm"]),
-            qkv.packed, qkv.scales, groups[0], o.packed, o.scales, groups[1],
-            gate_up.packed, gate_up.scales, groups[2], d.packed, d.scales, groups[3],
-            qkv.sizes[0] // dim, qkv.sizes[1] // dim, dim, gate_up.sizes[0],
-            _activation(parts["mlp"].act_fn), self_attn.scaling)
+    return LeanPlan(_rms_way(parts["input_layernorm"]), _rms_way(parts["post_attention_layernorm"]),
+                    qkv.packed, qkv.scales, groups[0], o.packed, o.scales, groups[1],
+                    gate_up.packed, gate_up.scales, groups[2], d.packed, d.scales, groups[3],
+                    qkv.sizes[0] // dim, qkv.sizes[1] // dim, dim, gate_up.sizes[0],
+                    _activation(parts["mlp"].act_fn), self_attn.scaling)
 
 
-def _lean_layer(plan: Any, hidden: Any, cache: Any, cos: Any, sin_signed: Any, half: int,
+class LeanPlan(NamedTuple):
+    """What one decoder layer's lean way reads (:func:`_lean_layer` unpacks it as a tuple)."""
+
+    norm1: Any
+    norm2: Any
+    qkv: Any
+    qkv_scales: Any
+    terms_qkv: Any
+    """The adapters' terms of q/k/v (:meth:`LowRank.group`), None where no adapter wraps them; the same below."""
+    o: Any
+    o_scales: Any
+    terms_o: Any
+    gate_up: Any
+    gate_up_scales: Any
+    terms_gate_up: Any
+    down: Any
+    down_scales: Any
+    terms_down: Any
+    heads: int
+    kv_heads: int
+    dim: int
+    width: int
+    """The MLP's width (gate's outputs)."""
+    act: Any
+    scale: float
+
+
+def _lean_layer(plan: LeanPlan, hidden: Any, cache: Any, cos: Any, sin_signed: Any, half: int,
                 row_starts: Sequence[int]) -> Any:
     """One decoder layer the lean way: ``hidden`` ``(rows, hidden size)`` in and out. The same operations,
     in the same order, as the way through the modules, minus the calls around them."""
