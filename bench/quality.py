@@ -173,6 +173,12 @@ def main() -> None:
         ("stale_rag_after_update", stale.get("rag", float("nan")),
          f"share of {update['questions']} update questions answered with the old value"),
         ("stale_finetuned_after_update", stale.get("finetuned", float("nan")), "the same, fine-tuned"),
+    ]
+    # Staleness shows only on questions an approach got right before the update.
+    rows += [(f"knew_{m}_before_update", t["knew"], f"of {t['questions']} update questions right before it; then "
+              f"updated {t['updated']}, stale {t['stale']}, other {t['other']}")
+             for m, t in sorted(update["transitions"].items())]
+    rows += [
         ("judge_accuracy", right / cases, f"{right} of {cases} hand-labelled cases ("
          + ", ".join(f"{k}: {r}/{t}" for k, (r, t) in tables.items()) + ")"),
         ("raft_train_s", timings[raft_name], f"s, retrieval-aware training of {len(pairs)} pairs "

@@ -231,7 +231,9 @@ def test_knowledge_update_runs_keep_the_old_answer_so_they_can_be_rejudged(small
     after = out["after"]
     by_id = {i.id: i for i in items}
     assert all(r.old_reference == by_id[r.item_id].reference for r in after.results)
-    assert rejudge("e", after.id).experiment["after_verdicts"] == out["after_verdicts"]
+    rejudged = rejudge("e", after.id).experiment
+    assert rejudged["after_verdicts"] == out["after_verdicts"] and rejudged["transitions"] == out["transitions"]
+    assert out["transitions"]["base"]["questions"] == 5
 
 
 def test_html_report_is_self_contained_and_escapes_answers(small_index):
@@ -267,3 +269,28 @@ def test_llm_judge_is_optional_and_its_cost_is_counted(small_index):
     assert summary["judge_cost_usd"] == pytest.approx(2 * (120 * 0.15 + 8 * 0.60) / 1e6)
     assert "judge" not in summarize(evaluate(ITEMS[:1], ComparisonSpec(("base",), EchoGenerator()), workspace="e",
                                              index=small_index))["base"]
+
+
+def test_update_transitions_tell_an_approach_that_went_stale_from_one_that_never_knew():
+    """Across a document update each approach's questions are followed one by one: right before and updated,
+    right before and stale, or never right before (then its verdicts after say nothing about staleness)."""
+    from workbench.eval_summary import update_transitions
+    from workbench.records import EvalRun
+
+    def run(answers, reference, old=None):
+        return EvalRun.from_dict({"id": "x", "created_at": 1.0, "status": "done", "done": len(answers), "results": [
+            {"mode": mode, "question": f"q{i}", "item_id": f"q{i}", "text": text, "model_id": "m",
+             "reference": reference, "old_reference": old, "answerable": True,
+             "metrics": {"verdict": verdict}} for mode, i, text, verdict in answers]})
+
+    old, new = "You can return a product within 45 days.", "You can return a product within 30 days."
+    before = run([("rag", 1, "45 days", "correct"), ("rag", 2, "45 days", "correct"),
+                  ("finetuned", 1, "3 days", "wrong"), ("finetuned", 2, "I don't know", "refused"),
+                  ("hybrid", 1, "45 days", "correct"), ("hybrid", 2, "45 days", "correct")], old)
+    after = run([("rag", 1, "30 days", "correct"), ("rag", 2, "45 days", "stale"),
+                 ("finetuned", 1, "3 days", "wrong"), ("finetuned", 2, "30 days", "correct"),
+                 ("hybrid", 1, "45 days", "stale"), ("hybrid", 2, "60 days", "wrong")], new, old)
+    t = update_transitions(before, after)
+    assert t["rag"] == {"questions": 2, "knew": 2, "updated": 1, "stale": 1, "other": 0, "learned": 0}
+    assert t["finetuned"] == {"questions": 2, "knew": 0, "updated": 0, "stale": 0, "other": 0, "learned": 1}
+    assert t["hybrid"] == {"questions": 2, "knew": 2, "updated": 0, "stale": 1, "other": 1, "learned": 0}

@@ -13,7 +13,8 @@ from workbench.config import GenerationConfig, RetrievalConfig
 from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, RUNNING, evaluate, get_eval_run, judge_version,
                                  knowledge_update, list_eval_runs, rejudge, training_pairs_of, update_questions)
 from workbench.eval_summary import (MIN_QUESTIONS, MIN_UNANSWERABLE, compare_runs, judge_agreement, per_question,
-                                    result_rows, summarize)
+                                    result_rows, summarize, update_transitions)
+from workbench.errors import WorkbenchError
 from workbench.records import EvalRun
 from workbench.verdicts import DESCRIPTIONS as VERDICT_HELP, JUDGE_CHANGES, JUDGE_VERSION
 from workbench.estimates import evaluation_estimate
@@ -243,6 +244,13 @@ with st.expander("Knowledge-update experiment: the policy changed, who catches u
         st.markdown(f"**Latest result** ({ex['document']}, {ex['questions']} questions)")
         rows = []
         after_verdicts = ex.get("after_verdicts") or {}
+        transitions = ex.get("transitions")
+        if transitions is None and ex.get("before_run"):  # an experiment stored before these were kept
+            try:
+                transitions = update_transitions(get_eval_run(ws, ex["before_run"]), experiments[0])
+            except WorkbenchError:
+                transitions = None
+        transitions = transitions or {}
         for mode in sorted(set(ex["before_accuracy"]) | set(ex["after_accuracy"])):
             retrieval = uses_passages(mode)
             catch_up = (f"{ex['reindex_s']:.1f} s re-index (measured)" if retrieval else
@@ -250,8 +258,12 @@ with st.expander("Knowledge-update experiment: the policy changed, who catches u
                          if ex.get("retrain_s") else "retraining on new pairs (time unknown)") if mode not in
                         {"base", "prompted"} else "never (it knows no documents)")
             counts = after_verdicts.get(mode, {})
+            moved = transitions.get(mode)
             rows.append({"Approach": LABELS.get(mode, mode),
                          "Correct before (old answers)": ex["before_accuracy"].get(mode),
+                         "Knew the old answer": f"{moved['knew']} of {moved['questions']}" if moved else None,
+                         "… then updated": moved["updated"] if moved else None,
+                         "… then stale": moved["stale"] if moved else None,
                          "Updated": counts.get("correct"), "Stale (old value)": counts.get("stale"),
                          "Wrong": counts.get("wrong"), "Partial": counts.get("partial"),
                          "Refused": counts.get("refused"), "Time to catch up": catch_up})
@@ -259,6 +271,14 @@ with st.expander("Knowledge-update experiment: the policy changed, who catches u
             "Correct before (old answers)": st.column_config.NumberColumn(format="percent")})
         st.caption(f"After the update, of {ex['questions']} questions: **updated** gives the new value, **stale** the "
                    "old one, **wrong** another one. Each answer's facts are in the run's per-question table.")
+        never = [LABELS.get(m, m) for m, t in transitions.items() if t["questions"] and not t["knew"]]
+        if never:
+            one = len(never) == 1
+            st.caption(f":orange[{', '.join(never)} answered none of these questions right before the update], so "
+                       f"{'its' if one else 'their'} verdicts after it cannot show whether {'it goes' if one else 'they go'} "
+                       f"stale: {'it' if one else 'they'} never gave the old answers to begin with. "
+                       "**Knew the old answer** counts the questions an approach got right "
+                       "before; **then updated** and **then stale** follow those same questions after the update.")
         st.caption(f"Re-index: {ex['reindex_s']:.2f} s for {ex['reindexed_chunks']} chunks. Retraining: "
                    f"{ex['retrain_basis']}.")
 

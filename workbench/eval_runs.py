@@ -21,7 +21,7 @@ from . import paths
 from .config import GenerationConfig
 from .errors import CancelledError, DataError
 from .evaluation import TestItem, answer_core, cosine, leakage, testset_hash
-from .eval_summary import accuracy, verdict_counts
+from .eval_summary import accuracy, update_transitions, verdict_counts
 from .formats import FormatCheck
 from .generation.base import Generator
 from .progress import ProgressEvent, ProgressSink, null_sink
@@ -290,6 +290,9 @@ def rejudge(workspace: str, run_id: str) -> EvalRun:
     run.config = run.config | {"judge_version": JUDGE_VERSION, "rejudged_at": time.time()}
     if run.experiment:
         run.experiment = run.experiment | {"after_accuracy": accuracy(run), "after_verdicts": verdict_counts(run)}
+        before_id = run.experiment.get("before_run")
+        if before_id and _path(workspace, before_id).is_file():  # the before run's verdicts as they now stand
+            run.experiment["transitions"] = update_transitions(get_eval_run(workspace, before_id), run)
     atomic_write_json(_path(workspace, run.id), run.to_dict())
     return run
 
@@ -354,6 +357,7 @@ def knowledge_update(
         "before_run": before.id, "after_run": after.id,
         "before_accuracy": accuracy(before), "after_accuracy": accuracy(after),
         "before_verdicts": verdict_counts(before), "after_verdicts": verdict_counts(after),
+        "transitions": update_transitions(before, after),
     }
     after.experiment = experiment
     atomic_write_json(_path(workspace, after.id), after.to_dict())

@@ -14,7 +14,7 @@ from .records import STAGES, Answer, EvalResult, EvalRun
 from .pricing import Pricing, default_pricing
 from .evaluation import percentile
 from .strategies import LABELS
-from .verdicts import CORRECT, UNSCORED, VERDICTS, judge, verdict_shares
+from .verdicts import CORRECT, STALE, UNSCORED, VERDICTS, judge, verdict_shares
 
 #: Metrics shown per approach, with what they mean (higher is better for all).
 METRICS = {
@@ -194,6 +194,28 @@ def verdict_counts(run: EvalRun) -> dict[str, dict[str, int]]:
     for r in run.results:
         counts = out.setdefault(r.mode, {v: 0 for v in VERDICTS})
         counts[verdict_of(r)] += 1
+    return out
+
+
+def update_transitions(before: EvalRun, after: EvalRun) -> dict[str, dict[str, int]]:
+    """mode -> what became of each question across a document update, matched by question.
+
+    ``knew``: answered correctly before the update; of those, ``updated`` (the new value after it),
+    ``stale`` (still the old value) or ``other`` (wrong, partial, refused). ``learned``: not right before,
+    updated after. An approach that knew none of the old answers cannot show whether it goes stale: its
+    after-update verdicts then say nothing about freshness, only that it never had these facts."""
+    was_right = {(r.mode, r.item_id or r.question): is_correct(r) for r in before.results}
+    out: dict[str, dict[str, int]] = {}
+    for r in after.results:
+        counts = out.setdefault(r.mode, {"questions": 0, "knew": 0, "updated": 0, "stale": 0, "other": 0,
+                                         "learned": 0})
+        counts["questions"] += 1
+        right, stale = is_correct(r), verdict_of(r) == STALE
+        if was_right.get((r.mode, r.item_id or r.question)):
+            counts["knew"] += 1
+            counts["updated" if right else "stale" if stale else "other"] += 1
+        elif right:
+            counts["learned"] += 1
     return out
 
 
