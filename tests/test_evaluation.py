@@ -294,3 +294,24 @@ def test_update_transitions_tell_an_approach_that_went_stale_from_one_that_never
     assert t["rag"] == {"questions": 2, "knew": 2, "updated": 1, "stale": 1, "other": 0, "learned": 0}
     assert t["finetuned"] == {"questions": 2, "knew": 0, "updated": 0, "stale": 0, "other": 0, "learned": 1}
     assert t["hybrid"] == {"questions": 2, "knew": 2, "updated": 0, "stale": 1, "other": 1, "learned": 0}
+
+
+def test_the_advisor_reads_a_full_evaluation_not_a_knowledge_update_run_made_after_it(small_index):
+    """A knowledge-update experiment run after an evaluation must not become the evidence behind Decide, the
+    memo or the leaderboard: its few questions about one document say who caught up, not what to ship."""
+    from workbench import costs
+    from workbench.decision_store import decision_runs, latest_run
+    from workbench.eval_runs import is_update_run, knowledge_update
+    from workbench.workspaces import leaderboard
+
+    items, _ = read_testset("eval_set.jsonl", (samples.sample_dir() / "eval_set.jsonl").read_bytes())
+    full = evaluate(items[:6], ComparisonSpec(("base", "rag"), EchoGenerator()), workspace="e", index=small_index)
+    out = knowledge_update(items, ComparisonSpec(("base", "rag"), EchoGenerator()), workspace="e", index=small_index,
+                           updated=samples.updated_document("returns-policy.md"))
+    assert is_update_run(out["before"]) and is_update_run(out["after"]) and not is_update_run(full)
+    assert out["after"].created_at > full.created_at
+    assert [r.id for r in decision_runs("e")] == [full.id] and latest_run("e").id == full.id
+    assert {r["run"] for r in leaderboard() if r["workspace"] == "e"} == {full.id}
+    # the memo's and Costs page's measured usage too, unless a run is named
+    assert full.id in costs.measured_usage("e").source and set(costs.measured_usage("e").modes) == {"base", "rag"}
+    assert out["after"].id in costs.measured_usage("e", out["after"]).source

@@ -10,7 +10,7 @@ from workbench import costs
 from workbench.workshop import short_name
 from workbench.charts import breakeven_chart, cost_stack_chart, metric_bars_chart, tradeoff_chart
 from workbench.decision import CHANGE_RATES, NAMES, Answers, Evidence, describe_rules, recommend
-from workbench.decision_store import answers_saved, latest_run, load_answers, save_answers
+from workbench.decision_store import answers_saved, decision_runs, load_answers, save_answers
 from workbench.errors import WorkbenchError
 from workbench.eval_runs import judge_version
 from workbench.eval_summary import MIN_QUESTIONS, summarize
@@ -61,7 +61,20 @@ answers = saved
 st.subheader("2. What you measured")
 pricing = pricing_for(ws)
 table = pricing.table
-run = latest_run(ws)
+runs = decision_runs(ws)
+run = runs[0] if runs else None
+if len(runs) > 1:
+    def _run_label(r):
+        when = pd.Timestamp(r.finished_at or r.created_at, unit="s").strftime("%Y-%m-%d %H:%M")
+        modes = ", ".join(LABELS.get(m, m) for m in dict.fromkeys(x.mode for x in r.results))
+        return f"{when}{' · ' + r.label if r.label else ''} · {r.done} questions · {modes}"
+
+    ids = [r.id for r in runs]
+    chosen = st.selectbox("Evaluation run to decide from", ids, key=f"decide_run_{ws}",
+                          format_func=lambda i: _run_label(next(r for r in runs if r.id == i)),
+                          help="The newest finished run by default. Knowledge-update runs are not offered: a few "
+                               "questions about one changed document say who caught up, not which approach to ship.")
+    run = next(r for r in runs if r.id == chosen)
 if run is None:
     st.info("No finished evaluation yet, so the recommendation below comes from your answers alone. Run one on the "
             "**Evaluate** page (the sample set takes a few minutes) to add measured quality, format, latency and "
@@ -140,7 +153,7 @@ with st.expander("Where the points come from", icon=":material/calculate:"):
 
 # -- memo ------------------------------------------------------------------------------------------------------------
 st.subheader("4. Decision memo")
-measured = costs.with_overrides(costs.measured_usage(ws), overrides)
+measured = costs.with_overrides(costs.measured_usage(ws, run), overrides)  # the run the advice reads
 # The memo projects at the traffic given above; the other projection inputs come from the Costs page.
 memo_projection = projection.__class__(**{**projection.to_dict(), "queries_per_day": float(answers.queries_per_day)})
 result = costs.project(measured, memo_projection, table)

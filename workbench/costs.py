@@ -100,18 +100,19 @@ class Measured:
     """The model that produced the measured answers ('' when none)."""
 
 
-def measured_usage(workspace: str) -> Measured:
-    """Averages from the newest finished evaluation run, else from the Compare history."""
-    from .eval_runs import DONE, list_eval_runs
+def measured_usage(workspace: str, run: Any = None) -> Measured:
+    """Averages from ``run`` (an evaluation run), else from the newest finished evaluation the advisor reads
+    (``decision_store.latest_run``: a knowledge-update run's few questions measure only the approaches it
+    re-asked), else from the Compare history."""
+    from .decision_store import latest_run
     from .history import list_runs
     from .index import open_index
     from .training import list_adapters
 
     modes: dict[str, list[Answer]] = {}
-    evals = [r for r in list_eval_runs(workspace) if r.status == DONE and r.results]
+    run = run if run is not None else latest_run(workspace)
     questions: list[str] = []
-    if evals:
-        run = max(evals, key=lambda r: r.created_at)
+    if run is not None:
         for r in run.results:
             modes.setdefault(r.mode, []).append(r)
         questions = [r.question for r in run.results]

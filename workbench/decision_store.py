@@ -3,7 +3,7 @@ is ``workbench.decision``, which touches no files).
 
     answers = load_answers(ws) if answers_saved(ws) else Answers()
     save_answers(ws, answers)
-    run = latest_run(ws)  # the newest finished evaluation, or None
+    run = latest_run(ws)  # the newest finished evaluation (not a knowledge-update run), or None
 """
 
 from __future__ import annotations
@@ -48,9 +48,18 @@ def save_answers(workspace: str, answers: Answers) -> None:
                       {"answers": dataclasses.asdict(answers), "saved_at": time.time()})
 
 
-def latest_run(workspace: str) -> EvalRun | None:
-    """The newest finished evaluation run of the workspace, if any."""
-    from .eval_runs import DONE, list_eval_runs
+def decision_runs(workspace: str) -> list[EvalRun]:
+    """Finished evaluation runs the advisor can read, newest first. The two runs of a knowledge-update
+    experiment are left out: a few questions about one document, scored against its new answers, are no
+    basis for choosing an approach (before this, running the experiment after a full evaluation silently
+    replaced the evidence behind the recommendation)."""
+    from .eval_runs import DONE, is_update_run, list_eval_runs
 
-    runs = [r for r in list_eval_runs(workspace) if r.status == DONE and r.results]
-    return max(runs, key=lambda r: r.created_at) if runs else None
+    runs = [r for r in list_eval_runs(workspace) if r.status == DONE and r.results and not is_update_run(r)]
+    return sorted(runs, key=lambda r: r.created_at, reverse=True)
+
+
+def latest_run(workspace: str) -> EvalRun | None:
+    """The newest finished evaluation run the advisor can read (``decision_runs``), if any."""
+    runs = decision_runs(workspace)
+    return runs[0] if runs else None

@@ -297,6 +297,18 @@ def rejudge(workspace: str, run_id: str) -> EvalRun:
     return run
 
 
+#: The label of a knowledge-update experiment's runs ("knowledge update: before" and ": after").
+UPDATE_LABEL = "knowledge update"
+
+
+def is_update_run(run: EvalRun) -> bool:
+    """Whether a run is one half of a knowledge-update experiment: a few questions about one document, the
+    second half scored against its updated answers. Such a run says who caught up, not which approach
+    answers best in general, so the advisor and the leaderboard do not read it."""
+    return (bool(run.experiment) or run.testset.get("reference") == "updated_reference"
+            or (run.label or "").startswith(UPDATE_LABEL))
+
+
 def update_questions(items: list[TestItem], document: str) -> list[TestItem]:
     """Test questions about ``document`` whose right answer changes with its update."""
     return [i for i in items if i.source == document and i.updated_reference]
@@ -333,7 +345,7 @@ def knowledge_update(
         return lambda e: progress(ProgressEvent(e.stage, e.step, e.total, f"{prefix}: {e.message}", e.metrics))
 
     before = evaluate(subset, spec, index=index, testset_name=f"{name} questions, before the update",
-                      label="knowledge update: before", progress=stage("Before the update"), **common)
+                      label=f"{UPDATE_LABEL}: before", progress=stage("Before the update"), **common)
     if before.status != DONE:
         return {"before": before, "after": None}
     progress(ProgressEvent("reindex", 0, 1, f"Replacing {name} with its updated version and re-indexing"))
@@ -342,7 +354,7 @@ def knowledge_update(
     reindex_s = time.perf_counter() - started
     progress(ProgressEvent("reindex", 1, 1, f"Re-indexed {name} in {reindex_s:.1f} s"))
     after = evaluate(subset, spec, index=index, testset_name=f"{name} questions, after the update",
-                     label="knowledge update: after", use_updated_reference=True,
+                     label=f"{UPDATE_LABEL}: after", use_updated_reference=True,
                      progress=stage("After the update"), **common)
     adapter = spec.adapter
     meta = adapter.meta if adapter else {}
