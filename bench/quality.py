@@ -7,8 +7,9 @@ On a fresh workspace it indexes the sample documents, trains a plain adapter on 
 (default settings) and a retrieval-aware one (``train --with-context``, the ``--preset`` settings:
 quick by default, the workshop one), runs the
 sample test set through base, prompted, RAG, fine-tuned and hybrid (plain adapter) and the hybrid
-with the retrieval-aware adapter, runs the knowledge-update experiment (RAG and fine-tuned) and
-checks the verdicts against the hand-labelled judge tables. Greedy decoding, 96 new tokens.
+with the retrieval-aware adapter, runs the knowledge-update experiment (RAG, fine-tuned, and the
+hybrid with the plain adapter) and checks the verdicts against the hand-labelled judge tables.
+Greedy decoding, 96 new tokens.
 
 RAG gets its fair best shot first: its passage count is chosen on the training pairs (not the test
 set) with ``workbench.tuning`` (1, 2, 3 or 5 passages; about 280 answers), and RAG and the plain
@@ -154,7 +155,7 @@ def main() -> None:
     main_run = evaluate(items, spec, workspace=WS, index=index, progress=sink, label="quality: plain adapter")
     original = dict(samples.sample_documents())["returns-policy.md"]
     update = knowledge_update(items if not args.limit else read_testset(test_path.name, test_path.read_bytes())[0],
-                              spec.with_modes(["rag", "finetuned"]), workspace=WS, index=index,
+                              spec.with_modes(["rag", "finetuned", "hybrid"]), workspace=WS, index=index,
                               updated=samples.updated_document("returns-policy.md"), progress=sink)
     index.add_documents(parse_uploads([("returns-policy.md", original)])[0])  # leave the workspace as found
     sink.close()

@@ -300,8 +300,8 @@ def test_the_advisor_reads_a_full_evaluation_not_a_knowledge_update_run_made_aft
     """A knowledge-update experiment run after an evaluation must not become the evidence behind Decide, the
     memo or the leaderboard: its few questions about one document say who caught up, not what to ship."""
     from workbench import costs
-    from workbench.decision_store import decision_runs, latest_run
-    from workbench.eval_runs import is_update_run, knowledge_update
+    from workbench.decision_store import latest_run
+    from workbench.eval_runs import decision_runs, is_update_run, knowledge_update
     from workbench.workspaces import leaderboard
 
     items, _ = read_testset("eval_set.jsonl", (samples.sample_dir() / "eval_set.jsonl").read_bytes())

@@ -10,9 +10,9 @@ from workbench import costs
 from workbench.workshop import short_name
 from workbench.charts import breakeven_chart, cost_stack_chart, metric_bars_chart, tradeoff_chart
 from workbench.decision import CHANGE_RATES, NAMES, Answers, Evidence, describe_rules, recommend
-from workbench.decision_store import answers_saved, decision_runs, load_answers, save_answers
+from workbench.decision_store import answers_saved, load_answers, save_answers
 from workbench.errors import WorkbenchError
-from workbench.eval_runs import judge_version
+from workbench.eval_runs import decision_runs, judge_version
 from workbench.eval_summary import MIN_QUESTIONS, summarize
 from workbench.memo import memo_content, memo_html, memo_markdown
 from workbench.pricing import pricing_for

@@ -102,15 +102,16 @@ class Measured:
 
 def measured_usage(workspace: str, run: Any = None) -> Measured:
     """Averages from ``run`` (an evaluation run), else from the newest finished evaluation the advisor reads
-    (``decision_store.latest_run``: a knowledge-update run's few questions measure only the approaches it
+    (``eval_runs.decision_runs``: a knowledge-update run's few questions measure only the approaches it
     re-asked), else from the Compare history."""
-    from .decision_store import latest_run
+    from .eval_runs import decision_runs
     from .history import list_runs
     from .index import open_index
     from .training import list_adapters
 
     modes: dict[str, list[Answer]] = {}
-    run = run if run is not None else latest_run(workspace)
+    if run is None:
+        run = next(iter(decision_runs(workspace)), None)
     questions: list[str] = []
     if run is not None:
         for r in run.results:

@@ -48,18 +48,9 @@ def save_answers(workspace: str, answers: Answers) -> None:
                       {"answers": dataclasses.asdict(answers), "saved_at": time.time()})
 
 
-def decision_runs(workspace: str) -> list[EvalRun]:
-    """Finished evaluation runs the advisor can read, newest first. The two runs of a knowledge-update
-    experiment are left out: a few questions about one document, scored against its new answers, are no
-    basis for choosing an approach (before this, running the experiment after a full evaluation silently
-    replaced the evidence behind the recommendation)."""
-    from .eval_runs import DONE, is_update_run, list_eval_runs
-
-    runs = [r for r in list_eval_runs(workspace) if r.status == DONE and r.results and not is_update_run(r)]
-    return sorted(runs, key=lambda r: r.created_at, reverse=True)
-
-
 def latest_run(workspace: str) -> EvalRun | None:
-    """The newest finished evaluation run the advisor can read (``decision_runs``), if any."""
+    """The newest finished evaluation run the advisor can read (``eval_runs.decision_runs``), if any."""
+    from .eval_runs import decision_runs
+
     runs = decision_runs(workspace)
     return runs[0] if runs else None

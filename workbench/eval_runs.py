@@ -297,6 +297,14 @@ def rejudge(workspace: str, run_id: str) -> EvalRun:
     return run
 
 
+def decision_runs(workspace: str) -> list[EvalRun]:
+    """Finished evaluation runs the advisor, the memo's costs and the leaderboard can read, newest first. The
+    two runs of a knowledge-update experiment are left out (``is_update_run``): before, running the
+    experiment after a full evaluation silently replaced the evidence behind the recommendation."""
+    runs = [r for r in list_eval_runs(workspace) if r.status == DONE and r.results and not is_update_run(r)]
+    return sorted(runs, key=lambda r: r.created_at, reverse=True)
+
+
 #: The label of a knowledge-update experiment's runs ("knowledge update: before" and ": after").
 UPDATE_LABEL = "knowledge update"
 
