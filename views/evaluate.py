@@ -245,11 +245,11 @@ with st.expander("Knowledge-update experiment: the policy changed, who catches u
         rows = []
         after_verdicts = ex.get("after_verdicts") or {}
         transitions = ex.get("transitions")
-        if transitions is None and ex.get("before_run"):  # an experiment stored before these were kept
+        if ex.get("before_run"):  # from both runs as they stand now (either may have been re-judged since)
             try:
                 transitions = update_transitions(get_eval_run(ws, ex["before_run"]), experiments[0])
-            except WorkbenchError:
-                transitions = None
+            except (WorkbenchError, OSError, ValueError):  # deleted or damaged: keep what the experiment stored
+                pass
         transitions = transitions or {}
         for mode in sorted(set(ex["before_accuracy"]) | set(ex["after_accuracy"])):
             retrieval = uses_passages(mode)
