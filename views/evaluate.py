@@ -241,7 +241,9 @@ with st.expander("Knowledge-update experiment: the policy changed, who catches u
     experiments = [r for r in list_eval_runs(ws) if r.experiment]
     if experiments:
         ex = experiments[0].experiment
-        st.markdown(f"**Latest result** ({ex['document']}, {ex['questions']} questions)")
+        used = experiments[0].config.get("adapter")
+        st.markdown(f"**Latest result** ({ex['document']}, {ex['questions']} questions"
+                    f"{f', adapter {used}' if used else ''})")
         rows = []
         after_verdicts = ex.get("after_verdicts") or {}
         transitions = ex.get("transitions")
@@ -253,34 +255,34 @@ with st.expander("Knowledge-update experiment: the policy changed, who catches u
         transitions = transitions or {}
         for mode in sorted(set(ex["before_accuracy"]) | set(ex["after_accuracy"])):
             retrieval = uses_passages(mode)
-            catch_up = (f"{ex['reindex_s']:.1f} s re-index (measured)" if retrieval else
-                        (f"{ex['retrain_s']:.0f} s retraining (measured last training) + new pairs"
-                         if ex.get("retrain_s") else "retraining on new pairs (time unknown)") if mode not in
-                        {"base", "prompted"} else "never (it knows no documents)")
+            catch_up = (f"{ex['reindex_s']:.1f} s re-index" if retrieval else
+                        (f"{ex['retrain_s']:.0f} s retraining + new pairs"
+                         if ex.get("retrain_s") else "retraining on new pairs") if mode not in
+                        {"base", "prompted"} else "never (knows no documents)")
             counts = after_verdicts.get(mode, {})
             moved = transitions.get(mode)
+            before = ex["before_accuracy"].get(mode)
             rows.append({"Approach": LABELS.get(mode, mode),
-                         "Correct before (old answers)": ex["before_accuracy"].get(mode),
-                         "Knew the old answer": f"{moved['knew']} of {moved['questions']}" if moved else None,
-                         "… then updated": moved["updated"] if moved else None,
-                         "… then stale": moved["stale"] if moved else None,
-                         "Updated": counts.get("correct"), "Stale (old value)": counts.get("stale"),
+                         "Right before": (f"{moved['knew']} of {moved['questions']}" if moved else
+                                          f"{before:.0%}" if before is not None else None),
+                         "Those, after": (f"{moved['updated']} updated, {moved['stale']} stale, {moved['other']} other"
+                                          if moved and moved["knew"] else "none to follow" if moved else None),
+                         "Updated": counts.get("correct"), "Stale": counts.get("stale"),
                          "Wrong": counts.get("wrong"), "Partial": counts.get("partial"),
                          "Refused": counts.get("refused"), "Time to catch up": catch_up})
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
-            "Correct before (old answers)": st.column_config.NumberColumn(format="percent")})
-        st.caption(f"After the update, of {ex['questions']} questions: **updated** gives the new value, **stale** the "
-                   "old one, **wrong** another one. Each answer's facts are in the run's per-question table.")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.caption(f"**Right before**: questions answered right against the old answers. **Those, after**: the same "
+                   f"questions once the document changed. **Updated** to **Refused**: all {ex['questions']} answers "
+                   "after the update, where **updated** gives the new value, **stale** the old one and **wrong** "
+                   "another one. Each answer's facts are in the run's per-question table.")
         never = [LABELS.get(m, m) for m, t in transitions.items() if t["questions"] and not t["knew"]]
         if never:
             one = len(never) == 1
             st.caption(f":orange[{', '.join(never)} answered none of these questions right before the update], so "
                        f"{'its' if one else 'their'} verdicts after it cannot show whether {'it goes' if one else 'they go'} "
-                       f"stale: {'it' if one else 'they'} never gave the old answers to begin with. "
-                       "**Knew the old answer** counts the questions an approach got right "
-                       "before; **then updated** and **then stale** follow those same questions after the update.")
-        st.caption(f"Re-index: {ex['reindex_s']:.2f} s for {ex['reindexed_chunks']} chunks. Retraining: "
-                   f"{ex['retrain_basis']}.")
+                       f"stale: {'it' if one else 'they'} never gave the old answers to begin with.")
+        st.caption(f"Time to catch up. Re-index: measured, {ex['reindex_s']:.2f} s for {ex['reindexed_chunks']} "
+                   f"chunks. Retraining: {ex['retrain_basis']}.")
 
 # -- 3. results --------------------------------------------------------------------------------------------
 st.subheader("3. Results")
