@@ -291,6 +291,40 @@ def test_evaluate_page_shows_a_stored_run(fake_generator, monkeypatch):
     close_all()
 
 
+def test_evaluate_page_shows_the_knowledge_update_question_by_question(fake_generator):
+    from tests.fakes import EchoGenerator
+    from workbench import samples
+    from workbench.documents import parse_uploads
+    from workbench.eval_runs import knowledge_update
+    from workbench.evaluation import read_testset
+    from workbench.index import close_all, open_index
+    from workbench.strategies import ComparisonSpec
+
+    close_all()
+    index = open_index("default")
+    index.add_documents(parse_uploads([d for d in samples.sample_documents() if d[0] == "returns-policy.md"])[0])
+    items, _ = read_testset("eval_set.jsonl", (samples.sample_dir() / "eval_set.jsonl").read_bytes())
+    out = knowledge_update(items, ComparisonSpec(("base", "rag"), EchoGenerator()), workspace="default", index=index,
+                           updated=samples.updated_document("returns-policy.md"))
+    at = _app().run()
+    at.switch_page("views/evaluate.py").run()
+    assert not at.exception and not at.error
+    table = next(d.value for d in at.dataframe if "Right before" in d.value)
+    assert list(table.columns) == ["Approach", "Right before", "Those, after", "Updated", "Stale", "Wrong", "Partial",
+                                   "Refused", "Time to catch up"]
+    questions = out["after"].done  # the update questions, each asked of both approaches
+    assert all(cell.endswith(f"of {questions}") for cell in table["Right before"])
+    base, rag = (table[table["Approach"] == name].iloc[0] for name in ("Base", "RAG"))
+    assert (base["Right before"], base["Those, after"]) == (f"0 of {questions}", "none to follow")
+    assert base["Time to catch up"] == "never (knows no documents)"
+    # The echo answers with its passages, so RAG follows the document: what it knew it updates, none stale.
+    knew = int(rag["Right before"].split()[0])
+    assert knew and rag["Those, after"].startswith(f"{knew} updated, 0 stale")
+    assert rag["Time to catch up"].endswith("s re-index") and rag["Stale"] == 0
+    assert any("adapter" not in m.value and "Latest result" in m.value for m in at.markdown)
+    close_all()
+
+
 def test_prompt_editor_saves_an_edit_and_resets_it(fake_generator):
     from workbench.prompts import load_prompts
 
