@@ -2,7 +2,7 @@
 
 An adapter trained on the house format ends its answers without looping, and the format restates the
 Summary line's figure on the Answer line; the penalty that keeps the base model from looping pushed
-those answers off the figure (README, "Answer quality")."""
+those answers off the figure (docs/quality.md)."""
 
 from contextlib import nullcontext
 from types import SimpleNamespace

@@ -154,7 +154,7 @@ def _disagreements(table):
 
 # The written tables hold at least 95%; the real answers of the 135M model (``judge_cases_model``) are
 # harder: it puts the right figure in the wrong claim ("45 days" as a delivery time), which facts cannot
-# show (README, "Answer quality"); it holds at least 90%, and all four together at least 95%.
+# show (docs/quality.md); it holds at least 90%, and all four together at least 95%.
 @pytest.mark.parametrize("table,floor", [("judge_cases", 0.95), ("judge_cases_heldout", 0.95),
                                          ("judge_cases_fresh", 0.95), ("judge_cases_model", 0.90)])
 def test_the_judge_agrees_with_the_hand_labels(table, floor):

@@ -622,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --with-context: the settings to start from; 'quick' (default) fits a workshop "
                             "on any CPU, 'thorough' (3 whole passages, 3 epochs, max length 768) learns to read the "
                             "passages best, at four times the training time, and 'balanced' (the same with each "
-                            "passage cut to its 5 best sentences) at about twice it (README, 'Answer quality')")
+                            "passage cut to its 5 best sentences) at about twice it (docs/quality.md)")
     train.add_argument("--context-passages", type=int, help=help_for(TrainConfig, "context_passages")
                        + f" (default {RAFT_DEFAULTS.context_passages})")
     train.add_argument("--context-sentences", type=int, help=help_for(TrainConfig, "context_sentences"))

@@ -114,7 +114,7 @@ def with_retrieved_context(pairs: list[Pair], index: Any, config: TrainConfig, p
 
 #: The settings a retrieval-aware training starts from (the Fine-tune page, ``train --with-context``,
 #: bench/quality.py): chosen to train the 80 sample pairs within the workshop budget on 2 CPU cores
-#: (README, "Answer quality").
+#: (docs/quality.md).
 #: One whole passage rather than three cut to their 2 best sentences: the passage shown at answer time
 #: holds the expected answer for 35 of the 42 answerable sample questions, against 24 for the cut
 #: passages (cut by the question, as at answer time, the window misses the answer's sentence).
@@ -122,7 +122,7 @@ def with_retrieved_context(pairs: list[Pair], index: Any, config: TrainConfig, p
 #: got 1-3 of 42 right; all layers in batches of 4, 4; in batches of 2 (twice the optimisation steps
 #: for the same work), 10; one by one, 10 again at 1.7 times the time; a third epoch, 9. What pays for
 #: it is bf16 mixed precision on CPUs with bf16 units and no LoRA dropout (whose random masks were 42%
-#: of a bf16 step): the training loop took 153 s (README, "Answer quality").
+#: of a bf16 step): the training loop took 153 s (docs/quality.md).
 RAFT_DEFAULTS = TrainConfig(context_passages=1, context_sentences=0, distractor_share=0.05, top_layers=0,
                             epochs=2.0, max_length=384, dropout=0.0, batch_size=2)
 #: Three whole passages per pair and three epochs, in batches of 4: the hybrid reads its passages best
@@ -156,14 +156,14 @@ RAFT_PRESETS = {
         "10 of the 42 answerable sample questions with the packaged 135M model; 8 held up in a hand check. "
         "On another 2-core CPU with bf16 units (2026-12-04, after training computed the output layer at the "
         "answer only): a 135 s training loop, and 8 of 42, with or without the repetition penalty "
-        "(README, \"Answer quality\")."),
+        "(docs/quality.md)."),
     "balanced": RaftPreset(
         "Balanced", RAFT_BALANCED,
         "80 sample pairs: the training loop took 285 s on 2 CPU cores with bf16 units (2026-12-05; 296 s with "
         "retrieval and model load); the thorough preset's 3 passages and 3 epochs, each passage cut to its 5 "
         "sentences nearest the question. The hybrid with it was judged correct on 14 of the 42 answerable sample "
         "questions with the packaged 135M model, as the thorough preset was; trained again with seed 1, 10 of 42 "
-        "(the thorough preset: 6) (judge version 3; README, \"Answer quality\"). With the adapter answering "
+        "(the thorough preset: 6) (judge version 3; docs/quality.md). With the adapter answering "
         "without a repetition penalty (the default since): 16 to 17 of 42 in three benchmark runs, 13 of 17 holding "
         "up in a hand check; seeds 1 and 2: 12 and 16. "
         "About twice as long on a CPU without bf16 units."),
@@ -174,7 +174,7 @@ RAFT_PRESETS = {
         "answerable sample questions with the packaged 135M model; 11 held up in a hand check. On another "
         "2-core CPU with bf16 units (2026-12-04, after training computed the output layer at the answer only): "
         "a 483 s training loop, and 14 of 42 (judge version 3); trained again with seed 1 (2026-12-05), 6 of 42 "
-        "(README, \"Answer quality\"); without the repetition penalty (the default since), 14 and 9. Too long "
+        "(docs/quality.md); without the repetition penalty (the default since), 14 and 9. Too long "
         "for a workshop slot on a laptop; a GPU trains it in a fraction of that."),
 }
 

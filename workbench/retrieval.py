@@ -247,7 +247,7 @@ def get_reranker(reranker_id: str, index: KnowledgeIndex) -> Any:
                 # scales a whole batch at once, so a sentence's vector would depend on which sentences were
                 # embedded with it first (the same sentence alone and beside a long one: cosine 0.97), and a
                 # question's passages on what else this process had reranked. At fp32 it is the same vector
-                # in any batch, and on 2 cores no slower (README, "Answer quality").
+                # in any batch, and on 2 cores no slower (docs/quality.md).
                 _rerankers[key] = SentenceMaxSimReranker(models.get_embedder(index.config.embedder_id))
             elif reranker_id.startswith("cross:") and len(reranker_id) > 6:
                 _rerankers[key] = CrossEncoderReranker(reranker_id)

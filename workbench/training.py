@@ -137,7 +137,7 @@ def _answer_only_trainer(model: Any) -> type:
     The default computes logits at every position, prompt included, then ignores all but the answer's: on
     the sample's retrieval-aware pairs (270 tokens with one passage, 607 with three, 54 of them the
     answer's) the 49k-word output layer and its softmax, forward and backward, ran five to eleven times
-    more than the loss needs; a step took 0.8 times as long without it (README, "Answer quality").
+    more than the loss needs; a step took 0.8 times as long without it (docs/quality.md).
     Positions are kept where any row of the batch has a label (one index list for the batch); the loss
     is the same cross-entropy, summed and divided by the batch's label count as transformers does.
     Models whose forward takes no ``logits_to_keep``, and the evaluation (which wants the outputs), use

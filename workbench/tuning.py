@@ -2,7 +2,7 @@
 
 More passages are not always better: a small model given five passages (about 800 tokens) loses the
 answer among them. On the sample with the packaged 135M model, RAG was judged correct on 3 of the 42
-answerable test questions with five passages and on 6 of 42 with one or two (README, "Answer quality").
+answerable test questions with five passages and on 6 of 42 with one or two (docs/quality.md).
 Comparing approaches with RAG at a setting that handicaps it gives the wrong verdict, so this picks the
 number on questions that are not the test set: the training pairs, whose completions are the expected
 answers. Each candidate count answers every answerable pair through the RAG approach; the count with

@@ -16,7 +16,7 @@ the packed product gives their outputs (:meth:`low_rank.LowRank.group`); every r
 whatever else is in its batch, and rows without one get exact zeros. On the 2-core reference machine a
 SmolLM2-135M step took about 24 ms this way and 29 ms through the modules, of which 13 ms are the packed
 kernels themselves; a row with an adapter decoded at 19.5 ms a token this way and 23.4 ms before it took
-this way (another 2-core machine, with bf16 units, README "Benchmarks"). What a lean layer reads (packed
+this way (another 2-core machine, with bf16 units, docs/benchmarks.md). What a lean layer reads (packed
 weights, norms, head counts, adapters' terms) is worked out once per set of loaded adapters
 (:func:`_lean`), and bf16 norms take one ``rms_norm`` call: on a 2-core CPU with bf16 units a lone row's
 step went from 12.2-12.9 ms to 10.8-11.5 ms with the same logits.
