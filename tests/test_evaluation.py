@@ -315,3 +315,47 @@ def test_the_advisor_reads_a_full_evaluation_not_a_knowledge_update_run_made_aft
     # the memo's and Costs page's measured usage too, unless a run is named
     assert full.id in costs.measured_usage("e").source and set(costs.measured_usage("e").modes) == {"base", "rag"}
     assert out["after"].id in costs.measured_usage("e", out["after"]).source
+
+
+def test_the_format_is_read_from_the_workspaces_own_pairs_and_old_runs_are_checked_again(small_index):
+    """A workspace whose pairs use their own labelled lines is checked against those, not the sample's
+    Summary / Answer / Sources; a run stored before checks were read from the pairs is checked again by
+    ``rejudge``."""
+    from workbench import paths
+    from workbench.eval_runs import rejudge
+    from workbench.formats import DEFAULT_PATTERN, workspace_check
+    from workbench.generation.base import Execution
+
+    check, origin = workspace_check("own")
+    assert check.pattern == DEFAULT_PATTERN and "no training pairs" in origin
+    own = "Short answer: {}\nDetails: Rentals start at the depot.\nRef: rental-policy.md"
+    paths.workspace_dir("own").mkdir(parents=True, exist_ok=True)
+    (paths.workspace_dir("own") / "training_pairs.jsonl").write_text("".join(
+        json.dumps({"question": f"Question {i}?", "answer": own.format(i)}) + "\n" for i in range(5))
+        + json.dumps({"question": "Odd one?", "answer": "Just a sentence."}) + "\n", encoding="utf-8")
+    check, origin = workspace_check("own")
+    assert check.lines == ("Short answer:", "Details:", "Ref:") and "this workspace's training pairs" in origin
+    assert check.passes(own.format("Yes")) and not check.passes("Summary: Yes\nAnswer: Yes.\nSources: faq.md")
+    assert not check.passes("Short answer: Yes")  # every line, one each
+
+    class OwnFormat(EchoGenerator):
+        def _execute(self, messages, config, emit, adapter=None):
+            lines = own.format("Yes").split(" ")
+            for i, word in enumerate(lines):
+                emit(word if i == 0 else " " + word)
+            return Execution(10, len(lines), "stop")
+
+    items, _ = read_testset("eval_set.jsonl", (samples.sample_dir() / "eval_set.jsonl").read_bytes())
+    run = evaluate(items[:2], ComparisonSpec(("base",), OwnFormat()), workspace="own", index=small_index)
+    assert all(r.metrics["format_ok"] == 1.0 for r in run.results)
+    assert run.config["format_check"]["lines"] == ["Short answer:", "Details:", "Ref:"]
+    # A run made before: the sample's format assumed, no origin stored. Re-judging checks it against the pairs.
+    stored = json.loads(evals_dir("own").joinpath(f"{run.id}.json").read_text())
+    stored["config"]["format_check"] = {"kind": "regex", "pattern": DEFAULT_PATTERN,
+                                        "lines": ["Summary:", "Answer:", "Sources:"]}
+    for r in stored["results"]:
+        r["metrics"]["format_ok"] = 0.0
+    evals_dir("own").joinpath(f"{run.id}.json").write_text(json.dumps(stored))
+    again = rejudge("own", run.id)
+    assert all(r.metrics["format_ok"] == 1.0 for r in again.results)
+    assert "this workspace's training pairs" in again.config["format_check"]["origin"]

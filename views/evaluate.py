@@ -315,12 +315,19 @@ if not run.results:
     st.info("This run has no finished question yet.", icon=":material/hourglass_top:")
     stop_page()
 
-if judge_version(run) < JUDGE_VERSION and run.status != RUNNING:
+format_check = run.config.get("format_check") or {}
+if (judge_version(run) < JUDGE_VERSION or not format_check.get("origin")) and run.status != RUNNING:
     with st.container(border=True):
-        changes = "; ".join(JUDGE_CHANGES[v] for v in range(judge_version(run) + 1, JUDGE_VERSION + 1))
-        st.markdown(f":orange[These verdicts come from an earlier version of the fact judge]: version "
-                    f"{judge_version(run)}, and the current one is {JUDGE_VERSION} ({changes}). Re-judge the run "
-                    "before you compare it with newer runs; the answers stay as they were, only their verdicts change.")
+        if judge_version(run) < JUDGE_VERSION:
+            changes = "; ".join(JUDGE_CHANGES[v] for v in range(judge_version(run) + 1, JUDGE_VERSION + 1))
+            st.markdown(f":orange[These verdicts come from an earlier version of the fact judge]: version "
+                        f"{judge_version(run)}, and the current one is {JUDGE_VERSION} ({changes}). Re-judge the run "
+                        "before you compare it with newer runs; the answers stay as they were, only their verdicts "
+                        "change.")
+        if not format_check.get("origin"):
+            st.markdown(":orange[The format was checked against the sample company's format] (Summary / Answer / "
+                        "Sources lines), as every run was before the format was read from each workspace's own "
+                        "training pairs. Re-judge the run to check it against yours.")
         if st.button("Re-judge this run", icon=":material/gavel:", key=f"rejudge_{run.id}"):
             try:
                 rejudge(ws, run.id)
@@ -343,6 +350,10 @@ st.caption(f"Model `{config['model_id']}` · adapter `{config.get('adapter') or 
            f"{run.done} questions · "
            f"{len(run.results)} answers")
 model_line(config["model_id"])
+if format_check.get("origin"):
+    shape = " / ".join(format_check.get("lines") or []) or f"matching `{format_check.get('pattern')}`"
+    st.caption(f"**Format**: an answer follows it when it is the lines {shape}, one each, in order "
+               f"({format_check['origin']}).")
 rag_note = run_note(ws, config)
 if rag_note and not rag_note[0]:
     st.warning(rag_note[1], icon=":material/tune:")

@@ -18,14 +18,14 @@ from workbench.prompts import load_prompts
 from workbench.estimates import training_estimate
 from workbench.raft import RAFT_PRESETS
 from workbench.runtime import training_precision
-from workbench.formats import DEFAULT_PATTERN, FormatCheck
+from workbench.formats import FormatCheck, workspace_check
 from workbench.jobs import ACTIVE, CANCELLED, DONE, get_runner, job_history
 from workbench.pairs import csv_columns, guess_csv_mapping, read_pairs
 from workbench.training import (
-    before_after, delete_adapter, length_report, list_adapters, rename_adapter, resolve_method, train_adapter,
+    adapter_path, before_after, delete_adapter, get_adapter, length_report, list_adapters, rename_adapter, resolve_method, train_adapter,
     zip_adapter,
 )
-from workbench.ui.common import StatusSink, generator_id, job_header, show_error, workspace
+from workbench.ui.common import StatusSink, generator_id, job_header, md_escape, show_error, workspace
 from workbench.ui.jobs import cancel_button, progress_line, refresh_once, watch_job
 
 st.title("Fine-tune")
@@ -373,11 +373,16 @@ else:
     st.subheader("4. Before and after")
     st.caption("The adapter's held-out validation prompts, answered by the base model and by the adapter "
                "(greedy). A format check decides which answers follow the trained format.")
-    with st.form("before_after"):
+    default_check, check_origin = workspace_check(ws, adapter_path(ws, chosen))
+    held_out = len(get_adapter(ws, chosen).val_prompts)
+    with st.form(f"before_after_{chosen}"):
         kind = st.radio("Format check", ["Regular expression", "Required lines"], horizontal=True)
-        pattern = st.text_input("Regular expression the whole answer must match", value=DEFAULT_PATTERN)
-        lines = st.text_input("Required line prefixes, in order (comma separated)", value="Summary:, Answer:, Sources:")
-        n = st.slider("Prompts", 1, 10, 5)
+        pattern = st.text_input("Regular expression the whole answer must match", value=default_check.pattern)
+        lines = st.text_input("Required line prefixes, in order (comma separated)",
+                              value=", ".join(default_check.lines))
+        st.caption(f"Filled in from {check_origin}.")
+        n = st.slider("Prompts", 1, max(held_out, 2), min(5, max(held_out, 1)), disabled=held_out < 2,
+                      help=f"The adapter kept {held_out} held-out prompt(s).")
         go = st.form_submit_button("Compare base and adapter", icon=":material/compare:")
     if go:
         try:
@@ -395,7 +400,12 @@ else:
                        "format: the Prompted approach).")
             for row in result["rows"]:
                 with st.container(border=True):
-                    st.markdown(f"**{row['question']}**")
+                    prompt = row["question"]
+                    context, _, question = prompt.rpartition("Question:")
+                    st.markdown(f"**{md_escape((question if context else prompt).strip(), 300)}**")
+                    if context.strip():
+                        with st.expander("Passages in the prompt (as in training)"):
+                            st.text(context.strip())
                     b, a = st.columns(2)
                     verdict = lambda ok: (":green[:material/check_circle: follows the format]" if ok  # noqa: E731
                                           else ":red[:material/cancel: does not follow the format]")

@@ -22,7 +22,7 @@ from .config import GenerationConfig
 from .errors import CancelledError, DataError
 from .evaluation import TestItem, answer_core, cosine, leakage, testset_hash
 from .eval_summary import accuracy, update_transitions, verdict_counts
-from .formats import FormatCheck
+from .formats import FormatCheck, workspace_check
 from .generation.base import Generator
 from .progress import ProgressEvent, ProgressSink, null_sink
 from .records import Answer, EvalResult, EvalRun
@@ -122,7 +122,10 @@ def evaluate(
     if not spec.modes:
         raise DataError("Expected at least one approach to evaluate, got none.")
     retrieval_config = spec.retrieval
-    check = check or FormatCheck()
+    if check is None:
+        check, check_origin = workspace_check(workspace, spec.adapter.path if spec.adapter else None)
+    else:
+        check_origin = "given"
     embed = models.get_embedder(spec.embedder_id).embed
     pairs = training_pairs_of(spec.adapter.path if spec.adapter else None)
     pair_vectors = embed([p["answer"] for p in pairs]) if pairs else None
@@ -135,7 +138,8 @@ def evaluate(
         config=spec.settings() | {
             "index_fingerprint": index.fingerprint() if index is not None else None,
             "index_documents": len(index.documents()) if index is not None else 0,
-            "format_check": {"kind": check.kind, "pattern": check.pattern, "lines": list(check.lines)},
+            "format_check": {"kind": check.kind, "pattern": check.pattern, "lines": list(check.lines),
+                             "origin": check_origin},
             "judge": judge.model_id if judge is not None else None, "judge_version": JUDGE_VERSION,
             "background_names": sorted(names.background)},
         leakage=leakage([i.question for i in items], [p["question"] for p in pairs], embed) if pairs else [])
@@ -256,7 +260,9 @@ def judge_version(run: EvalRun) -> int:
 
 def rejudge(workspace: str, run_id: str) -> EvalRun:
     """Give a stored run's answers the current judge's verdicts (nothing is generated again; F1,
-    similarity, grounding and the LLM judge's verdicts stay as they were), and save it.
+    similarity, grounding and the LLM judge's verdicts stay as they were), and save it. A run whose format
+    check was assumed (the sample's, before checks were read from the workspace's pairs) is checked again
+    against ``workspace_check``.
 
     The test set's names come from the run (its background names, and the references' names as the
     known ones). Raises DataError for a run made after a document update before the old answers were
@@ -288,6 +294,13 @@ def rejudge(workspace: str, run_id: str) -> EvalRun:
             r.metrics["fallback_correct"] = similar
         r.metrics["verdict"], r.metrics["verdict_detail"] = v.verdict, v.to_dict()
     run.config = run.config | {"judge_version": JUDGE_VERSION, "rejudged_at": time.time()}
+    if not (run.config.get("format_check") or {}).get("origin"):  # checked before formats were read from the pairs
+        adapter = run.config.get("adapter_path")
+        check, origin = workspace_check(workspace, adapter if adapter and Path(adapter).is_dir() else None)
+        for r in run.results:
+            r.metrics["format_ok"] = float(check.passes(r.text))
+        run.config["format_check"] = {"kind": check.kind, "pattern": check.pattern, "lines": list(check.lines),
+                                      "origin": origin}
     if run.experiment:
         run.experiment = run.experiment | {"after_accuracy": accuracy(run), "after_verdicts": verdict_counts(run)}
         before_id = run.experiment.get("before_run")

@@ -1,17 +1,23 @@
 """Format checks: does an answer follow the trained house format?
 
 A check is a regular expression the whole answer must match, or a list of line prefixes that must
-each start a line, in order. The sample data's format (Summary / Answer / Sources lines) is the default.
+each start a line, in order. A workspace's check is read from its own training pairs (the line labels
+most of their answers share, in order: ``workspace_check``); the sample data's format (Summary / Answer /
+Sources lines) is the fallback where there are no pairs to read it from.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .errors import ConfigError
 
 DEFAULT_PATTERN = r"Summary: .+\nAnswer: .+\nSources: .+"
+_LABEL = re.compile(r"^\s*([A-Z][\w /-]{0,24}):\s")
 
 
 @dataclass(frozen=True)
@@ -54,3 +60,46 @@ class FormatCheck:
 def compliance(texts: list[str], check: FormatCheck) -> float:
     """Share of ``texts`` that pass ``check`` (0..1)."""
     return sum(check.passes(t) for t in texts) / len(texts) if texts else 0.0
+
+
+def shared_labels(answers: list[str], share: float = 0.6) -> tuple[str, ...]:
+    """The line labels ("Summary", "Answer", "Sources") that at least ``share`` of ``answers`` use as their
+    lines, in order; empty when they share none."""
+    if not answers:
+        return ()
+    shapes = Counter(tuple(m.group(1) for line in a.strip().splitlines() if (m := _LABEL.match(line)))
+                     for a in answers)
+    shape, count = shapes.most_common(1)[0]
+    return shape if shape and count >= share * len(answers) else ()
+
+
+def check_for_labels(labels: tuple[str, ...]) -> FormatCheck:
+    """The check that an answer is exactly those labelled lines, one each, in order (the sample's labels
+    give ``DEFAULT_PATTERN``)."""
+    return FormatCheck("regex", "\\n".join(re.escape(label).replace("\\ ", " ") + ": .+" for label in labels),
+                       lines=tuple(f"{label}:" for label in labels))
+
+
+def describe(check: FormatCheck) -> str:
+    """The check in a few words for a page or report."""
+    return " / ".join(check.lines) if check.lines else check.pattern
+
+
+def workspace_check(workspace: str, adapter: str | Path | None = None) -> tuple[FormatCheck, str]:
+    """The format check for answers in ``workspace``, and where it comes from: the line labels shared by the
+    answers of the adapter's training pairs (what it learned), else of the workspace's latest training
+    pairs, else the sample's format."""
+    from . import paths
+
+    candidates = ([(Path(adapter) / "training_pairs.jsonl", "the adapter's training pairs")] if adapter else []) + \
+        [(paths.workspace_dir(workspace) / "training_pairs.jsonl", "this workspace's training pairs")]
+    for path, origin in candidates:
+        if not path.exists():
+            continue
+        answers = [json.loads(line)["answer"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if answers:
+            labels = shared_labels(answers)
+            if labels:
+                return check_for_labels(labels), f"the line labels most of {origin} share"
+            return FormatCheck(), f"the sample's format: {origin} share no line labels"
+    return FormatCheck(), "the sample's format: no training pairs in this workspace yet"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .formats import shared_labels
 
 PLACEHOLDERS = ("{question}", "{context}", "{adapter_system}", "{format}")
 _NEEDS_CONTEXT = {"rag", "hybrid", "stuffed"}  # the modes whose MODE_TABLE entry has passages (strategies imports this module)
@@ -185,12 +186,8 @@ def reset_prompts(workspace: str, mode: str | None = None) -> PromptSet:
 def format_instructions(answers: list[str]) -> str:
     """Format instructions read from example answers: the line labels most of them share, in order
     (e.g. "Summary:", "Answer:", "Sources:"); empty when they share none."""
-    if not answers:
-        return ""
-    shapes = Counter(tuple(m.group(1) for line in a.strip().splitlines()
-                           if (m := re.match(r"^\s*([A-Z][\w /-]{0,24}):\s", line))) for a in answers)
-    shape, count = shapes.most_common(1)[0]
-    if not shape or count < 0.6 * len(answers):
+    shape = shared_labels(answers)
+    if not shape:
         return ""
     lines = "\n".join(f"{label}: ..." for label in shape)
     return f"Answer in exactly {len(shape)} lines, in this order, like the examples:\n{lines}"

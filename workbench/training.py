@@ -566,13 +566,14 @@ def zip_adapter(workspace: str, name: str) -> bytes:
 def before_after(workspace: str, adapter: str, check: Any = None, n: int = 5,
                  progress: ProgressSink = null_sink, max_new_tokens: int = 96) -> dict[str, Any]:
     """Answer up to ``n`` of the adapter's held-out validation prompts with the base model and with
-    the adapter (greedy), and the share of each that passes the format check."""
+    the adapter (greedy), and the share of each that passes the format check (default: the format of
+    the adapter's own training pairs, ``formats.workspace_check``)."""
     from .config import GenerationConfig
-    from .formats import FormatCheck, compliance
+    from .formats import compliance, workspace_check
 
-    check = check or FormatCheck()
     chosen = get_adapter(workspace, adapter)
     path = chosen.path
+    check = check or workspace_check(workspace, path)[0]
     prompts = chosen.val_prompts[:n]
     if not prompts:
         raise DataError(f"Adapter {adapter!r} has no held-out validation pairs to compare on (it was trained "
