@@ -70,6 +70,37 @@ def test_pages_render_on_a_brand_new_workspace():
         assert any(hint in i.value for i in at.info), page
 
 
+def test_a_workspace_of_ones_own_documents_does_not_start_from_the_sample(fake_generator):
+    """Own documents indexed: Fine-tune and Evaluate start from an upload, Compare offers no sample question,
+    and an uploaded file is still in use after a visit to another page."""
+    from workbench.documents import parse_uploads
+    from workbench.index import close_all, open_index
+
+    close_all()
+    open_index("default").add_documents(parse_uploads([("rental-policy.md", b"# Rentals\n\nA day costs 30 pounds.")])[0])
+    at = _app()
+    _use(fake_generator)
+    at.run()
+    at.switch_page("views/finetune.py").run()
+    assert not at.exception and not at.error
+    assert next(r for r in at.radio if r.label == "Where are the pairs?").value == "Upload a file"
+    epoch_score = next(n for n in at.number_input if n.label.startswith("Score after each epoch"))
+    assert epoch_score.disabled
+    at.switch_page("views/evaluate.py").run()
+    assert next(r for r in at.radio if r.label == "Which questions?").value == "Upload a file"
+    at.switch_page("views/compare.py").run()
+    assert not at.exception and not [s for s in at.selectbox if s.label.startswith("Pick a question")]
+    assert next(t for t in at.text_input if t.label == "Question").placeholder == "A question your documents answer"
+    # An upload is kept for the session: the page shows it again after another page was opened.
+    rows = "".join(f'{{"prompt": "How much are {n} days?", "completion": "{30 * n} pounds."}}\n' for n in range(1, 11))
+    at.session_state["ft_upload_default"] = ("pairs.jsonl", rows.encode())
+    at.switch_page("views/finetune.py").run()
+    assert not at.exception
+    assert any("Using pairs.jsonl, uploaded earlier" in c.value.replace("\\", "") for c in at.caption)
+    assert any(m.label == "Usable pairs" and m.value == "10" for m in at.metric)
+    close_all()
+
+
 def test_finetune_lists_a_stored_adapter_with_its_metadata_and_loss_chart():
     import json
 

@@ -23,7 +23,7 @@ from workbench.raft import adapter_label
 from workbench.records import Answer, Run
 from workbench.scoring import judge_names
 from workbench.eval_summary import MIN_VOTES, wilson
-from workbench.evidence import answer_evidence, current_item, find_item, known_items
+from workbench.evidence import answer_evidence, current_item, find_item, known_items, test_questions
 from workbench.facts import answer_text
 from workbench.ui.common import (answer_markdown, generator_id, load_generator, model_line, rate_line, server_field,
                                  show_error, workspace)
@@ -47,19 +47,23 @@ def dot(mode: str) -> str:
 
 
 def use_picked() -> None:
-    """A question picked from the sample set goes into the Question box at once (not on Compare)."""
+    """A question picked from a test set goes into the Question box at once (not on Compare)."""
     picked = st.session_state.get("compare_pick", "")
     if picked and not picked.startswith("("):
         st.session_state["compare_question"] = picked
 
 
+on_sample = samples.looks_like_sample(d["name"] for d in index.documents())
+offered = test_questions(ws, sample=on_sample)
 # Outside the form: a widget inside one changes nothing on screen until the form is submitted.
-st.selectbox("Pick a question from the sample evaluation set (optional)",
-             ["(type your own below)"] + [r["question"] for r in samples.eval_rows()], key="compare_pick",
-             on_change=use_picked)
+if offered:
+    st.selectbox("Pick a question from a test set (optional)", ["(type your own below)"] + offered, key="compare_pick",
+                 on_change=use_picked, help="The questions of this workspace's evaluation runs" +
+                 (", then the sample evaluation set's." if on_sample else "."))
 with st.form("compare"):
     question = st.text_input("Question", key="compare_question",
-                             placeholder="How many days do I have to return a product?", max_chars=2000)
+                             placeholder="How many days do I have to return a product?" if on_sample else
+                             "A question your documents answer", max_chars=2000)
     c1, c2 = st.columns([2, 1])
     modes = c1.multiselect("Approaches", list(MODES), default=["base", "prompted", "rag", "finetuned", "hybrid"],
                            format_func=lambda m: LABELS[m])
@@ -318,12 +322,9 @@ else:
         if fewest < MIN_VOTES:
             st.caption(f"Win rates appear from {MIN_VOTES} votes per approach on ({fewest} so far for the least "
                        "voted): fewer say too little to rank anything.")
-        from workbench.evaluation import read_testset
-
-        sample_path = samples.sample_dir() / "eval_set.jsonl"
-        agreement = vote_agreement(runs, read_testset(sample_path.name, sample_path.read_bytes())[0])
+        agreement = vote_agreement(runs, known_items(ws))
         if agreement:
-            st.caption(f"On the {agreement['n']} voted question(s) from the sample test set, the vote agrees with the "
+            st.caption(f"On the {agreement['n']} voted question(s) from a test set, the vote agrees with the "
                        f"fact-level verdicts {agreement['agree']} time(s): it picked an answer judged correct, or "
                        "'all bad' when none was.")
             if agreement["disagreements"]:

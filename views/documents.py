@@ -213,7 +213,9 @@ with tab_search:
         st.info("No index yet: add documents in the Documents tab, then search them here.", icon=":material/info:")
     else:
         with st.form("search"):
-            question = st.text_input("Question", value="How long do I have to return a product?", max_chars=2000)
+            on_sample = samples.looks_like_sample(d["name"] for d in index.documents())
+            question = st.text_input("Question", value="How long do I have to return a product?" if on_sample else "",
+                                     placeholder="A question your documents answer", max_chars=2000)
             c1, c2, c3 = st.columns(3)
             top_k = c1.number_input("Chunks to return (top k)", 1, 20, 5, help=help_for(RetrievalConfig, "top_k"))
             candidates = c2.number_input("Candidates before reranking", 5, 100, 20,
@@ -224,7 +226,9 @@ with tab_search:
             dense_w = c5.number_input("Dense weight in fusion", 0.0, 5.0, 1.0, 0.1)
             keyword_w = c6.number_input("Keyword weight in fusion", 0.0, 5.0, 1.0, 0.1)
             go = st.form_submit_button("Search", icon=":material/search:", type="primary")
-        if go:
+        if go and not question.strip():
+            st.info("Type a question first.", icon=":material/edit:")
+        elif go:
             try:
                 config = RetrievalConfig(top_k=int(top_k), candidates=max(int(candidates), int(top_k)), keyword=keyword,
                                          dense_weight=dense_w, keyword_weight=keyword_w, rerank=rerank)

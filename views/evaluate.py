@@ -28,7 +28,7 @@ from workbench.jobs import ACTIVE, get_runner
 from workbench.strategies import LABELS, MODES, availability, uses_passages, ComparisonSpec
 from workbench.training import list_adapters
 from workbench.raft import adapter_label
-from workbench.ui.common import (generator_id, load_generator, model_line, rate_line, server_field,
+from workbench.ui.common import (generator_id, load_generator, md_escape, model_line, rate_line, server_field,
                                  show_error, stop_page, workspace)
 from workbench.ui.jobs import job_panel, watch_job
 from workbench.tuning import run_note
@@ -46,8 +46,14 @@ adapter_names = {a.name: adapter_label(a, generator_id()) for a in adapters} | {
 
 # -- 1. test set --------------------------------------------------------------------------------------
 st.subheader("1. Test set")
-source = st.radio("Which questions?", ["The sample evaluation set (50 questions)", "Upload a file"],
-                  horizontal=True, key="eval_source")
+# As on Fine-tune: the sample's set is the default only in a workspace on the sample company, and a choice
+# and an upload are kept for this browser session.
+source_options = ["The sample evaluation set (50 questions)", "Upload a file"]
+on_sample = samples.looks_like_sample(d["name"] for d in index.documents())
+remembered = st.session_state.get(f"eval_source_{ws}")
+source = st.radio("Which questions?", source_options, horizontal=True,
+                  index=source_options.index(remembered) if remembered in source_options else 0 if on_sample else 1)
+st.session_state[f"eval_source_{ws}"] = source
 items, report, name = None, None, None
 try:
     if source == "Upload a file":
@@ -55,9 +61,14 @@ try:
                                   help="JSONL or CSV with 'question' and 'reference'; optional 'source' (the "
                                        "document expected to hold the answer) and 'answerable' (false when the "
                                        "documents cannot answer).")
+        kept = st.session_state.get(f"eval_upload_{ws}")
         if upload is not None:
-            items, report = read_testset(upload.name, upload.getvalue())
-            name = upload.name
+            kept = st.session_state[f"eval_upload_{ws}"] = (upload.name, upload.getvalue())
+        elif kept is not None:
+            st.caption(f"Using {md_escape(kept[0])}, uploaded earlier; upload another file to replace it.")
+        if kept is not None:
+            name = kept[0]
+            items, report = read_testset(*kept)
         else:
             st.info("Upload a test set, or use the sample evaluation set.", icon=":material/upload_file:")
     else:

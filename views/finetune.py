@@ -45,19 +45,30 @@ if models.is_remote(base_model):
 
 # -- 1. training data ---------------------------------------------------------------------------
 st.subheader("1. Training pairs")
-source = st.radio("Where are the pairs?", ["The sample company's pairs", "Upload a file"], horizontal=True)
+# The sample's pairs are the default only in a workspace on the sample company; a choice and an upload are
+# kept for this browser session (a page's widgets forget them when another page is opened).
+source_options = ["The sample company's pairs", "Upload a file"]
+on_sample = samples.looks_like_sample(d["name"] for d in open_index(ws).documents())
+remembered = st.session_state.get(f"ft_source_{ws}")
+source = st.radio("Where are the pairs?", source_options, horizontal=True,
+                  index=source_options.index(remembered) if remembered in source_options else 0 if on_sample else 1)
+st.session_state[f"ft_source_{ws}"] = source
 pairs, report, upload = None, None, None
 try:
     if source == "Upload a file":
-        upload = st.file_uploader(
+        uploaded = st.file_uploader(
             "Training pairs", type=["jsonl", "json", "csv"],
             help="OpenAI chat JSONL ('messages'), Alpaca JSONL ('instruction'/'input'/'output'), "
                  "'prompt'/'completion' JSONL, or CSV with a prompt and an answer column.")
+        if uploaded is not None:
+            upload = st.session_state[f"ft_upload_{ws}"] = (uploaded.name, uploaded.getvalue())
+        elif (upload := st.session_state.get(f"ft_upload_{ws}")) is not None:
+            st.caption(f"Using {md_escape(upload[0])}, uploaded earlier; upload another file to replace it.")
         if upload is not None:
-            data = upload.getvalue()
+            name, data = upload
             mapping = None
-            if upload.name.lower().endswith(".csv"):
-                columns = csv_columns(upload.name, data)
+            if name.lower().endswith(".csv"):
+                columns = csv_columns(name, data)
                 guess = guess_csv_mapping(columns)
                 c1, c2, c3 = st.columns(3)
                 options = ["(none)"] + columns
@@ -72,7 +83,7 @@ try:
                 mapping = {"prompt": None if prompt_col == "(none)" else prompt_col,
                            "completion": None if answer_col == "(none)" else answer_col,
                            "system": None if system_col == "(none)" else system_col}
-            pairs, report = read_pairs(upload.name, data, mapping=mapping)
+            pairs, report = read_pairs(name, data, mapping=mapping)
     else:
         path = samples.sample_dir() / "training_pairs.jsonl"
         pairs, report = read_pairs(path.name, path.read_bytes())
@@ -207,10 +218,12 @@ with st.form("train_settings", enter_to_submit=False):
         st.caption(":orange[No documents are indexed in this workspace yet: retrieval-aware training needs them "
                    "(Documents page).]")
     score_n = st.number_input(
-        "Score after each epoch on this many sample test questions (0: off)", 0, 20, 0,
+        "Score after each epoch on this many sample test questions (0: off)", 0, 20, 0, disabled=not on_sample,
         help="After every epoch the adapter answers the first answerable questions of the sample evaluation set; "
              "the share it gets right is drawn against RAG's score on the same questions (from your latest "
-             "evaluation run). Costs about 5 s per question per epoch on a laptop CPU.")
+             "evaluation run). Costs about 5 s per question per epoch on a laptop CPU." +
+             ("" if on_sample else " Off here: the questions are the sample company's, and this workspace's "
+                                   "documents are not."))
     start = st.form_submit_button("Start training", icon=":material/model_training:", type="primary",
                                   disabled=pairs is None or base_model is None)
 st.caption(f"With 'auto': {resolve_method(TrainConfig(), cuda)[1]} {training_precision('auto', cuda)[1]}")

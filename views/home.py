@@ -153,7 +153,7 @@ st.caption(
 model_id = generator_id()
 adapters = [a for a in list_adapters(workspace()) if adapter_mismatch(a, model_id) is None]  # only this model's
 with st.form("quick_ask"):
-    question = st.text_input("Question", value="What is a return window?", max_chars=2000)
+    question = st.text_input("Question", value="What can you help me with?", max_chars=2000)
     c_len, c_with = st.columns(2)
     max_tokens = c_len.slider("Maximum answer length (tokens)", 16, 256, 96, step=16)
     picked = c_with.selectbox("Answer with", ["The base model"] + [a.name for a in adapters],

@@ -64,6 +64,21 @@ def known_items(workspace: str) -> list[TestItem]:
     return items
 
 
+def test_questions(workspace: str, sample: bool) -> list[str]:
+    """Questions to offer on Compare: those of the workspace's evaluation runs (newest run first), then
+    the sample evaluation set's when ``sample`` (the workspace works on the sample company)."""
+    from . import samples
+    from .eval_runs import list_eval_runs
+
+    out, seen = [], set()
+    own = [r.question for run in sorted(list_eval_runs(workspace), key=lambda r: -r.created_at) for r in run.results]
+    for question in own + ([r["question"] for r in samples.eval_rows()] if sample else []):
+        if (key := normalise(question)) and key not in seen:
+            seen.add(key)
+            out.append(question)
+    return out
+
+
 def current_item(item: TestItem, index: Any) -> tuple[TestItem, str | None]:
     """The item as the indexed documents answer it now, and the old reference when that changed: a test
     item with an ``updated_reference`` whose source document, as indexed, holds the updated answer and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from .errors import MissingDependencyError
 
@@ -21,6 +21,18 @@ def sample_dir() -> Path:
 def sample_documents() -> list[tuple[str, bytes]]:
     """(file name, bytes) of every sample document, as an upload would give them."""
     return [(p.name, p.read_bytes()) for p in sorted((sample_dir() / "documents").iterdir()) if p.is_file()]
+
+
+def sample_document_names() -> set[str]:
+    return {p.name for p in (sample_dir() / "documents").iterdir() if p.is_file()}
+
+
+def looks_like_sample(doc_names: Iterable[str]) -> bool:
+    """Whether a workspace works on the sample company: its index holds a sample document, or nothing yet.
+    The sample's pairs, test set and questions are then the natural defaults; a workspace of one's own
+    documents starts from one's own data instead."""
+    names = set(doc_names)
+    return not names or bool(names & sample_document_names())
 
 
 def updated_document(name: str = "returns-policy.md") -> tuple[str, bytes]:
