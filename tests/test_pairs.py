@@ -113,3 +113,12 @@ def test_question_answer_rows_and_the_workspaces_own_saved_pairs_read_back():
     saved = paths.workspace_dir("default") / TRAINING_PAIRS
     again, _ = read_pairs(saved.name, saved.read_bytes(), strict=True)
     assert [(p.messages, p.completion) for p in again] == [(p.messages, p.completion) for p in sample]
+
+
+def test_too_few_pairs_names_every_rejected_line():
+    data = (b'{"prompt": "a", "completion": "b"}\n{"prompt": "c", "completion": "d"}\n{bad\n'
+            b'{"prompt": "e"}\n{"messages": [{"role": "user", "content": "f"}]}\n')
+    with pytest.raises(DataError) as err:
+        read_pairs("few.jsonl", data)
+    message = str(err.value)
+    assert "got 2" in message and "line 3: not valid JSON" in message and "line 4:" in message and "line 5:" in message

@@ -284,7 +284,9 @@ def read_pairs(name: str, data: bytes, *, fmt: str | None = None, mapping: dict[
     if report.usable > limits.value("WORKBENCH_MAX_PAIRS"):
         raise limits.exceeded("WORKBENCH_MAX_PAIRS", report.usable, name)
     if report.usable < MIN_PAIRS:
-        detail = f"; first problem: line {report.rejected[0][0]}: {report.rejected[0][1]}" if report.rejected else ""
+        shown = "; ".join(f"line {line}: {reason}" for line, reason in report.rejected[:5])
+        more = f"; and {len(report.rejected) - 5} more" if len(report.rejected) > 5 else ""
+        detail = f". Rejected: {shown}{more}" if report.rejected else ""
         raise DataError(f"{name}: expected at least {MIN_PAIRS} usable pairs to train on, got {report.usable} "
                         f"({len(report.rejected)} rejected, {report.duplicates} duplicates){detail}.")
     return unique, report
