@@ -262,6 +262,7 @@ def test_documents_are_indexed_as_a_job_in_a_lane_of_their_own():
         assert not at.exception
         job = get_index_runner().get(at.session_state["documents_job"])
         assert job.kind == "index" and job.workspace == "default"
+        assert not any("No documents yet" in i.value for i in at.info)  # running, or done: never "none yet"
         deadline = time.time() + 120
         while job.status != DONE and time.time() < deadline:
             time.sleep(0.5)

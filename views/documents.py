@@ -138,7 +138,10 @@ with tab_docs:
         report_indexing(*last)
 
     docs = index.documents()
-    if not docs:
+    running = index_runner.get(st.session_state.get("documents_job", ""))
+    if not docs and running is not None and running.status in ACTIVE:
+        st.caption("The documents appear here once the indexing above has finished.")
+    elif not docs:
         st.info("No documents yet: upload some above, or start with the sample company's documents.",
                 icon=":material/info:")
         if st.button("Load the sample documents", icon=":material/inventory_2:"):
