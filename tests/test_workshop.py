@@ -120,6 +120,30 @@ def test_cleanup_removes_only_old_empty_private_workspaces(workbench_home, monke
     assert {p.name for p in paths.workspaces_dir().iterdir()} == {empty_new, used_old, "team-a"}
 
 
+def test_a_workspace_that_pages_only_looked_at_counts_as_empty(workbench_home, monkeypatch):
+    """Opening Documents, Compare or Costs writes an index with no document and the projection inputs; that is
+    not work, so such a workspace still makes room. One with a document indexed is kept."""
+    import os
+    import time
+
+    from workbench.documents import parse_uploads
+    from workbench.index import open_index
+
+    monkeypatch.setenv(workshop.ENV_WORKSHOP, "1")
+    looked, used = (workshop.fresh_workspace_name() for _ in range(2))
+    for name in (looked, used):
+        open_index(name)  # what a page visit does
+        (paths.workspace_dir(name) / "projection.json").write_text("{}")
+    open_index(used).add_documents(parse_uploads([("own.md", b"# Own\n\nA day costs 30 pounds.")])[0])
+    assert any(f.is_file() for f in (paths.workspace_dir(looked) / "index").rglob("*"))
+    old = time.time() - workshop.EMPTY_MAX_AGE_S - 60
+    for name in (looked, used):
+        for f in [paths.workspace_dir(name), *paths.workspace_dir(name).rglob("*")]:
+            os.utime(f, (old, old))
+    assert workshop.cleanup_empty() == [looked]
+    assert open_index(used).documents()
+
+
 def test_nothing_leaks_between_workspaces(workbench_home):
     from workbench import samples
 

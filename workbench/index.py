@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 from urllib.parse import urlparse
 
-from . import models, paths, servers
+from . import models, paths, servers, workshop
 from .config import IndexConfig
 from .documents import Document
 from .errors import BackendError, ConfigError, DataError
@@ -642,9 +642,7 @@ def collection_base(workspace: str) -> str:
     digest of the name instead."""
     import hashlib
 
-    from .workshop import is_private_name
-
-    if is_private_name(workspace):
+    if workshop.is_private_name(workspace):
         return "wb-" + hashlib.sha256(workspace.encode()).hexdigest()[:24]
     return f"wb-{workspace}"
 
@@ -721,6 +719,9 @@ def close_folder(folder: Path) -> None:
 def close_workspace(workspace: str) -> None:
     """Forget a workspace's open index before its folder is reset, deleted or replaced."""
     close_folder(paths.workspaces_dir() / paths.validate_workspace_name(workspace) / "index")
+
+
+workshop.on_remove(close_workspace)
 
 
 def open_index_at(folder: Path, name: str = "sample", config: IndexConfig | None = None) -> KnowledgeIndex:

@@ -21,6 +21,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from . import paths
 from .errors import ConfigError, DataError
@@ -244,13 +245,33 @@ def may_open(name: str, facilitator: bool = False) -> bool:
     return is_private_name(name) and (paths.workspaces_dir() / name).is_dir()
 
 
+# Written by merely opening a page: an index with no document (its manifest and Chroma's files) and the
+# Costs page's projection inputs. A workspace holding nothing else has no work in it.
+_VISIT_FILES = {"projection.json"}
+_on_remove: list[Callable[[str], None]] = []
+
+
+def on_remove(hook: Callable[[str], None]) -> None:
+    """Call ``hook(name)`` before an empty workspace is removed (the index forgets its open handles)."""
+    _on_remove.append(hook)
+
+
 def _is_empty(folder: Path) -> bool:
-    return not any(f.is_file() for f in folder.rglob("*"))
+    """No work in it: no document indexed, and no file but those a page visit writes."""
+    if (read_json(folder / "index" / "manifest.json", {}) or {}).get("documents"):
+        return False
+    for f in folder.rglob("*"):
+        if f.is_file():
+            rel = f.relative_to(folder)
+            if rel.parts[0] != "index" and rel.as_posix() not in _VISIT_FILES:
+                return False
+    return True
 
 
 def cleanup_empty(max_age_s: float = EMPTY_MAX_AGE_S, now: float | None = None) -> list[str]:
-    """Remove private workspaces that hold no file and were last changed more than ``max_age_s`` ago
-    (a visit that never did anything). Returns the names removed."""
+    """Remove private workspaces that hold no work (``_is_empty``: at most the files opening a page writes)
+    and were last changed more than ``max_age_s`` ago (a visit that never did anything). Returns the names
+    removed."""
     t = time.time() if now is None else now
     removed = []
     for folder in paths.workspaces_dir().iterdir():
@@ -259,6 +280,8 @@ def cleanup_empty(max_age_s: float = EMPTY_MAX_AGE_S, now: float | None = None) 
         try:
             newest = max([folder.stat().st_mtime] + [f.stat().st_mtime for f in folder.rglob("*")])
             if t - newest > max_age_s and _is_empty(folder):
+                for hook in _on_remove:
+                    hook(folder.name)
                 shutil.rmtree(folder)
                 removed.append(folder.name)
         except OSError:  # removed meanwhile, or a file appeared: leave it
