@@ -359,3 +359,16 @@ def test_the_format_is_read_from_the_workspaces_own_pairs_and_old_runs_are_check
     again = rejudge("own", run.id)
     assert all(r.metrics["format_ok"] == 1.0 for r in again.results)
     assert "this workspace's training pairs" in again.config["format_check"]["origin"]
+
+
+def test_a_format_pattern_that_would_take_forever_is_stopped_with_a_clear_error():
+    """A typed pattern with nested repeats must not stall a shared server: the match has a time limit."""
+    import time
+
+    from workbench.errors import ConfigError
+    from workbench.formats import MATCH_TIMEOUT_S, FormatCheck
+
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="took over") as err:
+        FormatCheck("regex", "(a|aa)+b").passes("a" * 80)
+    assert time.monotonic() - started < 10 * MATCH_TIMEOUT_S and "nested repeats" in err.value.fix

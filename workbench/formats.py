@@ -14,9 +14,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import regex
+
 from .errors import ConfigError
 
 DEFAULT_PATTERN = r"Summary: .+\nAnswer: .+\nSources: .+"
+MATCH_TIMEOUT_S = 0.5
 _LABEL = re.compile(r"^\s*([A-Z][\w /-]{0,24}):\s")
 
 
@@ -45,7 +48,14 @@ class FormatCheck:
     def passes(self, text: str) -> bool:
         text = text.strip()
         if self.kind == "regex":
-            return re.fullmatch(self.pattern, text) is not None
+            # A typed pattern such as "(.+)+Z" can take exponential time; on a shared server that would stall
+            # every session, so the match runs with a time limit (the ``regex`` module's, same syntax as re).
+            try:
+                return regex.fullmatch(self.pattern, text, timeout=MATCH_TIMEOUT_S) is not None
+            except TimeoutError:
+                raise ConfigError(f"The format pattern {self.pattern!r} took over {MATCH_TIMEOUT_S} s on one answer "
+                                  f"of {len(text)} characters.",
+                                  fix="Simplify it: nested repeats such as (.+)+ can take forever.") from None
         found = [line.strip() for line in text.splitlines() if line.strip()]
         pos = 0
         for prefix in (p for p in self.lines if p.strip()):
