@@ -76,3 +76,33 @@ def test_job_running_when_the_server_stopped_is_reported_interrupted(workbench_h
     history = jobs.job_history("ws")
     assert history[0]["status"] == jobs.INTERRUPTED and "stopped" in history[0]["error"]
     assert json.loads((folder / "abc.json").read_text())["status"] == jobs.INTERRUPTED
+
+
+def test_one_workspace_cannot_fill_a_shared_queue(workbench_home, monkeypatch):
+    """With a per-workspace limit (workshop mode's runner), a third job of one workspace is refused with the
+    limit's name; other workspaces still queue, and a finished or cancelled job makes room."""
+    import pytest
+
+    from workbench.limits import LimitError
+    from workbench.workshop import ENV_WORKSHOP
+
+    runner = jobs.JobRunner(concurrency=1, per_workspace=2)
+    gate = threading.Event()
+    first = runner.submit("evaluate", "bob", "first", lambda sink, cancel: gate.wait(5))
+    second = runner.submit("evaluate", "bob", "second", lambda sink, cancel: None)
+    with pytest.raises(LimitError, match="already has 2 jobs waiting or running") as err:
+        runner.submit("evaluate", "bob", "third", lambda sink, cancel: None)
+    assert "WORKBENCH_MAX_JOBS_PER_WORKSPACE" in err.value.fix
+    other = runner.submit("train", "alice", "hers", lambda sink, cancel: None)
+    runner.cancel(second.id)
+    runner.submit("evaluate", "bob", "third, now", lambda sink, cancel: None)
+    gate.set()
+    assert _wait(other, {jobs.DONE}) == jobs.DONE and _wait(first, {jobs.DONE}) == jobs.DONE
+    # The process-wide runner has the limit in workshop mode only.
+    monkeypatch.setattr(jobs, "_runner", None)
+    monkeypatch.setenv(ENV_WORKSHOP, "1")
+    assert jobs.get_runner().per_workspace == 2
+    monkeypatch.setattr(jobs, "_runner", None)
+    monkeypatch.delenv(ENV_WORKSHOP)
+    assert jobs.get_runner().per_workspace is None
+    monkeypatch.setattr(jobs, "_runner", None)

@@ -78,8 +78,11 @@ class Job:
 class JobRunner:
     """A queue of jobs and the worker threads that run them."""
 
-    def __init__(self, concurrency: int = 1):
+    def __init__(self, concurrency: int = 1, per_workspace: int | None = None):
         self.concurrency = max(1, concurrency)
+        self.per_workspace = per_workspace
+        """At most this many of one workspace's jobs waiting or running (None: no limit): on a shared
+        server one person cannot fill the queue that everyone waits in."""
         self._jobs: dict[str, Job] = {}
         self._queue: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
@@ -91,6 +94,15 @@ class JobRunner:
     def submit(self, kind: str, workspace: str, label: str, work: Work) -> Job:
         job = Job(uuid.uuid4().hex[:12], kind, paths.validate_workspace_name(workspace), label, work)
         with self._lock:
+            mine = [j for j in self._jobs.values() if j.workspace == workspace and j.status in ACTIVE]
+            if self.per_workspace is not None and len(mine) >= self.per_workspace:
+                from . import limits
+
+                raise limits.LimitError(
+                    f"This workspace already has {len(mine)} jobs waiting or running ("
+                    f"{'; '.join(j.label for j in mine)}), the most one workspace may have on this server.",
+                    fix="Wait for one to finish, or cancel one; the server's limit is "
+                        "WORKBENCH_MAX_JOBS_PER_WORKSPACE.")
             self._jobs[job.id] = job
         _persist(job)
         self._queue.put(job.id)
@@ -193,7 +205,10 @@ def get_runner() -> JobRunner:
         if _runner is None:
             from . import limits
 
-            _runner = JobRunner(limits.value("WORKBENCH_MAX_JOBS"))
+            from .workshop import workshop_mode
+
+            _runner = JobRunner(limits.value("WORKBENCH_MAX_JOBS"),
+                                limits.value("WORKBENCH_MAX_JOBS_PER_WORKSPACE") if workshop_mode() else None)
         return _runner
 
 

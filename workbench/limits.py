@@ -9,6 +9,7 @@ each, when hit, says which limit it was and how to raise it.
 | optimisation steps per training | ``WORKBENCH_MAX_TRAIN_STEPS`` | 5,000 |
 | questions per test set | ``WORKBENCH_MAX_QUESTIONS`` | 2,000 |
 | jobs running at once | ``WORKBENCH_MAX_JOBS`` | 1 (the rest wait in a queue) |
+| jobs waiting or running per workspace, in workshop mode | ``WORKBENCH_MAX_JOBS_PER_WORKSPACE`` | 2 |
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ DEFAULTS = {
     "WORKBENCH_MAX_TRAIN_STEPS": 5_000,
     "WORKBENCH_MAX_QUESTIONS": 2_000,
     "WORKBENCH_MAX_JOBS": 1,
+    "WORKBENCH_MAX_JOBS_PER_WORKSPACE": 2,
 }
 WHAT = {
     "WORKBENCH_MAX_UPLOAD_MB": "MB per uploaded file",
@@ -32,6 +34,7 @@ WHAT = {
     "WORKBENCH_MAX_TRAIN_STEPS": "optimisation steps per training",
     "WORKBENCH_MAX_QUESTIONS": "questions per test set",
     "WORKBENCH_MAX_JOBS": "jobs running at once",
+    "WORKBENCH_MAX_JOBS_PER_WORKSPACE": "jobs waiting or running per workspace (workshop mode)",
 }
 
 
