@@ -188,6 +188,14 @@ def test_leaderboard_reset_delete_and_export(workbench_home):
     assert "leaderboard.csv" in names and "leaderboard.json" in names
     assert any(n.startswith("team-a/history/") for n in names) and any(n.startswith("team-b/evaluations/") for n in names)
     assert not any("/index/" in n for n in names)
+    # A private workspace's full name (its link's secret) is in no folder name and no record of the export.
+    private = "heron-" + "3f2a" + "0" * 20
+    evaluate(ITEMS, ComparisonSpec(("base",), EchoGenerator()), workspace=private, testset_name="mini")
+    (paths.workspace_dir(private) / "projection.json").write_text(json.dumps({"workspace": private}))
+    data = zipfile.ZipFile(io.BytesIO(workspaces.export_all()))
+    assert any(n.startswith("heron-3f2a/evaluations/") for n in data.namelist())
+    assert not any(private in n or private.encode() in data.read(n) for n in data.namelist())
+    workspaces.delete_workspace(private)
     workspaces.reset_workspace("team-a")
     assert list_runs("team-a") == [] and "team-a" in paths.list_workspaces()
     workspaces.delete_workspace("team-b")

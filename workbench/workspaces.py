@@ -135,19 +135,30 @@ def export_all() -> bytes:
     from .store import csv_bytes
 
     buffer = io.BytesIO()
+    shown: set[str] = set()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in paths.list_workspaces():
             folder = paths.workspace_dir(name, create=False)
             if not folder.exists():
                 continue
+            # A private workspace's full name is its link's secret: the zip names it as the leaderboard does,
+            # in its folder names and inside its records (job records and adapter paths carry the name).
+            short = short_name(name, "")
+            while short in shown:
+                short += "_"
+            shown.add(short)
+
+            def put(f: Path, arcname: str) -> None:
+                zf.writestr(f"{short}/{arcname}", f.read_bytes().replace(name.encode(), short.encode()))
+
             for sub in _EXPORTED:
                 for f in sorted((folder / sub).glob("*.json")) if (folder / sub).is_dir() else []:
-                    zf.write(f, f"{name}/{sub}/{f.name}")
+                    put(f, f"{sub}/{f.name}")
             for fname in _EXPORTED_FILES:
                 if (folder / fname).exists():
-                    zf.write(folder / fname, f"{name}/{fname}")
+                    put(folder / fname, fname)
             for meta in sorted((folder / "adapters").glob("*/workbench-adapter.json")):
-                zf.write(meta, f"{name}/adapters/{meta.parent.name}.json")
+                put(meta, f"adapters/{meta.parent.name}.json")
         rows = leaderboard()
         zf.writestr("leaderboard.json", json.dumps(rows, indent=1))
         zf.writestr("leaderboard.csv", csv_bytes(rows, None if rows else ["workspace"]))
