@@ -14,6 +14,8 @@ from workbench.ui.common import PageDone, generator_id, init_session, md_escape,
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 st.set_page_config(page_title="RAG-vs-Fine-tune Workbench", page_icon=":material/science:", layout="wide")
+if workshop.workshop_mode():
+    workshop.protect_data_folder()
 init_session()
 if "workspace" not in st.session_state:  # workshop mode, and the server's hourly limit of new workspaces reached
     show_error(st.session_state["workspace_refused"])

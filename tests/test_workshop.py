@@ -286,3 +286,24 @@ def test_a_private_workspace_name_never_reaches_chroma(workbench_home, monkeypat
     index = open_index(name)
     assert name not in index.collection_name and name.split("-")[1] not in index.collection_name
     assert index.collection_name == collection_base(name) and collection_base("team-a") == "wb-team-a"
+
+
+def test_workshop_mode_closes_the_data_folder_to_other_accounts(workbench_home, monkeypatch):
+    import os
+    import stat
+
+    from workbench.documents import parse_uploads
+    from workbench.index import open_index
+
+    previous = os.umask(0o022)
+    monkeypatch.setattr(workshop, "_protected", False)
+    try:
+        workshop.protect_data_folder()
+        for folder in (paths.home(), paths.workspaces_dir()):
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        name = workshop.fresh_workspace_name()
+        open_index(name).add_documents(parse_uploads([("own.md", b"# Own\n\nSecret 30 pounds.")])[0])
+        made = [f for f in paths.workspace_dir(name).rglob("*")]
+        assert made and all(stat.S_IMODE(f.stat().st_mode) & 0o077 == 0 for f in made)  # Chroma's files too
+    finally:
+        os.umask(previous)

@@ -41,6 +41,22 @@ def workshop_mode() -> bool:
     return os.environ.get(ENV_WORKSHOP, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+_protected = False
+
+
+def protect_data_folder() -> None:
+    """On a shared server other local accounts must not read attendees' work: files and folders made from
+    here on are the server account's alone (umask 077), and the data folder and its workspaces folder are
+    closed to others (0700), which also shuts everything made under them before. Once per process."""
+    global _protected
+    if _protected:
+        return
+    os.umask(0o077)
+    for folder in (paths.home(), paths.workspaces_dir()):
+        os.chmod(folder, 0o700)
+    _protected = True
+
+
 # -- the facilitator's passphrase ---------------------------------------------------------------------------
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 MIN_PASSPHRASE = 8
