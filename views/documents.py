@@ -15,8 +15,8 @@ from workbench.index import open_index, rebuild_index
 from workbench.jobs import ACTIVE, DONE, get_index_runner
 from workbench.progress import ProgressEvent
 from workbench.retrieval import retrieve
-from workbench.ui.common import (StatusSink, answer_markdown, job_header, server_field, show_error, stop_page,
-                                 workspace)
+from workbench.ui.common import (StatusSink, answer_markdown, job_header, md_escape, server_field, show_error,
+                                 stop_page, workspace)
 from workbench.ui.jobs import progress_line, watch_job
 
 st.title("Documents")
@@ -36,7 +36,7 @@ except WorkbenchError as exc:
 def report_indexing(report, problems=()) -> None:
     """Show what an indexing call did, problems first."""
     for name, message in [(p.name, p.message) for p in problems] + list(report.problems):
-        st.warning(message, icon=":material/warning:")
+        st.warning(md_escape(message, 500), icon=":material/warning:")  # names come from uploads
     done = report.added + report.replaced
     if done:
         st.success(
@@ -54,7 +54,7 @@ def report_indexing(report, problems=()) -> None:
                    + (f" (${cost:.6f} at the price table's price)." if cost is not None else "; no price is known "
                       "for this model, so its cost is not shown."))
     if report.unchanged:
-        st.info(f"Already indexed with the same content, skipped: {', '.join(report.unchanged)}.")
+        st.info(f"Already indexed with the same content, skipped: {md_escape(', '.join(report.unchanged), 500)}.")
 
 
 def upload_cap() -> int:
@@ -102,7 +102,7 @@ def remove_document(name: str) -> None:
     """Button callback: runs before the page is drawn, so the confirmation box can be reset."""
     try:
         removed = index.remove_document(name)
-        st.toast(f"Removed {name} ({removed} chunks).")
+        st.toast(f"Removed {md_escape(name, 120)} ({removed} chunks).")
     except Exception as exc:
         st.session_state["remove_error"] = exc
     st.session_state["remove_confirm"] = False
@@ -173,10 +173,10 @@ with tab_docs:
                 text = index.document_text(name)
                 st.markdown("**Text as indexed** (first 3,000 characters)")
                 st.code(text[:3000] + ("\n..." if len(text) > 3000 else ""), language=None, wrap_lines=True, height=320)
-                with st.expander(f"Chunks of {name}"):
+                with st.expander(f"Chunks of {md_escape(name, 120)}"):
                     for chunk in index.chunks(name):
                         page = f", page {chunk.page}" if chunk.page else ""
-                        st.markdown(f"**#{chunk.position + 1}** · {chunk.heading or '(no heading)'}{page} · "
+                        st.markdown(f"**#{chunk.position + 1}** · {md_escape(chunk.heading or '(no heading)', 200)}{page} · "
                                     f"{chunk.tokens} tokens")
                         st.text(chunk.text[:600])
             except Exception as exc:
@@ -197,13 +197,13 @@ with tab_docs:
                         report = index.add_documents([dataclasses.replace(doc, name=name)])
                         if report.replaced:
                             st.session_state["documents_replaced"] = (
-                                f"Re-indexed {name} in {report.seconds:.2f} s: {report.chunks_removed} old "
+                                f"Re-indexed {md_escape(name, 120)} in {report.seconds:.2f} s: {report.chunks_removed} old "
                                 f"chunks replaced by {report.chunks_added}.")
                             st.rerun()
                         report_indexing(report)
                     except Exception as exc:
                         show_error(exc)
-            st.markdown(f"**Remove** `{name}` from the index")
+            st.markdown(f"**Remove** {md_escape(name, 120)} from the index")
             confirm = st.checkbox("Yes, remove it", key="remove_confirm")
             st.button("Remove document", icon=":material/delete:", disabled=not confirm,
                       on_click=remove_document, args=(name,))
@@ -247,8 +247,8 @@ with tab_search:
                         moved = f" (rank {hit.rank_before_rerank} before reranking)"
                     page = f", page {hit.chunk.page}" if hit.chunk.page else ""
                     with st.container(border=True):
-                        st.markdown(f"**#{hit.rank}{moved}** · `{hit.chunk.doc_name}`{page} · "
-                                    f"{hit.chunk.heading or '(no heading)'}")
+                        st.markdown(f"**#{hit.rank}{moved}** · {md_escape(hit.chunk.doc_name, 120)}{page} · "
+                                    f"{md_escape(hit.chunk.heading or '(no heading)', 200)}")
                         fmt = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
                         st.caption(
                             f"dense {fmt(hit.dense_score)} (rank {hit.dense_rank or '–'}) · "
