@@ -525,6 +525,7 @@ def test_workshop_mode_offers_only_the_operators_servers_no_typed_urls(monkeypat
     from workbench import paths, workshop
 
     monkeypatch.setenv(workshop.ENV_WORKSHOP, "1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-canary-123")
     (paths.home() / "servers.json").write_text(json.dumps({"generators": {"Team server": "compat:http://10.0.0.5/v1#m"},
                                                            "chroma": {"Team Chroma": "http://10.0.0.5:8002"}}))
     at = _app().run()
@@ -534,6 +535,8 @@ def test_workshop_mode_offers_only_the_operators_servers_no_typed_urls(monkeypat
         at.switch_page(page).run()
         assert not at.exception, page
         typed = {t.label for t in at.text_input}
+        shown = " ".join(e.value for e in [*at.caption, *at.markdown, *at.info, *at.warning])
+        assert "OPENAI_API_KEY" not in shown and "sk-canary" not in shown, page  # nor where the server's key is
         assert not typed & fields and not any(label.startswith("Model for") for label in typed), (page, typed)
         seen |= {b.label for b in at.selectbox} & fields
         for box in at.selectbox:

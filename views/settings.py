@@ -101,10 +101,15 @@ st.caption("Connect the workbench to models that run elsewhere: OpenAI, or any s
            "completions API (vLLM, Ollama, llama.cpp server, LM Studio, or `python -m workbench serve`).")
 
 st.subheader("API key")
-source = ("environment (OPENAI_API_KEY)" if resolve_api_key() and not st.session_state.get("openai_api_key")
-          else "this browser session" if st.session_state.get("openai_api_key") else None)
-st.caption(f"Key in use: {source}." if source else "No OpenAI key set: openai: models are not available until "
-           "you set one (environment, .streamlit/secrets.toml, or below).")
+if servers.restricted():  # a visitor of a shared server: whether and where the server keeps a key is not theirs
+    st.caption("The servers listed above use the keys their operator set up. An OpenAI key pasted below is used "
+               "for this browser session only." if not st.session_state.get("openai_api_key") else
+               "Key in use: this browser session.")
+else:
+    source = ("environment (OPENAI_API_KEY)" if resolve_api_key() and not st.session_state.get("openai_api_key")
+              else "this browser session" if st.session_state.get("openai_api_key") else None)
+    st.caption(f"Key in use: {source}." if source else "No OpenAI key set: openai: models are not available until "
+               "you set one (environment, .streamlit/secrets.toml, or below).")
 typed = st.text_input("OpenAI API key (kept only in this browser session, never saved)", type="password",
                       key="openai_api_key_input")
 c1, c2 = st.columns(2)
