@@ -307,3 +307,25 @@ def test_workshop_mode_closes_the_data_folder_to_other_accounts(workbench_home, 
         assert made and all(stat.S_IMODE(f.stat().st_mode) & 0o077 == 0 for f in made)  # Chroma's files too
     finally:
         os.umask(previous)
+
+
+def test_the_sample_builds_after_an_interrupted_first_build(workbench_home):
+    """A build stopped halfway (a browser gone, an error) must not leave an open index handle that makes the
+    next build fail with a read-only database."""
+    from workbench.index import open_index
+
+    class Gone(Exception):
+        pass
+
+    seen = []
+
+    def stop_after_first_batch(event):
+        seen.append(event)
+        if event.stage == "embed" and len(seen) > 2:
+            raise Gone()
+
+    with pytest.raises(Gone):
+        workspaces.ensure_sample(stop_after_first_batch)
+    assert not (workspaces.sample_folder() / ".complete").exists()
+    workspaces.clone_sample("after")
+    assert len(open_index("after").documents()) >= 5

@@ -185,8 +185,9 @@ def ensure_sample(progress: Any = None) -> Path:
     with _sample_lock:
         if (folder / ".complete").exists():
             return folder
-        work = folder.with_name(f".{SAMPLE}-building-{os.getpid()}")
-        shutil.rmtree(work, ignore_errors=True)
+        # A folder of its own for each attempt: an index handle kept open from a failed or interrupted
+        # attempt must never meet a new build at the same path (its database would be read-only there).
+        work = folder.with_name(f".{SAMPLE}-building-{os.getpid()}-{secrets.token_hex(3)}")
         work.mkdir(parents=True)
         try:
             index = open_index_at(work / "index")
@@ -197,6 +198,7 @@ def ensure_sample(progress: Any = None) -> Path:
             shutil.rmtree(folder, ignore_errors=True)
             work.rename(folder)
         except BaseException:
+            close_folder(work / "index")
             shutil.rmtree(work, ignore_errors=True)
             raise
     return folder
