@@ -147,8 +147,16 @@ def test_adapter_list_rename_zip_delete_and_before_after(workbench_home):
     import io
     import zipfile
 
-    names = zipfile.ZipFile(io.BytesIO(zip_adapter("t", "two"))).namelist()
+    zipped = zipfile.ZipFile(io.BytesIO(zip_adapter("t", "two")))
+    names = zipped.namelist()
     assert "two/adapter_model.safetensors" in names and "two/adapter_config.json" in names
+    # Its model card says what it is and how to load it, under its new name, with no server folder in any text.
+    card = zipped.read("two/README.md").decode()
+    assert card.startswith("---\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct") and "# two" in card
+    assert "More Information Needed" not in card and "PeftModel.from_pretrained" in card
+    from workbench import paths
+
+    assert not any(str(paths.home()).encode() in zipped.read(n) for n in names if not n.endswith(".safetensors"))
     result = before_after("t", "two", n=2, max_new_tokens=8)
     assert len(result["rows"]) == 2 and 0.0 <= result["after"] <= 1.0
     delete_adapter("t", "two")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import models, paths
+from . import model_card, models, paths
 from .config import DEFAULT_GENERATOR, TrainConfig
 from .errors import CancelledError, ConfigError, DataError, WorkbenchError
 from .pairs import Pair, length_stats, pairs_hash, split_pairs
@@ -396,6 +396,7 @@ def train_adapter(pairs: list[Pair], config: TrainConfig, *, workspace: str = pa
             "score_items": [{"id": i.id, "question": i.question} for i in score_items or []],
         }
         atomic_write_json(work / "adapter" / ADAPTER_META, meta)
+        model_card.write(work / "adapter", meta)
         # The pairs it learned from travel with the adapter: evaluation uses them to tell answers from
         # memory apart and to warn when a test set overlaps the training data.
         (work / "adapter" / TRAINING_PAIRS).write_text(
@@ -432,7 +433,7 @@ def _name_the_base(folder: Path, base_model: str) -> str | None:
 def _base_origin(base_model: str, source: Any) -> str:
     packaged = models.PACKAGED.get(base_model)
     if packaged is not None:
-        return (f"{packaged.package} ({packaged.gguf_name}, dequantised to {source}); the same model as "
+        return (f"{packaged.package} ({packaged.gguf_name}, dequantised locally); the same model as "
                 f"{packaged.hub} at 4-bit precision")
     return str(source)
 
@@ -532,6 +533,7 @@ def rename_adapter(workspace: str, old: str, new: str) -> None:
     meta = read_json(dst / ADAPTER_META)
     meta["name"] = new
     atomic_write_json(dst / ADAPTER_META, meta)
+    model_card.write(dst, meta)
 
 
 def _unload_everywhere(path: Path) -> None:
@@ -555,10 +557,13 @@ def zip_adapter(workspace: str, name: str) -> bytes:
     import zipfile
 
     path = adapter_path(workspace, name)
+    home = str(paths.home()).encode()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for f in sorted(path.rglob("*")):
-            if f.is_file():
+            if f.is_file() and f.suffix in {".json", ".jsonl", ".md"}:  # the server's folders are its own business
+                zf.writestr(f"{name}/{f.relative_to(path)}", f.read_bytes().replace(home, b"$WORKBENCH_HOME"))
+            elif f.is_file():
                 zf.write(f, f"{name}/{f.relative_to(path)}")
     return buf.getvalue()
 
