@@ -73,7 +73,9 @@ if not measured_raw.modes:
             "page, and the tokens and seconds of each approach appear here. You can also type them below.",
             icon=":material/info:")
 st.caption(f"From {measured_raw.source}. Seconds are this machine's, with generation shared across answers decoded "
-           "together. Edit a cell to try other figures; edited values are saved in this workspace.")
+           "together. Edit a cell to try other figures; edited values are saved in this workspace. The four "
+           "approaches are the ones Decide weighs: prompt only is priced from the Prompted answers when they were "
+           "measured (their prompt carries the format and examples), else from the bare base model's.")
 usage_frame = pd.DataFrame([
     {"approach": NAMES[a], "mode": m,
      "tokens_in": (measured_raw.modes.get(m) or costs.ModeUsage(0, 0, 0)).tokens_in,
