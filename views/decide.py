@@ -37,7 +37,8 @@ st.subheader("1. Your situation")
 with st.form("questionnaire", border=True, enter_to_submit=False):
     c1, c2 = st.columns(2)
     changes = c1.select_slider("How often does the knowledge change?", CHANGE_RATES,
-                               value=saved.data_changes)
+                               value=saved.data_changes, help="From " + " to ".join((CHANGE_RATES[0], CHANGE_RATES[-1]))
+                               + ": " + ", ".join(CHANGE_RATES) + ".")
     qpd = c1.number_input("Queries per day", 0, 1_000_000_000, int(saved.queries_per_day), step=100)
     limit = c1.number_input("Latency limit for a full answer (seconds, 0 = none)", 0.0, 600.0,
                             float(saved.latency_limit_s or 0.0), step=0.5)
