@@ -81,8 +81,10 @@ def safe_name(name: str) -> str:
     """
     if not isinstance(name, str) or not name.strip():
         raise DataError("Expected a file name, got an empty one.")
+    if len(name) > 200:
+        raise DataError(f"{name!r}: expected a file name of at most 200 characters, got {len(name)}.")
     plain = PurePosixPath(name).name == name and PureWindowsPath(name).name == name
-    if not plain or name in {".", ".."} or name.startswith(".") or "\x00" in name or len(name) > 200:
+    if not plain or name in {".", ".."} or name.startswith(".") or "\x00" in name:
         raise DataError(f"{name!r}: expected a plain file name without folders or a leading dot; got a path-like name.")
     return name
 
@@ -121,6 +123,9 @@ def parse_document(name: str, data: bytes, max_bytes: int | None = None) -> Docu
     except RecursionError:
         raise DataError(f"{name}: expected a {kind} file; its structure is nested too deeply to read.") from None
     except Exception as exc:  # a damaged file of the right kind: the parser's own error, named
+        if "amplification" in str(exc) or "entity" in str(exc).lower() and "xml" in type(exc).__name__.lower():
+            raise DataError(f"{name}: expected a readable {kind} file; its XML expands far beyond its size (entities "
+                            "that repeat themselves, as in a 'billion laughs' file), so it was not read.") from None
         raise DataError(f"{name}: expected a readable {kind} file; it could not be read "
                         f"({type(exc).__name__}: {str(exc)[:200]}).") from None
     text = _tidy(text)
