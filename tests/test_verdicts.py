@@ -96,6 +96,12 @@ def test_asides_acronyms_and_scattered_guesses():
     v = judge("Returns open in 45 days, close in 14 days, or 7 days, or 8 weeks.", ref, question=Q)
     assert v.verdict == WRONG and "guesses" in v.reason
     assert judge("Within 45 days; refunds follow within 7 days.", ref, question=Q).verdict == CORRECT
+    # The right value and another of its kind in one clause: the answer contradicts itself (judge version 4).
+    rental = "A weekly rental of the QF-M450 costs £265."
+    v = judge("Short answer: £265 per week\nDetails: A £265 weekly rental of the QF-M450 costs £190.\nRef: x.md",
+              rental, question="How much is a weekly rental of the QF-M450?")
+    assert v.verdict == WRONG and "£190" in v.reason
+    assert judge("A QF-M450 costs £265 a week, and the deposit is £100.", rental, question="How much?").verdict == CORRECT
 
 
 def test_a_denied_name_and_an_opening_denial_are_contradictions():

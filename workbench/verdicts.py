@@ -39,13 +39,16 @@ from .facts import (NEGATABLE, Fact, answer_text, denial, extract_facts, negated
 #: 1: facts with their units, stale and refused. 2: an amount checked with its period, a count with what it
 #: counts, figures in parentheses as asides, the right figure among three guesses wrong, initials for names.
 #: 3: a name or code denied next to it ("doesn't measure EC"), and an answer opening with a denial of what a
-#: yes-reference grants ("Your return window is not available."), are contradictions.
-JUDGE_VERSION = 3
+#: yes-reference grants ("Your return window is not available."), are contradictions. 4: a second value of
+#: the same kind in the clause that states the right one ("A £265 weekly rental ... costs £190") contradicts it.
+JUDGE_VERSION = 4
 JUDGE_CHANGES = {2: "amounts are checked with their period and counts with what they count; a figure in parentheses "
                     "is an aside; the right figure among three or more guesses of its kind is wrong; short names "
                     "and initials are matched as whole words",
                  3: "a name or code the answer denies where the reference affirms it (or the other way round) is "
-                    "contradicted; an answer whose first sentence denies what the reference's Yes grants reads as No"}
+                    "contradicted; an answer whose first sentence denies what the reference's Yes grants reads as No",
+                 4: "another value of the same kind in the clause that states the right one (\"a £265 weekly rental "
+                    "costs £190\") contradicts it"}
 
 CORRECT, PARTIAL, WRONG, STALE, REFUSED, UNSCORED = "correct", "partial", "wrong", "stale", "refused", "unscored"
 VERDICTS = (CORRECT, PARTIAL, WRONG, STALE, REFUSED, UNSCORED)
@@ -200,7 +203,8 @@ def judge(answer: str, reference: str, *, question: str = "", answerable: bool =
             checks.append(FactCheck(f"{fact.text} {noun}", fact.kind, "missing"))  # "in steps of 100" for "100 Seeds"
             continue
         if hit is not None:
-            mismatch = _other_rate(fact, answer_facts, reference_keys)
+            mismatch = _other_rate(fact, answer_facts, reference_keys) or _rival_beside(fact, hit, core, keys,
+                                                                                       reference_keys)
             if mismatch is not None:
                 checks.append(FactCheck(fact.text, fact.kind, "contradicted", mismatch.text))
                 contradicted += 1
@@ -364,6 +368,25 @@ def _other_rate(fact: Fact, answer_facts: list[Fact], reference_keys: set[str]) 
         v, c, p = f.key.split("|")
         if c == currency and ((v == value and p != per) or (p == per and v != value)):
             return f
+    return None
+
+
+_RE_CLAUSE = re.compile(r"(?<=[.!?;:,])\s+|\n+|\s(?:and|but|or|while|whereas|then)\s|\s[-–—]\s")
+
+
+def _rival_beside(fact: Fact, hit: Fact, core: str, keys: list[Fact], reference_keys: set[str]) -> Fact | None:
+    """Another value of the same kind in the very clause that states the right one, where the reference has
+    one value of that kind: "A £265 weekly rental ... costs £190" states the price and contradicts it ("45 days;
+    refunds within 7 days" are two claims, and are left alone)."""
+    if fact.kind != "quantity" or sum(k.slot == fact.slot for k in keys) != 1:
+        return None
+    for clause in _RE_CLAUSE.split(core):
+        facts = extract_facts(clause, answer=True)
+        if any(f.key == hit.key for f in facts):
+            rival = next((f for f in facts if f.slot == fact.slot and f.kind == fact.kind
+                          and f.key not in reference_keys), None)
+            if rival is not None:
+                return rival
     return None
 
 
