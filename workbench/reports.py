@@ -18,6 +18,8 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width:
 h1 { margin-bottom: 0.2em; } .meta { color: #666; font-size: 0.9em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.88em; width: 100%; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
+td { overflow-wrap: break-word; }
+.scroll { overflow-x: auto; max-width: 100%; } .plotly-graph-div { max-width: 100%; }
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .warn { background: #fff4e5; border-left: 4px solid #E69F00; padding: 0.6em 1em; }
 """
@@ -54,7 +56,7 @@ def table_html(rows: list[dict[str, Any]], columns: dict[str, tuple[str, str]]) 
             cls = ' class="num"' if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
             cells.append(f"<td{cls}>{fmt(value, kind)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<div class=\"scroll\"><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
 
 
 def figures_html(figures: list[Any]) -> str:
