@@ -372,3 +372,20 @@ def test_a_format_pattern_that_would_take_forever_is_stopped_with_a_clear_error(
     with pytest.raises(ConfigError, match="took over") as err:
         FormatCheck("regex", "(a|aa)+b").passes("a" * 80)
     assert time.monotonic() - started < 10 * MATCH_TIMEOUT_S and "nested repeats" in err.value.fix
+
+
+def test_a_source_named_from_memory_is_not_counted_as_cited(small_index):
+    """An approach given no passage that writes a file name wrote it from memory (Compare flags it as an
+    invented source): its "Source cited" does not apply, as its grounding does not; RAG's counts."""
+    from workbench.generation.base import Execution
+
+    class NamesTheSource(EchoGenerator):
+        def _execute(self, messages, config, emit, adapter=None):
+            emit("Summary: see the policy\nAnswer: See the policy.\nSources: returns-policy.md")
+            return Execution(10, 12, "stop")
+
+    items, _ = read_testset("eval_set.jsonl", (samples.sample_dir() / "eval_set.jsonl").read_bytes())
+    item = next(i for i in items if i.source == "returns-policy.md")
+    run = evaluate([item], ComparisonSpec(("base", "rag"), NamesTheSource()), workspace="m", index=small_index)
+    cited = {r.mode: r.metrics["cited"] for r in run.results}
+    assert cited == {"base": None, "rag": 1.0}

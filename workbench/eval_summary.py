@@ -24,7 +24,7 @@ METRICS = {
     "similarity": "Embedding similarity to the reference",
     "grounded": "Share of answer sentences supported by a retrieved chunk",
     "retrieved": "Expected source among the retrieved chunks",
-    "cited": "Expected source named or cited in the answer",
+    "cited": "Expected source named or cited in the answer (approaches given passages only)",
     "format_ok": "Answer follows the trained format",
     "refusal_ok": "Refused exactly when the documents cannot answer",
 }

@@ -56,7 +56,10 @@ def score_answer(item: TestItem, text: str, citations: list[dict[str, Any]], pas
         "similarity": None,
         "grounded": groundedness(text, passages, embed) if passages else None,
         "retrieved": (float(item.source in retrieved_docs) if retrieved_docs else None) if item.source else None,
-        "cited": float(mentions_source(text, item.source, citations)) if item.source else None,
+        # A file named by an approach that was given no passage is written from memory, not cited (Compare
+        # flags it as an invented source): like grounding, citing applies to approaches given passages.
+        "cited": float(mentions_source(text, item.source, citations)) if item.source and passages is not None
+        else None,
         "format_ok": float(check.passes(text)),
         "refused": refused,
         "refusal_ok": float(refused == (not item.answerable)),
