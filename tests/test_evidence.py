@@ -62,6 +62,18 @@ def test_sources_not_in_the_index_or_not_given_are_invented():
     assert "returns-policy.md" not in flagged and "[1]" not in flagged
 
 
+def test_every_name_on_a_sources_line_is_a_citation_with_or_without_an_extension():
+    """A house format's own source label ("Ref:") lists citations too: a name that is no indexed document is
+    invented; "none", [n] marks, an aside after a file name and a name cut off at the length limit are not."""
+    indexed = {"rental-policy.md", "faq.txt"}
+    given = [{"doc_name": "faq.txt"}]
+    assert invented_sources("Short answer: Yes\nDetails: A day.\nRef: quillfern", given, indexed) == [
+        ("quillfern", "not in the index")]
+    assert [n for n, _ in invented_sources("Ref: faq.txt, Pip", given, indexed)] == ["Pip"]
+    for clean in ("Sources: none", "Sources: [1]", "Sources: faq.txt (Opening hours)", "Sources: rental-pol"):
+        assert invented_sources("Answer: Yes.\n" + clean, given, indexed) == [], clean
+
+
 def test_a_question_outside_the_test_set_still_gets_its_sources_checked():
     ev = answer_evidence(_answer("See warranty.pdf", []), None, INDEXED)
     assert ev.verdict is None and ev.invented == [("warranty.pdf", "not in the index")]

@@ -110,12 +110,26 @@ def passage_holds(item: TestItem, text: str, doc_name: str | None = None, *,
     return bool(item.source) and doc_name == item.source
 
 
+#: A line that lists sources in a house format ("Sources: a.md", "Ref: faq.txt"): every name on it is a citation,
+#: file extension or not ("Ref: quillfern" names no indexed document).
+_RE_SOURCE_LINE = re.compile(r"^\s*(?:sources?|refs?|references?|citations?|docs?|documents?)\s*:\s*(.+)$",
+                             re.IGNORECASE | re.MULTILINE)
+_NO_SOURCE = {"none", "n/a", "na", "-", "–", "nothing", "no source", "no sources", "not in the documents"}
+
+
 def cited_sources(answer: str, citations: list[dict[str, Any]]) -> list[str]:
-    """Document names the answer cites: file names it writes (a "Sources:" line or in the text)."""
+    """Document names the answer cites: file names it writes (a "Sources:" line or in the text), and every
+    name on a line that lists sources."""
+    listed = [part.strip().strip(".`'\"") for m in _RE_SOURCE_LINE.finditer(answer or "")
+              for part in re.split(r"[,;]|\s+and\s+", m.group(1))]
+    listed = [n for n in listed if n and n.lower() not in _NO_SOURCE and not _RE_MARK.fullmatch(n)]
     seen: list[str] = []
     for name in _RE_FILE.findall(answer or "") + _RE_WEB.findall(answer or ""):
         name = name.rstrip(".…")
         if name not in seen and not any(name in s for s in seen):
+            seen.append(name)
+    for name in listed:  # "returns-policy.md (Our return window)" is the file already found
+        if name not in seen and not any(s in name or name in s for s in seen):
             seen.append(name)
     return seen
 
@@ -126,6 +140,8 @@ def invented_sources(answer: str, citations: list[dict[str, Any]], indexed: set[
     given = {c.get("doc_name") for c in citations}
     out = []
     for name in cited_sources(answer, citations):
+        if name not in indexed and any(d.startswith(name) for d in indexed):  # an answer cut off mid-name
+            continue
         if name not in indexed:
             out.append((name, "not in the index"))
         elif name not in given:
