@@ -149,6 +149,16 @@ def test_retrieval_aware_training_fills_in_its_preset():
     assert number("Sentences per passage (0: all)").value == RAFT_BALANCED.context_sentences == 5
     assert number("Passages per pair").value == 3 and number("Epochs").value == RAFT_BALANCED.epochs
     assert any(RAFT_PRESETS["balanced"].measured in c.value for c in at.caption)
+    at.session_state["ft_name"] = "mine-raft"  # as a submitted form leaves it (a form's fields count on submit)
+    at.run()
+    # Another page and back: the setup is as it was left, not a plain adapter with a new name.
+    at.switch_page("views/glossary.py").run()
+    at.switch_page("views/finetune.py").run()
+    assert not at.exception and not at.error
+    assert next(t for t in at.toggle if t.label.startswith("Train with retrieved passages")).value is True
+    assert next(r for r in at.radio if r.label == "Start from").value == "balanced"
+    assert number("Sentences per passage (0: all)").value == 5 and number("Max length (tokens)").value == 768
+    assert next(t for t in at.text_input if t.label == "Adapter name").value == "mine-raft"
 
 
 def _compare(at, question, *, blind=False, cache=False):

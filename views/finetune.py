@@ -167,6 +167,13 @@ def fill_from_preset() -> None:
                             ft_distractors=float(preset.distractor_share), ft_top_layers=int(preset.top_layers))
 
 
+# Streamlit forgets a page's widget values when another page is opened: the training setup is kept here, so
+# coming back shows the setup one left (not a plain adapter with a new name, one click from training).
+_KEPT = ("ft_with_context", "ft_raft_preset", "ft_epochs", "ft_max_length", "ft_dropout", "ft_batch", "ft_passages",
+         "ft_sentences", "ft_distractors", "ft_top_layers", "ft_val", "ft_name")
+for key, value in st.session_state.get("ft_kept", {}).items():
+    if key not in st.session_state:
+        st.session_state[key] = value
 if "ft_epochs" not in st.session_state or "ft_batch" not in st.session_state:
     fill_from_preset()
 # Outside the form, so the retrieval-aware settings below open and close with it.
@@ -181,9 +188,8 @@ if with_context:
                           help="Fills in the settings below; change any of them before you start.")
     st.caption("Measured: " + RAFT_PRESETS[preset_key].measured)
 with st.form("train_settings", enter_to_submit=False):
-    st.session_state.setdefault("ft_default_name", time.strftime("house-style-%m%d-%H%M"))
-    name = st.text_input("Adapter name", value=st.session_state["ft_default_name"],
-                         help="Letters, digits, '.', '_' or '-'.")
+    st.session_state.setdefault("ft_name", time.strftime("house-style-%m%d-%H%M"))
+    name = st.text_input("Adapter name", key="ft_name", help="Letters, digits, '.', '_' or '-'.")
     c1, c2, c3, c4 = st.columns(4)
     method = c1.selectbox("Method", ["auto", "lora", "qlora"], help=help_for(TrainConfig, "method"))
     epochs = c2.number_input("Epochs", 0.5, 20.0, step=0.5, key="ft_epochs", help=help_for(TrainConfig, "epochs"))
@@ -198,7 +204,8 @@ with st.form("train_settings", enter_to_submit=False):
                                  help=help_for(TrainConfig, "max_length"))
     c9, c10, c11, c12 = st.columns(4)
     targets = c9.text_input("Target modules", d.target_modules, help=help_for(TrainConfig, "target_modules"))
-    val_fraction = c10.number_input("Validation share", 0.0, 0.5, d.val_fraction, 0.05, key="ft_val",
+    st.session_state.setdefault("ft_val", float(d.val_fraction))
+    val_fraction = c10.number_input("Validation share", 0.0, 0.5, step=0.05, key="ft_val",
                                     help=help_for(TrainConfig, "val_fraction"))
     overflow = c11.selectbox("Pairs over max length", ["truncate", "drop"], help=help_for(TrainConfig, "overflow"))
     seed = c12.number_input("Seed", 0, 10_000, d.seed, help=help_for(TrainConfig, "seed"))
@@ -226,6 +233,7 @@ with st.form("train_settings", enter_to_submit=False):
                                    "documents are not."))
     start = st.form_submit_button("Start training", icon=":material/model_training:", type="primary",
                                   disabled=pairs is None or base_model is None)
+st.session_state["ft_kept"] = {k: st.session_state[k] for k in _KEPT if k in st.session_state}
 st.caption(f"With 'auto': {resolve_method(TrainConfig(), cuda)[1]} {training_precision('auto', cuda)[1]}")
 if pairs is not None and base_model:
     try:
