@@ -186,7 +186,8 @@ if with_context:
     preset_key = st.radio("Start from", list(RAFT_PRESETS), format_func=lambda k: RAFT_PRESETS[k].label,
                           key="ft_raft_preset", horizontal=True, on_change=fill_from_preset,
                           help="Fills in the settings below; change any of them before you start.")
-    st.caption("Measured: " + RAFT_PRESETS[preset_key].measured)
+    st.caption("Measured on the sample company's data (your pairs will differ; the time estimate below is "
+               "this workspace's own once it has trained): " + RAFT_PRESETS[preset_key].measured)
 with st.form("train_settings", enter_to_submit=False):
     st.session_state.setdefault("ft_name", time.strftime("house-style-%m%d-%H%M"))
     name = st.text_input("Adapter name", key="ft_name", help="Letters, digits, '.', '_' or '-'.")
