@@ -106,6 +106,7 @@ def evaluation_report(run: dict[str, Any], pricing: "Pricing | None" = None) -> 
             ("Retrieval", ", ".join(f"{k}={v}" for k, v in config["retrieval"].items())),
             ("Generation", ", ".join(f"{k}={v}" for k, v in config["generation"].items())),
             ("Index", f"{config.get('index_documents', 0)} documents, fingerprint {config.get('index_fingerprint')}"),
+            ("Format check", _format_line(config.get("format_check") or {})),
             ("Hardware rate", f"{pricing.rate.label()} (local answers cost their measured seconds)"),
         ]], {"k": ("Setting", ""), "v": ("Value", "")}),
     ]
@@ -151,3 +152,11 @@ def evaluation_report(run: dict[str, Any], pricing: "Pricing | None" = None) -> 
         columns[f"{m}_why"] = ("Why", "")
     sections.append(table_html(per_question(run), columns))
     return page("Evaluation report", f"Run {run.id}" + (f" · {run.label}" if run.label else ""), sections)
+
+
+def _format_line(check: dict[str, Any]) -> str:
+    """What "follows the format" meant in a run, and where the check came from."""
+    shape = " / ".join(check.get("lines") or []) or check.get("pattern") or "?"
+    origin = check.get("origin") or "the sample's format, assumed before formats were read from the training pairs"
+    return f"the lines {shape}, one each, in order ({origin})"
+
