@@ -37,6 +37,18 @@ def _zip_deflated(files):
     return buffer.getvalue()
 
 
+def _docx(document_xml):
+    """A .docx whose parts are in place, with ``document_xml`` as its main part."""
+    return _zip({
+        "[Content_Types].xml": '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+                               'content-types"><Override PartName="/word/document.xml" ContentType="application/'
+                               'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
+        "_rels/.rels": '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+                       'relationships"><Relationship Id="r1" Type="http://schemas.openxmlformats.org/officeDocument/'
+                       '2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>',
+        "word/document.xml": document_xml})
+
+
 def _pairs(lines):
     return "\n".join(lines).encode()
 
@@ -56,26 +68,12 @@ DOCUMENTS = [
     ("doc-too-big", ("big.md", b"x" * (2 * 1024 * 1024)), "limit"),
     ("doc-html-no-text", ("page.html", b"<html><head><script>var a=1;</script></head><body></body></html>"), "expected some text"),
     # A .docx whose main part is not XML: the parser's own error, named, not a crash of the whole upload.
-    ("doc-docx-bad-xml", ("memo.docx", _zip({
-        "[Content_Types].xml": '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
-                               'content-types"><Override PartName="/word/document.xml" ContentType="application/'
-                               'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
-        "_rels/.rels": '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
-                       'relationships"><Relationship Id="r1" Type="http://schemas.openxmlformats.org/officeDocument/'
-                       '2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>',
-        "word/document.xml": "<w:document><unclosed>"})), "memo.docx: expected a readable docx file"),
+    ("doc-docx-bad-xml", ("memo.docx", _docx("<w:document><unclosed>")), "memo.docx: expected a readable docx file"),
     # Entities that expand to gigabytes ("billion laughs"): refused by the parser, said in plain words.
-    ("doc-docx-billion-laughs", ("laughs.docx", _zip({
-        "[Content_Types].xml": '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
-                               'content-types"><Override PartName="/word/document.xml" ContentType="application/'
-                               'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
-        "_rels/.rels": '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
-                       'relationships"><Relationship Id="r1" Type="http://schemas.openxmlformats.org/officeDocument/'
-                       '2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>',
-        "word/document.xml": '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
+    ("doc-docx-billion-laughs", ("laughs.docx", _docx('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
                              + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8))
                              + ']><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
-                               '<w:body><w:p><w:r><w:t>&i;</w:t></w:r></w:p></w:body></w:document>'})),
+                               '<w:body><w:p><w:r><w:t>&i;</w:t></w:r></w:p></w:body></w:document>')),
      "billion laughs"),
     ("doc-name-too-long", ("n" * 250 + ".md", b"# Title\n\ntext"), "at most 200 characters, got 253"),
     # 64 KB that unpacks to 32 MB: refused before any XML is parsed.
