@@ -90,11 +90,6 @@ def check_for_labels(labels: tuple[str, ...]) -> FormatCheck:
                        lines=tuple(f"{label}:" for label in labels))
 
 
-def describe(check: FormatCheck) -> str:
-    """The check in a few words for a page or report."""
-    return " / ".join(check.lines) if check.lines else check.pattern
-
-
 def workspace_check(workspace: str, adapter: str | Path | None = None) -> tuple[FormatCheck, str]:
     """The format check for answers in ``workspace``, and where it comes from: the line labels shared by the
     answers of the adapter's training pairs (what it learned), else of the workspace's latest training
