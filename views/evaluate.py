@@ -395,6 +395,7 @@ for mode, s in summary.items():
                   **({"LLM judge": s["judge"], "Judge cost ($)": s["judge_cost_usd"]} if "judge" in s else {})})
 pct = st.column_config.NumberColumn(format="percent")
 st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", column_config={
+    "Approach": st.column_config.TextColumn(pinned=True),  # stays in view while the measures scroll sideways
     **{k: pct for k in ("Correct", "Partial", "Wrong", "Stale", "Refused", "Unscored", "Declined unanswerable",
                         "Token F1", "Similarity", "Grounded (facts)", "Source retrieved", "Source cited", "Format",
                         "Closer to training pairs", "LLM judge")},

@@ -334,13 +334,15 @@ else:
         "Trained on": (f"questions + {a.retrieval_aware.get('passages')} retrieved passages"
                        if a.retrieval_aware else "bare questions"),
         "Pairs": a.train_pairs, "Epochs": a.config.get("epochs"), "Steps": a.steps,
-        "Rank": a.config.get("rank"), "Train time (s)": a.wall_s, "Final train loss": a.final_train_loss,
-        "Final val loss": a.final_val_loss, "Device": a.device, "Precision": a.precision,
+        "Rank": a.config.get("rank"), "Train time (s)": a.wall_s, "Train loss": a.final_train_loss,
+        "Val loss": a.final_val_loss, "Device": a.device, "Precision": a.precision,
         "Created": datetime.fromtimestamp(a.created_at),
     } for a in adapters]), hide_index=True, width="stretch",
-        column_config={"Created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-                       "Final train loss": st.column_config.NumberColumn(format="%.3f"),
-                       "Final val loss": st.column_config.NumberColumn(format="%.3f")})
+        column_config={"Name": st.column_config.TextColumn(pinned=True),
+                       "Created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+                       "Train loss": st.column_config.NumberColumn(format="%.3f", help="At the end of training."),
+                       "Val loss": st.column_config.NumberColumn(format="%.3f",
+                                                                 help="On the held-out pairs, at the end.")})
     chosen = st.selectbox("Adapter", [a.name for a in adapters], key="adapter_selected")
     picked = next(a for a in adapters if a.name == chosen)
     col_a, col_b = st.columns(2, gap="large")
