@@ -102,6 +102,9 @@ def test_one_workspace_cannot_fill_a_shared_queue(workbench_home, monkeypatch):
     monkeypatch.setattr(jobs, "_runner", None)
     monkeypatch.setenv(ENV_WORKSHOP, "1")
     assert jobs.get_runner().per_workspace == 2
+    monkeypatch.setattr(jobs, "_index_runner", None)
+    assert jobs.get_index_runner().per_workspace == 2  # the upload lane too
+    monkeypatch.setattr(jobs, "_index_runner", None)
     monkeypatch.setattr(jobs, "_runner", None)
     monkeypatch.delenv(ENV_WORKSHOP)
     assert jobs.get_runner().per_workspace is None

@@ -36,3 +36,15 @@ def test_an_answer_shows_web_addresses_as_text_not_links():
         "Visit our site (`https://evil.example/x`) now"
     assert answer_markdown("Go to www.example.com, then call.") == "Go to `www.example.com`, then call."
     assert answer_markdown("## Refund\n<b>45 days</b>") == "**Refund**  \n&lt;b&gt;45 days&lt;/b&gt;"
+
+
+def test_outside_text_is_shown_as_text_addresses_included():
+    """Names from uploads are escaped for Markdown, and bare web and e-mail addresses in them cannot become
+    links (the renderer links "www.x.y" and "a@b.c" even when escaped): each dot, colon and @ is set apart by
+    zero-width spaces, so the text looks the same."""
+    from workbench.ui.common import md_escape
+
+    shown = md_escape("see www.evil.example [x](http://evil.example) me@evil.example.md", 200)
+    assert "www." not in shown and "://" not in shown and "@e" not in shown and "](" not in shown
+    visible = shown.replace("\u200b", "").replace("\\", "")
+    assert visible == "see www.evil.example [x](http://evil.example) me@evil.example.md"

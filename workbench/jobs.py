@@ -214,11 +214,16 @@ def get_runner() -> JobRunner:
 
 def get_index_runner() -> JobRunner:
     """The process-wide runner for indexing uploads: a lane of its own, so that adding a document never
-    waits behind somebody's hour-long training; one indexing at a time."""
+    waits behind somebody's hour-long training; one indexing at a time, and in workshop mode at most
+    ``WORKBENCH_MAX_JOBS_PER_WORKSPACE`` of one workspace's uploads waiting or running (tabs of one browser
+    cannot fill the lane everyone's uploads wait in)."""
     global _index_runner
     with _runner_lock:
         if _index_runner is None:
-            _index_runner = JobRunner(1)
+            from . import limits
+            from .workshop import workshop_mode
+
+            _index_runner = JobRunner(1, limits.value("WORKBENCH_MAX_JOBS_PER_WORKSPACE") if workshop_mode() else None)
         return _index_runner
 
 

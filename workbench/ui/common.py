@@ -186,7 +186,11 @@ def md_escape(text: str, limit: int = 80) -> str:
     import re
 
     shown = repr(str(text)[:limit])[1:-1] + ("..." if len(str(text)) > limit else "")
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", shown)
+    shown = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", shown)
+    # Bare web and e-mail addresses are linked by the renderer even when escaped: a zero-width space inside
+    # "www.", "://" and after "@" keeps "www.evil.example" and "me@evil.example" plain text (and looks the same).
+    shown = re.sub(r"(?i)(www)(\\\.)", "\\1\u200b\\2", shown)
+    return re.sub(r"(\\:)(/)|(@)", lambda m: (m.group(1) or m.group(3)) + "\u200b" + (m.group(2) or ""), shown)
 
 
 def rate_line(container, pricing) -> None:
