@@ -151,7 +151,8 @@ with tab_docs:
             except Exception as exc:
                 show_error(exc)
     else:
-        st.subheader(f"{len(docs)} document{'s' if len(docs) != 1 else ''}, {sum(d['chunks'] for d in docs)} chunks")
+        chunks = sum(d["chunks"] for d in docs)
+        st.subheader(f"{len(docs)} document{'s' if len(docs) != 1 else ''}, {chunks} chunk{'s' if chunks != 1 else ''}")
         st.caption(f"Embedder `{index.config.embedder_id}` ({index.config.precision}), "
                    f"{index.config.chunk_tokens}-token chunks with {index.config.overlap_tokens}-token overlap, "
                    f"store: {index.config.chroma_url or 'embedded in this workspace'}.")

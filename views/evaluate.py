@@ -169,7 +169,8 @@ if items:
                     prompts=prompts, examples=examples, embedder_id=index.config.embedder_id)
                 subset = items[: int(count)]
                 run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + f"{int(time.time() * 1000) % 1000000:06d}"
-                job = runner.submit("evaluate", ws, f"Evaluate {len(subset)} questions × {len(runnable)} approaches",
+                job = runner.submit("evaluate", ws, f"Evaluate {len(subset)} question{'s' if len(subset) != 1 else ''} × "
+                                    f"{len(runnable)} approach{'es' if len(runnable) != 1 else ''}",
                                     lambda sink, cancel: evaluate(subset, spec, workspace=ws, index=index,
                                                                   testset_name=name, label=label.strip(),
                                                                   run_id=run_id, progress=sink, cancel=cancel,
