@@ -9,7 +9,7 @@ each, when hit, says which limit it was and how to raise it.
 | optimisation steps per training | ``WORKBENCH_MAX_TRAIN_STEPS`` | 5,000 |
 | questions per test set | ``WORKBENCH_MAX_QUESTIONS`` | 2,000 |
 | jobs running at once | ``WORKBENCH_MAX_JOBS`` | 1 (the rest wait in a queue) |
-| jobs waiting or running per workspace, in workshop mode | ``WORKBENCH_MAX_JOBS_PER_WORKSPACE`` | 2 |
+| jobs waiting or running per workspace and lane, in workshop mode | ``WORKBENCH_MAX_JOBS_PER_WORKSPACE`` | 2 |
 """
 
 from __future__ import annotations
