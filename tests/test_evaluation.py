@@ -328,6 +328,9 @@ def test_the_format_is_read_from_the_workspaces_own_pairs_and_old_runs_are_check
 
     check, origin = workspace_check("own")
     assert check.pattern == DEFAULT_PATTERN and "no training pairs" in origin
+    paths.workspace_dir("damaged").mkdir(parents=True, exist_ok=True)
+    (paths.workspace_dir("damaged") / "training_pairs.jsonl").write_text("not json\n", encoding="utf-8")
+    assert workspace_check("damaged")[0].pattern == DEFAULT_PATTERN  # a damaged file is passed over, not fatal
     own = "Short answer: {}\nDetails: Rentals start at the depot.\nRef: rental-policy.md"
     paths.workspace_dir("own").mkdir(parents=True, exist_ok=True)
     (paths.workspace_dir("own") / "training_pairs.jsonl").write_text("".join(

@@ -99,9 +99,11 @@ def workspace_check(workspace: str, adapter: str | Path | None = None) -> tuple[
     candidates = ([(Path(adapter) / "training_pairs.jsonl", "the adapter's training pairs")] if adapter else []) + \
         [(paths.workspace_dir(workspace) / "training_pairs.jsonl", "this workspace's training pairs")]
     for path, origin in candidates:
-        if not path.exists():
+        try:
+            answers = [json.loads(line)["answer"] for line in path.read_text(encoding="utf-8").splitlines()
+                       if line.strip()]
+        except (OSError, ValueError, KeyError, TypeError):  # missing, or not pairs we wrote: the next candidate
             continue
-        answers = [json.loads(line)["answer"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if answers:
             labels = shared_labels(answers)
             if labels:
