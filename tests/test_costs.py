@@ -349,3 +349,22 @@ def test_each_warning_in_the_memo_is_its_own_paragraph(workbench_home):
     md = memo_markdown({**content, "warnings": ["First thing.", "Second thing."]})
     assert "> **Note first:** First thing.\n\n> **Note first:** Second thing.\n" in md
     close_all()
+
+
+def test_names_from_uploads_stay_text_in_the_memo(workbench_home):
+    """The Decide page renders the Markdown memo: a document or test-set name cannot become a link, an
+    emphasis, an HTML tag or a broken table there, and reads the same."""
+    from markdown_it import MarkdownIt
+
+    from workbench.decision import Answers
+    from workbench.memo import memo_markdown
+
+    close_all()
+    _, content = _memo("names", Answers(), None)
+    name = "[click](http://evil.example) *big* <b>x</b> $1 | 2$ `c`.md"
+    content = {**content, "data": [("Documents indexed", f"1 ({name})"), ("Evaluation", name)],
+               "warnings": [f"Only {name} was indexed."]}
+    html = MarkdownIt().enable("table").render(memo_markdown(content))
+    assert "<a " not in html and "<em>big" not in html and "<b>" not in html and "<code>" not in html
+    assert "[click](http://evil.example) *big* &lt;b&gt;x&lt;/b&gt; $1 | 2$ `c`.md" in html.replace("\u200b", "")
+    close_all()

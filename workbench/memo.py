@@ -62,8 +62,19 @@ def _sec(v: float | None) -> str:
     return "–" if v is None else f"{v:.2f} s"
 
 
+#: What the Markdown memo escapes in every text it shows: names come from uploads and typed fields, and the
+#: page renders the memo (a table's "|" is escaped by ``_md_table`` itself).
+_MD = r"\\`*_{}\[\]<>#~$"
+
+
+def _md(text: Any) -> str:
+    from .reports import md_inert
+
+    return md_inert(text, _MD)
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    esc = lambda s: _md(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
     lines = ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -150,23 +161,23 @@ def memo_content(workspace: str, answers: Answers, rec: Recommendation, run: Eva
 
 def memo_markdown(c: dict[str, Any]) -> str:
     names = costs.APPROACH_NAMES
-    out = [f"# {c['title']}", f"_Generated {c['generated']} by RAG-vs-Fine-tune Workbench. Every figure below was "
+    out = [f"# {_md(c['title'])}", f"_Generated {c['generated']} by RAG-vs-Fine-tune Workbench. Every figure below was "
            "measured in this workspace or follows from the listed prices and inputs._", "",
-           "## The question", c["question"], "", "### What we told the advisor",
+           "## The question", _md(c["question"]), "", "### What we told the advisor",
            _md_table(["Question", "Answer"], [list(a) for a in c["answers"]]), "",
            "## Recommendation"]
     for w in c.get("warnings", []):  # a blank line between them: consecutive quoted lines make one paragraph
-        out += [f"> **Note first:** {w}", ""]
-    out += [f"**{c['recommendation']}**"
+        out += [f"> **Note first:** {_md(w)}", ""]
+    out += [f"**{_md(c['recommendation'])}**"
             + ("" if c["measured"] else " (from the questionnaire alone: no evaluation run yet)"), ""]
     if c.get("evidence_size"):
-        out += [f"Evidence: {c['evidence_size']}.", ""]
+        out += [f"Evidence: {_md(c['evidence_size'])}.", ""]
     if c.get("vetoed"):
-        out += ["Ruled out by hard limits:"] + [f"- {v}" for v in c["vetoed"]] + [""]
+        out += ["Ruled out by hard limits:"] + [f"- {_md(v)}" for v in c["vetoed"]] + [""]
     if c["approach"] is not None:
         out += ["Why:"]
-        out += [f"- {r}" for r in c["reasons"]] or ["- (no rule favoured it strongly; it won on a tie)"]
-        out += ["", "Against / what to watch:"] + ([f"- {r}" for r in c["counter"]] or ["- nothing raised"])
+        out += [f"- {_md(r)}" for r in c["reasons"]] or ["- (no rule favoured it strongly; it won on a tie)"]
+        out += ["", "Against / what to watch:"] + ([f"- {_md(r)}" for r in c["counter"]] or ["- nothing raised"])
     else:
         out += ["Relax a limit, or measure on faster hardware or a remote model, and ask again."]
     out += ["", "Scores: " + ", ".join(f"{names[a]} {s:+d}" for a, s in c["scores"].items()), "",
@@ -179,8 +190,8 @@ def memo_markdown(c: dict[str, Any]) -> str:
         [[r["component"], *[_money(r.get(a)) for a in approaches]] for r in c["projection"]]), "",
         "How each figure was computed:"]
     for a in approaches:
-        out.append(f"- **{names[a]}**: " + "; ".join(f"{n}: {h}" for n, h in c["projection_how"][a] if h != "not used"))
-    out += ["", "### Break-even"] + [f"- {s}" for s in c["breakeven"]]
+        out.append(f"- **{names[a]}**: " + "; ".join(f"{_md(n)}: {_md(h)}" for n, h in c["projection_how"][a] if h != "not used"))
+    out += ["", "### Break-even"] + [f"- {_md(s)}" for s in c["breakeven"]]
     out += ["", "## Assumptions", _md_table(["Input", "Value"], [list(a) for a in c["assumptions"]]), "",
             "### Prices", _md_table(["Kind", "Item", "Price", "As of", "Source", "Status"], c["prices"]), "",
             "Prices change: check the providers' current pages before committing to a budget."]

@@ -7,6 +7,7 @@ report opens in any browser, offline, and shows the same charts the app shows.
 from __future__ import annotations
 
 import html
+import re
 import time
 from typing import Any
 
@@ -27,6 +28,15 @@ th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: ta
 
 def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value))
+
+
+def md_inert(value: Any, chars: str = r"\\`*_{}\[\]()#+\-.!|<>~:$") -> str:
+    """Text from outside (a file name, a typed name) made inert in Markdown: each of ``chars`` escaped, and
+    bare web and e-mail addresses, which renderers link even when escaped, kept plain by a zero-width space
+    inside "www.", "://" and after "@" (it looks the same)."""
+    shown = re.sub(f"([{chars}])", r"\\\1", "" if value is None else str(value))
+    shown = re.sub(r"(?i)(www)(\\?\.)", "\\1\u200b\\2", shown)
+    return re.sub(r"(\\?:)(/)|(@)", lambda m: (m.group(1) or m.group(3)) + "\u200b" + (m.group(2) or ""), shown)
 
 
 def fmt(value: Any, kind: str = "") -> str:

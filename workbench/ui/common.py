@@ -183,14 +183,9 @@ def model_line(model_id: str) -> None:
 def md_escape(text: str, limit: int = 80) -> str:
     """Text from outside (a URL parameter, a file name) made inert for ``st.markdown``: every Markdown and
     HTML character escaped, control characters shown as escapes, and cut to ``limit`` characters."""
-    import re
+    from ..reports import md_inert
 
-    shown = repr(str(text)[:limit])[1:-1] + ("..." if len(str(text)) > limit else "")
-    shown = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", shown)
-    # Bare web and e-mail addresses are linked by the renderer even when escaped: a zero-width space inside
-    # "www.", "://" and after "@" keeps "www.evil.example" and "me@evil.example" plain text (and looks the same).
-    shown = re.sub(r"(?i)(www)(\\\.)", "\\1\u200b\\2", shown)
-    return re.sub(r"(\\:)(/)|(@)", lambda m: (m.group(1) or m.group(3)) + "\u200b" + (m.group(2) or ""), shown)
+    return md_inert(repr(str(text)[:limit])[1:-1] + ("..." if len(str(text)) > limit else ""))
 
 
 def rate_line(container, pricing) -> None:
