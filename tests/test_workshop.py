@@ -188,6 +188,10 @@ def test_leaderboard_reset_delete_and_export(workbench_home):
     assert "leaderboard.csv" in names and "leaderboard.json" in names
     assert any(n.startswith("team-a/history/") for n in names) and any(n.startswith("team-b/evaluations/") for n in names)
     assert not any("/index/" in n for n in names)
+    assert not any(n.startswith("default/") for n in names)
+    statuses = [workspaces.workspace_status(n) for n in paths.list_workspaces(existing=True)]
+    assert [s["workspace"] for s in statuses] == ["team-a", "team-b"]
+    assert not paths.workspace_dir(create=False).exists()  # the facilitator's view makes no "default" folder
     # A private workspace's full name (its link's secret) is in no folder name and no record of the export.
     private = "heron-" + "3f2a" + "0" * 20
     evaluate(ITEMS, ComparisonSpec(("base",), EchoGenerator()), workspace=private, testset_name="mini")

@@ -40,13 +40,16 @@ if c2.button("Lock", icon=":material/lock:"):
 
 # -- workspaces ----------------------------------------------------------------------------------------------
 st.subheader("Workspaces")
-statuses = [workspaces.workspace_status(n) for n in paths.list_workspaces()]
-frame = pd.DataFrame(statuses).drop(columns=["workspace"])  # short labels only: this table may be projected
-frame["last_activity"] = pd.to_datetime(frame["last_activity"], unit="s").dt.strftime("%H:%M:%S").fillna("–")
-st.dataframe(frame, hide_index=True, width="stretch", column_config={
-    "label": "Workspace", "documents": "Documents", "adapters": "Adapters", "questions": "Compare questions",
-    "evaluations": "Evaluations", "finished_evaluations": "Finished", "jobs": "Jobs now",
-    "last_activity": "Last change", "size_mb": st.column_config.NumberColumn("Size (MB)", format="%.1f")})
+statuses = [workspaces.workspace_status(n) for n in paths.list_workspaces(existing=True)]
+if not statuses:
+    st.caption("No workspace holds anything yet: each appears here once its owner opens a page.")
+else:
+    frame = pd.DataFrame(statuses).drop(columns=["workspace"])  # short labels only: this table may be projected
+    frame["last_activity"] = pd.to_datetime(frame["last_activity"], unit="s").dt.strftime("%H:%M:%S").fillna("–")
+    st.dataframe(frame, hide_index=True, width="stretch", column_config={
+        "label": "Workspace", "documents": "Documents", "adapters": "Adapters", "questions": "Compare questions",
+        "evaluations": "Evaluations", "finished_evaluations": "Finished", "jobs": "Jobs now",
+        "last_activity": "Last change", "size_mb": st.column_config.NumberColumn("Size (MB)", format="%.1f")})
 
 # -- jobs -----------------------------------------------------------------------------------------------------------
 st.subheader("Job queue")

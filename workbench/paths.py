@@ -65,10 +65,12 @@ def workspace_dir(name: str = DEFAULT_WORKSPACE, *, create: bool = True) -> Path
     return path
 
 
-def list_workspaces() -> list[str]:
-    """Names of existing workspaces, sorted; the default one is always listed."""
+def list_workspaces(*, existing: bool = False) -> list[str]:
+    """Names of existing workspaces, sorted; the default one is listed even before it exists (a choice to
+    open) unless ``existing`` (what is on the server: the facilitator's table, the leaderboard, the export)."""
     names = {p.name for p in workspaces_dir().iterdir() if p.is_dir() and _WORKSPACE_RE.fullmatch(p.name)}
-    names.add(DEFAULT_WORKSPACE)
+    if not existing:
+        names.add(DEFAULT_WORKSPACE)
     return sorted(names)
 
 

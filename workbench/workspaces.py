@@ -62,7 +62,7 @@ def leaderboard() -> list[dict[str, Any]]:
     from .strategies import LABELS
 
     rows = []
-    for name in paths.list_workspaces():
+    for name in paths.list_workspaces(existing=True):
         run = latest_run(name)
         if run is None:
             continue
@@ -137,7 +137,7 @@ def export_all() -> bytes:
     buffer = io.BytesIO()
     shown: set[str] = set()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name in paths.list_workspaces():
+        for name in paths.list_workspaces(existing=True):
             folder = paths.workspace_dir(name, create=False)
             if not folder.exists():
                 continue
