@@ -102,6 +102,13 @@ def test_asides_acronyms_and_scattered_guesses():
               rental, question="How much is a weekly rental of the QF-M450?")
     assert v.verdict == WRONG and "£190" in v.reason
     assert judge("A QF-M450 costs £265 a week, and the deposit is £100.", rental, question="How much?").verdict == CORRECT
+    # The right figures about another thing of the kind asked about: wrong (judge version 5).
+    york, q5 = "The York depot is open 09:00-17:30 every day.", "When is the York depot open?"
+    v = judge("The Leeds depot (14 Wharf Street) is open 09:00-17:30 every day.", york, question=q5)
+    assert v.verdict == WRONG and "Leeds depot" in v.reason
+    assert judge("It is open 09:00-17:30 every day.", york, question=q5).verdict == CORRECT
+    assert judge("The York depot opens 09:00-17:30 every day; the Leeds depot opens earlier.", york,
+                 question=q5).verdict == CORRECT
 
 
 def test_a_denied_name_and_an_opening_denial_are_contradictions():

@@ -432,7 +432,7 @@ st.caption("Verdicts are per answer, on the questions the documents answer: **co
            "that approach (grounding, for one without passages).")
 st.caption("How sure the verdicts are: on 277 answers labelled by hand against the sample, the judge agrees with the "
            "label on 267 (0.96): 206 of 210 answers written for the test, 61 of 67 real answers of the packaged 135M "
-           "model (judge version 4, 2026-12-05; `tests/test_verdicts.py`, `bench/quality.py`'s judge_accuracy). On "
+           "model (judge version 5, 2026-12-05; `tests/test_verdicts.py`, `bench/quality.py`'s judge_accuracy). On "
            "first sight of two tables written after it, it had agreed on 54 of 57 and 54 of 67. It misses what facts "
            "cannot show, such as two values swapped between their roles, or the right figure in the wrong sentence. "
            "Each answer's facts are listed in the per-question table below, so any verdict can be checked.")

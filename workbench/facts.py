@@ -297,6 +297,14 @@ def _code_fact(m: re.Match) -> Fact | None:
     return Fact("code", f"{family}{digits}{suffix}", f"code:{family}", m.group(0))
 
 
+_RE_NAMED = re.compile(r"\b([A-Z][\w'’-]*[A-Za-z])\s+([a-z]{3,})\b")
+
+
+def named_heads(text: str) -> list[tuple[str, str]]:
+    """A name and the word it names, as in "the York depot" or "the Pro plan": ``[("York", "depot"), ...]``."""
+    return [(n, h) for n, h in _RE_NAMED.findall(text or "") if n.lower() not in _NAME_STOP and h not in _NAME_STOP]
+
+
 def _name_fact(m: re.Match, work: str) -> Fact | None:
     words = m.group(1).split()
     while words and words[0].lower().strip("'’") in _NAME_STOP:

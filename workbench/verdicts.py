@@ -32,8 +32,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .facts import (NEGATABLE, Fact, answer_text, denial, extract_facts, negated, negation_differs, polarity,
-                    words_to_digits)
+from .facts import (NEGATABLE, Fact, answer_text, denial, extract_facts, named_heads, negated, negation_differs,
+                    polarity, words_to_digits)
 
 #: Raised whenever a change can move a verdict, so runs judged before it can be re-judged (``eval_runs.rejudge``).
 #: 1: facts with their units, stale and refused. 2: an amount checked with its period, a count with what it
@@ -41,14 +41,17 @@ from .facts import (NEGATABLE, Fact, answer_text, denial, extract_facts, negated
 #: 3: a name or code denied next to it ("doesn't measure EC"), and an answer opening with a denial of what a
 #: yes-reference grants ("Your return window is not available."), are contradictions. 4: a second value of
 #: the same kind in the clause that states the right one ("A £265 weekly rental ... costs £190") contradicts it.
-JUDGE_VERSION = 4
+#: 5: an answer about another thing of the kind the question names ("the Leeds depot" for "the York depot").
+JUDGE_VERSION = 5
 JUDGE_CHANGES = {2: "amounts are checked with their period and counts with what they count; a figure in parentheses "
                     "is an aside; the right figure among three or more guesses of its kind is wrong; short names "
                     "and initials are matched as whole words",
                  3: "a name or code the answer denies where the reference affirms it (or the other way round) is "
                     "contradicted; an answer whose first sentence denies what the reference's Yes grants reads as No",
                  4: "another value of the same kind in the clause that states the right one (\"a £265 weekly rental "
-                    "costs £190\") contradicts it"}
+                    "costs £190\") contradicts it",
+                 5: "an answer that never names the thing asked about but another of its kind (\"the Leeds depot\" "
+                    "for \"the York depot\") is wrong"}
 
 CORRECT, PARTIAL, WRONG, STALE, REFUSED, UNSCORED = "correct", "partial", "wrong", "stale", "refused", "unscored"
 VERDICTS = (CORRECT, PARTIAL, WRONG, STALE, REFUSED, UNSCORED)
@@ -224,6 +227,9 @@ def judge(answer: str, reference: str, *, question: str = "", answerable: bool =
             contradicted += 1
         elif fact.key not in asides:
             checks.append(FactCheck(fact.text, fact.kind, "missing"))
+    if (swap := _other_subject(question, reference, core)) is not None:
+        checks.append(FactCheck(swap[0], "name", "contradicted", swap[1]))
+        contradicted += 1
     if ref_polarity is not None:
         if ans_polarity == ref_polarity:
             checks.insert(0, FactCheck(ref_polarity.capitalize(), "polarity", "found"))
@@ -387,6 +393,18 @@ def _rival_beside(fact: Fact, hit: Fact, core: str, keys: list[Fact], reference_
                           and f.key not in reference_keys), None)
             if rival is not None:
                 return rival
+    return None
+
+
+def _other_subject(question: str, reference: str, core: str) -> tuple[str, str] | None:
+    """The question and the reference are about "the York depot", and the answer never names York but names
+    "the Leeds depot": its figures describe another thing. Returns ("York depot", "Leeds depot")."""
+    asked = set(named_heads(question)) & set(named_heads(reference))
+    for name, head in sorted(asked):
+        if not re.search(rf"\b{re.escape(name)}\b", core):
+            other = next((n for n, h in named_heads(core) if h == head and n != name), None)
+            if other is not None:
+                return f"{name} {head}", f"{other} {head}"
     return None
 
 
