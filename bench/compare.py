@@ -14,8 +14,9 @@ questions, through the same ``run_comparison`` the Compare page uses, it times:
 Every answer generates exactly --tokens new tokens (``ignore_eos``) so the three are comparable.
 Keys: compare4_wall_s, rag_wall_s, compare4_over_rag, rag_ttft_ms (question asked to the RAG answer's
 first streamed token: embedding, search, prompt and prefill), rag_prefill_ms, sequential4_wall_s, batch_speedup,
-prefill_share, decode_tok_s (single stream, from bench/generate.py), and llamacpp_decode_tok_s /
-decode_vs_llamacpp when the optional llama_cpp package is importable.
+prefill_share, decode_tok_s (single stream, from bench/generate.py), and, when the optional llama_cpp package
+is importable, llamacpp_decode_tok_s / decode_vs_llamacpp and llamacpp_rag_prefill_ms / rag_prefill_vs_llamacpp
+(llama.cpp reading the very RAG prompts of this run, from scratch each time, to its first token).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def main() -> None:
 
     timed(questions[0], MODES)  # warm-up: loads the adapter, fills caches
     rag, four, sequential, prefill_share, prompt_tokens, rag_first, rag_prefill = [], [], [], [], [], [], []
+    rag_messages: list[list[dict]] = []
     for i, question in enumerate(questions):
         # Alternate the order so slow drift of the machine does not favour one side.
         order = ["rag", "four", "seq"] if i % 2 == 0 else ["seq", "four", "rag"]
@@ -93,6 +95,7 @@ def main() -> None:
                 prompt_tokens.append(answers[0].usage.tokens_in)
                 rag_first.append(first[0] if first else seconds)
                 rag_prefill.append(answers[0].timing("ttft"))
+                rag_messages.append(answers[0].messages)
             elif what == "four":
                 seconds, answers = timed(question, MODES)
                 four.append(seconds)
@@ -115,7 +118,14 @@ def main() -> None:
         ("rag_ttft_ms", median(rag_first) * 1000, "ms from the question to the RAG answer's first token (goal <= 500)"),
         ("rag_prefill_ms", median(rag_prefill) * 1000, "ms of that in the model (prompt read to first token)"),
     ]
-    from generate import bench_workbench, llamacpp_reference
+    from generate import bench_workbench, llamacpp_prompt_read, llamacpp_reference
+
+    read = llamacpp_prompt_read("local:smollm2-135m", rag_messages) if importlib.util.find_spec("llama_cpp") else None
+    if read is not None:
+        rows += [("llamacpp_rag_prefill_ms", read[0], f"ms, llama.cpp reading the same RAG prompts to a first token "
+                                                      f"({read[1]:.0f} tokens by its count), median"),
+                 ("rag_prefill_vs_llamacpp", median(rag_prefill) * 1000 / read[0],
+                  "ratio (workbench's prompt read / llama.cpp's; below 1 is faster)")]
 
     decode, _ = bench_workbench("local:smollm2-135m", 128, 3)
     rows.append(("decode_tok_s", decode, "tokens/s, single stream, short prompt (bench/generate.py)"))

@@ -10,6 +10,7 @@ of ``make run``).
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from typing import Any
 
@@ -100,6 +101,46 @@ def llamacpp_reference(model_id: str, tokens: int, repeats: int,
     return data["decode"], data["ttft"]
 
 
+def bench_llamacpp_prompts(model_id: str, conversations: list[list[dict]]) -> tuple[float, float]:
+    """llama.cpp's median ms from a conversation to its first token (prompt read, one token sampled) and its
+    median prompt tokens, each conversation read from scratch (its prompt cache reset), after one warm-up."""
+    from llama_cpp import Llama
+
+    from workbench import models
+    from workbench.runtime import available_cpus
+
+    llm = Llama(model_path=str(models.PACKAGED[model_id].gguf()), n_ctx=2048, n_threads=available_cpus(), verbose=False)
+    times, tokens = [], []
+    for i, messages in enumerate([conversations[0], *conversations]):
+        llm.reset()
+        start = time.perf_counter()
+        out = llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+        if i:
+            times.append((time.perf_counter() - start) * 1000)
+            tokens.append(out["usage"]["prompt_tokens"])
+    return median(times), median(tokens)
+
+
+def llamacpp_prompt_read(model_id: str, conversations: list[list[dict]]) -> tuple[float, float] | None:
+    """``bench_llamacpp_prompts`` in a child process (see ``llamacpp_reference``); None when it failed."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(conversations, f)
+    proc = subprocess.run([sys.executable, __file__, "--llamacpp-prompts", f.name, "--model", model_id],
+                          capture_output=True, text=True)
+    os.unlink(f.name)
+    if proc.returncode != 0:
+        print(f"llama.cpp failed (exit code {proc.returncode}); its prompt reading is not measured this run. "
+              + proc.stderr.strip()[-300:])
+        return None
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    return data["ms"], data["tokens"]
+
+
 def interleaved(model_id: str, tokens: int, repeats: int) -> tuple[list[Any], list[Any]]:
     """Each prompt answered by the workbench, then by llama.cpp, round after round: a machine whose speed
     drifts during the run (a shared host's does) slows both alike, so their ratio holds. llama.cpp's
@@ -122,7 +163,15 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--llamacpp-only", action="store_true", help=argparse_hidden())
     p.add_argument("--prompt", type=int, default=0, help=argparse_hidden())
+    p.add_argument("--llamacpp-prompts", help=argparse_hidden())
     args = p.parse_args()
+    if args.llamacpp_prompts:
+        import json
+
+        with open(args.llamacpp_prompts) as f:
+            ms, tokens = bench_llamacpp_prompts(args.model, json.load(f))
+        print(json.dumps({"ms": ms, "tokens": tokens}))
+        return
     if args.llamacpp_only:
         import json
 
