@@ -35,15 +35,11 @@ from typing import Any
 from .facts import (NEGATABLE, Fact, answer_text, denial, extract_facts, named_heads, negated, negation_differs,
                     polarity, words_to_digits)
 
-#: Raised whenever a change can move a verdict, so runs judged before it can be re-judged (``eval_runs.rejudge``).
-#: 1: facts with their units, stale and refused. 2: an amount checked with its period, a count with what it
-#: counts, figures in parentheses as asides, the right figure among three guesses wrong, initials for names.
-#: 3: a name or code denied next to it ("doesn't measure EC"), and an answer opening with a denial of what a
-#: yes-reference grants ("Your return window is not available."), are contradictions. 4: a second value of
-#: the same kind in the clause that states the right one ("A £265 weekly rental ... costs £190") contradicts it.
-#: 5: an answer about another thing of the kind the question names ("the Leeds depot" for "the York depot").
+#: Raised whenever a change can move a verdict, so runs judged before it can be re-judged (``eval_runs.rejudge``);
+#: ``JUDGE_CHANGES`` says what each version brought.
 JUDGE_VERSION = 5
-JUDGE_CHANGES = {2: "amounts are checked with their period and counts with what they count; a figure in parentheses "
+JUDGE_CHANGES = {1: "facts with their units; stale and refused answers",
+                 2: "amounts are checked with their period and counts with what they count; a figure in parentheses "
                     "is an aside; the right figure among three or more guesses of its kind is wrong; short names "
                     "and initials are matched as whole words",
                  3: "a name or code the answer denies where the reference affirms it (or the other way round) is "
