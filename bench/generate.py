@@ -82,23 +82,28 @@ def argparse_hidden() -> str:
     return argparse.SUPPRESS
 
 
-def llamacpp_reference(model_id: str, tokens: int, repeats: int,
-                       prompt: int = 0) -> tuple[float, float] | None:
-    """llama.cpp's (decode tokens/s, TTFT ms) on prompts ``prompt``, ``prompt + 1``, ..., measured in a child
-    process: a crash of the native library (or its OpenMP runtime meeting torch's) ends only that
-    process, and is reported, not fatal."""
+def _llamacpp_child(args: list[str], what: str) -> dict | None:
+    """This script run again with ``args`` as a child process, its last stdout line read as JSON: a crash of
+    the native library (or its OpenMP runtime meeting torch's) ends only that process, and is reported, not
+    fatal (None)."""
     import json
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, __file__, "--llamacpp-only", "--model", model_id, "--tokens", str(tokens),
-                           "--repeats", str(repeats), "--prompt", str(prompt)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
     if proc.returncode != 0:
-        print(f"llama.cpp failed (exit code {proc.returncode}); its reference is not measured this run. "
+        print(f"llama.cpp failed (exit code {proc.returncode}); {what} is not measured this run. "
               + proc.stderr.strip()[-300:])
         return None
-    data = json.loads(proc.stdout.strip().splitlines()[-1])
-    return data["decode"], data["ttft"]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def llamacpp_reference(model_id: str, tokens: int, repeats: int,
+                       prompt: int = 0) -> tuple[float, float] | None:
+    """llama.cpp's (decode tokens/s, TTFT ms) on prompts ``prompt``, ``prompt + 1``, ..., in a child process."""
+    data = _llamacpp_child(["--llamacpp-only", "--model", model_id, "--tokens", str(tokens), "--repeats", str(repeats),
+                            "--prompt", str(prompt)], "its reference")
+    return None if data is None else (data["decode"], data["ttft"])
 
 
 def bench_llamacpp_prompts(model_id: str, conversations: list[list[dict]]) -> tuple[float, float]:
@@ -122,23 +127,17 @@ def bench_llamacpp_prompts(model_id: str, conversations: list[list[dict]]) -> tu
 
 
 def llamacpp_prompt_read(model_id: str, conversations: list[list[dict]]) -> tuple[float, float] | None:
-    """``bench_llamacpp_prompts`` in a child process (see ``llamacpp_reference``); None when it failed."""
+    """``bench_llamacpp_prompts`` in a child process; None when it failed."""
     import json
-    import subprocess
-    import sys
     import tempfile
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(conversations, f)
-    proc = subprocess.run([sys.executable, __file__, "--llamacpp-prompts", f.name, "--model", model_id],
-                          capture_output=True, text=True)
-    os.unlink(f.name)
-    if proc.returncode != 0:
-        print(f"llama.cpp failed (exit code {proc.returncode}); its prompt reading is not measured this run. "
-              + proc.stderr.strip()[-300:])
-        return None
-    data = json.loads(proc.stdout.strip().splitlines()[-1])
-    return data["ms"], data["tokens"]
+    try:
+        data = _llamacpp_child(["--llamacpp-prompts", f.name, "--model", model_id], "its prompt reading")
+    finally:
+        os.unlink(f.name)
+    return None if data is None else (data["ms"], data["tokens"])
 
 
 def interleaved(model_id: str, tokens: int, repeats: int) -> tuple[list[Any], list[Any]]:
