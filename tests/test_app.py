@@ -658,8 +658,12 @@ def test_a_job_panel_says_how_each_job_ended():
 
         from workbench.ui.jobs import job_panel
 
-        job = SimpleNamespace(id="j1", label="Measure", status=status, error=error, last=None, result=None)
-        runner = SimpleNamespace(position=lambda job_id: 1, cancel=lambda job_id: None)
+        job = SimpleNamespace(id="j1", label="Measure", status=status, error=error, last=None, result=None,
+                              workspace="mine", created_at=2.0)
+        ahead = [SimpleNamespace(label="Train adapter house", status="running", workspace="mine", created_at=1.0),
+                 SimpleNamespace(label="Someone's secret run", status="running", workspace="theirs", created_at=1.5)]
+        runner = SimpleNamespace(position=lambda job_id: 1, cancel=lambda job_id: None,
+                                 jobs=lambda workspace=None: ahead + [job])
         job_panel(runner, job, starting="Starting...", cancel_label="Cancel it", cancelled="Stopped: nothing kept.",
                   failed="It failed.", done="All done.")
 
@@ -674,4 +678,39 @@ def test_a_job_panel_says_how_each_job_ended():
     assert [w.value for w in shown("cancelled").warning] == ["Stopped: nothing kept."]
     assert [e.value for e in shown("failed", "Out of memory").error] == ["Out of memory"]
     assert [e.value for e in shown("interrupted").error] == ["It failed."]
-    assert not shown("queued").error and "position 1" in shown("queued").info[0].value
+    queued = shown("queued")
+    assert not queued.error and "position 1" in queued.info[0].value
+    # What it waits for: this workspace's own job by name, another workspace's only counted.
+    assert "Train adapter house (running)" in queued.info[0].value.replace("\\", "")
+    assert "1 job of other workspaces" in queued.info[0].value and "secret" not in queued.info[0].value
+
+
+def test_a_reloaded_page_finds_its_workspaces_running_job():
+    """A reload starts a new browser session: Fine-tune and Evaluate still show the workspace's running job,
+    with its progress and Cancel, instead of looking idle while it runs."""
+    import threading
+
+    from workbench.jobs import get_runner
+    from workbench.progress import ProgressEvent
+
+    release = threading.Event()
+
+    def work(progress, cancel):
+        progress(ProgressEvent("train", 3, 10, "Step 3/10"))
+        release.wait(60)
+
+    runner = get_runner()
+    training = runner.submit("train", "default", "Train adapter house", work)
+    other = runner.submit("evaluate", "someone-else", "Their evaluation", lambda p, c: release.wait(60))
+    try:
+        at = _app().run()  # a fresh session: it never started the training
+        at.switch_page("views/finetune.py").run()
+        assert not at.exception
+        assert at.session_state["train_job"] == training.id
+        assert "Cancel training" in [b.label for b in at.button]
+        at.switch_page("views/evaluate.py").run()
+        assert not at.exception and "eval_job" not in at.session_state  # another workspace's job stays theirs
+    finally:
+        runner.cancel(training.id)
+        runner.cancel(other.id)
+        release.set()

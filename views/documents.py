@@ -17,7 +17,7 @@ from workbench.progress import ProgressEvent
 from workbench.retrieval import retrieve
 from workbench.ui.common import (StatusSink, answer_markdown, job_header, md_escape, server_field, show_error,
                                  stop_page, workspace)
-from workbench.ui.jobs import progress_line, watch_job
+from workbench.ui.jobs import adopt_job, progress_line, watch_job
 
 st.title("Documents")
 st.caption(
@@ -80,6 +80,7 @@ def index_files(files: list[tuple[str, bytes]], label: str | None = None) -> Non
 
 
 index_runner = get_index_runner()
+adopt_job(index_runner, workspace(), "index", "documents_job")
 indexing = index_runner.get(st.session_state.get("documents_job", ""))
 
 

@@ -30,7 +30,7 @@ from workbench.training import list_adapters
 from workbench.raft import adapter_label
 from workbench.ui.common import (generator_id, load_generator, md_escape, model_line, rate_line, server_field,
                                  show_error, stop_page, workspace)
-from workbench.ui.jobs import job_panel, watch_job
+from workbench.ui.jobs import adopt_job, job_panel, watch_job
 from workbench.tuning import run_note
 from workbench.ui.passages import passages_slider, tuning_panel
 from workbench.ui.prompts import approach_setup
@@ -40,6 +40,7 @@ st.caption("One question proves nothing. Run a test set through every approach a
            "format, refusals, latency and cost, measured on your data.")
 ws = workspace()
 runner = get_runner()
+adopt_job(runner, ws, "evaluate", "eval_job")
 index = open_index(ws)
 adapters = list_adapters(ws)
 adapter_names = {a.name: adapter_label(a, generator_id()) for a in adapters} | {"(none yet)": "(none yet)"}

@@ -26,7 +26,7 @@ from workbench.training import (
     zip_adapter,
 )
 from workbench.ui.common import StatusSink, generator_id, job_header, md_escape, show_error, workspace
-from workbench.ui.jobs import cancel_button, progress_line, refresh_once, watch_job
+from workbench.ui.jobs import adopt_job, cancel_button, progress_line, refresh_once, watch_job
 
 st.title("Fine-tune")
 st.caption(
@@ -35,6 +35,7 @@ st.caption(
 )
 runner = get_runner()
 ws = workspace()
+adopt_job(runner, ws, "train", "train_job")
 base_model = generator_id()
 if models.is_remote(base_model):
     st.warning(f"This workspace answers with `{base_model}`, which runs on another server: training needs a local "
@@ -289,7 +290,7 @@ job_id = st.session_state.get("train_job")
 
 def draw_training(job) -> None:
     with st.container(border=True):
-        job_header(runner, job, "One training runs at a time.")
+        job_header(runner, job, "One training runs at a time; Cancel below stops waiting.")
         last = next((e for e in reversed(job.events) if e.stage == "train"), job.last)
         if last is not None:
             progress_line(job, last)

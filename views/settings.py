@@ -8,7 +8,7 @@ from workbench import model_choice, models, servers
 from workbench.generation.openai_compat import resolve_api_key
 from workbench.jobs import ACTIVE, DONE, get_runner
 from workbench.ui.common import job_header, md_escape, server_field, show_error, workspace
-from workbench.ui.jobs import cancel_button, progress_line, refresh_once, watch_job
+from workbench.ui.jobs import adopt_job, cancel_button, progress_line, refresh_once, watch_job
 
 st.title("Settings")
 ws = workspace()
@@ -57,7 +57,7 @@ if (chosen := st.session_state.pop("model_chosen", None)):
     st.success(f"This workspace now uses {md_escape(chosen, 200)}. It loads on first use; adapters trained on "
                "another model are listed but refused on Compare and Evaluate.", icon=":material/check_circle:")
 hub = model_choice.hub_download_id(picked)
-job = runner.get(st.session_state.get("download_job") or "")
+job = runner.get(adopt_job(runner, ws, "download", "download_job") or "")
 if hub and not servers.restricted():
     try:
         here = models.locate("generator", picked).present

@@ -168,7 +168,15 @@ def job_header(runner, job, queue_note: str = "") -> None:
     """A background job's label and status, and its place in the queue while it waits."""
     st.markdown(f"**{job.label}**: {job.status}")
     if job.status == "queued":
-        st.info(f"Waiting in the queue: position {runner.position(job.id)}.{' ' + queue_note if queue_note else ''}",
+        # What it waits for: this workspace's own jobs by name, another person's only as a count.
+        ahead = [j for j in runner.jobs() if j.status == "running"
+                 or (j.status == "queued" and j.created_at < job.created_at)]
+        own = [f"{j.label} ({j.status})" for j in ahead if j.workspace == job.workspace]
+        others = len(ahead) - len(own)
+        after = own + ([f"{others} job{'s' if others != 1 else ''} of other workspaces"] if others else [])
+        st.info(f"Waiting in the queue: position {runner.position(job.id)}"
+                + (f", after {md_escape('; '.join(after), 300)}" if after else "") + "."
+                + (f" {queue_note}" if queue_note else ""),
                 icon=":material/hourglass_top:")
 
 

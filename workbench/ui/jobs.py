@@ -35,6 +35,18 @@ def watch_job(runner: Any, job_id: str | None, draw: Callable[[Any], None], ever
     _live()
 
 
+def adopt_job(runner: Any, workspace: str, kind: str, key: str) -> str | None:
+    """The job this browser session started under ``key`` or, when it knows none (the page was reloaded, which
+    starts a new session), the workspace's latest ``kind`` job still queued or running: its progress and Cancel
+    come back instead of the page looking idle while the work goes on."""
+    if runner.get(st.session_state.get(key) or "") is None:
+        active = sorted((j for j in runner.jobs(workspace) if j.kind == kind and j.status in ACTIVE),
+                        key=lambda j: j.created_at)
+        if active:
+            st.session_state[key] = active[-1].id
+    return st.session_state.get(key)
+
+
 def progress_line(job: Any, last: Any = None, starting: str | None = None) -> None:
     """The job's latest progress as a bar (with the time left when the job reports it), else its message."""
     last = job.last if last is None else last
@@ -61,7 +73,7 @@ def job_panel(runner: Any, job: Any, *, starting: str, cancel_label: str, cancel
     """The usual view of a job: its header and progress, Cancel while it is active, then its end message
     (``done`` if given, ``cancelled``, or the job's error, else ``failed``) and, with ``refresh_key``, one
     rerun of the page so that what it made appears."""
-    job_header(runner, job)
+    job_header(runner, job, "Cancel below to stop waiting.")
     progress_line(job, starting=starting)
     if job.status in ACTIVE:
         cancel_button(runner, job, cancel_label)
@@ -83,4 +95,4 @@ def refresh_once(job: Any, key: str) -> None:
         st.rerun(scope="app")
 
 
-__all__ = ["cancel_button", "job_header", "job_panel", "progress_line", "refresh_once", "watch_job"]
+__all__ = ["adopt_job", "cancel_button", "job_header", "job_panel", "progress_line", "refresh_once", "watch_job"]
