@@ -368,3 +368,20 @@ def test_names_from_uploads_stay_text_in_the_memo(workbench_home):
     assert "<a " not in html and "<em>big" not in html and "<b>" not in html and "<code>" not in html
     assert "[click](http://evil.example) *big* &lt;b&gt;x&lt;/b&gt; $1 | 2$ `c`.md" in html.replace("\u200b", "")
     close_all()
+
+
+def test_the_traffic_is_one_figure_for_costs_and_decide(workbench_home):
+    """Queries per day typed on Costs is the questionnaire's, and the other way round: the advice, its memo
+    and the Costs page project the same monthly cost."""
+    import dataclasses
+
+    from workbench.decision_store import load_answers, save_answers
+
+    costs.save_projection("traffic", costs.Projection(queries_per_day=5000, docs_changed_per_month=3),
+                          {"rag": {"tokens_in": 900}})
+    answers = load_answers("traffic")
+    assert answers.queries_per_day == 5000
+    save_answers("traffic", dataclasses.replace(answers, queries_per_day=200))
+    projection, overrides = costs.load_projection("traffic")
+    assert projection.queries_per_day == 200 and projection.docs_changed_per_month == 3  # the rest kept
+    assert overrides == {"rag": {"tokens_in": 900}} and load_answers("traffic").queries_per_day == 200

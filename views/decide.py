@@ -30,7 +30,7 @@ saved = load_answers(ws)
 if not answers_saved(ws):  # first visit: start from what the workspace holds
     pairs = max((a.pairs or 0 for a in list_adapters(ws)), default=0)
     saved = dataclasses.replace(saved, labelled_examples=pairs)
-projection, overrides = costs.load_projection(ws)
+overrides = costs.load_projection(ws)[1]
 
 # -- questionnaire -----------------------------------------------------------------------------------------
 st.subheader("1. Your situation")
@@ -39,7 +39,8 @@ with st.form("questionnaire", border=True, enter_to_submit=False):
     changes = c1.select_slider("How often does the knowledge change?", CHANGE_RATES,
                                value=saved.data_changes, help="From " + " to ".join((CHANGE_RATES[0], CHANGE_RATES[-1]))
                                + ": " + ", ".join(CHANGE_RATES) + ".")
-    qpd = c1.number_input("Queries per day", 0, 1_000_000_000, int(saved.queries_per_day), step=100)
+    qpd = c1.number_input("Queries per day", 0, 1_000_000_000, int(saved.queries_per_day), step=100,
+                          help="The same figure as on the Costs page: changing it here changes it there.")
     limit = c1.number_input("Latency limit for a full answer (seconds, 0 = none)", 0.0, 600.0,
                             float(saved.latency_limit_s or 0.0), step=0.5)
     examples = c1.number_input("Labelled question-answer examples available", 0, 100_000_000,
@@ -155,8 +156,8 @@ with st.expander("Where the points come from", icon=":material/calculate:"):
 # -- memo ------------------------------------------------------------------------------------------------------------
 st.subheader("4. Decision memo")
 measured = costs.with_overrides(costs.measured_usage(ws, run), overrides)  # the run the advice reads
-# The memo projects at the traffic given above; the other projection inputs come from the Costs page.
-memo_projection = projection.__class__(**{**projection.to_dict(), "queries_per_day": float(answers.queries_per_day)})
+# The traffic given above is the Costs page's (one figure); the other projection inputs come from there too.
+memo_projection = costs.load_projection(ws)[0]
 result = costs.project(measured, memo_projection, table)
 breakeven = costs.breakeven_sentences(measured, memo_projection, table)
 cost_names = costs.approach_names(measured.modes)

@@ -16,18 +16,25 @@ ANSWERS_FILE = "decision.json"
 
 
 def load_answers(workspace: str) -> Answers:
-    """The questionnaire as last saved in the workspace (defaults when none, or when the file is damaged)."""
+    """The questionnaire as last saved in the workspace (defaults when none, or when the file is damaged).
+
+    Its queries per day are the workspace's traffic, kept once, with the cost projection (``costs``): the
+    Costs page and the questionnaire edit the same figure, so the advice, its memo and the Costs page
+    project the same monthly cost."""
+    import dataclasses
     import logging
 
+    from .costs import load_projection
     from .paths import workspace_dir
     from .store import read_json
 
     data = read_json(workspace_dir(workspace) / ANSWERS_FILE, None) or {}
     try:
-        return Answers(**data.get("answers", {}))
+        answers = Answers(**data.get("answers", {}))
     except (TypeError, DataError) as exc:
         logging.getLogger(__name__).warning("Ignoring damaged decision answers in %s: %s", workspace, exc)
-        return Answers()
+        answers = Answers()
+    return dataclasses.replace(answers, queries_per_day=round(load_projection(workspace)[0].queries_per_day))
 
 
 def answers_saved(workspace: str) -> bool:
@@ -44,8 +51,14 @@ def save_answers(workspace: str, answers: Answers) -> None:
     from .paths import workspace_dir
     from .store import atomic_write_json
 
+    from .costs import load_projection, save_projection
+
     atomic_write_json(workspace_dir(workspace) / ANSWERS_FILE,
                       {"answers": dataclasses.asdict(answers), "saved_at": time.time()})
+    projection, overrides = load_projection(workspace)
+    if projection.queries_per_day != answers.queries_per_day:  # the traffic: one figure (``load_answers``)
+        save_projection(workspace, dataclasses.replace(projection, queries_per_day=float(answers.queries_per_day)),
+                        overrides)
 
 
 def latest_run(workspace: str) -> EvalRun | None:
