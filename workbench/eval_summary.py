@@ -14,7 +14,7 @@ from .records import STAGES, Answer, EvalResult, EvalRun
 from .pricing import Pricing, default_pricing
 from .evaluation import percentile
 from .strategies import LABELS
-from .verdicts import CORRECT, STALE, UNSCORED, VERDICTS, judge, verdict_shares
+from .verdicts import CORRECT, STALE, UNSCORED, VERDICTS, judge
 
 #: Metrics shown per approach, with what they mean (higher is better for all).
 METRICS = {
@@ -28,6 +28,12 @@ METRICS = {
     "format_ok": "Answer follows the trained format",
     "refusal_ok": "Refused exactly when the documents cannot answer",
 }
+
+def verdict_shares(verdicts: list[str]) -> dict[str, float]:
+    """verdict -> share of the given verdicts (every verdict listed, 0.0 when absent)."""
+    n = len(verdicts)
+    return {v: (sum(x == v for x in verdicts) / n if n else 0.0) for v in VERDICTS}
+
 
 def _mean(values: list[Any]) -> float | None:
     values = [float(v) for v in values if v is not None]

@@ -340,3 +340,26 @@ def background_names(texts_by_item: Iterable[Iterable[str]], min_items: int = 3)
         names = {f.key for t in texts for f in extract_facts(t) if f.kind == "name"}
         counts.update(names)
     return frozenset(n for n, c in counts.items() if c >= min_items)
+
+
+# -- refusals ----------------------------------------------------------------------------------------------
+_NOT = r"(?:\s+not|n['’]t)"
+_CANT = r"(?:can(?:not|\s+not|['’]t)|could(?:\s+not|n['’]t))"
+_REFUSAL = re.compile(
+    r"\bi(?:\s+really)?\s+(?:do|did)" + _NOT + r"\s+know\b"
+    r"|\bi(?:['’]m|\s+am)\s+(?:not\s+sure|unable|not\s+able)\b"
+    r"|\b(?:i|we)\s+" + _CANT + r"\s+(?:find|answer|tell|say|help\s+with\s+that|confirm)\b"
+    r"|\b(?:i|we)(?:['’]m|\s+am|\s+are|['’]re)?\s+(?:not\s+able|unable)\s+to\s+(?:tell|answer|find|say|determine|confirm)\b"
+    r"|\b(?:i|we)\s+(?:do|did)" + _NOT + r"\s+have\s+(?:any\s+|enough\s+|sufficient\s+)?(?:information|details|data|info)\b"
+    r"|\bno\s+(?:information|details|data|mention)\s+(?:about|on|of|regarding)\b"
+    r"|\bnot\s+(?:enough|sufficient)\s+information\b"
+    r"|\b(?:documents?|passages?|context|sources?|information\s+i\s+have|catalog(?:ue)?|data\s+i\s+have)\b[^.]{0,60}?"
+    r"\b(?:do|does|did)" + _NOT + r"\s+(?:say|mention|contain|include|list|cover|specify|state|provide|tell)\b"
+    r"|\bnot\s+(?:mentioned|stated|covered|provided|listed|specified|given)\s+in\s+(?:the|these|my|our|any)\b",
+    re.IGNORECASE)
+
+
+def is_refusal(text: str) -> bool:
+    """Whether the answer declines ("I don't know", "the documents do not say"): a negative fact such as
+    "The warranty does not include water damage." is not a refusal."""
+    return bool(_REFUSAL.search(text or ""))

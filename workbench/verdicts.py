@@ -32,8 +32,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .facts import (NEGATABLE, Fact, answer_text, denial, extract_facts, named_heads, negated, negation_differs,
-                    polarity, words_to_digits)
+from .facts import (NEGATABLE, Fact, answer_text, denial, extract_facts, is_refusal, named_heads, negated,
+                    negation_differs, polarity, words_to_digits)
 
 #: Raised whenever a change can move a verdict, so runs judged before it can be re-judged (``eval_runs.rejudge``);
 #: ``JUDGE_CHANGES`` says what each version brought.
@@ -61,30 +61,7 @@ DESCRIPTIONS = {
     UNSCORED: "The reference holds no fact to check; similarity (or the LLM judge) stands in, labelled as such.",
 }
 
-# -- refusals ----------------------------------------------------------------------------------------------
-_NOT = r"(?:\s+not|n['’]t)"
-_CANT = r"(?:can(?:not|\s+not|['’]t)|could(?:\s+not|n['’]t))"
-_REFUSAL = re.compile(
-    r"\bi(?:\s+really)?\s+(?:do|did)" + _NOT + r"\s+know\b"
-    r"|\bi(?:['’]m|\s+am)\s+(?:not\s+sure|unable|not\s+able)\b"
-    r"|\b(?:i|we)\s+" + _CANT + r"\s+(?:find|answer|tell|say|help\s+with\s+that|confirm)\b"
-    r"|\b(?:i|we)(?:['’]m|\s+am|\s+are|['’]re)?\s+(?:not\s+able|unable)\s+to\s+(?:tell|answer|find|say|determine|confirm)\b"
-    r"|\b(?:i|we)\s+(?:do|did)" + _NOT + r"\s+have\s+(?:any\s+|enough\s+|sufficient\s+)?(?:information|details|data|info)\b"
-    r"|\bno\s+(?:information|details|data|mention)\s+(?:about|on|of|regarding)\b"
-    r"|\bnot\s+(?:enough|sufficient)\s+information\b"
-    r"|\b(?:documents?|passages?|context|sources?|information\s+i\s+have|catalog(?:ue)?|data\s+i\s+have)\b[^.]{0,60}?"
-    r"\b(?:do|does|did)" + _NOT + r"\s+(?:say|mention|contain|include|list|cover|specify|state|provide|tell)\b"
-    r"|\bnot\s+(?:mentioned|stated|covered|provided|listed|specified|given)\s+in\s+(?:the|these|my|our|any)\b",
-    re.IGNORECASE)
-
-
 _CLAIMS = {"quantity", "date", "time", "version", "year", "count"}
-
-
-def is_refusal(text: str) -> bool:
-    """Whether the answer declines ("I don't know", "the documents do not say"): a negative fact such as
-    "The warranty does not include water damage." is not a refusal."""
-    return bool(_REFUSAL.search(text or ""))
 
 
 # -- matching --------------------------------------------------------------------------------------------
@@ -159,14 +136,28 @@ def _name_found(name: str, answer_lower: str, answer: str = "") -> bool:
     return fuzz.partial_ratio(name, answer_lower) >= 88
 
 
-def judge(answer: str, reference: str, *, question: str = "", answerable: bool = True,
-          old_reference: str | None = None, background: frozenset[str] = frozenset(),
-          known: frozenset[str] = frozenset()) -> Verdict:
-    """The verdict on ``answer`` against ``reference`` (see the module docstring).
+def judge(answer: str, reference: str, **given: Any) -> Verdict:
+    """The verdict on ``answer`` against ``reference`` (see the module docstring; the keywords: ``_judge``).
 
-    ``old_reference``: the answer before the document was updated (``reference`` is the updated one);
-    an answer that carries its old values is ``stale``. ``known``: names the test set's references use
-    (its places, people, products); one of them in place of the reference's name contradicts it."""
+    Where the answer has the house format's ``Answer:`` line, that line is what is judged (the Summary is its
+    headline); a key fact missing there but stated on another line is named in the reason."""
+    verdict = _judge(answer, reference, **given)
+    if verdict.verdict in {PARTIAL, WRONG, REFUSED} and re.search(r"^\s*Answer:\s*\S", answer, re.MULTILINE):
+        rest = _judge(re.sub(r"^\s*(?:Answer|Sources):.*$", "", answer, flags=re.MULTILINE), reference, **given)
+        missing = {c.fact for c in verdict.facts if c.status == "missing"}
+        said = [c.fact.strip() for c in rest.facts if c.status == "found" and c.fact in missing]
+        if said:
+            verdict.reason += (f" Only the Answer line is judged; another line states {', '.join(said)}, which "
+                               "the Answer line does not.")
+    return verdict
+
+
+def _judge(answer: str, reference: str, *, question: str = "", answerable: bool = True,
+           old_reference: str | None = None, background: frozenset[str] = frozenset(),
+           known: frozenset[str] = frozenset()) -> Verdict:
+    """``old_reference``: the answer before the document was updated (``reference`` is the updated one); an
+    answer that carries its old values is ``stale``. ``known``: names the test set's references use (its
+    places, people, products); one of them in place of the reference's name contradicts it."""
     core = answer_text(answer)
     refusal = is_refusal(core) or is_refusal(answer)
     if not answerable:
@@ -429,12 +420,6 @@ def _stale(old_reference: str, keys: list[Fact], answer_facts: list[Fact], lower
     bare = {f.key for f in answer_facts if f.kind in {"count", "year"}}
     return [f for f in old_only if _present(f, answer_facts, lower) is not None
             or (f.kind == "quantity" and f.key.split("|")[0] in bare)]  # "38 is less than 45"
-
-
-def verdict_shares(verdicts: list[str]) -> dict[str, float]:
-    """verdict -> share of the given verdicts (every verdict listed, 0.0 when absent)."""
-    n = len(verdicts)
-    return {v: (sum(x == v for x in verdicts) / n if n else 0.0) for v in VERDICTS}
 
 
 def facts_supported(answer: str, passages: list[str]) -> tuple[int, int]:
