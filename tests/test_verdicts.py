@@ -105,7 +105,7 @@ def test_asides_acronyms_and_scattered_guesses():
     # The house format's Answer line is what is judged; a fact only its Summary states is named in the reason.
     v = judge("Summary: 5 years\nAnswer: The warranty starts on the delivery date.\nSources: warranty-policy.pdf",
               "The FlowMate 4 has a 5-year warranty from the delivery date.", question="How long is the warranty?")
-    assert v.verdict == PARTIAL and "Only the Answer line is judged; another line states 5-year" in v.reason
+    assert v.verdict == WRONG and "Only the Answer line is judged; another line states 5-year" in v.reason
     assert "Only the Answer line" not in judge("Summary: Yes\nAnswer: Within 45 days.", ref, question=Q).reason
     # The right figures about another thing of the kind asked about: wrong (judge version 5).
     york, q5 = "The York depot is open 09:00-17:30 every day.", "When is the York depot open?"
