@@ -1,5 +1,7 @@
 """The app under Streamlit's AppTest: pages render without exception, errors are shown, not raised."""
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -209,6 +211,27 @@ def test_compare_history_survives_a_restart_and_downloads(fake_generator):
     assert "Download answers (CSV)" in labels and "Download runs (JSON)" in labels
 
 
+def test_compare_charts_one_model_at_a_time(fake_generator):
+    """Answers of two models are not mixed in one chart: a Model choice appears, and the history names each
+    question's model."""
+    import dataclasses
+
+    from workbench.history import get_run, history_dir, list_runs
+
+    at = _compare(_compare_page(fake_generator), "Where is my parcel?")
+    run = list_runs("default")[0]
+    other = dataclasses.replace(run, id=run.id[:-1] + "x", created_at=run.created_at + 1,
+                                answers=[dataclasses.replace(a, model_id="local:gemma3-270m") for a in run.answers])
+    (history_dir("default") / f"{other.id}.json").write_text(json.dumps(other.to_dict()))
+    assert get_run("default", other.id).answers[0].model_id == "local:gemma3-270m"
+    again = _compare_page(fake_generator)
+    assert not again.exception
+    picker = next(s for s in again.selectbox if s.label == "Model")
+    assert picker.value == fake_generator and set(picker.options) == {fake_generator, "local:gemma3-270m"}
+    history = next(d for d in again.dataframe if "Model" in d.value.columns)
+    assert set(history.value["Model"]) == {fake_generator, "local:gemma3-270m"}
+
+
 def test_blind_vote_hides_then_reveals_and_tallies(fake_generator):
     at = _compare(_compare_page(fake_generator), "Where is my parcel?", blind=True)
     assert not at.exception
@@ -218,7 +241,7 @@ def test_blind_vote_hides_then_reveals_and_tallies(fake_generator):
     assert not at.get("plotly_chart")
     assert any("1 blind question(s) wait for your vote" in c.value for c in at.caption)
     history = at.dataframe[-1].value
-    assert list(history["Fastest"]) == ["hidden until you vote"]
+    assert list(history["Fastest"]) == ["after your vote"]
     radio = next(r for r in at.radio if r.label == "Which answer is best?")
     radio.set_value("A")
     next(b for b in at.button if b.label == "Vote and reveal").click()

@@ -52,6 +52,7 @@ def test_runs_are_stored_and_read_back(workbench_home):
     assert "question_vector" not in exported[-1] and exported[-1]["question"] == Q
     csv_text = export_csv(answer_rows(list_runs("h"))).decode()
     assert csv_text.splitlines()[0].startswith("question_no,run_id") and "Echo: " in csv_text
+    assert ",1970-01-01T00:00:01+00:00," in csv_text  # times a person can read
     with pytest.raises(DataError):
         get_run("h", "../../etc/passwd")
 

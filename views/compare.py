@@ -291,9 +291,16 @@ else:
     rate_line(c2, pricing)
     shown = [r for r in runs if r.id in ids] if scope == "This session" else runs
     if pending & {r.id for r in shown}:
-        st.caption(f"{len(pending & {r.id for r in shown})} blind question(s) wait for your vote: their answers join "
-                   "the charts, the history and the downloads once you have voted.")
+        st.caption(f"{len(pending & {r.id for r in shown})} blind question(s) wait for your vote: their answers stay "
+                   "out of the charts and the downloads, and the history hides which was fastest, until you vote.")
     rows = answer_rows([r for r in shown if r.id not in pending], pricing)
+    answered_by = list(dict.fromkeys(r["model_id"] for r in rows if r["model_id"]))
+    if len(answered_by) > 1:  # two models' latencies and costs in one chart would compare nothing
+        current = generator_id()
+        model = c1.selectbox("Model", answered_by, index=answered_by.index(current) if current in answered_by else 0,
+                             help="The charts show the answers of one model at a time; this selection was answered "
+                                  f"by {len(answered_by)}.")
+        rows = [r for r in rows if r["model_id"] == model]
     if not rows:
         st.caption("No answers in this selection yet.")
     else:
@@ -341,7 +348,8 @@ else:
         hidden = run.id in pending
         table.append({"#": n, "When": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)),
                       "Question": run.question, "Approaches": ", ".join(LABELS.get(a.mode, a.mode) for a in answers),
-                      "Fastest": "hidden until you vote" if hidden else
+                      "Model": ", ".join(dict.fromkeys(a.model_id for a in answers if a.model_id)),
+                      "Fastest": "after your vote" if hidden else
                       LABELS.get(fastest.mode, fastest.mode) if fastest else "",
                       "Cache hits": sum(1 for a in answers if a.cache_hit),
                       "Blind vote": "" if not winner else ("all bad" if winner == ALL_BAD else LABELS.get(winner, winner))})

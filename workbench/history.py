@@ -334,6 +334,14 @@ def export_json(runs: list[Run]) -> bytes:
 
 
 def export_csv(rows: list[dict[str, Any]]) -> bytes:
+    """The rows as CSV, their times as ISO 8601 (UTC) rather than seconds since 1970."""
+    from datetime import datetime, timezone
+
     from .store import csv_bytes
 
-    return csv_bytes(rows)
+    def iso(value: Any) -> Any:
+        return datetime.fromtimestamp(value, timezone.utc).isoformat(timespec="seconds") if isinstance(
+            value, (int, float)) else value
+
+    return csv_bytes([{**row, "created_at": iso(row.get("created_at"))} if "created_at" in row else row
+                      for row in rows])
