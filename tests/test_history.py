@@ -57,6 +57,16 @@ def test_runs_are_stored_and_read_back(workbench_home):
         get_run("h", "../../etc/passwd")
 
 
+def test_downloads_name_the_data_folder_not_the_servers_path(workbench_home):
+    from workbench import paths
+
+    run = run_and_record(Q, ComparisonSpec(("base",), EchoGenerator()), workspace="h")
+    adapter = str(paths.workspace_dir("h") / "adapters" / "house")
+    stored = replace(run, settings={**run.settings, "adapter_path": adapter})
+    data = export_json([stored]).decode()
+    assert str(paths.home()) not in data and '"$WORKBENCH_HOME/workspaces/h/adapters/house"' in data
+
+
 def test_blind_vote_validation_and_tally(workbench_home, small_index):
     run = run_and_record(Q, ComparisonSpec(("base", "rag"), EchoGenerator(), blind=True), workspace="h",
                          index=small_index, blind_order=["rag", "base"])

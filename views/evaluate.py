@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from workbench import models, samples
+from workbench import models, paths, samples
 from workbench.charts import latency_box_chart, metric_bars_chart, tradeoff_chart
 from workbench.config import GenerationConfig, RetrievalConfig
 from workbench.eval_runs import (CANCELLED, DONE, INTERRUPTED, RUNNING, evaluate, get_eval_run, judge_version,
@@ -500,7 +500,7 @@ d1, d2, d3 = st.columns(3)
 flat = result_rows(run)
 d1.download_button("Download answers (CSV)", csv_bytes(flat, list(pd.DataFrame(flat).columns)),
                    f"evaluation-{run_id}.csv", "text/csv", icon=":material/download:")
-d2.download_button("Download the run (JSON)", json.dumps(run.to_dict(), indent=2).encode(), f"evaluation-{run_id}.json",
+d2.download_button("Download the run (JSON)", paths.portable(json.dumps(run.to_dict(), indent=2).encode()), f"evaluation-{run_id}.json",
                    "application/json", icon=":material/download:")
 d3.download_button("Download the report (HTML)", evaluation_report(run, pricing).encode(), f"evaluation-{run_id}.html",
                    "text/html", icon=":material/download:", help="One self-contained file with the charts; opens "

@@ -330,7 +330,7 @@ def answer_rows(runs: list[Run], pricing: Pricing | None = None) -> list[dict[st
 def export_json(runs: list[Run]) -> bytes:
     """The runs as JSON (question vectors left out: they are an internal cache key)."""
     clean = [{k: v for k, v in run.to_dict().items() if k != "question_vector"} for run in runs]
-    return (json.dumps(clean, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return paths.portable((json.dumps(clean, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def export_csv(rows: list[dict[str, Any]]) -> bytes:

@@ -30,6 +30,12 @@ def home() -> Path:
     return root
 
 
+def portable(data: bytes) -> bytes:
+    """A download's bytes with this server's data folder written as ``$WORKBENCH_HOME``: records keep their
+    paths inside it (an adapter's folder, say), and the server's own folders stay its business."""
+    return data.replace(str(home()).encode(), b"$WORKBENCH_HOME")
+
+
 def models_dir() -> Path:
     """Folder for converted model caches (``WORKBENCH_MODELS_DIR`` overrides, e.g. to share it)."""
     override = os.environ.get("WORKBENCH_MODELS_DIR")

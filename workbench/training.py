@@ -557,12 +557,11 @@ def zip_adapter(workspace: str, name: str) -> bytes:
     import zipfile
 
     path = adapter_path(workspace, name)
-    home = str(paths.home()).encode()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for f in sorted(path.rglob("*")):
             if f.is_file() and f.suffix in {".json", ".jsonl", ".md"}:  # the server's folders are its own business
-                zf.writestr(f"{name}/{f.relative_to(path)}", f.read_bytes().replace(home, b"$WORKBENCH_HOME"))
+                zf.writestr(f"{name}/{f.relative_to(path)}", paths.portable(f.read_bytes()))
             elif f.is_file():
                 zf.write(f, f"{name}/{f.relative_to(path)}")
     return buf.getvalue()
