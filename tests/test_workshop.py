@@ -168,6 +168,11 @@ def test_the_sample_is_built_once_and_cloned_into_a_new_workspace(workbench_home
     assert (workspaces.sample_folder() / "index" / "manifest.json").stat().st_mtime == built
     hits = open_index("yours").documents()
     assert [d["name"] for d in hits] == [d["name"] for d in docs]
+    # The sample's training pairs come along: the Prompted approach takes its examples from them.
+    from workbench.prompts import example_pool
+
+    pool = example_pool("yours", None, embed=None)
+    assert pool is not None and len(pool.pairs) == 80
     # Each clone is its own: removing a document from one leaves the other and the sample alone.
     open_index("mine").remove_document(docs[0]["name"])
     assert len(open_index("mine").documents()) == len(docs) - 1

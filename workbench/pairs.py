@@ -207,6 +207,14 @@ def guess_csv_mapping(columns: list[str]) -> dict[str, str | None]:
             "system": pick("system", "system_prompt")}
 
 
+def workspace_pairs_jsonl(pairs: list[Pair]) -> str:
+    """The pairs as a workspace keeps them (``training_pairs.jsonl``, one ``{"question", "answer", "system"}``
+    per line): the Prompted approach draws its examples and the format check its labels from them."""
+    return "".join(json.dumps({"question": p.question, "answer": p.completion,
+                               "system": next((c for r, c in p.messages if r == "system"), None)},
+                              ensure_ascii=False) + "\n" for p in pairs)
+
+
 def read_pairs(name: str, data: bytes, *, fmt: str | None = None, mapping: dict[str, str | None] | None = None,
                strict: bool = False) -> tuple[list[Pair], PairsReport]:
     """Read training pairs; bad rows are reported with their line numbers (``strict`` raises instead).

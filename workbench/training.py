@@ -442,10 +442,9 @@ def _save_workspace_pairs(workspace: str, pairs: list[Pair]) -> None:
     """The latest training pairs, kept in the workspace: the Prompted approach draws its examples from them."""
     from .store import atomic_write_text
 
-    atomic_write_text(paths.workspace_dir(workspace) / TRAINING_PAIRS, "".join(
-        json.dumps({"question": p.question, "answer": p.completion,
-                    "system": next((c for r, c in p.messages if r == "system"), None)}, ensure_ascii=False) + "\n"
-        for p in pairs))
+    from .pairs import workspace_pairs_jsonl
+
+    atomic_write_text(paths.workspace_dir(workspace) / TRAINING_PAIRS, workspace_pairs_jsonl(pairs))
 
 
 def training_system_prompt(pairs: list[Pair]) -> str | None:

@@ -217,6 +217,13 @@ def clone_sample(target: str, progress: Any = None) -> None:
     tmp = folder.with_name(f".{target}-clone-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(".complete"))
+    if not (tmp / "training_pairs.jsonl").exists():  # the sample's pairs: Prompted and the format check use them
+        from . import samples
+        from .pairs import read_pairs, workspace_pairs_jsonl
+
+        data = (samples.sample_dir() / "training_pairs.jsonl").read_bytes()
+        (tmp / "training_pairs.jsonl").write_text(workspace_pairs_jsonl(read_pairs("training_pairs.jsonl", data)[0]),
+                                                  encoding="utf-8")
     if folder.exists():
         for item in folder.iterdir():  # only a jobs/ folder: keep it
             shutil.move(str(item), tmp / item.name)
