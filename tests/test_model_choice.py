@@ -78,7 +78,7 @@ def test_an_adapter_runs_only_on_the_model_it_was_trained_on(fake_generator):
     from workbench.raft import adapter_label
 
     assert adapter_label(model_choice.adapter_base(gemma), DEFAULT_GENERATOR) == \
-        "gemma · trained on local:gemma3-270m, not this model"
+        "gemma · for gemma3-270m"
     assert adapter_label(model_choice.adapter_base(old), DEFAULT_GENERATOR) == "old"
 
 

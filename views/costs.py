@@ -175,7 +175,8 @@ st.dataframe(frame, hide_index=True, width="stretch",
 unknown = {NAMES[a]: [c.name.lower() for c in comps if c.usd is None] for a, comps in result.items()}
 for name, parts in unknown.items():
     if parts:
-        reasons = "; ".join(c.how for a, comps in result.items() if NAMES[a] == name for c in comps if c.usd is None)
+        reasons = "; ".join(dict.fromkeys(c.how for a, comps in result.items() if NAMES[a] == name for c in comps
+                                          if c.usd is None))  # one reason often leaves several parts unknown
         st.caption(f":orange[{name}: {', '.join(parts)} unknown ({reasons}).]")
 st.plotly_chart(cost_stack_chart(result, NAMES), width="stretch")
 with st.expander("How each figure was computed", icon=":material/calculate:"):
@@ -229,7 +230,9 @@ else:
     c1, c2, c3 = st.columns(3)
     c1.metric("Answers", len(df))
     c2.metric(f"Measured cost at {hw}", f"${known.sum():,.4f}" if len(known) == len(df) else
-              f"${known.sum():,.4f} + {len(df) - len(known)} unknown")
+              "unknown" if known.empty else f"${known.sum():,.4f} + ?",
+              help=None if len(known) == len(df) else f"{len(df) - len(known)} of the {len(df)} answers have no price "
+              f"on {hw}: set its price (and speed-up) in the price table.")
     if "whatif_usd" in df:
         w = df["whatif_usd"].dropna()
         c3.metric(f"On {whatif}", f"${w.sum():,.4f}" if len(w) == len(df) else "unknown",

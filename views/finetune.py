@@ -291,8 +291,10 @@ job_id = st.session_state.get("train_job")
 def draw_training(job) -> None:
     with st.container(border=True):
         job_header(runner, job, "One training runs at a time; Cancel below stops waiting.")
-        last = next((e for e in reversed(job.events) if e.stage == "train"), job.last)
-        if last is not None:
+        last = next((e for e in reversed(job.events) if e.stage == "train"), None)
+        if last is None:  # still preparing (loading, retrieving passages): its own progress, no step counts yet
+            progress_line(job)
+        else:
             progress_line(job, last)
             m = last.metrics
             c1, c2, c3, c4 = st.columns(4)
@@ -396,8 +398,10 @@ else:
 
     # -- 4. before / after ------------------------------------------------------------------------------
     st.subheader("4. Before and after")
-    st.caption("The adapter's held-out validation prompts, answered by the base model and by the adapter "
-               "(greedy). A format check decides which answers follow the trained format.")
+    trained_on = get_adapter(ws, chosen).base_model
+    st.caption(f"The adapter's held-out validation prompts, answered by the base model it was trained on "
+               f"(`{trained_on}`) and by the adapter (greedy). A format check decides which answers follow the "
+               "trained format.")
     default_check, check_origin = workspace_check(ws, adapter_path(ws, chosen))
     held_out = len(get_adapter(ws, chosen).val_prompts)
     with st.form(f"before_after_{chosen}"):
@@ -418,7 +422,7 @@ else:
                 status.update(label="Done", state="complete")
             total = len(result["rows"])
             c1, c2 = st.columns(2)
-            c1.metric("Follow the format: base model", f"{sum(r['base_ok'] for r in result['rows'])} of {total}")
+            c1.metric(f"Follow the format: {trained_on}", f"{sum(r['base_ok'] for r in result['rows'])} of {total}")
             c2.metric(f"Follow the format: {chosen}", f"{sum(r['adapter_ok'] for r in result['rows'])} of {total}")
             st.caption(f"On {total} held-out prompt(s). This checks the format only, not whether an answer is "
                        "right (the Evaluate page judges that, and compares against a base model that is told the "
@@ -434,7 +438,7 @@ else:
                     b, a = st.columns(2)
                     verdict = lambda ok: (":green[:material/check_circle: follows the format]" if ok  # noqa: E731
                                           else ":red[:material/cancel: does not follow the format]")
-                    b.markdown(f"Base model · {verdict(row['base_ok'])}")
+                    b.markdown(f"{trained_on} · {verdict(row['base_ok'])}")
                     b.text(row["base"])
                     a.markdown(f"{chosen} · {verdict(row['adapter_ok'])}")
                     a.text(row["adapter"])

@@ -344,8 +344,9 @@ def cost_stack_chart(result: dict[str, list[Any]], names: dict[str, str],
     for a in approaches:
         unknown = [c.name for c in result[a] if c.usd is None]
         if unknown:
-            fig.add_annotation(x=names[a], y=0, text="unknown: " + ", ".join(unknown).lower(), showarrow=False,
-                               yshift=14, font=dict(color="#D55E00"))
+            # One word a bar, so neighbours never overlap; the parts are in the hover and the table above.
+            fig.add_annotation(x=names[a], y=0, text="unknown", hovertext="unknown: " + ", ".join(unknown).lower(),
+                               showarrow=False, yshift=14, font=dict(color="#D55E00"))
     fig.update_layout(barmode="stack", title=title, xaxis_title="Approach", yaxis_title="Cost ($ per month)",
                       height=380, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
     return fig

@@ -186,5 +186,5 @@ def adapter_label(adapter: Adapter, model_id: str | None = None) -> str:
 
     label = adapter.name + (" (retrieval-aware)" if adapter.retrieval_aware else "")
     if model_id is not None and adapter_mismatch(adapter, model_id):
-        label += f" · trained on {adapter.base_model}, not this model"
+        label += f" · for {adapter.base_model.split(':')[-1]}"  # short: a picker cuts long labels
     return label
