@@ -737,3 +737,16 @@ def test_a_reloaded_page_finds_its_workspaces_running_job():
         runner.cancel(training.id)
         runner.cancel(other.id)
         release.set()
+
+
+def test_a_question_stopped_by_leaving_the_page_comes_back(fake_generator):
+    """Leaving Compare while answers stream stops them (nobody waits): back on the page, the question is in the
+    box again and the page says what happened."""
+    at = _compare_page(fake_generator)
+    at.session_state["compare_inflight"] = "Where is my parcel?"  # as a run cut off mid-stream leaves it
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="compare_question").value == "Where is my parcel?"
+    assert any("stopped when you left the page" in i.value for i in at.info)
+    at.run()  # said once
+    assert not any("stopped when you left the page" in i.value for i in at.info)

@@ -25,8 +25,8 @@ from workbench.scoring import judge_names
 from workbench.eval_summary import MIN_VOTES, wilson
 from workbench.evidence import answer_evidence, current_item, find_item, known_items, test_questions
 from workbench.facts import answer_text
-from workbench.ui.common import (answer_markdown, generator_id, load_generator, model_line, rate_line, server_field,
-                                 show_error, workspace)
+from workbench.ui.common import (answer_markdown, generator_id, load_generator, md_escape, model_line, rate_line,
+                                 server_field, show_error, workspace)
 from workbench.ui.passages import passages_slider
 from workbench.ui.prompts import approach_setup
 
@@ -60,6 +60,12 @@ if offered:
     st.selectbox("Pick a question from a test set (optional)", ["(type your own below)"] + offered, key="compare_pick",
                  on_change=use_picked, help="The questions of this workspace's evaluation runs" +
                  (", then the sample evaluation set's." if on_sample else "."))
+# A question whose answers were still streaming when the person left the page stopped there (the server stops
+# work nobody waits for): say so, and put it back in the box.
+if (stopped := st.session_state.pop("compare_inflight", None)) is not None:
+    st.session_state["compare_question"] = stopped
+    st.info(f"Your question “{md_escape(stopped, 200)}” stopped when you left the page before its answers finished; "
+            "nothing was stored. It is back in the box: press Compare to ask it again.", icon=":material/replay:")
 with st.form("compare"):
     question = st.text_input("Question", key="compare_question",
                              placeholder="How many days do I have to return a product?" if on_sample else
@@ -133,6 +139,7 @@ def live_run() -> None:
         embedder_id=index.config.embedder_id)
     run = run_and_record(question, spec, workspace=ws, index=index, blind_order=shown if blind else None,
                          on_text=on_text, on_cached=on_cached)
+    st.session_state.pop("compare_inflight", None)
     st.session_state["last_run"] = run.id
     st.session_state["session_runs"].append(run.id)
     if blind and hide_format:
@@ -259,9 +266,11 @@ if go:
     elif not modes:
         st.warning("Choose at least one approach.")
     else:
+        st.session_state["compare_inflight"] = question
         try:
             live_run()
         except Exception as exc:
+            st.session_state.pop("compare_inflight", None)
             show_error(exc)
 
 last = st.session_state.get("last_run")
