@@ -245,7 +245,8 @@ def test_html_report_is_self_contained_and_escapes_answers(small_index):
     assert html_text.startswith("<!DOCTYPE html>") and "Evaluation report" in html_text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_text and "<script>alert(1)" not in html_text
     assert len(html_text) > 1_000_000 and "src=\"https://cdn.plot.ly" not in html_text  # plotly.js embedded
-    assert html_text.count("Plotly.newPlot") >= 3
+    assert html_text.count("Plotly.newPlot") >= 4  # quality, cost, latency, latency spread
+    assert "Correct vs cost" in html_text and "Correct vs latency" in html_text and "Source cited" in html_text
 
 
 def test_llm_judge_is_optional_and_its_cost_is_counted(small_index):

@@ -105,6 +105,12 @@ def evaluation_report(run: dict[str, Any], pricing: "Pricing | None" = None) -> 
                                    if s.get("correct_answerable_ci") else None)) for s in summary.values()]
     declines = ({"declined_unanswerable": "Declined unanswerable"}
                 if min((s.get("n_unanswerable") or 0) for s in rows) >= MIN_UNANSWERABLE else {})
+    correct = {m: s.get("correct_answerable") for m, s in summary.items()}
+    evidence = dict(evidence_n=min((s.get("n_answerable") or 0) for s in summary.values()), min_n=MIN_QUESTIONS)
+    # As on the Evaluate page: compute time stands in for cost where every local answer costs $0.
+    cost_axis = (("machine_s_per_answer", "Machine seconds per answer", "compute")
+                 if all(s["cost_per_1k_usd"] == 0 for s in summary.values())
+                 else ("cost_per_1k_usd", "Cost per 1,000 queries (US$)", "cost"))
     sections = [
         "<h2>Settings</h2>",
         table_html([{"k": k, "v": v} for k, v in [
@@ -145,11 +151,10 @@ def evaluation_report(run: dict[str, Any], pricing: "Pricing | None" = None) -> 
         "<h2>Charts</h2>",
         figures_html([
             metric_bars_chart(summary, {"correct_answerable": "Correct", "grounded": "Grounded (facts)",
-                                        "format_ok": "Format", **declines, "f1": "Token F1"}, LABELS),
-            tradeoff_chart(summary, {m: s.get("correct_answerable") for m, s in summary.items()}, "latency_p50_s",
-                           "Median latency (s)", "Correct", LABELS, "Correct vs latency",
-                           evidence_n=min((s.get("n_answerable") or 0) for s in summary.values()),
-                           min_n=MIN_QUESTIONS),
+                                        "cited": "Source cited", "format_ok": "Format", **declines, "f1": "Token F1"},
+                              LABELS),
+            *[tradeoff_chart(summary, correct, key, axis, "Correct", LABELS, f"Correct vs {what}", **evidence)
+              for key, axis, what in [cost_axis, ("latency_p50_s", "Median latency (s)", "latency")]],
             latency_box_chart(run.results, LABELS),
         ]),
         "<h2>Every question</h2>",
