@@ -483,7 +483,13 @@ rows = per_question(run)
 if only:
     rows = [r for r in rows if r["disagree"]]
 shown = [{k: v for k, v in r.items() if not k.endswith("_correct")} for r in rows]
-st.dataframe(pd.DataFrame(shown), hide_index=True, width="stretch", height=min(500, 40 + 35 * max(1, len(rows))))
+headers = {"id": "Id", "question": "Question", "reference": "Expected answer", "answerable": "Answerable",
+           "disagree": "Verdicts differ"} | {
+    f"{m}_{part}": f"{LABELS.get(m, m)}{suffix}" for m in run.modes
+    for part, suffix in (("answer", ""), ("verdict", ": verdict"), ("why", ": why"))}
+st.dataframe(pd.DataFrame(shown), hide_index=True, width="stretch", height=min(500, 40 + 35 * max(1, len(rows))),
+             column_config={k: st.column_config.TextColumn(v) if k != "answerable" and k != "disagree"
+                            else st.column_config.CheckboxColumn(v) for k, v in headers.items()})
 st.caption("Each approach's verdict and why: the key facts found, missing, contradicted or stale.")
 
 if len(runs) > 1:
