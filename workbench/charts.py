@@ -349,6 +349,7 @@ def cost_stack_chart(result: dict[str, list[Any]], names: dict[str, str],
                                showarrow=False, yshift=14, font=dict(color="#D55E00"))
     fig.update_layout(barmode="stack", title=title, xaxis_title="Approach", yaxis_title="Cost ($ per month)",
                       height=380, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
+    fig.update_yaxes(rangemode="tozero")  # no negative costs on the axis when every bar is 0 or unknown
     return fig
 
 
