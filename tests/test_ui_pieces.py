@@ -48,3 +48,17 @@ def test_outside_text_is_shown_as_text_addresses_included():
     assert "www." not in shown and "://" not in shown and "@e" not in shown and "](" not in shown
     visible = shown.replace("\u200b", "").replace("\\", "")
     assert visible == "see www.evil.example [x](http://evil.example) me@evil.example.md"
+
+
+def test_an_error_shows_the_values_it_quotes_as_typed():
+    """A name typed into a form comes back in the error quoted: Markdown in it is shown, not applied, while the
+    message's own `command` formatting stays."""
+    from markdown_it import MarkdownIt
+
+    from workbench.ui.common import quoted_inert
+
+    message = ("Expected an adapter name of letters, digits, '.', '_' or '-', got 'quick_ra*x*'; the workspace's "
+               "adapters are kept. Run `python -m workbench train`.")
+    html = MarkdownIt().render(quoted_inert(message))
+    assert "'quick_ra*x*'" in html and "<em>" not in html
+    assert "<code>python -m workbench train</code>" in html and "the workspace's adapters" in html

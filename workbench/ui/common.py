@@ -7,6 +7,7 @@ shown as a short message, never as a traceback.
 from __future__ import annotations
 
 import logging
+import re
 import streamlit as st
 
 from .. import models, paths
@@ -101,6 +102,17 @@ def open_workspace(name: str) -> None:
         my_workspaces().append(name)
 
 
+_QUOTED = re.compile(r"""(?<![\w])(['"“])((?:(?!\1|”)[^\n]){1,300})(['"”])(?![\w])""")
+
+
+def quoted_inert(message: str) -> str:
+    """An error message with the values it quotes (a name typed, a file's line: ``'quick_ra*x*'``) made inert
+    for Markdown, so they show as typed; the message's own formatting (`commands`) is kept."""
+    from ..reports import md_inert
+
+    return _QUOTED.sub(lambda m: m.group(1) + md_inert(m.group(2)) + m.group(3), message)
+
+
 def show_error(exc: BaseException) -> None:
     from ..generation.coalesce import Cancelled
 
@@ -108,7 +120,7 @@ def show_error(exc: BaseException) -> None:
         log.info("Stopped answering: %s", exc)
         return
     if isinstance(exc, WorkbenchError):
-        message = super(WorkbenchError, exc).__str__()
+        message = quoted_inert(super(WorkbenchError, exc).__str__())
         st.error(message, icon=":material/error:")
         if exc.fix:
             st.caption(f"How to fix: {exc.fix}")
