@@ -243,6 +243,12 @@ def test_blind_vote_hides_then_reveals_and_tallies(fake_generator):
     history = at.dataframe[-1].value
     assert list(history["Fastest"]) == ["after your vote"]
     radio = next(r for r in at.radio if r.label == "Which answer is best?")
+    assert radio.value is None  # no vote is cast for the person
+    next(b for b in at.button if b.label == "Vote and reveal").click()
+    at.run()
+    assert any("Choose the best answer" in w.value for w in at.warning)
+    assert not any("your pick" in m.value for m in at.markdown)
+    radio = next(r for r in at.radio if r.label == "Which answer is best?")
     radio.set_value("A")
     next(b for b in at.button if b.label == "Vote and reveal").click()
     at.run()
@@ -731,6 +737,12 @@ def test_a_reloaded_page_finds_its_workspaces_running_job():
         assert not at.exception
         assert at.session_state["train_job"] == training.id
         assert "Cancel training" in [b.label for b in at.button]
+        # A second training queued and then cancelled gives way to the one still running.
+        queued = runner.submit("train", "default", "Train adapter second", lambda p, c: None)
+        at.session_state["train_job"] = queued.id
+        runner.cancel(queued.id)
+        at.run()
+        assert at.session_state["train_job"] == training.id and "Cancel training" in [b.label for b in at.button]
         at.switch_page("views/evaluate.py").run()
         assert not at.exception and "eval_job" not in at.session_state  # another workspace's job stays theirs
     finally:

@@ -70,7 +70,7 @@ with st.form("compare"):
     question = st.text_input("Question", key="compare_question",
                              placeholder="How many days do I have to return a product?" if on_sample else
                              "A question your documents answer", max_chars=2000)
-    c1, c2 = st.columns([2, 1])
+    c1, c2 = st.columns([3, 2])  # room for an adapter's name and marks
     modes = c1.multiselect("Approaches", list(MODES), default=["base", "prompted", "rag", "finetuned", "hybrid"],
                            format_func=lambda m: LABELS[m])
     adapter_name = c2.selectbox("Adapter (fine-tuned and hybrid)", [a.name for a in adapters] or ["(none yet)"],
@@ -219,11 +219,14 @@ def show_run(run: Run) -> None:
             col.markdown(answer_markdown(answer_text(text).strip() if plain else text) or "(empty answer)")
         with st.form(f"vote-{run.id}"):
             choices = [BLIND_LETTERS[i] for i in range(len(order))] + [ALL_BAD]
-            vote = st.radio("Which answer is best?", choices, horizontal=True,
+            vote = st.radio("Which answer is best?", choices, horizontal=True, index=None,  # no vote until chosen
                             format_func=lambda c: "All bad" if c == ALL_BAD else f"Answer {c}")
             if st.form_submit_button("Vote and reveal", icon=":material/how_to_vote:", type="primary"):
-                record_vote(ws, run.id, vote)
-                st.rerun()
+                if vote is None:
+                    st.warning("Choose the best answer, or All bad, first.", icon=":material/how_to_vote:")
+                else:
+                    record_vote(ws, run.id, vote)
+                    st.rerun()
         st.caption("Approach names, verdicts, sources, prompts and timings are hidden until you vote"
                    + (", and only each answer's statement is shown (the format is hidden)." if plain else "."))
         return

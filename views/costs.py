@@ -231,8 +231,9 @@ else:
     c1.metric("Answers", len(df))
     c2.metric(f"Measured cost at {hw}", f"${known.sum():,.4f}" if len(known) == len(df) else
               "unknown" if known.empty else f"${known.sum():,.4f} + ?",
-              help=None if len(known) == len(df) else f"{len(df) - len(known)} of the {len(df)} answers have no price "
-              f"on {hw}: set its price (and speed-up) in the price table.")
+              help=None if len(known) == len(df) else f"{len(df) - len(known)} of the {len(df)} answers cannot be priced "
+              f"on {hw}: it needs an hourly price and a speed-up over the measuring machine (the price table's "
+              "Hardware tab); the orange lines above say which is missing.")
     if "whatif_usd" in df:
         w = df["whatif_usd"].dropna()
         c3.metric(f"On {whatif}", f"${w.sum():,.4f}" if len(w) == len(df) else "unknown",

@@ -182,8 +182,9 @@ def answer_evidence(answer: Answer, item: TestItem | None, indexed: set[str], *,
     elif correct:
         ev.attribution = f"Retrieval found the answer (passage [{ev.answer_rank}]) and the model used it."
     else:
+        line = "its Answer line does not" if re.search(r"^\s*Answer:", text, re.MULTILINE) else "the answer does not"
         ev.attribution = (f"The model missed it: passage [{ev.answer_rank}] holds the expected answer, "
-                          "but the answer does not say it.")
+                          f"but {line} say it.")
     return ev
 
 

@@ -37,9 +37,10 @@ def watch_job(runner: Any, job_id: str | None, draw: Callable[[Any], None], ever
 
 def adopt_job(runner: Any, workspace: str, kind: str, key: str) -> str | None:
     """The job this browser session started under ``key`` or, when it knows none (the page was reloaded, which
-    starts a new session), the workspace's latest ``kind`` job still queued or running: its progress and Cancel
-    come back instead of the page looking idle while the work goes on."""
-    if runner.get(st.session_state.get(key) or "") is None:
+    starts a new session) or cancelled it, the workspace's latest ``kind`` job still queued or running: its
+    progress and Cancel come back instead of the page looking idle while the work goes on."""
+    current = runner.get(st.session_state.get(key) or "")
+    if current is None or current.status == CANCELLED:  # a cancelled one gives way to one still at work
         active = sorted((j for j in runner.jobs(workspace) if j.kind == kind and j.status in ACTIVE),
                         key=lambda j: j.created_at)
         if active:
