@@ -126,7 +126,7 @@ if items:
     prompts, chosen, examples, plan = approach_setup(ws, "eval_prompts", index, adapters, adapter_name, modes, backend_ids)
     will_run = [m for m in modes if not plan.get(m)]  # the estimate counts only the approaches that will run
     estimate = evaluation_estimate(ws, int(count), will_run, generator_id()) if will_run else None
-    if will_run:
+    if will_run and (estimate or not (job and job.status in ACTIVE)):  # while one runs, its progress says the time
         st.caption(f"Estimated time for {int(count)} question(s) through {len(will_run)} approach(es): "
                    f"{estimate.text()}." if estimate else
                    "No evaluation has run in this workspace yet, so there is no measured speed to estimate from: "
