@@ -119,7 +119,7 @@ def test_new_user_walkthrough(page, server):
 
     # 11. Before/after on the adapter's held-out prompts.
     page.get_by_role("button", name="Compare base and adapter", exact=True).click()
-    page.get_by_text("Follow the format: base model").wait_for(timeout=300_000)
+    page.get_by_text("Follow the format: local:smollm2-135m").wait_for(timeout=300_000)  # the base it was trained on
     wait_idle(page)
     assert_no_errors(page)
     tall(page, "12-before-after")
