@@ -323,9 +323,12 @@ else:
         if pricing.rate.per_hour == 0:
             st.caption("Local answers cost $0 on a machine you already own: choose the hardware you would "
                        "deploy on (Costs page) to see their cost.")
-    tally = vote_tally(runs)
+    chosen_model = model if len(answered_by) > 1 else None  # the votes follow the charts' Model choice
+    voted_on = [r for r in runs if chosen_model is None or any(a.model_id == chosen_model for a in r.answers)]
+    tally = vote_tally(voted_on)
     if tally["votes"]:
-        st.markdown(f"**Blind votes** ({tally['votes']}, of which {tally['all_bad']} 'all bad')")
+        st.markdown(f"**Blind votes** ({tally['votes']}, of which {tally['all_bad']} 'all bad'"
+                    + (f"; answers of {chosen_model})" if chosen_model else ")"))
 
         def win_rate(wins: int, n: int) -> str:
             if n < MIN_VOTES:
@@ -341,7 +344,7 @@ else:
         if fewest < MIN_VOTES:
             st.caption(f"Win rates appear from {MIN_VOTES} votes per approach on ({fewest} so far for the least "
                        "voted): fewer say too little to rank anything.")
-        agreement = vote_agreement(runs, known_items(ws))
+        agreement = vote_agreement(voted_on, known_items(ws))
         if agreement:
             st.caption(f"On the {agreement['n']} voted question(s) from a test set, the vote agrees with the "
                        f"fact-level verdicts {agreement['agree']} time(s): it picked an answer judged correct, or "
